@@ -1,0 +1,130 @@
+/**
+ * The seam between the session layer and whatever moves messages between instances.
+ *
+ * Two engines implement it: the embedded in-memory broker (one instance, no dependencies) and the
+ * RabbitMQ relay (many instances, through RabbitMQ's STOMP plugin). The session layer, user
+ * destinations and the push API only ever see this interface, and both engines pass one shared
+ * contract suite (test/broker-suite/broker-contract.ts).
+ *
+ * ## Destinations
+ * Destinations are RabbitMQ STOMP plugin names, which the embedded broker mimics:
+ * - `/topic/<key>`: publish/subscribe. Every subscription gets its own copy.
+ * - `/queue/<name>`: competing consumers. Each message goes to one subscription.
+ * - `/exchange/<exchange>/<key>`: publish/subscribe through a named exchange (embedded: like a topic
+ *   whose name is the whole destination).
+ * - `/amq/queue/<name>`: an existing queue (embedded: same as `/queue/<name>`).
+ *
+ * ## Guarantees (both engines)
+ * - Order: messages published by one caller of {@link Broker.publish} to one destination reach each
+ *   subscription in publish order (redeliveries after NACK or a consumer closing may come later).
+ * - Topics (`/topic`, `/exchange`) are at-most-once: a subscription receives what is published while
+ *   it is active. Nothing is stored for absent subscribers.
+ * - Queues (`/queue`, `/amq/queue`) hold messages until a consumer takes them. With ack mode `auto` a
+ *   message counts as delivered once handed to the sink. With `client` / `client-individual` it stays
+ *   owned by the consumer until acked; a NACK, or closing the consumer with it unacked, puts it back
+ *   on the queue for another (or the same) consumer: at-least-once.
+ * - A {@link Delivery} object and its {@link BrokerMessage} may be shared by several sinks (fan-out
+ *   to local subscribers of one topic). Sinks must treat them as immutable; sharing lets the session
+ *   layer encode a MESSAGE frame once per fan-out.
+ */
+import type { StompHeaders } from '../codec/frame';
+import type { RelayError } from '../errors';
+
+export type AckMode = 'auto' | 'client' | 'client-individual';
+
+export interface BrokerMessage {
+  /** Destination the message was published to, as the broker names it (e.g. `/topic/chat`). */
+  readonly destination: string;
+  /**
+   * Headers to show the receiving client: `content-type`, application headers, `persistent`,
+   * `reply-to`, `redelivered`... Never `subscription`, `ack` or `message-id` (the session adds those).
+   */
+  readonly headers: Readonly<StompHeaders>;
+  readonly body: Buffer;
+  /** Unique per message within the broker (RabbitMQ's `message-id`). */
+  readonly messageId: string;
+}
+
+export interface Delivery {
+  readonly message: BrokerMessage;
+  /**
+   * Set only for `client` / `client-individual` subscriptions: the token to pass to
+   * {@link Consumer.ack} / {@link Consumer.nack}. Unique within the consumer.
+   */
+  readonly ackId?: string;
+}
+
+/** Where a consumer's deliveries go. Implemented by the session layer. */
+export interface DeliverySink {
+  deliver(delivery: Delivery): void;
+  /**
+   * The broker ended this consumer by itself (destination deleted, broker refused it, access denied).
+   * Not called for {@link Consumer.close}, nor for broker outages the engine recovers from.
+   */
+  cancelled(reason: RelayError): void;
+}
+
+export interface SubscribeRequest {
+  destination: string;
+  ack: AckMode;
+  /**
+   * Extra SUBSCRIBE headers the engine passes to the broker: `selector`, `prefetch-count`,
+   * `durable`, `auto-delete`, `exclusive`, `persistent`, `x-queue-name`, `x-*` queue arguments.
+   * Never `id`, `ack`, `destination`, `receipt`.
+   */
+  headers: StompHeaders;
+}
+
+export interface Consumer {
+  /**
+   * Acknowledges a delivery. For `client` mode this is cumulative: it also acks every earlier
+   * unacked delivery of this consumer (STOMP 1.2 §ACK). Unknown or already settled ids are ignored
+   * (the broker may have redelivered them elsewhere after an outage); returns whether it was known.
+   */
+  ack(ackId: string): boolean;
+  /** Rejects a delivery; the message goes back to its queue (topics: dropped). Same id rules as ack. */
+  nack(ackId: string): boolean;
+  /** Stops deliveries. Unacked deliveries go back to their queue. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface PublishRequest {
+  destination: string;
+  /** Headers to carry to receivers (content-type, application headers, persistent, reply-to...). */
+  headers: StompHeaders;
+  body: Buffer;
+}
+
+export interface PublishOptions {
+  /**
+   * Resolve only once the broker has confirmed it took the message (RabbitMQ: its RECEIPT).
+   * Without it the promise resolves once the message is handed to the broker connection.
+   */
+  confirm?: boolean;
+}
+
+export type BrokerKind = 'memory' | 'rabbitmq';
+
+export interface Broker {
+  readonly kind: BrokerKind;
+  /** True while the broker can take publishes and subscriptions. */
+  readonly ready: boolean;
+  /**
+   * Starts the engine. The RabbitMQ engine resolves even if the broker is unreachable (it keeps
+   * retrying and reports readiness through {@link onReadyChange}); it rejects only on bad settings.
+   */
+  start(): Promise<void>;
+  /** Closes every consumer and connection. Idempotent. */
+  stop(): Promise<void>;
+  /** Calls `listener` whenever {@link ready} changes. Returns a function that unregisters it. */
+  onReadyChange(listener: (ready: boolean) => void): () => void;
+  /**
+   * Starts consuming. Resolves once the broker has the subscription (so a RECEIPT the session
+   * sends afterwards means messages published from now on will arrive). Rejects with a RelayError
+   * (BROKER_UNAVAILABLE, DESTINATION_NOT_ALLOWED, BROKER_ERROR). Across broker outages the engine
+   * restores the consumer by itself; the sink is not told.
+   */
+  subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer>;
+  /** Publishes one message. Rejects with a RelayError (BROKER_UNAVAILABLE, BROKER_ERROR). */
+  publish(request: PublishRequest, options?: PublishOptions): Promise<void>;
+}

@@ -1,0 +1,61 @@
+/**
+ * Prometheus metrics (prom-client). One registry per relay, never the global one, so two relays in
+ * one process (tests, embedding hosts) do not collide. Names are part of the operator contract:
+ * docs/operations.md lists them; extend, don't rename.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class RelayMetrics {
+  readonly registry = new Registry();
+
+  readonly sessions = new Gauge({
+    name: 'stomp_relay_sessions', help: 'Connected STOMP sessions', labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptions = new Gauge({
+    name: 'stomp_relay_subscriptions', help: 'Active client subscriptions', registers: [this.registry],
+  });
+  readonly framesIn = new Counter({
+    name: 'stomp_relay_frames_in_total', help: 'STOMP frames received from clients', labelNames: ['command'] as const,
+    registers: [this.registry],
+  });
+  readonly framesOut = new Counter({
+    name: 'stomp_relay_frames_out_total', help: 'STOMP frames sent to clients', labelNames: ['command'] as const,
+    registers: [this.registry],
+  });
+  readonly bytesIn = new Counter({
+    name: 'stomp_relay_bytes_in_total', help: 'Bytes received from clients', registers: [this.registry],
+  });
+  readonly bytesOut = new Counter({
+    name: 'stomp_relay_bytes_out_total', help: 'Bytes sent to clients', registers: [this.registry],
+  });
+  readonly protocolErrors = new Counter({
+    name: 'stomp_relay_protocol_errors_total', help: 'ERROR frames sent to clients, by error code',
+    labelNames: ['code'] as const, registers: [this.registry],
+  });
+  readonly slowConsumerDrops = new Counter({
+    name: 'stomp_relay_slow_consumer_disconnects_total',
+    help: 'Sessions closed because their outbound buffer exceeded the limit', registers: [this.registry],
+  });
+  readonly brokerConnected = new Gauge({
+    name: 'stomp_relay_broker_connections', help: 'Open connections to the message broker (embedded broker: 1)',
+    registers: [this.registry],
+  });
+  readonly brokerReady = new Gauge({
+    name: 'stomp_relay_broker_ready', help: '1 while the broker is reachable and ready, else 0',
+    registers: [this.registry],
+  });
+  readonly pushes = new Counter({
+    name: 'stomp_relay_pushes_total', help: 'HTTP pushes and sendToUser calls, by outcome',
+    labelNames: ['outcome'] as const, registers: [this.registry],
+  });
+  readonly pushLatency = new Histogram({
+    name: 'stomp_relay_push_latency_seconds', help: 'Time from push request to broker acceptance',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'stomp_relay_process_' });
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * What the session layer needs from a connection, whatever carries it (plain WebSocket or SockJS).
+ * The session never imports `ws` or `sockjs`; each transport adapter implements this.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+export type TransportKind = 'ws' | 'sockjs';
+
+/** What the handshake told us, for authentication and logs. */
+export interface HandshakeInfo {
+  remoteAddress: string;
+  /** Request URL path + query, e.g. `/ws?access_token=...`. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** WebSocket subprotocol chosen (`v12.stomp`...), if any. */
+  protocol?: string;
+}
+
+export interface TransportEvents {
+  /** A chunk of STOMP bytes; may hold part of a frame, or several frames. */
+  data(chunk: Buffer): void;
+  /** The connection ended, for whatever reason. Called once. */
+  close(): void;
+}
+
+export interface Transport {
+  readonly kind: TransportKind;
+  readonly handshake: HandshakeInfo;
+  /** True while the transport can only carry text (SockJS); bodies that are not UTF-8 cannot go out. */
+  readonly textOnly: boolean;
+  /**
+   * Sends one chunk. `binary` asks for a binary WebSocket frame (used when the bytes are not valid
+   * UTF-8, which stock stomp.js rejects in text frames). Ignored by text-only transports.
+   */
+  send(data: Buffer, binary: boolean): void;
+  /** Bytes queued in user space and the socket, not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Closes after queued data is flushed. Idempotent. */
+  close(code?: number, reason?: string): void;
+  /** Registers the single consumer of this transport's events (the session). */
+  bind(events: TransportEvents): void;
+}
