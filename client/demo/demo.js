@@ -1,0 +1,168 @@
+// stomp-relay demo: a topic chat, personal notifications and a push form, on the browser client
+// that the relay serves at /client/stomp-relay-client.js. Plain ES module, no build step.
+// ?name=alice&transport=sockjs in the URL signs in at once (handy for screenshots and tests).
+import { createRelayClient } from '/client/stomp-relay-client.js';
+
+const $ = (id) => document.getElementById(id);
+const MAX_LOG_ITEMS = 200;
+
+/** @type {import('/client/stomp-relay-client.js').RelayClient | undefined} */
+let relay;
+let me = '';
+let token = '';
+
+function setState(state, label = state) {
+  const pill = $('connection-state');
+  pill.dataset.state = state;
+  pill.textContent = label;
+  for (const id of ['chat-send', 'chat-input']) $(id).disabled = state !== 'connected';
+}
+
+function time(date = new Date()) {
+  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+/** Appends a line to a log list; all text goes through textContent, never innerHTML. */
+function appendLog(list, { who, text, system = false }) {
+  const item = document.createElement('li');
+  const when = document.createElement('span');
+  when.className = 'when';
+  when.textContent = time();
+  item.append(when);
+  if (who) {
+    const name = document.createElement('span');
+    name.className = 'who';
+    name.textContent = who;
+    item.append(name);
+  }
+  const body = document.createElement('span');
+  if (system) body.className = 'system';
+  body.textContent = text;
+  item.append(body);
+  list.append(item);
+  while (list.children.length > MAX_LOG_ITEMS) list.firstElementChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+/** A message body as {from, text}, whether the sender sent JSON or plain text. */
+function readMessage(message) {
+  try {
+    const value = message.json();
+    if (value && typeof value === 'object') return { from: value.from, text: String(value.text ?? JSON.stringify(value)) };
+    return { text: String(value) };
+  } catch {
+    return { text: message.body };
+  }
+}
+
+async function showInstance() {
+  try {
+    const res = await fetch('/instance', { headers: { accept: 'application/json' } });
+    const body = await res.json();
+    $('instance-id').textContent = body.instanceId ?? '?';
+  } catch {
+    $('instance-id').textContent = 'unknown';
+  }
+}
+
+function signIn({ name, transport, tokenValue }) {
+  me = name;
+  token = tokenValue;
+  $('sign-in').hidden = true;
+  $('app').hidden = false;
+  $('user-name').textContent = name;
+  setState('connecting');
+  showInstance();
+
+  relay = createRelayClient({
+    url: '',
+    transport,
+    login: name,
+    token: token || undefined,
+    onStateChange: (state) => setState(state),
+    onConnected: (info) => {
+      $('user-name').textContent = info.userName ?? name;
+      $('server-info').textContent = info.server ?? '?';
+      $('transport').textContent = info.transport;
+      appendLog($('chat-log'), { text: `connected to ${info.server ?? 'the relay'} as ${info.userName ?? name}`, system: true });
+    },
+    onDisconnected: (reason) => {
+      const why = reason.error?.message || reason.reason || `code ${reason.code ?? '?'}`;
+      appendLog($('chat-log'), { text: `connection lost (${why}); reconnecting…`, system: true });
+    },
+    onError: (error) => {
+      appendLog($('chat-log'), { text: `relay error ${error.code ?? ''}: ${error.message}`, system: true });
+    },
+  });
+
+  relay.subscribe('/topic/chat', (message) => {
+    const { from, text } = readMessage(message);
+    appendLog($('chat-log'), { who: from ?? '?', text });
+  });
+  relay.subscribeUser('/queue/notifications', (message) => {
+    const { from, text } = readMessage(message);
+    appendLog($('notifications'), { who: from ? `from ${from}` : '', text });
+  });
+}
+
+async function signOut() {
+  await relay?.close();
+  relay = undefined;
+  for (const id of ['chat-log', 'notifications']) $(id).replaceChildren();
+  for (const id of ['server-info', 'instance-id', 'transport', 'user-name']) $(id).textContent = '—';
+  $('push-result').textContent = '';
+  $('app').hidden = true;
+  $('sign-in').hidden = false;
+  setState('signed-out', 'signed out');
+}
+
+async function push(user, text) {
+  const result = $('push-result');
+  result.classList.remove('error');
+  result.textContent = 'sending…';
+  try {
+    const res = await fetch(`/push/${encodeURIComponent(user)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ destination: '/queue/notifications', payload: { from: me, text } }),
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(body.message ?? body.error ?? `HTTP ${res.status}`);
+    const sessions = body.sessions ?? 0;
+    result.textContent = `delivered to ${sessions} session${sessions === 1 ? '' : 's'} of ${body.user ?? user}`;
+    result.dataset.sessions = String(sessions);
+  } catch (err) {
+    result.classList.add('error');
+    result.textContent = `push failed: ${err.message}`;
+    delete result.dataset.sessions;
+  }
+}
+
+$('login-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = $('login-name').value.trim();
+  if (!name) return;
+  signIn({ name, transport: $('login-transport').value, tokenValue: $('login-token').value.trim() });
+});
+
+$('chat-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = $('chat-input');
+  const text = input.value.trim();
+  if (!text || !relay?.connected) return;
+  relay.publish('/topic/chat', { from: me, text });
+  input.value = '';
+});
+
+$('push-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  push($('push-user').value.trim(), $('push-text').value.trim());
+});
+
+$('sign-out').addEventListener('click', () => signOut());
+
+const params = new URLSearchParams(location.search);
+if (params.get('name')) {
+  const transport = ['auto', 'websocket', 'sockjs'].includes(params.get('transport')) ? params.get('transport') : 'auto';
+  signIn({ name: params.get('name'), transport, tokenValue: params.get('token') ?? '' });
+}

@@ -1,0 +1,270 @@
+/**
+ * The browser client: one STOMP connection to the relay that reconnects by itself (exponential
+ * backoff, full jitter), re-sends every subscription after a reconnect, and refreshes the token
+ * before each attempt.
+ *
+ * stompjs does the framing, heart-beats and CONNECT handshake. Its own reconnect delay is fixed
+ * (or doubles without jitter), so it is set to 1 ms and the real wait happens in `beforeConnect`,
+ * which stompjs awaits before every attempt, first and retries alike.
+ */
+import { Client, type IFrame, type IMessage, type IStompSocket, type StompSubscription } from '@stomp/stompjs';
+import SockJS from 'sockjs-client';
+import { backoffDelay, validateReconnect } from './backoff';
+import { resolveBase, sockJsUrl, webSocketUrl } from './endpoints';
+import type {
+  ConnectionState,
+  RelayClient,
+  RelayClientOptions,
+  RelayErrorFrame,
+  RelayMessage,
+  RelaySubscription,
+  ServerInfo,
+} from './types';
+
+interface SubscriptionEntry {
+  readonly id: string;
+  readonly destination: string;
+  readonly handler: (message: RelayMessage) => void;
+  readonly headers: Record<string, string>;
+  /** The STOMP subscription on the current connection; undefined while disconnected. */
+  live: StompSubscription | undefined;
+}
+
+/** Stompjs's "send SUBSCRIBE frames for STOMP 1.2, 1.1 and 1.0" subprotocol list. */
+const SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
+
+/**
+ * Connects to a stomp-relay server and keeps the connection up until {@link RelayClient.close}.
+ *
+ * @example
+ * ```ts
+ * const relay = createRelayClient({ url: '', login: 'alice' });
+ * relay.subscribe('/topic/chat', (m) => console.log(m.json()));
+ * relay.subscribeUser('/queue/notifications', (m) => alert(m.body));
+ * relay.publish('/topic/chat', { from: 'alice', text: 'hi' });
+ * ```
+ */
+export function createRelayClient(options: RelayClientOptions): RelayClient {
+  const base = resolveBase(options.url, globalThis.location?.origin);
+  const reconnect = validateReconnect(options.reconnect);
+  const mode = options.transport ?? 'auto';
+  if (mode !== 'websocket' && mode !== 'sockjs' && mode !== 'auto') {
+    throw new TypeError(`transport must be 'websocket', 'sockjs' or 'auto', got "${String(mode)}"`);
+  }
+  const debug = options.debug ?? (() => {});
+
+  let transport: 'websocket' | 'sockjs' = mode === 'sockjs' ? 'sockjs' : 'websocket';
+  /** Attempts since the last CONNECTED; 0 = the next attempt goes at once. */
+  let attempt = 0;
+  let token: string | undefined;
+  let state: ConnectionState = 'connecting';
+  let serverInfo: ServerInfo | undefined;
+  /** The current socket got as far as CONNECTED. */
+  let established = false;
+  /** The current socket opened (tells 'auto' whether WebSocket itself is blocked). */
+  let socketOpened = false;
+  let lastError: RelayErrorFrame | undefined;
+  let closing = false;
+  let nextSubscriptionId = 0;
+  const subscriptions = new Map<string, SubscriptionEntry>();
+  let cancelPause: (() => void) | undefined;
+
+  const setState = (next: ConnectionState): void => {
+    if (state === next) return;
+    state = next;
+    options.onStateChange?.(next);
+  };
+
+  /** Waits `ms`, or less if close() is called meanwhile. */
+  const pause = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        cancelPause = undefined;
+        resolve();
+      }
+      cancelPause = done;
+    });
+
+  const resolveToken = async (): Promise<string | undefined> => {
+    const source = options.token;
+    if (source === undefined) return undefined;
+    const value = typeof source === 'function' ? await source() : source;
+    if (typeof value !== 'string' || value === '') throw new TypeError('token source returned no token');
+    return value;
+  };
+
+  const connectHeaders = (): Record<string, string> => {
+    // STOMP 1.1+ requires `host` in CONNECT; the relay has one virtual host, so the name is informative.
+    const headers: Record<string, string> = { host: new URL(base).hostname };
+    if (options.login !== undefined) headers.login = options.login;
+    if (token !== undefined) {
+      headers.Authorization = `Bearer ${token}`;
+      headers.passcode = token;
+    }
+    return headers;
+  };
+
+  const createSocket = (): IStompSocket => {
+    socketOpened = false;
+    const socket: WebSocket =
+      transport === 'sockjs'
+        ? new SockJS(sockJsUrl(base, token), undefined, options.sockjsTransports ? { transports: options.sockjsTransports } : {})
+        : new WebSocket(webSocketUrl(base), SUBPROTOCOLS);
+    socket.addEventListener('open', () => {
+      socketOpened = true;
+    });
+    debug(`stomp-relay: opening ${transport} (attempt ${attempt})`);
+    return socket as unknown as IStompSocket;
+  };
+
+  const deliver = (entry: SubscriptionEntry, message: IMessage): void => {
+    // A MESSAGE already in flight when unsubscribe() was called is dropped, as the caller expects.
+    if (!subscriptions.has(entry.id)) return;
+    const relayMessage: RelayMessage = {
+      destination: message.headers.destination ?? entry.destination,
+      headers: message.headers,
+      body: message.body,
+      json: <T>() => JSON.parse(message.body) as T,
+    };
+    try {
+      entry.handler(relayMessage);
+    } catch (err) {
+      // One faulty handler must not break stompjs's frame loop for the others: report it as an
+      // uncaught error (visible in the console and window.onerror) and carry on.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  };
+
+  const sendSubscribe = (entry: SubscriptionEntry): void => {
+    entry.live = stomp.subscribe(entry.destination, (m) => deliver(entry, m), { ...entry.headers, id: entry.id });
+  };
+
+  const stomp = new Client({
+    reconnectDelay: 1,
+    connectionTimeout: options.connectTimeoutMs ?? 10_000,
+    heartbeatOutgoing: options.heartbeat?.outgoingMs ?? 10_000,
+    heartbeatIncoming: options.heartbeat?.incomingMs ?? 10_000,
+    webSocketFactory: createSocket,
+    debug: (line) => debug(line),
+    beforeConnect: async () => {
+      for (;;) {
+        if (attempt > 0) {
+          const delay = backoffDelay(attempt, reconnect);
+          debug(`stomp-relay: reconnecting in ${delay} ms`);
+          await pause(delay);
+        }
+        attempt += 1;
+        if (closing) return; // stompjs sees the client inactive and opens nothing
+        try {
+          token = await resolveToken();
+          stomp.connectHeaders = connectHeaders();
+          return;
+        } catch (err) {
+          // A token endpoint that is down is like a relay that is down: back off and retry.
+          debug(`stomp-relay: token source failed: ${String(err)}`);
+        }
+      }
+    },
+    onConnect: (frame: IFrame) => {
+      attempt = 0;
+      established = true;
+      lastError = undefined;
+      serverInfo = {
+        userName: frame.headers['user-name'],
+        server: frame.headers.server,
+        session: frame.headers.session,
+        version: frame.headers.version,
+        transport,
+      };
+      for (const entry of subscriptions.values()) sendSubscribe(entry);
+      setState('connected');
+      options.onConnected?.(serverInfo);
+    },
+    onStompError: (frame: IFrame) => {
+      lastError = { code: frame.headers.code, message: frame.headers.message ?? '', body: frame.body };
+      options.onError?.(lastError);
+    },
+    onWebSocketClose: (event?: { code?: number; reason?: string }) => {
+      const wasEstablished = established;
+      established = false;
+      for (const entry of subscriptions.values()) entry.live = undefined;
+      if (mode === 'auto' && transport === 'websocket' && !socketOpened && !closing) {
+        // WebSocket could not even open (proxy strips Upgrade, firewall): SockJS from now on, at once.
+        debug('stomp-relay: WebSocket failed to open, falling back to SockJS');
+        transport = 'sockjs';
+        attempt = 0;
+      }
+      if (closing) {
+        setState('closed');
+      } else {
+        setState('reconnecting');
+      }
+      if (wasEstablished) options.onDisconnected?.({ code: event?.code, reason: event?.reason, error: lastError });
+    },
+  });
+
+  stomp.activate();
+
+  const subscribe = (
+    destination: string,
+    handler: (message: RelayMessage) => void,
+    headers: Record<string, string> = {},
+  ): RelaySubscription => {
+    if (typeof destination !== 'string' || !destination.startsWith('/')) {
+      throw new TypeError(`destination must start with "/", got "${String(destination)}"`);
+    }
+    if (closing) throw new Error('stomp-relay: client is closed');
+    const entry: SubscriptionEntry = { id: `sub-${nextSubscriptionId++}`, destination, handler, headers: { ...headers }, live: undefined };
+    subscriptions.set(entry.id, entry);
+    if (stomp.connected) sendSubscribe(entry);
+    return {
+      id: entry.id,
+      destination,
+      unsubscribe: () => {
+        if (!subscriptions.delete(entry.id)) return;
+        if (entry.live && stomp.connected) entry.live.unsubscribe();
+        entry.live = undefined;
+      },
+    };
+  };
+
+  return {
+    subscribe,
+    subscribeUser: (destination, handler, headers) => {
+      if (typeof destination !== 'string' || !destination.startsWith('/')) {
+        throw new TypeError(`destination must start with "/", got "${String(destination)}"`);
+      }
+      return subscribe(destination.startsWith('/user/') ? destination : `/user${destination}`, handler, headers);
+    },
+    publish: (destination, body, headers = {}) => {
+      if (!stomp.connected) throw new Error('stomp-relay: not connected; publish after onConnected');
+      if (typeof body === 'string') {
+        stomp.publish({ destination, body, headers: { ...headers } });
+      } else if (body instanceof Uint8Array) {
+        stomp.publish({ destination, binaryBody: body, headers: { 'content-type': 'application/octet-stream', ...headers } });
+      } else {
+        stomp.publish({ destination, body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+      }
+    },
+    get connected() {
+      return stomp.connected;
+    },
+    get state() {
+      return state;
+    },
+    get serverInfo() {
+      return serverInfo;
+    },
+    close: async () => {
+      if (closing && state === 'closed') return;
+      closing = true;
+      cancelPause?.();
+      await stomp.deactivate();
+      setState('closed');
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import type { ReconnectOptions } from './backoff';
+
+/** How the browser reaches the relay. */
+export type RelayTransport = 'websocket' | 'sockjs' | 'auto';
+
+/** Where a connection stands. `closed` is final: {@link RelayClient.close} was called. */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** A token, or a function that yields a fresh one before every (re)connect. */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** Options of {@link createRelayClient}. */
+export interface RelayClientOptions {
+  /** Base http(s) URL of the relay, e.g. `https://push.example.com`; `''` = the page's own origin. */
+  url: string;
+  /**
+   * `websocket`: plain WebSocket at `/ws`. `sockjs`: SockJS at `/sockjs` (works through proxies that
+   * break WebSocket). `auto` (default): WebSocket, falling back to SockJS for good once a WebSocket
+   * fails to open.
+   */
+  transport?: RelayTransport;
+  /** SockJS transports to allow, e.g. `['xhr-streaming', 'xhr-polling']`. Default: all. */
+  sockjsTransports?: string[];
+  /**
+   * JWT sent as `Authorization: Bearer <token>` and `passcode` in CONNECT, and as `access_token` on
+   * the SockJS URL. A function is called before every attempt, so it can refresh an expired token.
+   */
+  token?: TokenSource;
+  /** CONNECT `login` header; in the relay's dev mode (no JWT secret) it names the user. */
+  login?: string;
+  /** Reconnect backoff bounds (exponential, full jitter). */
+  reconnect?: Partial<ReconnectOptions>;
+  /** STOMP heart-beats in ms (0 = none). Default 10000 both ways. */
+  heartbeat?: { outgoingMs?: number; incomingMs?: number };
+  /** Give up on an attempt that has not reached CONNECTED after this many ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Called on every CONNECTED, first connect and reconnects alike, after resubscribing. */
+  onConnected?: (info: ServerInfo) => void;
+  /** Called when an established connection is lost (not when an attempt fails). */
+  onDisconnected?: (reason: DisconnectReason) => void;
+  /** Called when the relay sends an ERROR frame (bad token, limit reached, …). */
+  onError?: (error: RelayErrorFrame) => void;
+  /** Called on every state change. */
+  onStateChange?: (state: ConnectionState) => void;
+  /** Receives stompjs's and this client's debug lines. */
+  debug?: (line: string) => void;
+}
+
+/** What the relay said about this session in CONNECTED. */
+export interface ServerInfo {
+  /** The authenticated user (`user-name` header). */
+  userName: string | undefined;
+  /** The relay instance's `server` header, e.g. `stomp-relay/0.1.0 relay1`. */
+  server: string | undefined;
+  /** Session id (`session` header). */
+  session: string | undefined;
+  /** Negotiated STOMP version. */
+  version: string | undefined;
+  /** The transport this session runs on. */
+  transport: 'websocket' | 'sockjs';
+}
+
+/** Why an established connection ended. */
+export interface DisconnectReason {
+  /** WebSocket/SockJS close code, when the socket closed. */
+  code?: number;
+  reason?: string;
+  /** Set when the relay sent an ERROR frame before closing. */
+  error?: RelayErrorFrame;
+}
+
+/** An ERROR frame from the relay. */
+export interface RelayErrorFrame {
+  /** Stable code from the relay's error catalogue (`code` header), e.g. `UNAUTHORIZED`. */
+  code: string | undefined;
+  /** Human-readable message (`message` header). */
+  message: string;
+  /** Details, if any. */
+  body: string;
+}
+
+/** A MESSAGE delivered to a subscription. */
+export interface RelayMessage {
+  destination: string;
+  headers: Readonly<Record<string, string>>;
+  /** The body as text. */
+  body: string;
+  /** The body parsed as JSON; throws SyntaxError if it is not JSON. */
+  json<T = unknown>(): T;
+}
+
+/** A live subscription; it survives reconnects until {@link RelaySubscription.unsubscribe}. */
+export interface RelaySubscription {
+  /** The STOMP subscription id; stable across reconnects. */
+  readonly id: string;
+  readonly destination: string;
+  /** Stops delivery and sends UNSUBSCRIBE if connected. Idempotent. */
+  unsubscribe(): void;
+}
+
+/** Handle returned by {@link createRelayClient}. */
+export interface RelayClient {
+  /**
+   * Subscribes to a destination (`/topic/chat`, `/queue/jobs`, `/user/queue/x`, …). The
+   * subscription is sent now if connected, and again after every reconnect.
+   */
+  subscribe(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>): RelaySubscription;
+  /** Subscribes to this user's own destination: `subscribeUser('/queue/x')` = `subscribe('/user/queue/x')`. */
+  subscribeUser(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>): RelaySubscription;
+  /**
+   * Sends a message. Strings go as they are; anything else as JSON with
+   * `content-type: application/json`. Throws if not connected (nothing is queued: check
+   * {@link RelayClient.connected} or wait for `onConnected`).
+   */
+  publish(destination: string, body: unknown, headers?: Record<string, string>): void;
+  /** True between CONNECTED and the loss of the connection. */
+  readonly connected: boolean;
+  readonly state: ConnectionState;
+  /** What CONNECTED said; undefined before the first one. Kept while reconnecting. */
+  readonly serverInfo: ServerInfo | undefined;
+  /** Sends DISCONNECT, closes the socket and stops reconnecting. Resolves when the socket is closed. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,93 @@
+/**
+ * The demo page (client/demo) in chromium, on the built client, against the scripted STOMP peer:
+ * sign-in, chat between two users, a push to one user, and the state shown in the header. The same
+ * page against the real relay and nginx is for test/browser/.
+ */
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+import { browserUnavailableReason, launchBrowser, type OpenedPage, type TestBrowser } from '../../harness/browser';
+import { startScriptedPeer, type ScriptedPeer } from './scripted-stomp-peer';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+
+describe('demo page (chromium, scripted STOMP peer)', function () {
+  this.timeout(60_000);
+  let browser: TestBrowser;
+  let peer: ScriptedPeer;
+  const opened: OpenedPage[] = [];
+
+  before(async function () {
+    if (browserUnavailableReason()) this.skip();
+    execFileSync(process.execPath, [resolve(ROOT, 'client', 'build.mjs')], { cwd: ROOT, stdio: 'pipe' });
+    browser = await launchBrowser();
+    peer = await startScriptedPeer();
+  });
+
+  after(async () => {
+    for (const o of opened) await o.page.close().catch(() => undefined);
+    await peer?.close();
+    await browser?.close();
+  });
+
+  const byId = (page: Page, testId: string) => page.getByTestId(testId);
+
+  it('signs in through the form and shows state, user, socket instance and page instance', async () => {
+    const alice = await browser.openPage(`${peer.url}/demo/`);
+    opened.push(alice);
+    await byId(alice.page, 'login-name').fill('alice');
+    await byId(alice.page, 'login-transport').selectOption('websocket');
+    await byId(alice.page, 'login-submit').click();
+    await expect(await waitText(alice.page, 'connection-state', 'connected')).to.equal('connected');
+    expect(await byId(alice.page, 'user-name').textContent()).to.equal('alice');
+    expect(await byId(alice.page, 'server-info').textContent()).to.equal('scripted-peer/1');
+    expect(await waitText(alice.page, 'instance-id', 'scripted-peer')).to.equal('scripted-peer');
+    expect(await byId(alice.page, 'transport').textContent()).to.equal('websocket');
+    expect(alice.errors).to.deep.equal([]);
+  });
+
+  it('delivers chat from one user to another (here over SockJS) and pushes a notification to one user', async () => {
+    const bob = await browser.openPage(`${peer.url}/demo/?name=bob&transport=sockjs`);
+    opened.push(bob);
+    const alice = opened[0];
+    await waitText(bob.page, 'connection-state', 'connected');
+    expect(await byId(bob.page, 'transport').textContent()).to.equal('sockjs');
+
+    await byId(alice.page, 'chat-input').fill('hello <b>bob</b>');
+    await byId(alice.page, 'chat-send').click();
+    await bob.page.getByTestId('chat-log').getByText('hello <b>bob</b>').waitFor({ timeout: 5000 });
+    expect(await bob.page.locator('[data-testid=chat-log] b').count(), 'message text is not parsed as HTML').to.equal(0);
+
+    await byId(bob.page, 'push-user').fill('alice');
+    await byId(bob.page, 'push-text').fill('your report is ready');
+    await byId(bob.page, 'push-send').click();
+    expect(await waitText(bob.page, 'push-result', 'delivered to 1 session of alice')).to.equal('delivered to 1 session of alice');
+    await alice.page.getByTestId('notifications').getByText('your report is ready').waitFor({ timeout: 5000 });
+    expect(await bob.page.getByTestId('notifications').locator('li').count(), 'bob gets no copy').to.equal(0);
+
+    await browser.screenshot(alice.page, 'demo-alice');
+    expect([...alice.errors, ...bob.errors]).to.deep.equal([]);
+  });
+
+  it('signs out: closes the connection and returns to the sign-in form', async () => {
+    const alice = opened[0];
+    await byId(alice.page, 'sign-out').click();
+    expect(await waitText(alice.page, 'connection-state', 'signed out')).to.equal('signed out');
+    expect(await byId(alice.page, 'sign-in').isVisible()).to.equal(true);
+    const aliceConnection = peer.connections.find((c) => c.login === 'alice')!;
+    await peer.waitFor(() => aliceConnection.frames.some((f) => f.command === 'DISCONNECT'), 5000, 'DISCONNECT');
+  });
+});
+
+async function waitText(page: Page, testId: string, text: string): Promise<string> {
+  const locator = page.getByTestId(testId);
+  await page.waitForFunction(
+    ([id, expected]) => document.querySelector(`[data-testid="${id}"]`)?.textContent === expected,
+    [testId, text] as const,
+    { timeout: 5000 },
+  ).catch(async () => {
+    throw new Error(`${testId} shows "${await locator.textContent()}", expected "${text}"`);
+  });
+  return (await locator.textContent()) ?? '';
+}

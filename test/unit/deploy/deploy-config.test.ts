@@ -1,0 +1,226 @@
+/**
+ * docker-compose.yml, the Dockerfile, .dockerignore and deploy/nginx.conf must agree with the
+ * server and with each other. No Docker engine runs in CI, so a mismatch (a renamed env var, a
+ * port changed in one place) would otherwise surface only on an operator's `docker compose up`.
+ */
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_CONFIG, ENV_VARS, parseBrokerUrl } from '../../../server/config';
+import { nginxUnavailableReason, renderNginxConfig, testNginxConfig } from '../../harness/nginx';
+import { findAll, parseDockerfile, parseNginxConf, type NginxDirective } from './config-parsers';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+
+interface ComposeService {
+  image?: string;
+  build?: string | { context: string; dockerfile?: string };
+  environment?: Record<string, string> | string[];
+  volumes?: string[];
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+}
+
+const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, ComposeService> };
+const services = compose.services;
+const nginxTree = parseNginxConf(read('deploy/nginx.conf'));
+const dockerfile = parseDockerfile(read('Dockerfile'));
+const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+
+function environment(service: ComposeService): Record<string, string> {
+  const env = service.environment ?? {};
+  if (!Array.isArray(env)) return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
+  return Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
+/** Relay services: those running the image built from this repository's Dockerfile. */
+const relayNames = Object.keys(services).filter((name) => {
+  const s = services[name];
+  const builtHere = s.build !== undefined;
+  const sameImage = s.image !== undefined && Object.values(services).some((o) => o.build !== undefined && o.image === s.image);
+  return builtHere || sameImage;
+});
+
+function upstream(name: string): NginxDirective {
+  const found = findAll(nginxTree, 'upstream').find((u) => u.args[0] === name);
+  if (!found) throw new Error(`nginx.conf has no upstream "${name}"`);
+  return found;
+}
+
+function location(path: string): NginxDirective {
+  const found = findAll(nginxTree, 'location').find((l) => l.args[l.args.length - 1] === path);
+  if (!found) throw new Error(`nginx.conf has no location for ${path}`);
+  return found;
+}
+
+/** A directive's value as seen inside `loc`: its own, else inherited from the enclosing server/http. */
+function effective(loc: NginxDirective, name: string): NginxDirective[] {
+  const own = (loc.children ?? []).filter((d) => d.name === name);
+  if (own.length > 0) return own;
+  const server = findAll(nginxTree, 'server').find((s) => s.children?.includes(loc));
+  const atServer = (server?.children ?? []).filter((d) => d.name === name);
+  if (atServer.length > 0) return atServer;
+  return (findAll(nginxTree, 'http')[0]?.children ?? []).filter((d) => d.name === name);
+}
+
+function seconds(value: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value);
+  if (!m) throw new Error(`not an nginx time: ${value}`);
+  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2] ?? 's'] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+describe('deploy config: docker-compose.yml', () => {
+  it('runs two relay instances built from the Dockerfile, plus rabbitmq and nginx', () => {
+    expect(relayNames).to.have.length.of.at.least(2);
+    expect(services).to.include.keys('rabbitmq', 'nginx');
+    expect(services.rabbitmq.image).to.match(/^rabbitmq:3(\.\d+)*-management/);
+  });
+
+  it('gives relay services only environment variables the server reads (server/config.ts ENV_VARS)', () => {
+    const known = new Set(ENV_VARS.map((v) => v.name));
+    for (const name of relayNames) {
+      const unknown = Object.keys(environment(services[name])).filter((k) => !known.has(k));
+      expect(unknown, `${name} sets variables the server ignores`).to.deep.equal([]);
+    }
+  });
+
+  it('gives every relay its own INSTANCE_ID, so the demo and logs tell them apart', () => {
+    const ids = relayNames.map((n) => environment(services[n]).INSTANCE_ID);
+    expect(ids.every(Boolean), 'INSTANCE_ID set on every relay').to.equal(true);
+    expect(new Set(ids).size).to.equal(ids.length);
+  });
+
+  it("points every relay's BROKER_URL at the rabbitmq service's STOMP listener", () => {
+    const stompPort = /^stomp\.listeners\.tcp\.1\s*=\s*(\d+)\s*$/m.exec(read('broker/rabbitmq.conf'))?.[1];
+    expect(stompPort, 'broker/rabbitmq.conf sets stomp.listeners.tcp.1').to.be.a('string');
+    for (const name of relayNames) {
+      const endpoint = parseBrokerUrl(environment(services[name]).BROKER_URL);
+      expect(endpoint.host, name).to.equal('rabbitmq');
+      expect(endpoint.port, name).to.equal(Number(stompPort));
+      expect(services[name].depends_on?.rabbitmq?.condition, `${name} waits for a healthy broker`).to.equal('service_healthy');
+    }
+  });
+
+  it('mounts the broker/ config files that exist into /etc/rabbitmq, and checks the STOMP port for health', () => {
+    const mounts = (services.rabbitmq.volumes ?? []).map((v) => v.split(':'));
+    const targets = mounts.map(([, target]) => target);
+    expect(targets).to.include.members(['/etc/rabbitmq/rabbitmq.conf', '/etc/rabbitmq/enabled_plugins']);
+    for (const [source, target] of mounts) {
+      expect(existsSync(join(ROOT, source)), `${source} exists`).to.equal(true);
+      expect(basename(target)).to.equal(basename(source));
+    }
+    expect(read('broker/enabled_plugins')).to.match(/\brabbitmq_stomp\b/);
+    expect(services.rabbitmq.healthcheck?.test.join(' ')).to.match(/rabbitmq-diagnostics/);
+  });
+
+  it('publishes nginx on 8080 and mounts deploy/nginx.conf as its main config', () => {
+    expect(services.nginx.ports).to.deep.equal(['8080:80']);
+    expect(services.nginx.volumes).to.include('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro');
+    const listens = findAll(nginxTree, 'listen').map((l) => l.args[0]);
+    expect(listens).to.deep.equal(['80']);
+    for (const name of relayNames) expect(services.nginx.depends_on?.[name]?.condition, name).to.equal('service_healthy');
+  });
+});
+
+describe('deploy config: deploy/nginx.conf', () => {
+  it("lists exactly the compose relay services, on their PORT, in every upstream", () => {
+    const expected = relayNames.map((n) => `${n}:${environment(services[n]).PORT ?? DEFAULT_CONFIG.port}`).sort();
+    const upstreams = findAll(nginxTree, 'upstream');
+    expect(upstreams.length).to.be.at.least(1);
+    for (const u of upstreams) {
+      const servers = (u.children ?? []).filter((d) => d.name === 'server').map((d) => d.args[0]).sort();
+      expect(servers, `upstream ${u.args[0]}`).to.deep.equal(expected);
+    }
+  });
+
+  for (const path of ['/ws', '/sockjs']) {
+    it(`proxies ${path} with WebSocket Upgrade headers, HTTP/1.1, unbuffered, with long read timeouts`, () => {
+      const loc = location(path);
+      expect(effective(loc, 'proxy_pass')[0]?.args[0]).to.match(/^http:\/\/relay/);
+      expect(effective(loc, 'proxy_http_version')[0]?.args).to.deep.equal(['1.1']);
+      const headers = Object.fromEntries(effective(loc, 'proxy_set_header').map((d) => [d.args[0].toLowerCase(), d.args[1]]));
+      expect(headers.upgrade).to.equal('$http_upgrade');
+      const mapped = findAll(nginxTree, 'map').find((m) => m.args[1] === headers.connection);
+      expect(mapped?.args[0], 'Connection comes from a map over $http_upgrade').to.equal('$http_upgrade');
+      expect(effective(loc, 'proxy_buffering')[0]?.args).to.deep.equal(['off']);
+      expect(seconds(effective(loc, 'proxy_read_timeout')[0]?.args[0] ?? '60s')).to.be.at.least(600);
+    });
+  }
+
+  it('keeps a SockJS session on one instance (affinity on /sockjs), since xhr transports span many requests', () => {
+    const target = location('/sockjs').children?.find((d) => d.name === 'proxy_pass')?.args[0].replace('http://', '') ?? '';
+    const balancer = (upstream(target).children ?? []).map((d) => d.name);
+    expect(balancer.some((n) => n === 'hash' || n === 'ip_hash' || n === 'sticky'), `upstream ${target} balances by ${balancer}`).to.equal(true);
+  });
+
+  it('renders for native runs with the given upstreams, port, logs and temp paths', () => {
+    const rendered = parseNginxConf(
+      renderNginxConfig({ upstreams: ['127.0.0.1:9001', '127.0.0.1:9002'], listen: '127.0.0.1:18080', tempDir: '/tmp/x', errorLog: '/tmp/e.log', accessLog: '/tmp/a.log' }),
+    );
+    for (const u of findAll(rendered, 'upstream')) {
+      expect((u.children ?? []).filter((d) => d.name === 'server').map((d) => d.args[0])).to.deep.equal(['127.0.0.1:9001', '127.0.0.1:9002']);
+    }
+    expect(findAll(rendered, 'listen').map((d) => d.args[0])).to.deep.equal(['127.0.0.1:18080']);
+    expect(findAll(rendered, 'error_log')[0].args[0]).to.equal('/tmp/e.log');
+    expect(findAll(rendered, 'proxy_temp_path')[0].args[0]).to.equal('/tmp/x/proxy');
+  });
+
+  it('passes `nginx -t` as rendered for native runs', async function () {
+    const reason = nginxUnavailableReason();
+    if (reason) {
+      // Nothing to test the syntax with; the structural checks above still ran.
+      this.test!.title += ` (skipped: ${reason})`;
+      this.skip();
+    }
+    const output = await testNginxConfig(
+      renderNginxConfig({ upstreams: ['127.0.0.1:9001', '127.0.0.1:9002'], listen: '127.0.0.1:18080', tempDir: '/tmp', errorLog: '/dev/null', accessLog: '/dev/null' }),
+    );
+    expect(output).to.match(/syntax is ok/);
+  });
+});
+
+describe('deploy config: Dockerfile', () => {
+  const final = Math.max(...dockerfile.map((i) => i.stage));
+  const finalStage = dockerfile.filter((i) => i.stage === final);
+  const one = (name: string): string => {
+    const found = finalStage.filter((i) => i.instruction === name);
+    expect(found, `final stage has one ${name}`).to.have.length(1);
+    return found[0].value;
+  };
+
+  it('runs the package.json bin target with node, in the exec form', () => {
+    const cmd = JSON.parse(one('CMD')) as string[];
+    expect(cmd).to.deep.equal(['node', pkg.bin['stomp-relay']]);
+  });
+
+  it('builds with npm ci and npm run build, and ships without dev dependencies', () => {
+    const runs = dockerfile.filter((i) => i.instruction === 'RUN').map((i) => i.value).join(' && ');
+    expect(runs).to.include('npm ci');
+    expect(runs).to.include('npm run build');
+    expect(runs).to.match(/npm prune --omit=dev/);
+    expect(finalStage[0].value).to.match(/^node:20-slim\b/);
+  });
+
+  it('runs as a non-root user, exposes PORT, and health-checks /healthz on it', () => {
+    expect(one('USER')).to.not.match(/^(root|0)(:|$)/);
+    expect(Number(one('EXPOSE'))).to.equal(DEFAULT_CONFIG.port);
+    expect(one('ENV')).to.include(`PORT=${DEFAULT_CONFIG.port}`);
+    expect(one('HEALTHCHECK')).to.include('/healthz');
+  });
+
+  it('copies only paths that exist and that .dockerignore does not exclude', () => {
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const sources = dockerfile
+      .filter((i) => i.instruction === 'COPY' && !i.value.includes('--from='))
+      .flatMap((i) => i.value.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1));
+    expect(sources.length).to.be.at.least(1);
+    for (const source of sources) {
+      expect(existsSync(join(ROOT, source)), `${source} exists`).to.equal(true);
+      expect(ignored, `${source} is not in .dockerignore`).to.not.include(source.split('/')[0]);
+    }
+  });
+});
