@@ -54,6 +54,7 @@ export const Errors = Object.freeze({
   SLOW_CONSUMER: def('SLOW_CONSUMER', 'session outbound buffer exceeds %s bytes; client is too slow'),
   NOT_UTF8_ON_TEXT_TRANSPORT: def('NOT_UTF8_ON_TEXT_TRANSPORT', 'message body is not valid UTF-8 and this transport carries only text'),
   SHUTTING_DOWN: def('SHUTTING_DOWN', 'server is shutting down; reconnect to another instance'),
+  INTERNAL_ERROR: def('INTERNAL_ERROR', 'internal error: %s', 500),
 
   // --- broker ---
   BROKER_UNAVAILABLE: def('BROKER_UNAVAILABLE', 'message broker is unavailable: %s', 503),

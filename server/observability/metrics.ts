@@ -37,6 +37,11 @@ export class RelayMetrics {
     name: 'stomp_relay_slow_consumer_disconnects_total',
     help: 'Sessions closed because their outbound buffer exceeded the limit', registers: [this.registry],
   });
+  readonly undeliverable = new Counter({
+    name: 'stomp_relay_undeliverable_messages_total',
+    help: 'Messages not delivered to one subscriber, by reason (e.g. a non-UTF-8 body on a text-only transport)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
   readonly brokerConnected = new Gauge({
     name: 'stomp_relay_broker_connections', help: 'Open connections to the message broker (embedded broker: 1)',
     registers: [this.registry],

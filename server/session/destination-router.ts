@@ -1,0 +1,59 @@
+/**
+ * Where a client's destination goes. The session asks the router on every SUBSCRIBE and SEND; the
+ * router decides whether the broker gets it (and under which name) or whether the relay handles it
+ * in-process. User destinations (`/user/...`) and application destinations (`/app/...`) plug in here
+ * by wrapping or replacing {@link PrefixRouter}.
+ */
+import type { StompFrame, StompHeaders } from '../codec/frame';
+import { Errors, relayError } from '../errors';
+import type { StompSession } from './stomp-session';
+
+export interface SubscribeRoute {
+  /** Destination to subscribe to at the broker. */
+  brokerDestination: string;
+  /** Destination the client sees in MESSAGE frames (e.g. `/user/queue/x`); default: the broker's. */
+  clientDestination?: string;
+  /** Extra headers for the broker subscription (`x-queue-name`, `auto-delete`...). */
+  headers?: StompHeaders;
+}
+
+export type SendRoute =
+  | { kind: 'broker'; destination: string; headers?: StompHeaders }
+  | { kind: 'handled'; handle(frame: StompFrame, session: StompSession): Promise<void> };
+
+export interface DestinationRouter {
+  /** Throws RelayError (DESTINATION_NOT_ALLOWED, ACCESS_DENIED) to refuse. */
+  routeSubscribe(session: StompSession, destination: string, headers: StompHeaders): SubscribeRoute;
+  /** Throws RelayError (DESTINATION_NOT_ALLOWED, ACCESS_DENIED) to refuse. */
+  routeSend(session: StompSession, destination: string, frame: StompFrame): SendRoute;
+}
+
+/**
+ * Relays destinations under the configured prefixes (`/topic/`, `/queue/`...) to the broker
+ * unchanged and refuses everything else with DESTINATION_NOT_ALLOWED.
+ */
+export class PrefixRouter implements DestinationRouter {
+  private readonly prefixes: readonly string[];
+
+  constructor(prefixes: readonly string[]) {
+    this.prefixes = [...prefixes];
+  }
+
+  /** True when `destination` is under a relay prefix and names something below it. */
+  allows(destination: string): boolean {
+    for (const prefix of this.prefixes) {
+      if (destination.length > prefix.length && destination.startsWith(prefix)) return true;
+    }
+    return false;
+  }
+
+  routeSubscribe(_session: StompSession, destination: string, _headers?: StompHeaders): SubscribeRoute {
+    if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
+    return { brokerDestination: destination };
+  }
+
+  routeSend(_session: StompSession, destination: string, _frame?: StompFrame): SendRoute {
+    if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
+    return { kind: 'broker', destination };
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * What CONNECT negotiates: the protocol version and the heart-beat intervals. Pure functions, so the
+ * arithmetic is tested on its own.
+ */
+import { SUPPORTED_VERSIONS, type StompVersion } from '../codec/frame';
+import { Errors, relayError, type RelayError } from '../errors';
+import type { HeartbeatConfig } from '../config';
+
+/**
+ * STOMP 1.2 §"Protocol Negotiation": the highest version in `accept-version` that we support; a
+ * CONNECT without the header is a 1.0 client. Returns a RelayError UNSUPPORTED_VERSION when there is
+ * no common version (the caller adds the `version` header listing ours).
+ */
+export function negotiateVersion(acceptVersion: string | undefined): StompVersion | RelayError {
+  if (acceptVersion === undefined) return '1.0';
+  let best: StompVersion | undefined;
+  for (const raw of acceptVersion.split(',')) {
+    const v = raw.trim();
+    const index = SUPPORTED_VERSIONS.indexOf(v as StompVersion);
+    if (index >= 0 && (best === undefined || index > SUPPORTED_VERSIONS.indexOf(best))) best = v as StompVersion;
+  }
+  return best ?? relayError(Errors.UNSUPPORTED_VERSION, acceptVersion);
+}
+
+export interface HeartbeatPlan {
+  /** Interval (ms) at which the server sends an EOL when it sent nothing else; 0 = never. */
+  sendMs: number;
+  /** Interval (ms) the client promised to send at; 0 = not watched. */
+  receiveMs: number;
+  /** Value of the CONNECTED `heart-beat` header: what the server can do (`sx,sy`). */
+  header: string;
+}
+
+/** Parses a `heart-beat` header `cx,cy`; absent means `0,0`. Throws RelayError INVALID_HEADER. */
+export function parseHeartbeatHeader(value: string | undefined): [number, number] {
+  if (value === undefined) return [0, 0];
+  const comma = value.indexOf(',');
+  const x = comma > 0 ? toInterval(value.slice(0, comma)) : -1;
+  const y = comma > 0 ? toInterval(value.slice(comma + 1)) : -1;
+  if (x < 0 || y < 0) throw relayError(Errors.INVALID_HEADER, 'heart-beat', value);
+  return [x, y];
+}
+
+function toInterval(text: string): number {
+  const t = text.trim();
+  if (t.length === 0 || t.length > 9) return -1;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+  }
+  return Number(t);
+}
+
+/**
+ * STOMP 1.2 §"Heart-beating": with the client's `cx,cy` and our `sx,sy` (config `sendMs,receiveMs`),
+ * the server sends every max(sx, cy) ms unless either is 0, and expects the client every
+ * max(cx, sy) ms unless either is 0. STOMP 1.0 has no heart-beats.
+ */
+export function negotiateHeartbeat(
+  version: StompVersion,
+  clientHeader: [number, number],
+  server: HeartbeatConfig
+): HeartbeatPlan {
+  const header = `${server.sendMs},${server.receiveMs}`;
+  if (version === '1.0') return { sendMs: 0, receiveMs: 0, header };
+  const [cx, cy] = clientHeader;
+  const sendMs = server.sendMs === 0 || cy === 0 ? 0 : Math.max(server.sendMs, cy);
+  const receiveMs = server.receiveMs === 0 || cx === 0 ? 0 : Math.max(server.receiveMs, cx);
+  return { sendMs, receiveMs, header };
+}

@@ -1,0 +1,33 @@
+/** What every session of a hub shares. Built once by {@link SessionHub}; internal to the session layer. */
+import type { Broker } from '../broker/broker';
+import type { RelayConfig } from '../config';
+import type { Authenticator } from '../auth/authenticator';
+import type { RelayMetrics } from '../observability/metrics';
+import type { Logger } from '../observability/logger';
+import type { DestinationRouter } from './destination-router';
+import type { MessageEncoder } from './message-encoder';
+import type { StompSession } from './stomp-session';
+
+export interface SessionLifecycle {
+  /** CONNECTED was sent. */
+  connected(session: StompSession): void;
+  /** The session stopped (ERROR, DISCONNECT or transport gone); its consumers are closing. */
+  disconnected(session: StompSession): void;
+  /** The transport reported close: nothing more will be written. */
+  transportClosed(session: StompSession): void;
+}
+
+export interface SessionDeps {
+  readonly broker: Broker;
+  readonly config: RelayConfig;
+  readonly authenticator: Authenticator;
+  readonly metrics: RelayMetrics;
+  readonly logger: Logger;
+  readonly router: DestinationRouter;
+  readonly encoder: MessageEncoder;
+  /** CONNECTED `server` header, `stomp-relay/<version>`. */
+  readonly serverHeader: string;
+  readonly lifecycle: SessionLifecycle;
+  /** `framesOut{command="MESSAGE"}`, bound once: the fan-out hot path skips the label lookup. */
+  readonly messagesOut: { inc(): void };
+}

@@ -1,0 +1,180 @@
+/**
+ * All STOMP sessions of one relay instance. The transport adapters hand each new connection to
+ * {@link SessionHub.accept}; everything else (user destinations, presence, the push API, shutdown)
+ * finds sessions here. One hub per relay, never a module-global map.
+ */
+import type { Broker } from '../broker/broker';
+import type { RelayConfig } from '../config';
+import type { Authenticator } from '../auth/authenticator';
+import { Errors, relayError } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { RelayMetrics } from '../observability/metrics';
+import type { Transport } from '../transport/transport';
+import { PrefixRouter, type DestinationRouter } from './destination-router';
+import { MessageEncoder } from './message-encoder';
+import { PACKAGE_VERSION } from '../package-info';
+import type { SessionDeps, SessionLifecycle } from './session-deps';
+import { StompSession } from './stomp-session';
+
+export interface SessionHubOptions {
+  broker: Broker;
+  config: RelayConfig;
+  authenticator: Authenticator;
+  metrics: RelayMetrics;
+  logger: Logger;
+  /** Default: a {@link PrefixRouter} over `config.relayPrefixes`. */
+  router?: DestinationRouter;
+  /** Default: a fresh encoder. Tests pass one with a counting template factory. */
+  encoder?: MessageEncoder;
+}
+
+export interface SessionEvent {
+  type: 'connected' | 'disconnected';
+  session: StompSession;
+}
+
+export interface DrainOptions {
+  /** Sessions told to go per batch (default 100). */
+  batchSize?: number;
+  /** Pause between batches (default 50 ms), so clients do not all reconnect in the same instant. */
+  pauseMs?: number;
+  /** Total time to wait for sessions to flush and close (default config.shutdownGraceMs). */
+  deadlineMs?: number;
+}
+
+export class SessionHub {
+  private readonly deps: SessionDeps;
+  /** Sessions whose transport has not reported close yet. */
+  private readonly live = new Map<string, StompSession>();
+  /** Connected sessions by principal name. */
+  private readonly byUser = new Map<string, Set<StompSession>>();
+  private readonly listeners = new Set<(event: SessionEvent) => void>();
+  private readonly emptyWaiters = new Set<() => void>();
+  private draining = false;
+
+  constructor(options: SessionHubOptions) {
+    const lifecycle: SessionLifecycle = {
+      connected: (session) => this.onConnected(session),
+      disconnected: (session) => this.onDisconnected(session),
+      transportClosed: (session) => this.onTransportClosed(session),
+    };
+    this.deps = Object.freeze({
+      broker: options.broker,
+      config: options.config,
+      authenticator: options.authenticator,
+      metrics: options.metrics,
+      logger: options.logger,
+      router: options.router ?? new PrefixRouter(options.config.relayPrefixes),
+      encoder: options.encoder ?? new MessageEncoder(),
+      serverHeader: `stomp-relay/${PACKAGE_VERSION}`,
+      lifecycle,
+      messagesOut: options.metrics.framesOut.labels({ command: 'MESSAGE' }),
+    });
+  }
+
+  /** Starts a session on `transport`; it lives until the transport closes. While draining, it is told to go at once. */
+  accept(transport: Transport): StompSession {
+    const session = new StompSession(transport, this.deps);
+    this.live.set(session.id, session);
+    if (this.draining) session.close(relayError(Errors.SHUTTING_DOWN));
+    return session;
+  }
+
+  /** Sessions whose transport is still open (connected or not yet). */
+  get size(): number {
+    return this.live.size;
+  }
+
+  sessions(): Iterable<StompSession> {
+    return this.live.values();
+  }
+
+  /** Connected sessions of the user named `name` (empty for none). */
+  sessionsOfUser(name: string): StompSession[] {
+    const set = this.byUser.get(name);
+    return set === undefined ? [] : [...set];
+  }
+
+  /** Calls `listener` when a session connects (CONNECTED sent) or ends. Returns an unsubscribe function. */
+  onSessionEvent(listener: (event: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, send every session ERROR SHUTTING_DOWN in batches of
+   * `batchSize` with `pauseMs` between (avoiding a reconnect storm on the other instances), then wait
+   * up to the deadline for the transports to flush and close. Resolves when all closed or at the
+   * deadline, whichever comes first.
+   */
+  async drain(options: DrainOptions = {}): Promise<void> {
+    this.draining = true;
+    const batchSize = Math.max(1, options.batchSize ?? 100);
+    const pauseMs = Math.max(0, options.pauseMs ?? 50);
+    const deadline = Date.now() + (options.deadlineMs ?? this.deps.config.shutdownGraceMs);
+    const goodbye = () => relayError(Errors.SHUTTING_DOWN);
+
+    const pending = [...this.live.values()];
+    for (let i = 0; i < pending.length; i += batchSize) {
+      if (i > 0) {
+        // Past the deadline, the rest go at once.
+        const left = deadline - Date.now();
+        if (left > 0) await delay(Math.min(pauseMs, left));
+      }
+      for (const session of pending.slice(i, i + batchSize)) session.close(goodbye());
+    }
+    await this.whenEmpty(deadline - Date.now());
+  }
+
+  private whenEmpty(timeoutMs: number): Promise<void> {
+    if (this.live.size === 0 || timeoutMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.emptyWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.emptyWaiters.add(done);
+    });
+  }
+
+  private onConnected(session: StompSession): void {
+    const name = session.principal?.name;
+    if (name !== undefined) {
+      let set = this.byUser.get(name);
+      if (set === undefined) this.byUser.set(name, (set = new Set()));
+      set.add(session);
+    }
+    this.emit({ type: 'connected', session });
+  }
+
+  private onDisconnected(session: StompSession): void {
+    const name = session.principal?.name;
+    if (name !== undefined) {
+      const set = this.byUser.get(name);
+      if (set !== undefined && set.delete(session) && set.size === 0) this.byUser.delete(name);
+    }
+    this.emit({ type: 'disconnected', session });
+  }
+
+  private onTransportClosed(session: StompSession): void {
+    this.live.delete(session.id);
+    if (this.live.size === 0) for (const waiter of [...this.emptyWaiters]) waiter();
+  }
+
+  private emit(event: SessionEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        // A listener's bug must not break the session that triggered the event.
+        this.deps.logger.error({ err, event: event.type }, 'session event listener threw');
+      }
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,453 @@
+/**
+ * What one STOMP session does with each client frame: one handler per command in a table (compare
+ * stomp-js `src/stomp-handler.ts`), each citing the spec section it implements.
+ * Spec: https://stomp.github.io/stomp-specification-1.2.html (1.1 and 1.0 differences noted inline).
+ *
+ * A handler returns nothing when its effect is complete (or tracked, like a SEND awaiting its broker
+ * confirm), or a promise when later frames must wait for it (CONNECT, SUBSCRIBE, UNSUBSCRIBE,
+ * DISCONNECT): a client may SUBSCRIBE and SEND to the same destination in one burst and expect the
+ * subscription to exist first. Handlers throw (or reject with) a RelayError to end the session with
+ * an ERROR frame; the session does the closing.
+ *
+ * This class knows nothing of transports: it talks to its {@link SessionIo}.
+ */
+import type { AckMode, Delivery } from '../broker/broker';
+import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
+import { renderMessage } from '../codec/serializer';
+import { Errors, RelayError, isRelayError, relayError } from '../errors';
+import type { Principal } from '../auth/authenticator';
+import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, type HeartbeatPlan } from './negotiation';
+import { SubscriptionTable, type ClientSubscription } from './subscription-table';
+import { TransactionTable, type TransactionOp } from './transaction-table';
+import type { SessionDeps } from './session-deps';
+import type { StompSession } from './stomp-session';
+
+/** What the protocol needs from the session that carries it. */
+export interface SessionIo {
+  readonly session: StompSession;
+  readonly deps: SessionDeps;
+  /** True until the session started closing; work finishing later must not write. */
+  readonly open: boolean;
+  /** Whether the transport can carry only text (SockJS). */
+  readonly textOnly: boolean;
+  /**
+   * CONNECT succeeded: fix the version, remember the principal, send `connected` (the CONNECTED
+   * frame), start heart-beats, and announce the session.
+   */
+  established(version: StompVersion, heartbeat: HeartbeatPlan, principal: Principal | null, connected: StompFrame): void;
+  /** Encodes and sends a frame (subject to the slow-consumer check). */
+  sendFrame(frame: StompFrame): void;
+  /** Sends an encoded MESSAGE (subject to the slow-consumer check). */
+  sendMessage(bytes: Buffer, binary: boolean): void;
+  /**
+   * Ends the session with an ERROR frame for `error` (a RelayError; anything else is logged and
+   * reported generically), with `receipt-id` when `cause` asked for a receipt.
+   */
+  fail(error: unknown, cause?: StompFrame): void;
+  /** Ends the session without an ERROR (after DISCONNECT). */
+  finish(): void;
+}
+
+type Handler = (protocol: SessionProtocol, frame: StompFrame) => void | Promise<void>;
+
+/** Client commands (STOMP 1.2 §"Client Frames"). A Map, so a command named `constructor` is just unknown. */
+const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
+  // §"CONNECT or STOMP Frame"
+  ['CONNECT', (p, f) => p.connect(f)],
+  ['STOMP', (p, f) => p.connect(f)],
+  // §SEND
+  ['SEND', (p, f) => p.send(f)],
+  // §SUBSCRIBE, §UNSUBSCRIBE
+  ['SUBSCRIBE', (p, f) => p.subscribe(f)],
+  ['UNSUBSCRIBE', (p, f) => p.unsubscribe(f)],
+  // §ACK, §NACK (NACK is 1.1+, but harmless to accept from 1.0 clients)
+  ['ACK', (p, f) => p.settle(f, 'ack')],
+  ['NACK', (p, f) => p.settle(f, 'nack')],
+  // §BEGIN, §COMMIT, §ABORT
+  ['BEGIN', (p, f) => p.begin(f)],
+  ['COMMIT', (p, f) => p.commit(f)],
+  ['ABORT', (p, f) => p.abort(f)],
+  // §DISCONNECT
+  ['DISCONNECT', (p, f) => p.disconnect(f)],
+]);
+
+const ACK_MODES: ReadonlySet<string> = new Set<AckMode>(['auto', 'client', 'client-individual']);
+
+/** SUBSCRIBE headers the session consumes; every other one goes to the broker (selector, prefetch-count, x-*...). */
+const SUBSCRIBE_OWN_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt', 'content-length']);
+
+/**
+ * SEND headers not carried to receivers: the session's own, and those a MESSAGE gets per receiver
+ * (a publisher must not be able to forge another subscription's `ack` or `message-id`).
+ */
+const SEND_OWN_HEADERS: ReadonlySet<string> = new Set([
+  'receipt', 'transaction', 'content-length', 'destination', 'subscription', 'message-id', 'ack',
+]);
+
+/**
+ * Most publishes a session may have waiting for the broker at once. Beyond it the session stops
+ * reading frames until one completes, so a client cannot pile up unbounded work in the broker engine.
+ */
+const MAX_IN_FLIGHT = 1024;
+
+type Outcome = 'ack' | 'nack';
+
+export class SessionProtocol {
+  private state: 'new' | 'connecting' | 'connected' | 'disconnecting' = 'new';
+  private version: StompVersion = '1.2';
+  private readonly subscriptions = new SubscriptionTable();
+  private readonly transactions: TransactionTable;
+  /** Work whose RECEIPT (or failure) is still to come: publishes, commits, handled sends. */
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly io: SessionIo) {
+    this.transactions = new TransactionTable(io.deps.config.limits);
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+
+  /** True once DISCONNECT arrived: later frames are ignored (STOMP 1.2 §DISCONNECT). */
+  get disconnecting(): boolean {
+    return this.state === 'disconnecting';
+  }
+
+  /** Runs one client frame. See the file comment for the return value. */
+  handle(frame: StompFrame): void | Promise<void> {
+    if (this.state === 'disconnecting') return;
+    const handler = HANDLERS.get(frame.command);
+    if (this.state === 'new' && frame.command !== 'CONNECT' && frame.command !== 'STOMP') {
+      throw relayError(Errors.NOT_CONNECTED, frame.command);
+    }
+    if (handler === undefined) throw relayError(Errors.UNKNOWN_COMMAND, frame.command);
+    return handler(this, frame);
+  }
+
+  /** The session ended: close every consumer (unacked messages go back to their queues), drop transactions. */
+  teardown(): void {
+    this.transactions.clear();
+    const metrics = this.io.deps.metrics;
+    for (const subscription of this.subscriptions.removeAll()) {
+      metrics.subscriptions.dec();
+      this.closeConsumer(subscription);
+    }
+  }
+
+  // --- §"CONNECT or STOMP Frame", §"Protocol Negotiation", §"Heart-beating" ---
+
+  async connect(frame: StompFrame): Promise<void> {
+    if (this.state !== 'new') throw relayError(Errors.ALREADY_CONNECTED);
+    this.state = 'connecting';
+    const h = frame.headers;
+    const negotiated = negotiateVersion(h['accept-version']);
+    // §"Protocol Negotiation": the session adds a `version` header listing ours to this ERROR.
+    if (negotiated instanceof RelayError) throw negotiated;
+    const version = negotiated;
+    const heartbeat = negotiateHeartbeat(
+      version,
+      version === '1.0' ? [0, 0] : parseHeartbeatHeader(h['heart-beat']),
+      this.io.deps.config.heartbeat
+    );
+    const principal = await this.authenticate(h);
+    if (!this.io.open) return;
+
+    this.version = version;
+    this.state = 'connected';
+    const connected = makeHeaders({
+      version,
+      'heart-beat': version === '1.0' ? undefined : heartbeat.header,
+      server: this.io.deps.serverHeader,
+      session: this.io.session.id,
+      'user-name': principal?.name,
+    });
+    this.io.established(version, heartbeat, principal, { command: 'CONNECTED', headers: connected, body: EMPTY });
+  }
+
+  private async authenticate(connectHeaders: StompHeaders): Promise<Principal | null> {
+    const { authenticator, logger } = this.io.deps;
+    try {
+      return await authenticator.authenticate({ connectHeaders, handshake: this.io.session.handshake });
+    } catch (err) {
+      if (isRelayError(err)) throw err;
+      // An authenticator bug must not leak details to the client, nor let the session in.
+      logger.error({ err, session: this.io.session.id }, 'authenticator threw');
+      throw relayError(Errors.AUTHENTICATION_FAILED, 'authenticator error');
+    }
+  }
+
+  // --- §SEND ---
+
+  send(frame: StompFrame): void | Promise<void> {
+    const h = frame.headers;
+    const destination = required(frame, 'destination');
+    const route = this.io.deps.router.routeSend(this.io.session, destination, frame);
+    // A client that asks for a receipt, or marks the message persistent, gets its RECEIPT only once
+    // the broker confirmed it took the message: never a receipt for a message that could be lost.
+    const ownConfirm = h.receipt !== undefined || h.persistent === 'true';
+    let op: TransactionOp;
+    if (route.kind === 'broker') {
+      const { broker } = this.io.deps;
+      const request = { destination: route.destination, headers: passThrough(h, SEND_OWN_HEADERS, route.headers), body: frame.body };
+      op = (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
+    } else {
+      const session = this.io.session;
+      op = () => route.handle(frame, session);
+    }
+
+    const transaction = h.transaction;
+    if (transaction !== undefined) {
+      this.transactions.add(transaction, op);
+      this.receipt(frame);
+      return;
+    }
+    return this.track(invoke(op, false), frame);
+  }
+
+  // --- §SUBSCRIBE ---
+
+  subscribe(frame: StompFrame): Promise<void> {
+    const h = frame.headers;
+    const destination = required(frame, 'destination');
+    let id = h.id;
+    if (id === undefined) {
+      // STOMP 1.0 made `id` optional; the destination then names the subscription.
+      if (this.version !== '1.0') throw relayError(Errors.MISSING_HEADER, 'SUBSCRIBE', 'id');
+      id = destination;
+    }
+    const ack = h.ack ?? 'auto';
+    if (!ACK_MODES.has(ack)) throw relayError(Errors.INVALID_HEADER, 'ack', ack);
+    if (this.subscriptions.has(id)) throw relayError(Errors.DUPLICATE_SUBSCRIPTION, id);
+    const { config, router, broker, metrics } = this.io.deps;
+    if (this.subscriptions.size >= config.limits.maxSubscriptionsPerSession) {
+      throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, config.limits.maxSubscriptionsPerSession);
+    }
+    const route = router.routeSubscribe(this.io.session, destination, h);
+
+    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack as AckMode);
+    metrics.subscriptions.inc();
+    const sink = {
+      deliver: (delivery: Delivery) => {
+        try {
+          this.deliver(subscription, delivery);
+        } catch (err) {
+          this.io.fail(err); // a bug here must end this session only, not the broker's fan-out
+        }
+      },
+      cancelled: (reason: RelayError) => {
+        // The broker ended the consumer by itself. STOMP has no per-subscription error, so, like
+        // RabbitMQ's own STOMP adapter, the session ends with an ERROR naming the reason.
+        if (subscription.active) this.io.fail(reason);
+      },
+    };
+    const request = { destination: route.brokerDestination, ack: ack as AckMode, headers: passThrough(h, SUBSCRIBE_OWN_HEADERS, route.headers) };
+    return broker.subscribe(request, sink).then(
+      (consumer) => {
+        this.subscriptions.attach(subscription, consumer);
+        // Unsubscribed or session closed while the broker was busy: give the consumer back.
+        if (!subscription.active) return this.closeConsumer(subscription);
+        // §SUBSCRIBE + §"Header receipt": the RECEIPT means messages published from now on arrive.
+        this.receipt(frame);
+      },
+      (err: unknown) => {
+        if (this.subscriptions.get(id!) === subscription) {
+          this.subscriptions.remove(id!);
+          metrics.subscriptions.dec();
+        }
+        throw err;
+      }
+    );
+  }
+
+  // --- §UNSUBSCRIBE ---
+
+  unsubscribe(frame: StompFrame): Promise<void> {
+    const h = frame.headers;
+    let id = h.id;
+    if (id === undefined) {
+      if (this.version !== '1.0' || h.destination === undefined) throw relayError(Errors.MISSING_HEADER, 'UNSUBSCRIBE', 'id');
+      id = h.destination;
+    }
+    const subscription = this.subscriptions.remove(id);
+    if (subscription === undefined) throw relayError(Errors.UNKNOWN_SUBSCRIPTION, id);
+    this.io.deps.metrics.subscriptions.dec();
+    // Closing the consumer returns its unacked messages to their queue.
+    return this.closeConsumer(subscription).then(() => this.receipt(frame));
+  }
+
+  // --- MESSAGE (§MESSAGE) ---
+
+  /**
+   * A delivery for one of our subscriptions: render the shared template with this receiver's
+   * headers. Hot path: one template lookup, one small header object, one buffer.
+   */
+  private deliver(subscription: ClientSubscription, delivery: Delivery): void {
+    if (!subscription.active || !this.io.open) return;
+    const message = delivery.message;
+    const version = this.version;
+    const template = this.io.deps.encoder.template(message, version);
+    if (!template.bodyIsUtf8 && this.io.textOnly) {
+      this.undeliverable(subscription, delivery);
+      return;
+    }
+    const perReceiver: StompHeaders = {
+      subscription: subscription.id,
+      destination: subscription.clientDestination === '' ? message.destination : subscription.clientDestination,
+    };
+    if (subscription.ack !== 'auto' && delivery.ackId !== undefined) {
+      const key = this.subscriptions.track(subscription, delivery.ackId, message.messageId, version);
+      // §MESSAGE (1.2): `ack` appears when the subscription needs acknowledgement.
+      if (version === '1.2') perReceiver.ack = key;
+    }
+    this.io.sendMessage(renderMessage(template, perReceiver), !template.bodyIsUtf8);
+  }
+
+  /**
+   * Policy (docs/protocol.md): a text-only transport (SockJS) cannot carry a body that is not valid
+   * UTF-8, and sending it mangled would be worse than not sending it. Such a message is dropped for
+   * this subscriber, logged and counted (undeliverable{reason=NOT_UTF8_ON_TEXT_TRANSPORT}); other
+   * subscribers are unaffected. It is not NACKed back: it would come straight back to the same
+   * consumer forever. `client-individual`: acked now. `client`: left for the client's next
+   * cumulative ACK (or back to the queue if the session ends first). `auto`: already consumed.
+   */
+  private undeliverable(subscription: ClientSubscription, delivery: Delivery): void {
+    const { logger, metrics } = this.io.deps;
+    metrics.undeliverable.inc({ reason: Errors.NOT_UTF8_ON_TEXT_TRANSPORT.code });
+    logger.warn(
+      { session: this.io.session.id, subscription: subscription.id, destination: delivery.message.destination, messageId: delivery.message.messageId },
+      'dropped a message whose body is not UTF-8: this transport carries only text'
+    );
+    if (subscription.ack === 'auto' || delivery.ackId === undefined) return;
+    const key = this.subscriptions.track(subscription, delivery.ackId, delivery.message.messageId, this.version);
+    if (subscription.ack === 'client-individual') this.subscriptions.settle({ subscription, key }, 'ack');
+  }
+
+  // --- §ACK, §NACK ---
+
+  settle(frame: StompFrame, outcome: Outcome): void {
+    const h = frame.headers;
+    let key: string;
+    let subscriptionId: string | undefined;
+    if (this.version === '1.2') {
+      key = required(frame, 'id');
+    } else if (this.version === '1.1') {
+      key = required(frame, 'message-id');
+      subscriptionId = required(frame, 'subscription');
+    } else {
+      key = required(frame, 'message-id');
+      subscriptionId = h.subscription;
+    }
+    const pending = this.subscriptions.find(key, subscriptionId);
+    if (pending === undefined) throw relayError(Errors.UNKNOWN_ACK, key);
+
+    const transaction = h.transaction;
+    if (transaction !== undefined) {
+      // §ACK "transaction": acknowledged when the transaction commits. If an earlier cumulative ACK
+      // of the same transaction already covered it, there is nothing left to do.
+      this.transactions.add(transaction, () => {
+        const stillPending = this.subscriptions.find(key, subscriptionId);
+        if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome);
+      });
+    } else {
+      this.subscriptions.settle(pending, outcome);
+    }
+    this.receipt(frame);
+  }
+
+  // --- §BEGIN, §COMMIT, §ABORT ---
+
+  begin(frame: StompFrame): void {
+    this.transactions.begin(required(frame, 'transaction'));
+    this.receipt(frame);
+  }
+
+  commit(frame: StompFrame): void | Promise<void> {
+    const ops = this.transactions.commit(required(frame, 'transaction'));
+    // Started in order, synchronously: the broker keeps one caller's publish order, so the
+    // transaction's messages stay in order and ahead of any SEND that follows the COMMIT.
+    const confirm = frame.headers.receipt !== undefined;
+    const started = ops.map((op) => invoke(op, confirm));
+    return this.track(Promise.all(started).then(() => undefined), frame);
+  }
+
+  abort(frame: StompFrame): void {
+    this.transactions.abort(required(frame, 'transaction'));
+    this.receipt(frame);
+  }
+
+  // --- §DISCONNECT ---
+
+  async disconnect(frame: StompFrame): Promise<void> {
+    // §DISCONNECT: the RECEIPT comes after every earlier frame took effect, so a client can wait for
+    // it to know all its SENDs reached the broker. Frames after DISCONNECT are ignored.
+    this.state = 'disconnecting';
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    if (!this.io.open) return;
+    this.receipt(frame);
+    this.io.finish();
+  }
+
+  // --- helpers ---
+
+  /** §"Header receipt": sends RECEIPT when the frame asked for one. */
+  private receipt(frame: StompFrame): void {
+    const id = frame.headers.receipt;
+    if (id === undefined || !this.io.open) return;
+    this.io.sendFrame({ command: 'RECEIPT', headers: makeHeaders({ 'receipt-id': id }), body: EMPTY });
+  }
+
+  /**
+   * Follows work that completes later: RECEIPT on success, ERROR (with receipt-id) on failure, never
+   * a silent loss. Returns a promise, making the session wait, only when too much is in flight.
+   */
+  private track(work: Promise<void>, frame: StompFrame): void | Promise<void> {
+    const done: Promise<void> = work.then(
+      () => {
+        this.inFlight.delete(done);
+        this.receipt(frame);
+      },
+      (err: unknown) => {
+        this.inFlight.delete(done);
+        this.io.fail(err, frame);
+      }
+    );
+    this.inFlight.add(done);
+    if (this.inFlight.size >= MAX_IN_FLIGHT) return Promise.race(this.inFlight);
+  }
+
+  private closeConsumer(subscription: ClientSubscription): Promise<void> {
+    const consumer = subscription.consumer;
+    if (consumer === undefined) return Promise.resolve();
+    return consumer.close().catch((err: unknown) => {
+      this.io.deps.logger.warn({ err, session: this.io.session.id, subscription: subscription.id }, 'closing a broker consumer failed');
+    });
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const CONFIRM = Object.freeze({ confirm: true });
+
+/** Runs a buffered operation, turning a synchronous throw into a rejection. */
+function invoke(op: TransactionOp, confirm: boolean): Promise<void> {
+  try {
+    return Promise.resolve(op(confirm));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function required(frame: StompFrame, name: string): string {
+  const value = frame.headers[name];
+  if (value === undefined) throw relayError(Errors.MISSING_HEADER, frame.command, name);
+  return value;
+}
+
+/** Copies `source` without `own`, then applies the router's `extra` headers over it. */
+function passThrough(source: StompHeaders, own: ReadonlySet<string>, extra: StompHeaders | undefined): StompHeaders {
+  const out: StompHeaders = Object.create(null);
+  for (const name of Object.keys(source)) {
+    if (!own.has(name)) out[name] = source[name];
+  }
+  if (extra !== undefined) for (const name of Object.keys(extra)) out[name] = extra[name];
+  return out;
+}

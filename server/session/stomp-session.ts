@@ -1,0 +1,343 @@
+/**
+ * One STOMP session per client connection, whatever carries it: this class sees only the
+ * {@link Transport} interface (never `ws` or `sockjs`). It owns the byte side of the session: parsing
+ * input, running frames in order, writing output, heart-beats, the slow-consumer limit, and closing.
+ * What each frame means lives in {@link SessionProtocol}.
+ *
+ * ## Outbound buffering policy (docs/protocol.md)
+ * Before every write the session checks the transport's `bufferedAmount`. Above
+ * `limits.maxBufferedBytes` the client is a slow consumer: the session ends with ERROR SLOW_CONSUMER
+ * (counted in stomp_relay_slow_consumer_disconnects_total) rather than buffering without bound. Its
+ * consumers close, so `client` / `client-individual` messages not yet acked go back to their queues
+ * (nothing is lost for queues); topics are at-most-once, so what the slow client missed is gone.
+ *
+ * ## Inbound
+ * Frames run one after another. A handler that must finish before the next frame (SUBSCRIBE waiting
+ * for the broker, CONNECT waiting for authentication) holds later frames in a queue bounded by
+ * `limits.maxBufferedBytes` bytes; a client that outruns the broker beyond that is closed (ERROR
+ * BROKER_UNAVAILABLE) instead of growing memory.
+ *
+ * ## Errors
+ * Every error ends the session: ERROR with `message` and `code` (and `receipt-id` when the offending
+ * frame carried `receipt`), then the transport closes once the ERROR is flushed. Nothing a client
+ * sends can throw out of this class; an unexpected exception is logged and reported generically.
+ */
+import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import type { Principal } from '../auth/authenticator';
+import { SERVER_COMMANDS, SUPPORTED_VERSIONS, CLIENT_COMMANDS, headers as makeHeaders, type StompFrame, type StompVersion } from '../codec/frame';
+import { StompParser } from '../codec/parser';
+import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
+import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { HandshakeInfo, Transport, TransportKind } from '../transport/transport';
+import { HeartbeatTimers, type HeartbeatHooks } from './heartbeat-timers';
+import type { HeartbeatPlan } from './negotiation';
+import type { SessionDeps } from './session-deps';
+import { SessionProtocol, type SessionIo } from './session-protocol';
+
+/**
+ * Code for an exception nobody expected (a bug): the ERROR says "internal error" and the log has
+ * the details, rather than borrowing an unrelated code.
+ */
+const INTERNAL_ERROR: ErrorDefinition = Errors.INTERNAL_ERROR;
+
+const KNOWN_COMMANDS: ReadonlySet<string> = new Set<string>([...CLIENT_COMMANDS, ...SERVER_COMMANDS]);
+
+export class StompSession {
+  /** Unique, unguessable, URL-safe (128 random bits, base64url). Sent in CONNECTED `session`. */
+  readonly id: string = randomBytes(16).toString('base64url');
+  readonly transportKind: TransportKind;
+  /** Resolves when the transport reported close. */
+  readonly closed: Promise<void>;
+
+  private _principal: Principal | null = null;
+  private _version: StompVersion | null = null;
+  private _connected = false;
+  /** lifecycle.connected was called, so lifecycle.disconnected must follow. */
+  private announced = false;
+  private closing = false;
+
+  private readonly transport: Transport;
+  private readonly deps: SessionDeps;
+  private readonly logger: Logger;
+  private readonly parser: StompParser;
+  private readonly protocol: SessionProtocol;
+  private heartbeat: HeartbeatTimers | undefined;
+  private resolveClosed!: () => void;
+
+  /** Frames waiting while a handler finishes (see "Inbound"). */
+  private readonly inbox: StompFrame[] = [];
+  private inboxHead = 0;
+  private inboxBytes = 0;
+  private busy = false;
+
+  constructor(transport: Transport, deps: SessionDeps) {
+    this.transport = transport;
+    this.deps = deps;
+    this.transportKind = transport.kind;
+    this.logger = deps.logger.child({ session: this.id, transport: transport.kind });
+    this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
+    this.parser = new StompParser(
+      { onFrame: (frame) => this.onFrame(frame), onHeartbeat: () => undefined },
+      deps.config.limits
+    );
+    this.protocol = new SessionProtocol(this.io());
+    transport.bind({ data: (chunk) => this.onData(chunk), close: () => this.onTransportClose() });
+    // Until CONNECT, a client that sends nothing for receiveMs × graceFactor is closed like a client
+    // that stops heart-beating: an idle socket must not hold a session forever.
+    const { receiveMs, graceFactor } = deps.config.heartbeat;
+    if (receiveMs > 0) this.heartbeat = new HeartbeatTimers(0, receiveMs, graceFactor, this.heartbeatHooks());
+  }
+
+  /** The authenticated user; null before CONNECT and for anonymous sessions. */
+  get principal(): Principal | null {
+    return this._principal;
+  }
+
+  /** The negotiated STOMP version; null until CONNECTED was sent. */
+  get version(): StompVersion | null {
+    return this._version;
+  }
+
+  /** True between CONNECTED and the session ending. */
+  get connected(): boolean {
+    return this._connected && !this.closing;
+  }
+
+  get handshake(): HandshakeInfo {
+    return this.transport.handshake;
+  }
+
+  get subscriptionCount(): number {
+    return this.protocol.subscriptionCount;
+  }
+
+  /**
+   * Sends a frame to the client, encoded for its version (before CONNECT: 1.2). Subject to the
+   * slow-consumer limit. Returns false when the session is closing or was just closed as slow.
+   */
+  send(frame: StompFrame): boolean {
+    return this.write(encodeFrame(frame, this._version ?? '1.2'), !isUtf8(frame.body), frame.command);
+  }
+
+  /**
+   * Ends the session. With `error`: an ERROR frame (`message`, `code`) first. The transport closes
+   * once queued bytes are flushed. Idempotent.
+   */
+  close(error?: RelayError): void {
+    this.end(error, undefined);
+  }
+
+  // --- input ---
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.heartbeat?.noteReceived();
+    this.deps.metrics.bytesIn.inc(chunk.length);
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      // onFrame never throws, so this is the parser refusing the bytes; it stays failed.
+      this.fail(err, undefined);
+    }
+  }
+
+  private onFrame(frame: StompFrame): void {
+    if (this.closing || this.protocol.disconnecting) return;
+    this.deps.metrics.framesIn.inc({ command: KNOWN_COMMANDS.has(frame.command) ? frame.command : 'OTHER' });
+    if (this.busy) {
+      this.enqueue(frame);
+      return;
+    }
+    this.runFrom(frame);
+  }
+
+  /** Runs `first`, then queued frames, until one must be waited for. */
+  private runFrom(first: StompFrame): void {
+    let frame: StompFrame | undefined = first;
+    while (frame !== undefined) {
+      const pending = this.run(frame);
+      if (pending !== undefined) {
+        this.busy = true;
+        pending.then(() => {
+          this.busy = false;
+          const next = this.dequeue();
+          if (next !== undefined && !this.closing) this.runFrom(next);
+        });
+        return;
+      }
+      if (this.closing) return;
+      frame = this.dequeue();
+    }
+  }
+
+  /** One frame through its handler. Returns a promise that never rejects when later frames must wait. */
+  private run(frame: StompFrame): Promise<void> | undefined {
+    try {
+      const result = this.protocol.handle(frame);
+      if (result === undefined) return undefined;
+      return result.catch((err: unknown) => this.fail(err, frame));
+    } catch (err) {
+      this.fail(err, frame);
+      return undefined;
+    }
+  }
+
+  private enqueue(frame: StompFrame): void {
+    this.inbox.push(frame);
+    this.inboxBytes += frame.body.length + 64;
+    const limit = this.deps.config.limits.maxBufferedBytes;
+    if (this.inboxBytes > limit) {
+      this.fail(relayError(Errors.BROKER_UNAVAILABLE, `more than ${limit} bytes of frames are waiting for it`), frame);
+    }
+  }
+
+  private dequeue(): StompFrame | undefined {
+    if (this.inboxHead >= this.inbox.length) return undefined;
+    const frame = this.inbox[this.inboxHead];
+    this.inbox[this.inboxHead++] = undefined as unknown as StompFrame;
+    this.inboxBytes -= frame.body.length + 64;
+    if (this.inboxHead === this.inbox.length) {
+      this.inbox.length = 0;
+      this.inboxHead = 0;
+    }
+    return frame;
+  }
+
+  // --- output ---
+
+  /** Every write goes through here: slow-consumer check, heart-beat bookkeeping, metrics. */
+  private write(bytes: Buffer, binary: boolean, command: string | undefined): boolean {
+    if (this.closing) return false;
+    const limit = this.deps.config.limits.maxBufferedBytes;
+    if (this.transport.bufferedAmount > limit) {
+      this.deps.metrics.slowConsumerDrops.inc();
+      this.logger.info({ bufferedAmount: this.transport.bufferedAmount }, 'closing slow consumer');
+      this.end(relayError(Errors.SLOW_CONSUMER, limit), undefined);
+      return false;
+    }
+    try {
+      this.transport.send(bytes, binary);
+    } catch (err) {
+      // The adapter could not write (socket torn down under us): nothing more can reach the client.
+      this.logger.warn({ err }, 'transport refused a write; closing the session');
+      this.end(undefined, undefined);
+      return false;
+    }
+    this.heartbeat?.noteSent();
+    const metrics = this.deps.metrics;
+    metrics.bytesOut.inc(bytes.length);
+    if (command === 'MESSAGE') this.deps.messagesOut.inc();
+    else if (command !== undefined) metrics.framesOut.inc({ command: KNOWN_COMMANDS.has(command) ? command : 'OTHER' });
+    return true;
+  }
+
+  // --- ending ---
+
+  /** Ends the session with an ERROR describing `err` (see "Errors"). */
+  private fail(err: unknown, cause: StompFrame | undefined): void {
+    if (this.closing) return;
+    let error: RelayError;
+    if (isRelayError(err)) {
+      error = err;
+    } else {
+      this.logger.error({ err, command: cause?.command }, 'unexpected error while handling a frame');
+      error = new RelayError(INTERNAL_ERROR, 'see server log for session ' + this.id);
+    }
+    this.end(error, cause?.headers.receipt);
+  }
+
+  private end(error: RelayError | undefined, receiptId: string | undefined): void {
+    if (this.closing) return;
+    if (error !== undefined) {
+      const frame: StompFrame = {
+        command: 'ERROR',
+        headers: makeHeaders({
+          message: error.message,
+          code: error.code,
+          'receipt-id': receiptId,
+          // §"Protocol Negotiation": tell the client which versions we speak.
+          version: error.code === Errors.UNSUPPORTED_VERSION.code ? SUPPORTED_VERSIONS.join(',') : undefined,
+          'content-type': 'text/plain',
+        }),
+        body: Buffer.from(error.message + '\n'),
+      };
+      // Written past the slow-consumer check: the client should learn why it is being closed.
+      const bytes = encodeFrame(frame, this._version ?? '1.2');
+      try {
+        this.transport.send(bytes, false);
+      } catch (err) {
+        this.logger.debug({ err }, 'could not write the ERROR frame');
+      }
+      const metrics = this.deps.metrics;
+      metrics.bytesOut.inc(bytes.length);
+      metrics.framesOut.inc({ command: 'ERROR' });
+      metrics.protocolErrors.inc({ code: error.code });
+      this.logger.debug({ code: error.code, message: error.message }, 'session error');
+    }
+    this.closing = true;
+    this.transport.close();
+    this.teardown();
+  }
+
+  private onTransportClose(): void {
+    if (!this.closing) {
+      this.closing = true;
+      this.teardown();
+    }
+    this.deps.lifecycle.transportClosed(this);
+    this.resolveClosed();
+  }
+
+  private teardown(): void {
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    this.inbox.length = 0;
+    this.inboxHead = 0;
+    this.inboxBytes = 0;
+    this.protocol.teardown();
+    if (this._connected) this.deps.metrics.sessions.dec({ transport: this.transportKind });
+    if (this.announced) this.deps.lifecycle.disconnected(this);
+  }
+
+  /** The narrow view {@link SessionProtocol} gets of this session. */
+  private io(): SessionIo {
+    const self = this;
+    return {
+      session: this,
+      deps: this.deps,
+      get open() { return !self.closing; },
+      get textOnly() { return self.transport.textOnly; },
+      established: (version, plan, principal, connected) => this.established(version, plan, principal, connected),
+      sendFrame: (frame) => { this.send(frame); },
+      sendMessage: (bytes, binary) => { this.write(bytes, binary, 'MESSAGE'); },
+      fail: (error, cause) => this.fail(error, cause),
+      finish: () => this.end(undefined, undefined),
+    };
+  }
+
+  private heartbeatHooks(): HeartbeatHooks {
+    return {
+      sendHeartbeat: () => { this.write(HEARTBEAT_EOL, false, undefined); },
+      timedOut: (silentMs) => this.end(relayError(Errors.HEARTBEAT_TIMEOUT, silentMs), undefined),
+    };
+  }
+
+  private established(version: StompVersion, plan: HeartbeatPlan, principal: Principal | null, connected: StompFrame): void {
+    this._version = version;
+    this.parser.version = version;
+    this._principal = principal;
+    this._connected = true;
+    this.deps.metrics.sessions.inc({ transport: this.transportKind });
+    if (!this.send(connected)) return; // closed as a slow consumer already: teardown reported it
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    if (plan.sendMs > 0 || plan.receiveMs > 0) {
+      this.heartbeat = new HeartbeatTimers(plan.sendMs, plan.receiveMs, this.deps.config.heartbeat.graceFactor, this.heartbeatHooks());
+    }
+    // Presence and the user index learn of the session once CONNECTED is on its way.
+    this.announced = true;
+    this.deps.lifecycle.connected(this);
+  }
+}

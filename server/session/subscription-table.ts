@@ -1,0 +1,141 @@
+/**
+ * A session's subscriptions and the deliveries its client still has to ACK or NACK.
+ *
+ * STOMP names an unacked message differently per version (STOMP 1.2 §ACK, 1.1 §ACK, 1.0 §ACK):
+ * - 1.2: the MESSAGE `ack` header, echoed as the ACK `id`. We issue a session-scoped key per delivery.
+ * - 1.1: `message-id` + `subscription`.
+ * - 1.0: `message-id` alone.
+ * Each key maps to the consumer's own ackId, so the broker never sees client-chosen tokens and a
+ * client can only settle deliveries of its own session.
+ */
+import type { AckMode, Consumer } from '../broker/broker';
+import type { StompVersion } from '../codec/frame';
+
+export interface ClientSubscription {
+  /** The client's subscription id (1.0 without `id`: the destination). */
+  readonly id: string;
+  /** Destination shown in MESSAGE frames. */
+  readonly clientDestination: string;
+  readonly ack: AckMode;
+  /** Set once the broker accepted the subscription. */
+  consumer: Consumer | undefined;
+  /** Unsettled deliveries, oldest first: ack key → consumer ackId. */
+  readonly unacked: Map<string, string>;
+  /** False once unsubscribed or the session closed; late deliveries are ignored. */
+  active: boolean;
+  /** Settlements made before the broker handed us the consumer (deliveries may precede it). */
+  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack' }>;
+}
+
+export interface PendingAck {
+  subscription: ClientSubscription;
+  key: string;
+}
+
+export class SubscriptionTable {
+  private readonly byId = new Map<string, ClientSubscription>();
+  /** 1.2 ack keys and 1.0/1.1 message-ids → subscription holding them (latest delivery wins). */
+  private readonly ackIndex = new Map<string, ClientSubscription>();
+  private nextAckKey = 0;
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  get(id: string): ClientSubscription | undefined {
+    return this.byId.get(id);
+  }
+
+  add(id: string, clientDestination: string, ack: AckMode): ClientSubscription {
+    const subscription: ClientSubscription = {
+      id, clientDestination, ack, consumer: undefined, unacked: new Map(), active: true, deferred: [],
+    };
+    this.byId.set(id, subscription);
+    return subscription;
+  }
+
+  /** Forgets a subscription and its unacked deliveries (closing the consumer returns those). */
+  remove(id: string): ClientSubscription | undefined {
+    const subscription = this.byId.get(id);
+    if (subscription === undefined) return undefined;
+    this.byId.delete(id);
+    subscription.active = false;
+    for (const key of subscription.unacked.keys()) this.unindex(key, subscription);
+    subscription.unacked.clear();
+    return subscription;
+  }
+
+  /** Removes every subscription; returns them so the caller can close their consumers. */
+  removeAll(): ClientSubscription[] {
+    const all = [...this.byId.values()];
+    for (const s of all) s.active = false;
+    this.byId.clear();
+    this.ackIndex.clear();
+    return all;
+  }
+
+  /**
+   * Records a delivery the client must settle and returns the key that names it to the client
+   * (1.2: the `ack` header value; 1.0/1.1: the message-id).
+   */
+  track(subscription: ClientSubscription, consumerAckId: string, messageId: string, version: StompVersion): string {
+    const key = version === '1.2' ? (this.nextAckKey++).toString(36) : messageId;
+    subscription.unacked.delete(key); // a redelivery of the same message-id moves to the end
+    subscription.unacked.set(key, consumerAckId);
+    this.ackIndex.set(key, subscription);
+    return key;
+  }
+
+  /**
+   * Finds the delivery an ACK/NACK names: `id` (1.2) or `message-id` [+ `subscription`] (1.0/1.1).
+   * Undefined when there is no such unsettled delivery.
+   */
+  find(key: string, subscriptionId: string | undefined): PendingAck | undefined {
+    const subscription = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex.get(key);
+    if (subscription === undefined || !subscription.unacked.has(key)) return undefined;
+    return { subscription, key };
+  }
+
+  /**
+   * Settles a delivery at the consumer. An ACK in `client` mode is cumulative (STOMP 1.2 §SUBSCRIBE
+   * ack header): it settles every earlier delivery of that subscription too. Returns false when the
+   * delivery was already settled (e.g. by an earlier cumulative ACK inside the same transaction).
+   */
+  settle(pending: PendingAck, outcome: 'ack' | 'nack'): boolean {
+    const { subscription, key } = pending;
+    const consumerAckId = subscription.unacked.get(key);
+    if (consumerAckId === undefined || !subscription.active) return false;
+    if (outcome === 'ack' && subscription.ack === 'client') {
+      for (const earlier of subscription.unacked.keys()) {
+        subscription.unacked.delete(earlier);
+        this.unindex(earlier, subscription);
+        if (earlier === key) break;
+      }
+    } else {
+      subscription.unacked.delete(key);
+      this.unindex(key, subscription);
+    }
+    const consumer = subscription.consumer;
+    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome });
+    else if (outcome === 'ack') consumer.ack(consumerAckId);
+    else consumer.nack(consumerAckId);
+    return true;
+  }
+
+  /** The broker handed over the consumer: apply what was settled before. */
+  attach(subscription: ClientSubscription, consumer: Consumer): void {
+    subscription.consumer = consumer;
+    for (const { consumerAckId, outcome } of subscription.deferred.splice(0)) {
+      if (outcome === 'ack') consumer.ack(consumerAckId);
+      else consumer.nack(consumerAckId);
+    }
+  }
+
+  private unindex(key: string, subscription: ClientSubscription): void {
+    if (this.ackIndex.get(key) === subscription) this.ackIndex.delete(key);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Open transactions of one session (STOMP 1.2 §BEGIN, §COMMIT, §ABORT).
+ *
+ * The relay buffers transactions itself instead of forwarding BEGIN/COMMIT to the broker: broker
+ * connections are pooled and shared by many sessions, and a broker transaction lives on one
+ * connection, so a client's BEGIN cannot own one. SEND/ACK/NACK frames with a `transaction` header are
+ * validated and routed when they arrive, held here as operations, and applied in order on COMMIT;
+ * ABORT or a disconnect drops them. Bounded per session: maxTransactionsPerSession open at once,
+ * maxTransactionFrames operations each.
+ */
+import { Errors, relayError } from '../errors';
+
+/** One buffered SEND/ACK/NACK, ready to apply. `confirm`: wait for the broker to confirm a publish. */
+export type TransactionOp = (confirm: boolean) => Promise<void> | void;
+
+export interface TransactionLimits {
+  maxTransactionsPerSession: number;
+  maxTransactionFrames: number;
+}
+
+export class TransactionTable {
+  private readonly open = new Map<string, TransactionOp[]>();
+
+  constructor(private readonly limits: TransactionLimits) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  begin(id: string): void {
+    if (this.open.has(id)) throw relayError(Errors.DUPLICATE_TRANSACTION, id);
+    if (this.open.size >= this.limits.maxTransactionsPerSession) {
+      throw relayError(Errors.TOO_MANY_TRANSACTIONS, this.limits.maxTransactionsPerSession);
+    }
+    this.open.set(id, []);
+  }
+
+  /** Throws UNKNOWN_TRANSACTION before the caller does any work for a frame naming no open transaction. */
+  assertOpen(id: string): void {
+    if (!this.open.has(id)) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
+  }
+
+  add(id: string, op: TransactionOp): void {
+    const ops = this.open.get(id);
+    if (ops === undefined) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
+    if (ops.length >= this.limits.maxTransactionFrames) {
+      throw relayError(Errors.TRANSACTION_TOO_LARGE, id, this.limits.maxTransactionFrames);
+    }
+    ops.push(op);
+  }
+
+  /** Ends the transaction and returns its operations in arrival order. */
+  commit(id: string): TransactionOp[] {
+    const ops = this.open.get(id);
+    if (ops === undefined) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
+    this.open.delete(id);
+    return ops;
+  }
+
+  abort(id: string): void {
+    if (!this.open.delete(id)) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
+  }
+
+  clear(): void {
+    this.open.clear();
+  }
+}

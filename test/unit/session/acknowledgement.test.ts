@@ -1,0 +1,116 @@
+import { expect } from 'chai';
+import { createTestHub, type TestHub } from './session-harness';
+
+describe('session: ACK and NACK', () => {
+  let t: TestHub;
+  beforeEach(async () => { t = await createTestHub(); });
+  afterEach(async () => t.stop());
+
+  async function subscribed(ack: string, version = '1.2') {
+    const consumer = await t.open({ acceptVersion: version });
+    consumer.sendFrame('SUBSCRIBE', { id: 'q', destination: '/queue/work', ack, receipt: 'r' });
+    await consumer.take('RECEIPT');
+    return consumer;
+  }
+
+  async function publish(...bodies: string[]) {
+    const producer = await t.open();
+    for (const body of bodies) producer.sendFrame('SEND', { destination: '/queue/work', receipt: body }, body);
+    for (let i = 0; i < bodies.length; i++) await producer.next('RECEIPT');
+    producer.drop();
+  }
+
+  it('client-individual (1.2): ACK settles one message, NACK redelivers it', async () => {
+    const c = await subscribed('client-individual');
+    await publish('one', 'two');
+    const one = await c.next('MESSAGE');
+    const two = await c.next('MESSAGE');
+    expect(one.headers.ack).to.be.a('string');
+    expect(one.headers.ack).to.not.equal(two.headers.ack);
+
+    c.sendFrame('NACK', { id: one.headers.ack, receipt: 'n' });
+    // The embedded broker redelivers inside the NACK, so the MESSAGE may precede the RECEIPT.
+    const pair = [await c.next(), await c.next()];
+    expect(pair.map((f) => f.command).sort()).to.deep.equal(['MESSAGE', 'RECEIPT']);
+    const again = pair.find((f) => f.command === 'MESSAGE')!;
+    expect(again.body.toString()).to.equal('one');
+    expect(again.headers['message-id']).to.equal(one.headers['message-id']);
+    expect(again.headers.redelivered).to.equal('true');
+
+    c.sendFrame('ACK', { id: two.headers.ack });
+    c.sendFrame('ACK', { id: again.headers.ack, receipt: 'a' });
+    await c.next('RECEIPT');
+    // Settled ids are gone: acking one again is an error.
+    c.sendFrame('ACK', { id: again.headers.ack });
+    await c.expectError('UNKNOWN_ACK');
+  });
+
+  it('client mode: ACK is cumulative', async () => {
+    const c = await subscribed('client');
+    await publish('a', 'b', 'c');
+    await c.next('MESSAGE');
+    const b = await c.next('MESSAGE');
+    await c.next('MESSAGE');
+    c.sendFrame('ACK', { id: b.headers.ack, receipt: 'cum' });
+    await c.next('RECEIPT');
+    c.drop();
+    await c.closedEvent;
+    // 'a' and 'b' were settled by the one ACK; only 'c' goes back to the queue.
+    const next = await subscribed('client-individual');
+    expect((await next.next('MESSAGE')).body.toString()).to.equal('c');
+    next.sendFrame('DISCONNECT', { receipt: 'end' });
+    expect((await next.next()).command).to.equal('RECEIPT');
+  });
+
+  it('STOMP 1.1 acknowledges by message-id + subscription', async () => {
+    const c = await subscribed('client-individual', '1.1');
+    await publish('x');
+    const message = await c.next('MESSAGE');
+    expect(message.headers.ack).to.equal(undefined);
+    c.sendFrame('ACK', { 'message-id': message.headers['message-id'], subscription: 'q', receipt: 'ok' });
+    await c.next('RECEIPT');
+    c.sendFrame('ACK', { 'message-id': message.headers['message-id'] });
+    await c.expectError('MISSING_HEADER');
+  });
+
+  it('STOMP 1.0 acknowledges by message-id alone', async () => {
+    const c = await subscribed('client', '1.0');
+    await publish('x');
+    const message = await c.next('MESSAGE');
+    c.sendFrame('ACK', { 'message-id': message.headers['message-id'], receipt: 'ok' });
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('ok');
+  });
+
+  it('returns unacked messages to the queue when the session goes away', async () => {
+    const first = await subscribed('client-individual');
+    await publish('precious');
+    const m = await first.next('MESSAGE');
+    expect(m.body.toString()).to.equal('precious');
+    first.drop();
+    await first.closedEvent;
+
+    const second = await subscribed('client-individual');
+    const again = await second.next('MESSAGE');
+    expect(again.body.toString()).to.equal('precious');
+  });
+
+  it('refuses an ACK for an auto subscription as UNKNOWN_ACK', async () => {
+    const c = await subscribed('auto');
+    await publish('p');
+    const m = await c.next('MESSAGE');
+    c.sendFrame('ACK', { id: m.headers['message-id'] ?? 'x', receipt: 'r9' });
+    const error = await c.expectError('UNKNOWN_ACK');
+    expect(error.headers['receipt-id']).to.equal('r9');
+  });
+
+  it('does not let a session settle another session\'s delivery', async () => {
+    const owner = await subscribed('client-individual');
+    await publish('mine');
+    const m = await owner.next('MESSAGE');
+    const thief = await t.open();
+    thief.sendFrame('ACK', { id: m.headers.ack });
+    await thief.expectError('UNKNOWN_ACK');
+    owner.sendFrame('ACK', { id: m.headers.ack, receipt: 'fine' });
+    expect((await owner.next('RECEIPT')).headers['receipt-id']).to.equal('fine');
+  });
+});

@@ -1,0 +1,183 @@
+import { expect } from 'chai';
+import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader } from '../../../server/session/negotiation';
+import { Errors, relayError, RelayError } from '../../../server/errors';
+import type { Authenticator } from '../../../server/auth/authenticator';
+import { createTestHub, type TestHub } from './session-harness';
+
+describe('session: CONNECT', () => {
+  let t: TestHub;
+  afterEach(async () => t?.stop());
+
+  describe('version negotiation (STOMP 1.2 §Protocol Negotiation)', () => {
+    it('picks the highest common version', () => {
+      expect(negotiateVersion('1.0,1.1,1.2')).to.equal('1.2');
+      expect(negotiateVersion('1.1,1.0')).to.equal('1.1');
+      expect(negotiateVersion(' 1.0 ')).to.equal('1.0');
+      expect(negotiateVersion('2.0,1.1')).to.equal('1.1');
+    });
+
+    it('treats a CONNECT without accept-version as 1.0', () => {
+      expect(negotiateVersion(undefined)).to.equal('1.0');
+    });
+
+    it('refuses when nothing is supported', () => {
+      const r = negotiateVersion('2.0,3.0');
+      expect(r).to.be.instanceOf(RelayError);
+      expect((r as RelayError).code).to.equal('UNSUPPORTED_VERSION');
+    });
+
+    for (const [accept, expected] of [[undefined, '1.0'], ['1.1', '1.1'], ['1.0,1.1,1.2', '1.2']] as const) {
+      it(`answers CONNECTED version ${expected} to accept-version ${accept ?? '(absent)'}`, async () => {
+        t = await createTestHub();
+        const c = await t.open({ connect: false });
+        c.sendFrame('CONNECT', { 'accept-version': accept, login: 'ann' });
+        const connected = await c.next('CONNECTED');
+        expect(connected.headers.version).to.equal(expected);
+        expect(c.session.version).to.equal(expected);
+        // STOMP 1.0 has no heart-beating, so no heart-beat header.
+        if (expected === '1.0') expect(connected.headers['heart-beat']).to.equal(undefined);
+        else expect(connected.headers['heart-beat']).to.equal('0,0');
+      });
+    }
+
+    it('answers ERROR UNSUPPORTED_VERSION listing the supported versions, then closes', async () => {
+      t = await createTestHub();
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '2.0' });
+      const error = await c.expectError('UNSUPPORTED_VERSION');
+      expect(error.headers.version).to.equal('1.0,1.1,1.2');
+      expect(error.headers.message).to.contain('2.0');
+    });
+
+    it('accepts the STOMP command as CONNECT', async () => {
+      t = await createTestHub();
+      const c = await t.open({ connect: false });
+      c.sendFrame('STOMP', { 'accept-version': '1.2', host: 'x' });
+      expect((await c.next('CONNECTED')).headers.version).to.equal('1.2');
+    });
+  });
+
+  describe('heart-beat negotiation (STOMP 1.2 §Heart-beating)', () => {
+    const server = { sendMs: 10_000, receiveMs: 5_000, graceFactor: 2 };
+
+    it('sends at max(sx, cy) and expects the client at max(cx, sy)', () => {
+      const plan = negotiateHeartbeat('1.2', [4_000, 20_000], server);
+      expect(plan.sendMs).to.equal(20_000);
+      expect(plan.receiveMs).to.equal(5_000);
+      expect(plan.header).to.equal('10000,5000');
+      const other = negotiateHeartbeat('1.1', [8_000, 1_000], server);
+      expect(other.sendMs).to.equal(10_000);
+      expect(other.receiveMs).to.equal(8_000);
+    });
+
+    it('turns a direction off when either side says 0', () => {
+      expect(negotiateHeartbeat('1.2', [0, 1000], server)).to.include({ sendMs: 10_000, receiveMs: 0 });
+      expect(negotiateHeartbeat('1.2', [1000, 0], server)).to.include({ sendMs: 0, receiveMs: 5_000 });
+      expect(negotiateHeartbeat('1.2', [1000, 1000], { sendMs: 0, receiveMs: 0, graceFactor: 2 })).to.include({ sendMs: 0, receiveMs: 0 });
+    });
+
+    it('has no heart-beats in 1.0', () => {
+      expect(negotiateHeartbeat('1.0', [1000, 1000], server)).to.include({ sendMs: 0, receiveMs: 0 });
+    });
+
+    it('parses the header and rejects garbage', () => {
+      expect(parseHeartbeatHeader(undefined)).to.deep.equal([0, 0]);
+      expect(parseHeartbeatHeader('10,20')).to.deep.equal([10, 20]);
+      for (const bad of ['', '10', '10,', ',10', '-1,5', 'a,b', '1,2,3']) {
+        expect(() => parseHeartbeatHeader(bad), bad).to.throw(RelayError).with.property('code', 'INVALID_HEADER');
+      }
+    });
+
+    it('advertises the configured intervals in CONNECTED', async () => {
+      t = await createTestHub({ heartbeat: { sendMs: 30_000, receiveMs: 40_000 } });
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.2', 'heart-beat': '0,0' });
+      expect((await c.next('CONNECTED')).headers['heart-beat']).to.equal('30000,40000');
+    });
+
+    it('closes with INVALID_HEADER on a malformed heart-beat header', async () => {
+      t = await createTestHub();
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.2', 'heart-beat': 'soon' });
+      await c.expectError('INVALID_HEADER');
+    });
+  });
+
+  describe('CONNECTED and authentication', () => {
+    it('names the server, the session and the user', async () => {
+      t = await createTestHub();
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.2', login: 'alice' });
+      const connected = await c.next('CONNECTED');
+      expect(connected.headers.server).to.match(/^stomp-relay\/\d+\.\d+\.\d+/);
+      expect(connected.headers['user-name']).to.equal('alice');
+      expect(connected.headers.session).to.equal(c.session.id);
+      expect(c.session.principal).to.deep.equal({ name: 'alice' });
+      expect(c.session.connected).to.equal(true);
+      expect(t.hub.sessionsOfUser('alice')).to.deep.equal([c.session]);
+    });
+
+    it('lets anonymous clients in without user-name', async () => {
+      t = await createTestHub();
+      const c = await t.open();
+      expect(c.frames[0].headers['user-name']).to.equal(undefined);
+      expect(c.session.principal).to.equal(null);
+    });
+
+    it('gives every session a distinct URL-safe id', async () => {
+      t = await createTestHub();
+      const ids = new Set<string>();
+      for (let i = 0; i < 20; i++) ids.add((await t.open({ connect: false })).session.id);
+      expect(ids.size).to.equal(20);
+      for (const id of ids) expect(id).to.match(/^[A-Za-z0-9_-]{22,}$/);
+    });
+
+    it('closes with AUTHENTICATION_FAILED when the authenticator refuses', async () => {
+      const refusing: Authenticator = {
+        mode: 'test',
+        async authenticate(req) {
+          if (req.connectHeaders.passcode !== 'right') throw relayError(Errors.AUTHENTICATION_FAILED, 'bad passcode');
+          return { name: 'u' };
+        },
+      };
+      t = await createTestHub({}, { authenticator: refusing });
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.2', login: 'u', passcode: 'wrong' });
+      const error = await c.expectError('AUTHENTICATION_FAILED');
+      expect(error.headers.message).to.contain('bad passcode');
+      expect(t.hub.size).to.equal(0);
+
+      const ok = await t.open({ connect: false });
+      ok.sendFrame('CONNECT', { 'accept-version': '1.2', login: 'u', passcode: 'right' });
+      expect((await ok.next('CONNECTED')).headers['user-name']).to.equal('u');
+    });
+
+    it('holds frames sent right behind CONNECT until authentication finished', async () => {
+      let release!: () => void;
+      const slow: Authenticator = {
+        mode: 'test',
+        authenticate: () => new Promise((resolve) => { release = () => resolve({ name: 'late' }); }),
+      };
+      t = await createTestHub({}, { authenticator: slow });
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.2' });
+      c.sendFrame('SUBSCRIBE', { id: 's', destination: '/topic/a', receipt: 'r1' });
+      expect(c.frames).to.have.length(0);
+      release();
+      expect((await c.next('CONNECTED')).headers['user-name']).to.equal('late');
+      expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('r1');
+    });
+
+    it('emits connected and disconnected session events', async () => {
+      t = await createTestHub();
+      const events: string[] = [];
+      t.hub.onSessionEvent((e) => events.push(`${e.type}:${e.session.principal?.name}`));
+      const c = await t.open({ login: 'bob' });
+      c.sendFrame('DISCONNECT');
+      await c.closedEvent;
+      expect(events).to.deep.equal(['connected:bob', 'disconnected:bob']);
+      expect(t.hub.sessionsOfUser('bob')).to.deep.equal([]);
+      expect(t.hub.size).to.equal(0);
+    });
+  });
+});
