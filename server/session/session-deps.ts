@@ -25,7 +25,7 @@ export interface SessionDeps {
   readonly logger: Logger;
   readonly router: DestinationRouter;
   readonly encoder: MessageEncoder;
-  /** CONNECTED `server` header, `stomp-relay/<version>`. */
+  /** CONNECTED `server` header, `stomp-relay/<version> (<instanceId>)`. */
   readonly serverHeader: string;
   readonly lifecycle: SessionLifecycle;
   /** `framesOut{command="MESSAGE"}`, bound once: the fan-out hot path skips the label lookup. */

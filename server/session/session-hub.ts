@@ -66,7 +66,8 @@ export class SessionHub {
       logger: options.logger,
       router: options.router ?? new PrefixRouter(options.config.relayPrefixes),
       encoder: options.encoder ?? new MessageEncoder(),
-      serverHeader: `stomp-relay/${PACKAGE_VERSION}`,
+      // STOMP 1.2 §CONNECTED: name/version, then free comments: which instance answered helps operators.
+      serverHeader: `stomp-relay/${PACKAGE_VERSION} (${options.config.instanceId})`,
       lifecycle,
       messagesOut: options.metrics.framesOut.labels({ command: 'MESSAGE' }),
     });

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * `stomp-relay` / `npm start`: configuration from environment variables, one relay on one port,
+ * graceful shutdown on SIGTERM/SIGINT.
+ */
+import { ENV_VARS, configFromEnv } from './config';
+import { isRelayError } from './errors';
+import { createLogger } from './observability/logger';
+import { PACKAGE_VERSION } from './package-info';
+import { createRelay } from './relay';
+
+function usage(): string {
+  const width = Math.max(...ENV_VARS.map((v) => v.name.length));
+  return [
+    `stomp-relay ${PACKAGE_VERSION}: STOMP over WebSocket (/ws) and SockJS (/sockjs), relayed through RabbitMQ`,
+    '',
+    'Usage: stomp-relay [--help] [--version]',
+    '',
+    'Configuration comes from environment variables:',
+    ...ENV_VARS.map((v) => `  ${v.name.padEnd(width)}  ${v.help}`),
+    '',
+    'Endpoints: /ws, /sockjs, POST /push/:user, GET /healthz, /readyz, /metrics, demo page at /',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage() + '\n');
+    return;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(PACKAGE_VERSION + '\n');
+    return;
+  }
+  const unknown = argv.filter((a) => a.startsWith('-'));
+  if (unknown.length > 0) {
+    process.stderr.write(`stomp-relay: unknown option ${unknown[0]}\n\n${usage()}\n`);
+    process.exitCode = 2;
+    return;
+  }
+
+  let config;
+  try {
+    config = configFromEnv(process.env);
+  } catch (err) {
+    process.stderr.write(`stomp-relay: ${isRelayError(err) ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const logger = createLogger(config.logLevel);
+  if (config.authJwtSecret === undefined) {
+    logger.warn('AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.');
+  }
+  if (config.brokerUrl === undefined) {
+    logger.warn('BROKER_URL is not set: embedded in-memory broker, single instance only.');
+  }
+
+  const relay = createRelay({ ...config, logger });
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    relay.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    await relay.listen();
+  } catch (err) {
+    logger.fatal({ err }, 'failed to start');
+    process.exit(1);
+  }
+}
+
+void main(process.argv.slice(2));

@@ -1,0 +1,63 @@
+/**
+ * The relay's HTTP routes, as one express Router that a standalone server or a host application
+ * mounts: health, readiness, metrics, instance info, the browser client and the demo page.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import express, { type Router } from 'express';
+import type { Broker } from '../broker/broker';
+import type { RelayMetrics } from '../observability/metrics';
+import { PACKAGE_ROOT } from '../package-info';
+
+export interface RouteDeps {
+  broker: Broker;
+  metrics: RelayMetrics;
+  instanceId: string;
+  /** False once shutdown began: /readyz turns 503 so load balancers stop sending new clients. */
+  isAccepting(): boolean;
+  /** Whether to serve the demo page at `/` (a host application may have its own). */
+  serveDemo: boolean;
+}
+
+export function createRoutes(deps: RouteDeps): Router {
+  const router = express.Router();
+
+  // Liveness: the process answers. Never depends on the broker (restarting us would not fix it).
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', instanceId: deps.instanceId });
+  });
+
+  // Readiness: can this instance serve a new client right now?
+  router.get('/readyz', (_req, res) => {
+    const broker = deps.broker.ready;
+    const accepting = deps.isAccepting();
+    const ready = broker && accepting;
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not ready',
+      broker: { kind: deps.broker.kind, ready: broker },
+      accepting,
+      instanceId: deps.instanceId,
+    });
+  });
+
+  router.get('/metrics', async (_req, res, next) => {
+    try {
+      res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.get('/instance', (_req, res) => {
+    res.json({ instanceId: deps.instanceId });
+  });
+
+  // Browser client bundle (built by client/build.mjs) and sockjs-client for SockJS's iframe transports.
+  const clientDir = join(PACKAGE_ROOT, 'dist', 'client');
+  router.use('/client', express.static(clientDir, { fallthrough: false, maxAge: '1h' }));
+
+  const demoDir = join(PACKAGE_ROOT, 'client', 'demo');
+  if (deps.serveDemo && existsSync(demoDir)) router.use('/', express.static(demoDir, { index: 'index.html' }));
+
+  return router;
+}

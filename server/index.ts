@@ -1,0 +1,21 @@
+/**
+ * stomp-relay's public API, for embedding the relay in an express application.
+ *
+ * ```ts
+ * import { createRelay } from 'stomp-relay';
+ * const relay = createRelay({ brokerUrl: process.env.BROKER_URL });
+ * app.use(relay.router);
+ * const server = app.listen(8080);
+ * relay.attach(server);
+ * await relay.start();
+ * ```
+ */
+export { createRelay, Relay, PATHS, type CreateRelayOptions } from './relay';
+export { resolveConfig, configFromEnv, parseBrokerUrl, DEFAULT_CONFIG, ENV_VARS } from './config';
+export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint } from './config';
+export { Errors, RelayError, isRelayError, type ErrorCode } from './errors';
+export type { Broker, BrokerMessage, Delivery, DeliverySink, Consumer, SubscribeRequest, PublishRequest, PublishOptions, AckMode } from './broker/broker';
+export type { StompFrame, StompHeaders, StompVersion } from './codec/frame';
+export type { Transport, HandshakeInfo } from './transport/transport';
+export { RelayMetrics } from './observability/metrics';
+export { createLogger, silentLogger, type Logger } from './observability/logger';

@@ -1,0 +1,344 @@
+/**
+ * Wiring: a Relay owns one broker engine, one session hub and the transport endpoints, and exposes
+ * HTTP routes. It attaches to any Node HTTP server — its own (`listen`, what the CLI does) or a host
+ * application's (`attach` + mount `router`).
+ *
+ * Dependencies point one way: transports → sessions → broker; HTTP routes read from the broker and
+ * hub. Nothing below this file knows about the others' concrete classes.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Router } from 'express';
+import type { Duplex } from 'node:stream';
+import type { Broker } from './broker/broker';
+import { createBroker } from './broker/create-broker';
+import { resolveConfig, type RelayConfig, type RelayOptions } from './config';
+import { createLogger, type Logger } from './observability/logger';
+import { RelayMetrics } from './observability/metrics';
+import { SessionHub } from './session/session-hub';
+import type { DestinationRouter } from './session/destination-router';
+import type { Authenticator } from './auth/authenticator';
+import { DevLoginAuthenticator } from './auth/authenticator';
+import { JwtAuthenticator } from './auth/jwt-authenticator';
+import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type HandlerOptions } from './application/message-handlers';
+import { ClusterPresence, type UserPresence } from './user/presence';
+import { RelayRouter } from './user/relay-router';
+import { UserMessaging, encodePayload, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
+import { createPushRoutes, jwtPushAuth, noPushAuth, strategyAuth, type PushAuthStrategy } from './http/push';
+import { headers as makeHeaders } from './codec/frame';
+import { WsEndpoint, pathOf } from './transport/ws-transport';
+import { SockJsEndpoint } from './transport/sockjs-transport';
+import type { Transport } from './transport/transport';
+import { OriginPolicy } from './http/origin';
+import { createRoutes } from './http/routes';
+import { errorMiddleware } from './http/errors';
+import { Errors, relayError } from './errors';
+
+/** Paths the relay answers on (part of the public contract: extend, don't rename). */
+export const PATHS = Object.freeze({ websocket: '/ws', sockjs: '/sockjs' });
+
+export interface CreateRelayOptions extends RelayOptions {
+  /** A broker engine to use instead of the one `brokerUrl` selects (tests, custom engines). */
+  broker?: Broker;
+  /** Replaces the authenticator `authJwtSecret` selects (e.g. a host application's own). */
+  authenticator?: Authenticator;
+  /** Replaces the destination router (advanced: user and application destinations are lost). */
+  router?: DestinationRouter;
+  /**
+   * A passport strategy of the host application for `POST /push/:user` (e.g. its session cookie),
+   * instead of the JWT `push` scope check.
+   */
+  pushAuth?: PushAuthStrategy;
+  /** Presence snapshot interval (ms); peers forget a silent instance after 3 intervals. Default 5000. */
+  presenceIntervalMs?: number;
+  logger?: Logger;
+  /** Serve the demo page at `/` (default true). */
+  serveDemo?: boolean;
+}
+
+export class Relay {
+  readonly config: RelayConfig;
+  readonly logger: Logger;
+  readonly metrics: RelayMetrics;
+  readonly broker: Broker;
+  readonly hub: SessionHub;
+  readonly authenticator: Authenticator;
+  /** express Router with the relay's HTTP routes; mount it on a host app, or let {@link listen} do it. */
+  readonly router: Router;
+  /** Cluster-wide presence: which users have sessions on which instances. */
+  readonly presence: ClusterPresence;
+
+  private readonly messaging: UserMessaging;
+  private readonly handlers: MessageHandlers;
+
+  private readonly origins: OriginPolicy;
+  private readonly wsEndpoint: WsEndpoint;
+  private readonly sockjsEndpoint: SockJsEndpoint;
+  private accepting = true;
+  private ownServer: http.Server | null = null;
+  private closing: Promise<void> | null = null;
+  private unsubscribeReady: (() => void) | null = null;
+
+  constructor(options: CreateRelayOptions = {}) {
+    const { broker, authenticator, router, logger, serveDemo, pushAuth, presenceIntervalMs, ...relayOptions } = options;
+    this.config = resolveConfig(relayOptions);
+    this.logger = logger ?? createLogger(this.config.logLevel);
+    this.metrics = new RelayMetrics({ defaultMetrics: true });
+    this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
+    const secret = this.config.authJwtSecret;
+    this.authenticator = authenticator ?? (secret ? new JwtAuthenticator({ secret }) : new DevLoginAuthenticator());
+    this.handlers = new MessageHandlers((sender) => this.appContext(sender));
+    this.hub = new SessionHub({
+      broker: this.broker,
+      config: this.config,
+      authenticator: this.authenticator,
+      metrics: this.metrics,
+      logger: this.logger,
+      router: router ?? new RelayRouter({
+        relayPrefixes: this.config.relayPrefixes,
+        userPrefix: this.config.userPrefix,
+        appPrefix: this.config.appPrefix,
+        handlers: this.handlers,
+      }),
+    });
+    this.presence = new ClusterPresence({
+      broker: this.broker,
+      instanceId: this.config.instanceId,
+      localUsers: () => this.localUsers(),
+      logger: this.logger,
+      intervalMs: presenceIntervalMs,
+    });
+    this.hub.onSessionEvent(() => this.presence.localChanged());
+    this.messaging = new UserMessaging({
+      broker: this.broker,
+      presence: this.presence,
+      metrics: this.metrics,
+      destinationPrefixes: this.config.relayPrefixes,
+    });
+    this.origins = new OriginPolicy(this.config.allowedOrigins);
+    const onTransport = (t: Transport) => this.accept(t);
+    this.wsEndpoint = new WsEndpoint({
+      path: PATHS.websocket,
+      // A frame may span several WebSocket messages; this only caps one message. The codec enforces frame size.
+      maxPayload: this.config.limits.maxFrameBytes + 64 * 1024,
+      onTransport,
+    });
+    this.sockjsEndpoint = new SockJsEndpoint({
+      prefix: PATHS.sockjs,
+      sockjsClientUrl: '/client/sockjs.min.js',
+      logger: this.logger,
+      onTransport,
+    });
+    this.router = createRoutes({
+      broker: this.broker,
+      metrics: this.metrics,
+      instanceId: this.config.instanceId,
+      isAccepting: () => this.accepting,
+      serveDemo: serveDemo ?? true,
+    });
+    this.router.use(createPushRoutes({
+      messaging: this.messaging,
+      presence: this.presence,
+      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret) : noPushAuth,
+      maxBodyBytes: this.config.limits.maxFrameBytes,
+    }));
+    this.router.use(errorMiddleware(this.logger));
+  }
+
+  /**
+   * Sends to every session of `user`, on any instance, subscribed to `/user` + `destination`
+   * (Spring's `convertAndSendToUser`). Resolves once the broker took the message, with what presence
+   * knows of the user's sessions.
+   */
+  sendToUser(user: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult> {
+    return this.messaging.sendToUser(user, destination, payload, options);
+  }
+
+  /** Like {@link sendToUser}, for one session of the user only (its CONNECTED `session` header). */
+  sendToSession(user: string, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult> {
+    return this.messaging.sendToUser(user, destination, payload, { ...options, sessionId });
+  }
+
+  /** Publishes to a broker destination (`/topic/...`, `/queue/...`) as if a client had sent it. */
+  async publish(destination: string, payload: Payload, headers: Record<string, string> = {}): Promise<void> {
+    if (!this.config.relayPrefixes.some((p) => destination.startsWith(p))) {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
+    }
+    const { body, contentType } = encodePayload(payload);
+    await this.broker.publish({ destination, headers: makeHeaders({ 'content-type': contentType, ...headers }), body }, { confirm: true });
+  }
+
+  /** What presence knows of `user` across the cluster. */
+  userPresence(user: string): UserPresence {
+    return this.presence.lookup(user);
+  }
+
+  /**
+   * Registers an application handler (Spring's `@MessageMapping`): client SENDs to
+   * `appPrefix + destination` (e.g. `/app/hello`) run it here. `options.sendToUser` /
+   * `options.sendTo` route its return value (`@SendToUser` / `@SendTo`).
+   */
+  onMessage(destination: string, handler: AppHandler): this;
+  onMessage(destination: string, options: HandlerOptions, handler: AppHandler): this;
+  onMessage(destination: string, a: HandlerOptions | AppHandler, b?: AppHandler): this {
+    const [options, handler] = typeof a === 'function' ? [{}, a] : [a, b as AppHandler];
+    this.handlers.register(destination, options, handler);
+    return this;
+  }
+
+  private appContext(sender: AppSender): AppContext {
+    return {
+      replyToUser: async (destination, payload, options) => {
+        const user = sender.principal?.name;
+        if (user === undefined) throw relayError(Errors.ACCESS_DENIED, 'cannot reply to the user of an anonymous session');
+        await this.sendToUser(user, destination, payload, options);
+      },
+      sendToUser: async (user, destination, payload, options) => {
+        await this.sendToUser(user, destination, payload, options);
+      },
+      publish: (destination, payload, headers) => this.publish(destination, payload, headers),
+    };
+  }
+
+  private localUsers(): Map<string, number> {
+    const users = new Map<string, number>();
+    for (const session of this.hub.sessions()) {
+      const name = session.principal?.name;
+      if (name !== undefined && session.connected) users.set(name, (users.get(name) ?? 0) + 1);
+    }
+    return users;
+  }
+
+  /** Starts the broker engine. With RabbitMQ unreachable this still resolves; /readyz says not ready. */
+  async start(): Promise<void> {
+    this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
+    this.unsubscribeReady = this.broker.onReadyChange((ready) => {
+      this.metrics.brokerReady.set(ready ? 1 : 0);
+      this.logger.info({ broker: this.broker.kind, ready }, ready ? 'broker ready' : 'broker not ready');
+    });
+    await this.broker.start();
+    this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
+    await this.presence.start();
+  }
+
+  /**
+   * Installs the WebSocket and SockJS endpoints on `server`, in front of its existing listeners,
+   * with the Origin check applied to both.
+   */
+  attach(server: http.Server): void {
+    overshadow(server, 'request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!pathOf(req.url).startsWith(PATHS.sockjs)) return false;
+      if (!this.origins.allows(req)) {
+        const err = relayError(Errors.ORIGIN_NOT_ALLOWED, String(req.headers.origin));
+        res.writeHead(403, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: err.code, message: err.message } }));
+        return true;
+      }
+      return this.sockjsEndpoint.handle(req, res);
+    });
+    overshadow(server, 'upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = pathOf(req.url);
+      const ours = path === PATHS.websocket || path.startsWith(PATHS.sockjs + '/');
+      if (!ours) return false;
+      socket.on('error', () => socket.destroy());
+      if (!this.origins.allows(req)) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return true;
+      }
+      if (path === PATHS.websocket) return this.wsEndpoint.handleUpgrade(req, socket, head);
+      return this.sockjsEndpoint.handle(req, socket, head);
+    });
+  }
+
+  /**
+   * Standalone mode: starts the broker, creates an express app with {@link router}, listens on
+   * `config.port` / `config.host` (or the given ones) and attaches the endpoints.
+   */
+  async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
+    const app = express();
+    app.disable('x-powered-by');
+    app.use(this.router);
+    app.use((req, res) => {
+      res.status(404).json({ error: { code: Errors.NOT_FOUND.code, message: `not found: ${req.method} ${req.path}` } });
+    });
+    app.use(errorMiddleware(this.logger));
+    const server = http.createServer(app);
+    this.ownServer = server;
+    this.attach(server);
+    await this.start();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    this.logger.info({ port: address.port, host, broker: this.broker.kind, instanceId: this.config.instanceId }, 'stomp-relay listening');
+    return address;
+  }
+
+  /** The server {@link listen} created, if any. */
+  get server(): http.Server | null {
+    return this.ownServer;
+  }
+
+  /**
+   * Graceful shutdown: stop taking sessions, tell connected clients (ERROR SHUTTING_DOWN, in
+   * batches so a rolling restart does not cause a reconnect storm), let in-flight writes finish up
+   * to `shutdownGraceMs`, then close endpoints, the broker and the server. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.accepting = false;
+    await this.hub.drain({ deadlineMs: this.config.shutdownGraceMs });
+    await this.presence.stop();
+    this.sockjsEndpoint.close();
+    await this.wsEndpoint.close();
+    this.unsubscribeReady?.();
+    await this.broker.stop();
+    const server = this.ownServer;
+    if (server) {
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  private accept(transport: Transport): void {
+    if (!this.accepting) {
+      transport.close(1001, 'server shutting down');
+      return;
+    }
+    this.hub.accept(transport);
+  }
+}
+
+/** Creates a relay; see {@link Relay}. */
+export function createRelay(options: CreateRelayOptions = {}): Relay {
+  return new Relay(options);
+}
+
+/**
+ * Puts `handler` in front of the existing listeners for `event` (as sockjs's installHandlers does):
+ * when it returns true the request is ours; otherwise the previous listeners run.
+ */
+function overshadow(
+  emitter: http.Server,
+  event: 'request' | 'upgrade',
+  handler: (...args: any[]) => boolean,
+): void {
+  const previous = emitter.listeners(event).slice() as Array<(...args: unknown[]) => void>;
+  emitter.removeAllListeners(event);
+  emitter.on(event, function (this: unknown, ...args: unknown[]) {
+    if (handler(...args)) return;
+    if (event === 'upgrade' && previous.length === 0) {
+      (args[1] as Duplex).destroy();
+      return;
+    }
+    for (const listener of previous) listener.apply(this, args);
+  });
+}

@@ -1,0 +1,114 @@
+/**
+ * Plain WebSocket transport (`ws`), mounted on the relay's HTTP server at `/ws` (no second port).
+ * Subprotocols: v12.stomp, v11.stomp, v10.stomp (the highest the client offers wins; none offered is
+ * fine too: stomp.js sends them, other clients may not).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import type { HandshakeInfo, Transport, TransportEvents } from './transport';
+
+export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
+
+/** Adapts one `ws` socket to the session layer's {@link Transport}. */
+export class WsTransport implements Transport {
+  readonly kind = 'ws' as const;
+  readonly textOnly = false;
+  private events: TransportEvents | null = null;
+  private closed = false;
+
+  constructor(private readonly socket: WebSocket, readonly handshake: HandshakeInfo) {
+    socket.on('message', (data: RawData) => this.events?.data(toBuffer(data)));
+    socket.on('close', () => this.finish());
+    // An 'error' is followed by 'close'; listening keeps it from being thrown at the process.
+    socket.on('error', () => undefined);
+  }
+
+  bind(events: TransportEvents): void {
+    this.events = events;
+    if (this.closed) events.close();
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  send(data: Buffer, binary: boolean): void {
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(data, { binary });
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.closed) return;
+    // ws flushes queued data before its close frame; terminate if the peer never answers the close.
+    this.socket.close(code, reason.slice(0, 120));
+    const timer = setTimeout(() => this.socket.terminate(), 2_000);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.events?.close();
+  }
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+export interface WsEndpointOptions {
+  /** Path the endpoint answers on, e.g. `/ws`. */
+  path: string;
+  /** Largest WebSocket message accepted (bytes); a STOMP frame may span several messages. */
+  maxPayload: number;
+  onTransport(transport: Transport): void;
+}
+
+/**
+ * Owns the `ws` server for one path. {@link handleUpgrade} returns false for other paths so the
+ * caller can pass the request on (SockJS has its own WebSocket path).
+ */
+export class WsEndpoint {
+  private readonly wss: WebSocketServer;
+
+  constructor(private readonly options: WsEndpointOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayload,
+      perMessageDeflate: false,
+      handleProtocols: (offered) => STOMP_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+    });
+  }
+
+  /** True when the request was for this endpoint (and is now handled). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (pathOf(req.url) !== this.options.path) return false;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const handshake: HandshakeInfo = {
+        remoteAddress: req.socket.remoteAddress ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        protocol: ws.protocol || undefined,
+      };
+      this.options.onTransport(new WsTransport(ws, handshake));
+    });
+    return true;
+  }
+
+  /** Closes every open socket (after sessions were drained) and the server. */
+  close(): Promise<void> {
+    for (const client of this.wss.clients) client.terminate();
+    return new Promise((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+/** Path part of a request URL, without building a URL object on every request. */
+export function pathOf(url: string | undefined): string {
+  if (!url) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

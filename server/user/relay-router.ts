@@ -1,0 +1,68 @@
+/**
+ * The relay's destination router: user destinations (`/user/...`), application destinations
+ * (`/app/...`), the reserved internal namespace, then the relayed prefixes.
+ *
+ * Isolation rules (each has a test):
+ * - `/user/queue/x` always means the session's own user; `/user/{name}/...` is accepted for
+ *   SUBSCRIBE only when `{name}` is that same user (ACCESS_DENIED otherwise).
+ * - Anonymous sessions cannot subscribe to user destinations (there is no user to key them on).
+ * - Nothing under the internal namespace (where user messages and presence travel) can be
+ *   subscribed to or sent to by a client, whatever its spelling.
+ * - A client may SEND to another user's destination (`/user/bob/queue/chat`), as in Spring: that is
+ *   how private messages work; reading stays private.
+ */
+import type { StompFrame, StompHeaders } from '../codec/frame';
+import { Errors, relayError } from '../errors';
+import type { MessageHandlers } from '../application/message-handlers';
+import type { DestinationRouter, SendRoute, SubscribeRoute } from '../session/destination-router';
+import { PrefixRouter } from '../session/destination-router';
+import type { StompSession } from '../session/stomp-session';
+import { isInternalDestination, parseUserDestination, userBrokerDestination } from './user-destinations';
+
+export interface RelayRouterOptions {
+  relayPrefixes: readonly string[];
+  userPrefix: string;
+  appPrefix: string;
+  handlers: MessageHandlers;
+}
+
+export class RelayRouter implements DestinationRouter {
+  private readonly relayed: PrefixRouter;
+
+  constructor(private readonly options: RelayRouterOptions) {
+    this.relayed = new PrefixRouter(options.relayPrefixes);
+  }
+
+  routeSubscribe(session: StompSession, destination: string, headers: StompHeaders): SubscribeRoute {
+    if (isInternalDestination(destination)) throw relayError(Errors.ACCESS_DENIED, `${destination} is reserved for the relay`);
+    if (destination.startsWith(this.options.userPrefix)) {
+      const user = session.principal?.name;
+      if (user === undefined) throw relayError(Errors.ACCESS_DENIED, 'user destinations need an authenticated user');
+      const parsed = parseUserDestination(destination, this.options.userPrefix, this.options.relayPrefixes);
+      if (parsed.user !== undefined && parsed.user !== user) {
+        throw relayError(Errors.ACCESS_DENIED, `cannot subscribe to another user's destination ${destination}`);
+      }
+      return { brokerDestination: userBrokerDestination(user, parsed.destination), clientDestination: destination };
+    }
+    if (destination.startsWith(this.options.appPrefix)) {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination}: application destinations take SEND, not SUBSCRIBE`);
+    }
+    return this.relayed.routeSubscribe(session, destination);
+  }
+
+  routeSend(session: StompSession, destination: string, _frame: StompFrame): SendRoute {
+    if (isInternalDestination(destination)) throw relayError(Errors.ACCESS_DENIED, `${destination} is reserved for the relay`);
+    if (destination.startsWith(this.options.userPrefix)) {
+      const parsed = parseUserDestination(destination, this.options.userPrefix, this.options.relayPrefixes);
+      const target = parsed.user ?? session.principal?.name;
+      if (target === undefined) throw relayError(Errors.ACCESS_DENIED, 'sending to /user/queue/... needs an authenticated user; name one: /user/{name}/queue/...');
+      return { kind: 'broker', destination: userBrokerDestination(target, parsed.destination) };
+    }
+    if (destination.startsWith(this.options.appPrefix)) {
+      const path = destination.slice(this.options.appPrefix.length - 1);
+      if (!this.options.handlers.has(path)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, `no application handler for ${destination}`);
+      return { kind: 'handled', handle: (frame, s) => this.options.handlers.dispatch(path, frame, s) };
+    }
+    return this.relayed.routeSend(session, destination);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * User destinations (Spring's `/user/...`): how a user's subscription and a push to that user meet
+ * in the broker, whichever instances they are on.
+ *
+ * A session of `alice` subscribing to `/user/queue/x` is subscribed, in the broker, to
+ * `/exchange/amq.direct/stomp-relay.user.alice.~2Fqueue~2Fx` (see {@link userBrokerDestination});
+ * `sendToUser('alice', '/queue/x', ...)` on any instance publishes to that same key. RabbitMQ routes the message only to
+ * queues bound with that exact key, so only instances where alice has a session see it
+ * (interest-based routing, no broadcast), and the queues are the auto-delete queues of the STOMP
+ * plugin's `/exchange` subscriptions, gone when the subscription ends (nothing piles up, unlike
+ * Spring's per-session `/queue/x-user{session}` queues).
+ *
+ * The whole `amq.direct` exchange is reserved for the relay: clients can neither subscribe nor
+ * send there (a direct exchange has no wildcards, but reserving it all leaves no spelling to guess).
+ */
+import { Errors, relayError } from '../errors';
+
+/** Exchange the relay's internal traffic uses (exists on every RabbitMQ vhost). */
+export const INTERNAL_EXCHANGE = 'amq.direct';
+/** Destination prefix of all internal traffic; clients are refused anything under it. */
+export const INTERNAL_DESTINATION_PREFIX = `/exchange/${INTERNAL_EXCHANGE}/`;
+/** RabbitMQ limits routing keys to 255 bytes. */
+const MAX_ROUTING_KEY_BYTES = 255;
+
+/** Header carried by `sendToSession` messages: only that session of the user receives it. */
+export const TARGET_SESSION_HEADER = 'x-stomp-relay-session';
+
+/**
+ * Escapes a string into routing-key-safe characters: `[A-Za-z0-9_-]` stay, every other UTF-8 byte
+ * becomes `~HH`. The result never contains `.`, so `.` can separate segments unambiguously, and
+ * never `/` or `%`, which RabbitMQ's destination parser treats specially.
+ */
+export function escapeKeySegment(value: string): string {
+  let out = '';
+  const bytes = Buffer.from(value, 'utf8');
+  for (const b of bytes) {
+    const safe = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === 0x2d;
+    out += safe ? String.fromCharCode(b) : '~' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+function routingKey(kind: string, ...segments: string[]): string {
+  const key = ['stomp-relay', kind, ...segments.map(escapeKeySegment)].join('.');
+  if (Buffer.byteLength(key) > MAX_ROUTING_KEY_BYTES) {
+    throw relayError(Errors.DESTINATION_NOT_ALLOWED, 'user name and destination are too long for a broker routing key');
+  }
+  return key;
+}
+
+/**
+ * Broker destination where `user`'s messages for `destination` (e.g. `/queue/x`, the part after
+ * `/user`) meet. Throws DESTINATION_NOT_ALLOWED when the key would exceed RabbitMQ's limit.
+ */
+export function userBrokerDestination(user: string, destination: string): string {
+  return INTERNAL_DESTINATION_PREFIX + routingKey('user', user, destination);
+}
+
+/** Broker destination of the presence registry every instance publishes to and reads. */
+export const REGISTRY_DESTINATION = INTERNAL_DESTINATION_PREFIX + 'stomp-relay.registry';
+
+export interface ParsedUserDestination {
+  /** The user named in `/user/{name}/...`, or undefined for the subscriber form `/user/queue/x`. */
+  user: string | undefined;
+  /** The destination inside the user's space, e.g. `/queue/x`. */
+  destination: string;
+}
+
+/**
+ * Splits a client user destination. `/user/queue/x` (own user) and `/user/{name}/queue/x` (a named
+ * user; names are URL-encoded when they contain `/`). The inner destination must start with one of
+ * `innerPrefixes` (the relayed prefixes), else DESTINATION_NOT_ALLOWED.
+ */
+export function parseUserDestination(
+  destination: string,
+  userPrefix: string,
+  innerPrefixes: readonly string[],
+): ParsedUserDestination {
+  const rest = '/' + destination.slice(userPrefix.length);
+  if (innerPrefixes.some((p) => rest.startsWith(p) && rest.length > p.length)) return { user: undefined, destination: rest };
+  const slash = rest.indexOf('/', 1);
+  if (slash > 1) {
+    const inner = rest.slice(slash);
+    let name: string;
+    try {
+      name = decodeURIComponent(rest.slice(1, slash));
+    } catch {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
+    }
+    if (name && innerPrefixes.some((p) => inner.startsWith(p) && inner.length > p.length)) return { user: name, destination: inner };
+  }
+  throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
+}
+
+/**
+ * True when a client-supplied destination reaches the relay's internal namespace. Percent-escapes
+ * are decoded first, since RabbitMQ decodes them in destination names.
+ */
+export function isInternalDestination(destination: string): boolean {
+  let normalized = destination;
+  if (destination.includes('%')) {
+    try {
+      normalized = decodeURIComponent(destination);
+    } catch {
+      return true; // undecodable: refuse rather than guess what the broker would make of it
+    }
+  }
+  return normalized.startsWith(INTERNAL_DESTINATION_PREFIX) || normalized === INTERNAL_DESTINATION_PREFIX.slice(0, -1)
+    || normalized.startsWith('/amq/queue/stomp-subscription-') || normalized.startsWith('/amq/queue/amq.gen-');
+}

@@ -1,0 +1,95 @@
+/**
+ * `sendToUser` / `sendToSession` (Spring's `convertAndSendToUser`): publish to a user's
+ * destinations through the broker, reaching that user's sessions on every instance.
+ */
+import type { Broker } from '../broker/broker';
+import { headers as makeHeaders, type StompHeaders } from '../codec/frame';
+import { Errors, relayError } from '../errors';
+import type { RelayMetrics } from '../observability/metrics';
+import type { ClusterPresence, UserPresence } from './presence';
+import { TARGET_SESSION_HEADER, userBrokerDestination } from './user-destinations';
+
+/** A payload: bytes and strings go as they are; anything else is sent as JSON. */
+export type Payload = Buffer | string | number | boolean | null | object;
+
+export interface SendToUserOptions {
+  /** Extra STOMP headers for the MESSAGE (application headers, `content-type`...). */
+  headers?: Record<string, string | number | boolean>;
+  /** Deliver only to this session of the user (Spring's sessionId header). */
+  sessionId?: string;
+  /** Wait for the broker to confirm it took the message (default true). */
+  confirm?: boolean;
+}
+
+export interface SendResult extends UserPresence {
+  destination: string;
+}
+
+/** Headers a caller may not set: the relay or the protocol owns them. */
+const RESERVED_HEADERS = new Set(['destination', 'subscription', 'message-id', 'ack', 'content-length', 'receipt', 'transaction', 'redelivered']);
+
+export class UserMessaging {
+  constructor(
+    private readonly deps: {
+      broker: Broker;
+      presence: ClusterPresence;
+      metrics: RelayMetrics;
+      /** Prefixes a user destination may use, e.g. `/queue/`, `/topic/`. */
+      destinationPrefixes: readonly string[];
+    },
+  ) {}
+
+  /**
+   * Publishes `payload` to `user`'s `destination` (e.g. `/queue/x`: their subscriptions on
+   * `/user/queue/x` receive it, on any instance). Resolves with what presence knows of the user's
+   * sessions; delivery does not depend on it. Rejects with BAD_REQUEST for bad arguments and
+   * BROKER_UNAVAILABLE when the broker cannot take the message (never silent loss).
+   */
+  async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
+    const started = process.hrtime.bigint();
+    if (typeof user !== 'string' || user === '') throw relayError(Errors.BAD_REQUEST, 'user must be a non-empty string');
+    if (!this.deps.destinationPrefixes.some((p) => destination.startsWith(p) && destination.length > p.length)) {
+      throw relayError(Errors.BAD_REQUEST, `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`);
+    }
+    const { body, contentType } = encodePayload(payload);
+    const h = makeHeaders({ 'content-type': contentType });
+    copyApplicationHeaders(h, options.headers);
+    if (options.sessionId !== undefined) h[TARGET_SESSION_HEADER] = options.sessionId;
+    let brokerDestination: string;
+    try {
+      brokerDestination = userBrokerDestination(user, destination);
+    } catch (err) {
+      throw relayError(Errors.BAD_REQUEST, (err as Error).message);
+    }
+    try {
+      await this.deps.broker.publish({ destination: brokerDestination, headers: h, body }, { confirm: options.confirm ?? true });
+      this.deps.metrics.pushes.inc({ outcome: 'accepted' });
+    } catch (err) {
+      this.deps.metrics.pushes.inc({ outcome: 'failed' });
+      throw err;
+    }
+    this.deps.metrics.pushLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return { ...this.deps.presence.lookup(user), destination };
+  }
+}
+
+/** Turns a payload into body bytes and a content type. */
+export function encodePayload(payload: Payload): { body: Buffer; contentType: string } {
+  if (Buffer.isBuffer(payload)) return { body: payload, contentType: 'application/octet-stream' };
+  if (typeof payload === 'string') return { body: Buffer.from(payload, 'utf8'), contentType: 'text/plain;charset=utf-8' };
+  return { body: Buffer.from(JSON.stringify(payload), 'utf8'), contentType: 'application/json' };
+}
+
+function copyApplicationHeaders(target: StompHeaders, source: SendToUserOptions['headers']): void {
+  if (source === undefined) return;
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) throw relayError(Errors.BAD_REQUEST, 'headers must be an object');
+  for (const [name, value] of Object.entries(source)) {
+    const lower = name.toLowerCase();
+    if (name === '' || name.length > 256 || /[\r\n:]/.test(name)) throw relayError(Errors.BAD_REQUEST, `invalid header name "${name.slice(0, 64)}"`);
+    if (RESERVED_HEADERS.has(lower) || lower.startsWith('x-stomp-relay')) throw relayError(Errors.BAD_REQUEST, `header "${name}" is reserved`);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw relayError(Errors.BAD_REQUEST, `header "${name}" must be a string, number or boolean`);
+    }
+    target[name] = String(value);
+  }
+}
