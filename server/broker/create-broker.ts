@@ -1,0 +1,18 @@
+/** Picks the broker engine from configuration: RabbitMQ when `brokerUrl` is set, else embedded. */
+import type { RelayConfig } from '../config';
+import { parseBrokerUrl } from '../config';
+import type { Logger } from '../observability/logger';
+import type { RelayMetrics } from '../observability/metrics';
+import type { Broker } from './broker';
+import { MemoryBroker } from './memory/memory-broker';
+import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker';
+
+export function createBroker(config: RelayConfig, logger: Logger, metrics: RelayMetrics): Broker {
+  if (config.brokerUrl === undefined) return new MemoryBroker({ logger });
+  return new RabbitMqBroker({
+    endpoint: parseBrokerUrl(config.brokerUrl),
+    poolSize: config.brokerPoolSize,
+    logger,
+    metrics,
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * One place in the connection pool: keeps a {@link BrokerConnection} open, reopening it with
+ * backoff whenever it drops, and knows which broker subscriptions ride on it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { StompFrame } from '../../codec/frame';
+import type { RelayError } from '../../errors';
+import type { Logger } from '../../observability/logger';
+import { backoffDelay, type BackoffOptions } from './backoff';
+import { BrokerConnection, type BrokerConnectionOptions } from './broker-connection';
+import { ANCHOR_ID, anchorAckId } from './anchor';
+import { makeFrame } from './frames';
+
+
+/** What a slot needs from a subscription riding on it. */
+export interface SlotSubscription {
+  onMessage(frame: StompFrame): void;
+  /** RabbitMQ ended this subscription by itself (ERROR naming it). */
+  onBrokerError(error: RelayError): void;
+}
+
+export interface SlotEvents {
+  onUp(slot: ConnectionSlot): void;
+  /** The connection dropped; `subscriptions` were on it (the slot has already forgotten them). */
+  onDown(slot: ConnectionSlot, subscriptions: SlotSubscription[], reason: RelayError): void;
+}
+
+export class ConnectionSlot {
+  readonly index: number;
+  /** Broker subscriptions on the current connection, by the broker subscription id we gave them. */
+  readonly subscriptions = new Map<string, SlotSubscription>();
+  private current: BrokerConnection | undefined;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private connecting = false;
+  private stopped = false;
+  private readonly options: BrokerConnectionOptions;
+  private readonly backoff: BackoffOptions;
+  private readonly events: SlotEvents;
+  private readonly logger: Logger;
+
+  constructor(index: number, options: BrokerConnectionOptions, backoff: BackoffOptions, events: SlotEvents, logger: Logger) {
+    this.index = index;
+    this.options = options;
+    this.backoff = backoff;
+    this.events = events;
+    this.logger = logger;
+  }
+
+  /** The open connection, or undefined while reconnecting. */
+  get connection(): BrokerConnection | undefined { return this.current; }
+  get up(): boolean { return this.current !== undefined; }
+
+  /** Connects; resolves after the first attempt, successful or not (retries continue in the background). */
+  start(): Promise<void> {
+    return this.connect();
+  }
+
+  /** Skips the wait before the next attempt (another slot just reached the broker: it is back). */
+  retryNow(): void {
+    if (this.retryTimer === undefined || this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const connection = this.current;
+    this.current = undefined;
+    this.subscriptions.clear();
+    await connection?.close();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped || this.connecting || this.current) return;
+    this.connecting = true;
+    try {
+      const connection = await BrokerConnection.open(this.options, {
+        onMessage: (frame) => this.route(frame),
+        onError: (error, frame) => this.routeError(error, frame),
+        onClose: (reason) => this.lost(connection, reason),
+      });
+      try {
+        // See ANCHOR_ID: the connection is usable only once RabbitMQ confirmed the anchor.
+        await connection.request(makeFrame('SUBSCRIBE', {
+          id: ANCHOR_ID, destination: `/topic/stomp-relay.anchor.${randomBytes(8).toString('hex')}`, ack: 'client-individual',
+        }));
+      } catch (err) {
+        connection.destroy('anchor subscription failed');
+        throw err;
+      }
+      if (this.stopped) {
+        await connection.close();
+        return;
+      }
+      this.attempt = 0;
+      this.current = connection;
+      this.logger.info({ slot: this.index }, 'broker connection up');
+      this.events.onUp(this);
+    } catch (err) {
+      this.logger.debug({ slot: this.index, err: (err as Error).message }, 'broker connection attempt failed');
+      this.scheduleRetry();
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  private lost(connection: BrokerConnection, reason: RelayError): void {
+    if (this.current !== connection) return;
+    this.current = undefined;
+    const orphans = [...this.subscriptions.values()];
+    this.subscriptions.clear();
+    if (this.stopped) return;
+    this.logger.warn({ slot: this.index, reason: reason.message }, 'broker connection lost; reconnecting');
+    this.events.onDown(this, orphans, reason);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer !== undefined) return;
+    const delay = backoffDelay(this.attempt++, this.backoff);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connect();
+    }, delay);
+  }
+
+  private route(frame: StompFrame): void {
+    const id = frame.headers.subscription;
+    const subscription = id === undefined ? undefined : this.subscriptions.get(id);
+    if (subscription) {
+      subscription.onMessage(frame);
+      return;
+    }
+    // In flight when its subscription ended: give it back to its queue at once, or it would stay
+    // unacked for as long as this shared connection lives.
+    const viaAnchor = frame.headers.ack === undefined ? undefined : anchorAckId(frame.headers.ack);
+    if (viaAnchor !== undefined) this.current?.send(makeFrame('NACK', { id: viaAnchor }));
+    this.logger.debug({ slot: this.index, subscription: id }, 'MESSAGE for an ended subscription; requeued or dropped');
+  }
+
+  private routeError(error: RelayError, frame: StompFrame): void {
+    const id = frame.headers.subscription;
+    const subscription = id === undefined ? undefined : this.subscriptions.get(id);
+    if (subscription) subscription.onBrokerError(error);
+    else this.logger.warn({ slot: this.index, error: error.message }, 'ERROR from the broker');
+  }
+}

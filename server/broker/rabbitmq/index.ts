@@ -1,0 +1,1 @@
+export { RabbitMqBroker, type RabbitMqBrokerOptions } from './rabbitmq-broker';

@@ -1,0 +1,118 @@
+/**
+ * What the session layer holds for one subscription: its sink, and for client acks the map from
+ * the engine's ack ids to RabbitMQ's (which are only valid on the connection that delivered them).
+ */
+import { anchorAckId } from './anchor';
+import { makeFrame } from './frames';
+import type { AckMode, BrokerMessage, Consumer, DeliverySink } from '../broker';
+import type { BrokerConnection } from './broker-connection';
+import type { Logger } from '../../observability/logger';
+
+interface Unacked {
+  /** RabbitMQ's `ack` header of the MESSAGE. */
+  brokerAck: string;
+  connection: BrokerConnection;
+}
+
+/** The subscription a consumer belongs to, as the consumer sees it. */
+export interface ConsumerOwner {
+  /** The consumer closed: drop it (and the broker subscription if it was the last one). */
+  release(consumer: RabbitConsumer): Promise<void>;
+}
+
+export class RabbitConsumer implements Consumer {
+  readonly sink: DeliverySink;
+  readonly ackMode: AckMode;
+  private readonly owner: ConsumerOwner;
+  private readonly logger: Logger;
+  /** Insertion order is delivery order, which `client` mode's cumulative rule relies on. */
+  private readonly unacked = new Map<string, Unacked>();
+  private lastAckId = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(owner: ConsumerOwner, sink: DeliverySink, ackMode: AckMode, logger: Logger) {
+    this.owner = owner;
+    this.sink = sink;
+    this.ackMode = ackMode;
+    this.logger = logger;
+  }
+
+  /** False until it may receive (see BrokerSubscription.fence) and again once closed. */
+  get active(): boolean { return this.activated && this.closing === undefined; }
+  private activated = false;
+
+  activate(): void {
+    this.activated = true;
+  }
+
+  /** Hands a client-ack delivery to the sink, remembering how to settle it. */
+  deliverWithAck(message: BrokerMessage, brokerAck: string, connection: BrokerConnection): void {
+    const ackId = String(++this.lastAckId);
+    this.unacked.set(ackId, { brokerAck, connection });
+    this.deliverSafely(message, ackId);
+  }
+
+  deliverSafely(message: BrokerMessage, ackId?: string): void {
+    try {
+      this.sink.deliver(ackId === undefined ? { message } : { message, ackId });
+    } catch (err) {
+      this.logger.error({ err, destination: message.destination }, 'delivery sink threw; message counts as delivered');
+    }
+  }
+
+  ack(ackId: string): boolean {
+    return this.settle(ackId, 'ACK');
+  }
+
+  nack(ackId: string): boolean {
+    return this.settle(ackId, 'NACK');
+  }
+
+  /**
+   * The connection that delivered the unacked messages is gone: RabbitMQ has requeued them, and
+   * their ack ids mean nothing on any other connection.
+   */
+  forgetUnacked(): void {
+    this.unacked.clear();
+  }
+
+  close(): Promise<void> {
+    if (!this.closing) {
+      // Unacked messages go back to the queue, but only once the broker subscription has ended:
+      // NACKed earlier, RabbitMQ could hand them straight back to it. After UNSUBSCRIBE it refuses
+      // ACK/NACK naming the subscription, so they are NACKed through the connection's anchor.
+      const unacked = [...this.unacked.values()];
+      this.unacked.clear();
+      this.closing = this.owner.release(this).then(() => {
+        for (const entry of unacked) {
+          const viaAnchor = anchorAckId(entry.brokerAck);
+          if (viaAnchor !== undefined) this.sendSettle({ brokerAck: viaAnchor, connection: entry.connection }, 'NACK');
+        }
+      });
+    }
+    return this.closing;
+  }
+
+  private settle(ackId: string, command: 'ACK' | 'NACK'): boolean {
+    if (this.closing) return false;
+    const target = this.unacked.get(ackId);
+    if (!target) return false;
+    if (this.ackMode === 'client') {
+      // Cumulative (STOMP 1.2 §ACK): everything delivered up to this one, in delivery order.
+      for (const [id, entry] of this.unacked) {
+        this.unacked.delete(id);
+        this.sendSettle(entry, command);
+        if (id === ackId) break;
+      }
+    } else {
+      this.unacked.delete(ackId);
+      this.sendSettle(target, command);
+    }
+    return true;
+  }
+
+  private sendSettle(entry: Unacked, command: 'ACK' | 'NACK'): void {
+    if (entry.connection.closed) return; // RabbitMQ requeued it when the connection dropped
+    entry.connection.send(makeFrame(command, { id: entry.brokerAck }));
+  }
+}

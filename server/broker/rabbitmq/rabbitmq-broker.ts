@@ -1,0 +1,280 @@
+/**
+ * The RabbitMQ engine: relays destinations to RabbitMQ's STOMP plugin over a small pool of TCP
+ * connections, whatever the number of clients.
+ *
+ * - At most `poolSize` connections; each broker subscription rides on the least-loaded one.
+ * - Auto-ack subscriptions to the same topic/exchange destination with the same headers share one
+ *   broker subscription; each message reaches their sinks as one Delivery object.
+ * - Queue and client-ack subscriptions get a broker subscription each, so competing consumers,
+ *   prefetch-count and redelivery behave as RabbitMQ defines.
+ * - Connections are reopened with exponential backoff and jitter; live subscriptions are restored
+ *   by the engine itself. `ready` is true while at least one connection is up.
+ *
+ * The guarantees are those of {@link Broker} (server/broker/broker.ts).
+ */
+import { Errors, isRelayError, relayError, type RelayError } from '../../errors';
+import type { BrokerEndpoint } from '../../config';
+import { silentLogger, type Logger } from '../../observability/logger';
+import type { RelayMetrics } from '../../observability/metrics';
+import type { Broker, Consumer, DeliverySink, PublishOptions, PublishRequest, SubscribeRequest } from '../broker';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { BrokerSubscription } from './broker-subscription';
+import { ConnectionSlot, type SlotSubscription } from './connection-slot';
+import { makeFrame } from './frames';
+import { RabbitConsumer } from './rabbit-consumer';
+import { sendHeaders, shareKey } from './subscription-headers';
+
+export interface RabbitMqBrokerOptions {
+  /** Where RabbitMQ's STOMP plugin listens; see parseBrokerUrl in server/config.ts. */
+  endpoint: BrokerEndpoint;
+  /** Most TCP connections to RabbitMQ. Default 4. */
+  poolSize?: number;
+  /** Heart-beat interval both ways on broker connections; 0 disables. Default 10 000 ms. */
+  heartbeatMs?: number;
+  /** Reconnect backoff. Default 200 ms doubling up to 10 s, with jitter. */
+  reconnect?: BackoffOptions;
+  /** Bound on connecting and logging in. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+  metrics?: RelayMetrics;
+}
+
+/** How often one subscribe is retried on another connection when its connection drops mid-way. */
+const SUBSCRIBE_ATTEMPTS = 3;
+
+export class RabbitMqBroker implements Broker {
+  readonly kind = 'rabbitmq' as const;
+  private readonly slots: ConnectionSlot[];
+  private readonly logger: Logger;
+  private readonly metrics: RelayMetrics | undefined;
+  /** Every broker subscription that should exist, attached or waiting for a connection. */
+  private readonly live = new Set<BrokerSubscription>();
+  private readonly shared = new Map<string, BrokerSubscription>();
+  private readonly readyListeners = new Set<(ready: boolean) => void>();
+  private nextSubscriptionId = 0;
+  private isReady = false;
+  private state: 'new' | 'started' | 'stopped' = 'new';
+
+  constructor(options: RabbitMqBrokerOptions) {
+    const poolSize = options.poolSize ?? 4;
+    if (!Number.isInteger(poolSize) || poolSize < 1) throw relayError(Errors.INVALID_CONFIG, `broker pool size must be a whole number ≥ 1, got ${poolSize}`);
+    const heartbeatMs = options.heartbeatMs ?? 10_000;
+    if (!(heartbeatMs >= 0)) throw relayError(Errors.INVALID_CONFIG, `broker heart-beat must be ≥ 0, got ${heartbeatMs}`);
+    const backoff = options.reconnect ?? DEFAULT_BACKOFF;
+    if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) {
+      throw relayError(Errors.INVALID_CONFIG, 'broker reconnect needs 0 < initialMs ≤ maxMs');
+    }
+    this.logger = options.logger ?? silentLogger();
+    this.metrics = options.metrics;
+    const connectionOptions = { endpoint: options.endpoint, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
+    const events = {
+      onUp: (slot: ConnectionSlot) => this.slotUp(slot),
+      onDown: (slot: ConnectionSlot, orphans: SlotSubscription[]) => this.slotDown(slot, orphans as BrokerSubscription[]),
+    };
+    this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
+  }
+
+  get ready(): boolean { return this.isReady; }
+
+  /** Open connections right now (at most the pool size). */
+  get openConnections(): number { return this.slots.filter((s) => s.up).length; }
+
+  /**
+   * Opens the pool. Resolves once every connection made its first attempt, so `ready` is already
+   * true when RabbitMQ is reachable; when it is not, resolves anyway and keeps retrying.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'started';
+    await Promise.all(this.slots.map((slot) => slot.start()));
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    // Closing the connections ends every broker subscription and requeues unacked messages.
+    for (const subscription of this.live) {
+      subscription.ended = true;
+      subscription.detach();
+    }
+    this.live.clear();
+    this.shared.clear();
+    await Promise.all(this.slots.map((slot) => slot.stop()));
+    this.setReady();
+  }
+
+  onReadyChange(listener: (ready: boolean) => void): () => void {
+    this.readyListeners.add(listener);
+    return () => { this.readyListeners.delete(listener); };
+  }
+
+  async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
+    this.assertReady();
+    const key = shareKey(request);
+    let subscription = key === undefined ? undefined : this.shared.get(key);
+    const joining = subscription !== undefined;
+    if (!subscription) {
+      subscription = new BrokerSubscription(request, key, (s, reason) => this.cancelled(s, reason), this.logger);
+      if (key !== undefined) this.shared.set(key, subscription);
+      this.live.add(subscription);
+      subscription.firstAttach = this.attachFirst(subscription);
+    }
+    const consumer = new RabbitConsumer({ release: (c) => this.release(subscription, c) }, sink, request.ack, this.logger);
+    // Joined before RabbitMQ confirms, so a shared subscription is never ended under a waiting joiner.
+    subscription.consumers.add(consumer);
+    // A new broker subscription's first messages may come before its RECEIPT (queues: they must
+    // not be lost); a joiner of a shared one waits for the fence (no messages from before it came).
+    if (!joining) consumer.activate();
+    try {
+      await subscription.firstAttach;
+      if (joining) await subscription.fence();
+    } catch (err) {
+      subscription.consumers.delete(consumer);
+      throw err;
+    }
+    if (joining) consumer.activate();
+    return consumer;
+  }
+
+  async publish(request: PublishRequest, options: PublishOptions = {}): Promise<void> {
+    this.assertReady();
+    const slot = this.slotFor(request.destination);
+    const connection = slot?.connection;
+    if (!connection) throw relayError(Errors.BROKER_UNAVAILABLE, 'no open connection to RabbitMQ');
+    const frame = makeFrame('SEND', sendHeaders(request.destination, request.headers), request.body);
+    try {
+      if (options.confirm) await connection.request(frame);
+      else await connection.write(frame);
+    } catch (err) {
+      throw isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err));
+    }
+  }
+
+  private assertReady(): void {
+    if (this.state === 'stopped') throw relayError(Errors.BROKER_UNAVAILABLE, 'the relay is stopping');
+    if (this.state === 'new') throw relayError(Errors.BROKER_UNAVAILABLE, 'the broker engine is not started');
+    if (!this.isReady) throw relayError(Errors.BROKER_UNAVAILABLE, 'no connection to RabbitMQ; retrying');
+  }
+
+  /** First subscribe: retried on another connection if its connection drops before the RECEIPT. */
+  private async attachFirst(subscription: BrokerSubscription): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const slot = this.leastLoaded();
+      try {
+        if (!slot) throw relayError(Errors.BROKER_UNAVAILABLE, 'no connection to RabbitMQ; retrying');
+        await subscription.attach(slot, this.newSubscriptionId());
+        return;
+      } catch (err) {
+        const unavailable = isRelayError(err) && err.code === 'BROKER_UNAVAILABLE';
+        if (unavailable && attempt < SUBSCRIBE_ATTEMPTS && this.isReady && !subscription.ended) continue;
+        this.forget(subscription);
+        throw isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err));
+      }
+    }
+  }
+
+  /** Puts subscriptions that lost their connection back on an open one. */
+  private reattach(orphans: Iterable<BrokerSubscription>): void {
+    for (const subscription of orphans) {
+      // Unconfirmed ones are still in attachFirst, which retries (or fails) them itself.
+      if (subscription.ended || subscription.attached || !subscription.confirmed || !this.live.has(subscription)) continue;
+      const slot = this.leastLoaded();
+      if (!slot) return; // the next connection to come up takes them
+      subscription.attach(slot, this.newSubscriptionId()).catch((err: unknown) => {
+        if (isRelayError(err) && err.code === 'BROKER_UNAVAILABLE') {
+          if (this.isReady) this.reattach([subscription]);
+          return;
+        }
+        this.cancelled(subscription, isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err)));
+      });
+    }
+  }
+
+  private release(subscription: BrokerSubscription, consumer: RabbitConsumer): Promise<void> {
+    subscription.consumers.delete(consumer);
+    if (subscription.consumers.size > 0 || subscription.ended) return Promise.resolve();
+    this.forget(subscription);
+    return subscription.end();
+  }
+
+  /** RabbitMQ ended a subscription by itself: its consumers' sinks are told. */
+  private cancelled(subscription: BrokerSubscription, reason: RelayError): void {
+    if (!this.live.has(subscription)) return;
+    subscription.ended = true;
+    this.forget(subscription);
+    this.logger.warn({ destination: subscription.request.destination, reason: reason.message }, 'broker cancelled a subscription');
+    for (const consumer of subscription.consumers) {
+      void consumer.close();
+      try {
+        consumer.sink.cancelled(reason);
+      } catch (err) {
+        this.logger.error({ err }, 'sink.cancelled threw');
+      }
+    }
+  }
+
+  private forget(subscription: BrokerSubscription): void {
+    this.live.delete(subscription);
+    if (subscription.shareKey !== undefined && this.shared.get(subscription.shareKey) === subscription) {
+      this.shared.delete(subscription.shareKey);
+    }
+  }
+
+  private slotUp(slot: ConnectionSlot): void {
+    // RabbitMQ is reachable again: the other connections need not sit out their backoff.
+    for (const other of this.slots) if (other !== slot) other.retryNow();
+    this.setReady();
+    this.reattach(this.live);
+  }
+
+  private slotDown(_slot: ConnectionSlot, orphans: BrokerSubscription[]): void {
+    for (const subscription of orphans) subscription.detach();
+    this.setReady();
+    this.reattach(orphans);
+  }
+
+  /** The open connection with the fewest subscriptions. */
+  private leastLoaded(): ConnectionSlot | undefined {
+    let best: ConnectionSlot | undefined;
+    for (const slot of this.slots) {
+      if (slot.up && (!best || slot.subscriptions.size < best.subscriptions.size)) best = slot;
+    }
+    return best;
+  }
+
+  /**
+   * The connection a destination's messages are published on: always the same one while it is
+   * up, so one caller's messages to one destination keep their order.
+   */
+  private slotFor(destination: string): ConnectionSlot | undefined {
+    let hash = 0;
+    for (let i = 0; i < destination.length; i++) hash = (hash * 31 + destination.charCodeAt(i)) | 0;
+    const start = Math.abs(hash) % this.slots.length;
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[(start + i) % this.slots.length];
+      if (slot.up) return slot;
+    }
+    return undefined;
+  }
+
+  private newSubscriptionId(): string {
+    return `s${++this.nextSubscriptionId}`;
+  }
+
+  private setReady(): void {
+    const open = this.state === 'stopped' ? 0 : this.openConnections;
+    this.metrics?.brokerConnected.set(open);
+    const ready = open > 0;
+    if (ready === this.isReady) return;
+    this.isReady = ready;
+    this.metrics?.brokerReady.set(ready ? 1 : 0);
+    this.logger.info({ ready }, ready ? 'RabbitMQ is reachable' : 'RabbitMQ is unreachable');
+    for (const listener of [...this.readyListeners]) {
+      try {
+        listener(ready);
+      } catch (err) {
+        this.logger.error({ err }, 'onReadyChange listener threw');
+      }
+    }
+  }
+}

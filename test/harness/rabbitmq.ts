@@ -1,0 +1,374 @@
+/**
+ * Private RabbitMQ nodes for tests: each one has its own Erlang node name, ports, data, logs and
+ * cookie, so tests can stop and restart it (simulated outages) without touching any other node on
+ * the machine. The node runs broker/rabbitmq.conf, the config operators run, with only the ports
+ * rewritten.
+ *
+ * Needs the Debian package (`apt-get install -y rabbitmq-server`); test/run-all.sh installs it.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** Where Debian's rabbitmq-server package puts the scripts. */
+export const RABBITMQ_BIN = process.env.RABBITMQ_BIN ?? '/usr/lib/rabbitmq/bin';
+
+/** The config operators run; tests generate theirs from it. */
+export const BROKER_CONF = path.resolve(__dirname, '../../broker/rabbitmq.conf');
+
+/** rabbitmqctl (an Erlang VM of its own) uses these distribution ports; never hand them to a node. */
+const CLI_DIST_PORTS = { min: 35672, max: 35682 };
+
+export interface RabbitNodeOptions {
+  /** Plugins to enable. Default: STOMP and Web-STOMP (management is left out: slower boot, no use in tests). */
+  plugins?: string[];
+  /** How long start() waits for the STOMP port. Default 60 s (a node boots in ~5 s on an idle box). */
+  bootTimeoutMs?: number;
+  /** Parent folder of the node's private folder. Default: the OS temp dir. */
+  baseDir?: string;
+}
+
+export interface RabbitConnectionInfo {
+  /** `client ip:port -> server ip:port` */
+  name: string;
+  user: string;
+  state: string;
+  peerPort: number;
+}
+
+export interface RabbitConsumerInfo {
+  queue: string;
+  consumerTag: string;
+  ackRequired: boolean;
+  prefetchCount: number;
+}
+
+export interface RabbitQueueInfo {
+  name: string;
+  durable: boolean;
+  autoDelete: boolean;
+  exclusive: boolean;
+  messages: number;
+  consumers: number;
+}
+
+export interface RabbitNodePorts {
+  amqp: number;
+  dist: number;
+  stomp: number;
+  webStomp: number;
+  management: number;
+}
+
+/**
+ * One private RabbitMQ node. Create with {@link startRabbitNode} (or {@link createRabbitNode} to
+ * know its ports before it runs). {@link stop} always cleans up; the node is also killed if the
+ * test process exits without stopping it.
+ */
+export class RabbitNode {
+  readonly nodeName: string;
+  readonly dir: string;
+  readonly ports: RabbitNodePorts;
+  private readonly options: Required<Omit<RabbitNodeOptions, 'baseDir'>>;
+  private child: ChildProcess | undefined;
+  private childExit: Promise<void> | undefined;
+  private readonly killOnExit = (): void => this.killNow();
+  private stopped = false;
+
+  /** @internal use {@link createRabbitNode} */
+  constructor(nodeName: string, dir: string, ports: RabbitNodePorts, options: RabbitNodeOptions) {
+    this.nodeName = nodeName;
+    this.dir = dir;
+    this.ports = ports;
+    this.options = {
+      plugins: options.plugins ?? ['rabbitmq_stomp', 'rabbitmq_web_stomp'],
+      bootTimeoutMs: options.bootTimeoutMs ?? 60_000,
+    };
+  }
+
+  get stompPort(): number { return this.ports.stomp; }
+  get webStompPort(): number { return this.ports.webStomp; }
+  /** What the relay's BROKER_URL would be. */
+  get brokerUrl(): string { return `stomp://guest:guest@127.0.0.1:${this.ports.stomp}/`; }
+  /** True while the Erlang VM runs (the RabbitMQ app may be stopped: see {@link stopApp}). */
+  get running(): boolean { return this.child !== undefined; }
+  get logFile(): string { return path.join(this.dir, 'log', `${this.nodeName}.log`); }
+
+  /** Boots the node and waits until its STOMP listener accepts connections. */
+  async start(): Promise<this> {
+    if (this.stopped) throw new Error(`RabbitMQ node ${this.nodeName} was stopped; create a new one`);
+    if (this.child) return this;
+    const out = openSync(path.join(this.dir, 'stdout.log'), 'a');
+    // `exec` keeps one process to signal; `detached` gives it its own process group so the exit
+    // hook can kill the wrapper and the Erlang VM together.
+    const child = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)"; exec "${RABBITMQ_BIN}/rabbitmq-server"`], {
+      env: this.env(),
+      stdio: ['ignore', out, out],
+      detached: true,
+    });
+    closeSync(out);
+    this.child = child;
+    this.childExit = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', () => { if (this.child === child) this.child = undefined; });
+    process.once('exit', this.killOnExit);
+    try {
+      await this.waitForPort(true, this.options.bootTimeoutMs, 'boot');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    return this;
+  }
+
+  /** Stops the node (gracefully, then by force) and deletes its folder. Idempotent. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const child = this.child;
+    if (child && this.childExit) {
+      const exited = this.childExit;
+      child.kill('SIGTERM'); // the rabbitmq-server script turns TERM into an orderly shutdown
+      const timer = setTimeout(() => this.killNow(), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    process.removeListener('exit', this.killOnExit);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Stops the RabbitMQ application (the VM stays up): every client connection drops, ports close. */
+  async stopApp(): Promise<void> {
+    await this.ctl(['stop_app']);
+    await this.waitForPort(false, 30_000, 'stop_app');
+  }
+
+  /** Starts the application again after {@link stopApp}; resolves once STOMP accepts connections. */
+  async startApp(): Promise<void> {
+    await this.ctl(['start_app']);
+    await this.waitForPort(true, 30_000, 'start_app');
+  }
+
+  /**
+   * STOMP connections (`list_stomp_connections`: RabbitMQ 3.10's `list_connections` leaves out the
+   * STOMP plugin's connections, which it opens as direct, in-VM AMQP connections).
+   */
+  async listConnections(): Promise<RabbitConnectionInfo[]> {
+    const rows = await this.ctlJson(['list_stomp_connections', 'conn_name', 'auth_login', 'connection_state', 'peer_port']);
+    return rows.map((r) => ({
+      name: text(r.conn_name),
+      user: text(r.auth_login),
+      state: text(r.connection_state),
+      peerPort: Number(r.peer_port),
+    }));
+  }
+
+  /** Consumers of the default vhost: one per broker-side subscription. */
+  async listConsumers(): Promise<RabbitConsumerInfo[]> {
+    const rows = await this.ctlJson(['list_consumers', 'queue_name', 'consumer_tag', 'ack_required', 'prefetch_count']);
+    return rows.map((r) => ({
+      queue: text(r.queue_name),
+      consumerTag: text(r.consumer_tag),
+      ackRequired: r.ack_required === true,
+      prefetchCount: Number(r.prefetch_count),
+    }));
+  }
+
+  /** Queues of the default vhost. */
+  async listQueues(): Promise<RabbitQueueInfo[]> {
+    const rows = await this.ctlJson(['list_queues', 'name', 'durable', 'auto_delete', 'exclusive', 'messages', 'consumers']);
+    return rows.map((r) => ({
+      name: text(r.name),
+      durable: r.durable === true,
+      autoDelete: r.auto_delete === true,
+      exclusive: r.exclusive === true,
+      messages: Number(r.messages),
+      consumers: Number(r.consumers),
+    }));
+  }
+
+  /** Runs `rabbitmqctl -n <node> ...args` against this node; resolves with its stdout. */
+  ctl(args: string[], timeoutMs = 30_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(`${RABBITMQ_BIN}/rabbitmqctl`, ['-n', this.nodeName, ...args], { env: this.env(), timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          if (err) reject(new Error(`rabbitmqctl ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+          else resolve(stdout);
+        });
+    });
+  }
+
+  /** Last lines of the node's log, for error messages. */
+  logTail(lines = 40): string {
+    const parts: string[] = [];
+    for (const file of [this.logFile, path.join(this.dir, 'stdout.log')]) {
+      try {
+        parts.push(`--- ${file}\n${readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n')}`);
+      } catch {
+        parts.push(`--- ${file}: (none)`);
+      }
+    }
+    return parts.join('\n');
+  }
+
+  private async ctlJson(args: string[]): Promise<Array<Record<string, unknown>>> {
+    const out = await this.ctl([...args, '--formatter', 'json', '--quiet']);
+    const start = out.indexOf('[');
+    return start < 0 ? [] : (JSON.parse(out.slice(start)) as Array<Record<string, unknown>>);
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH,
+      LANG: 'C.UTF-8',
+      HOME: path.join(this.dir, 'home'), // the Erlang cookie lives here
+      RABBITMQ_CONF_ENV_FILE: path.join(this.dir, 'rabbitmq-env.conf'), // empty: Debian's would override us
+      RABBITMQ_USE_LONGNAME: 'false',
+      RABBITMQ_NODENAME: this.nodeName,
+      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+      RABBITMQ_NODE_PORT: String(this.ports.amqp),
+      RABBITMQ_DIST_PORT: String(this.ports.dist),
+      RABBITMQ_MNESIA_BASE: path.join(this.dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: path.join(this.dir, 'log'),
+      RABBITMQ_CONFIG_FILE: path.join(this.dir, 'rabbitmq.conf'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: path.join(this.dir, 'enabled_plugins'),
+      RABBITMQ_PID_FILE: path.join(this.dir, 'rabbitmq.pid'),
+    };
+  }
+
+  private async waitForPort(open: boolean, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.child) throw new Error(`RabbitMQ node ${this.nodeName} exited during ${what}\n${this.logTail()}`);
+      if ((await canConnect(this.ports.stomp)) === open) return;
+      if (Date.now() > deadline) {
+        throw new Error(`RabbitMQ node ${this.nodeName}: STOMP port ${this.ports.stomp} still ${open ? 'closed' : 'open'} ` +
+          `${timeoutMs} ms after ${what}\n${this.logTail()}`);
+      }
+      await delay(100);
+    }
+  }
+
+  /** Synchronous last resort (process exit): kill the node's whole process group. */
+  private killNow(): void {
+    const child = this.child;
+    if (child?.pid) {
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    if (this.stopped || !child) return;
+    try { rmSync(this.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+}
+
+/**
+ * Prepares a private node (folder, config, free ports) without starting it, so a test can hand its
+ * {@link RabbitNode.brokerUrl} to the relay before the broker exists.
+ */
+export async function createRabbitNode(options: RabbitNodeOptions = {}): Promise<RabbitNode> {
+  if (!existsSync(path.join(RABBITMQ_BIN, 'rabbitmq-server'))) {
+    throw new Error(`rabbitmq-server not found in ${RABBITMQ_BIN}. Install it: apt-get install -y rabbitmq-server ` +
+      '(test/run-all.sh does this), or set RABBITMQ_BIN.');
+  }
+  const dir = mkdtempSync(path.join(options.baseDir ?? os.tmpdir(), 'stomprelay-rabbit-'));
+  const nodeName = `stomprelay-test-${process.pid}-${randomBytes(3).toString('hex')}@localhost`;
+  const [amqp, dist, stomp, webStomp, management] = await freePorts(5);
+  const ports: RabbitNodePorts = { amqp, dist, stomp, webStomp, management };
+  for (const sub of ['home', 'mnesia', 'log']) mkdirSync(path.join(dir, sub));
+  writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
+  writeFileSync(path.join(dir, 'rabbitmq.conf'), renderConfig(readFileSync(BROKER_CONF, 'utf8'), ports));
+  const plugins = options.plugins ?? ['rabbitmq_stomp', 'rabbitmq_web_stomp'];
+  writeFileSync(path.join(dir, 'enabled_plugins'), `[${plugins.join(',')}].\n`);
+  return new RabbitNode(nodeName, dir, ports, options);
+}
+
+/** Creates and boots a private node. */
+export async function startRabbitNode(options: RabbitNodeOptions = {}): Promise<RabbitNode> {
+  const node = await createRabbitNode(options);
+  return node.start();
+}
+
+/**
+ * broker/rabbitmq.conf with this node's ports. Every port key must be present: if the shipped
+ * config drops one, tests fail here instead of colliding with another node.
+ */
+export function renderConfig(conf: string, ports: RabbitNodePorts): string {
+  const overrides: Record<string, number> = {
+    'listeners.tcp.default': ports.amqp,
+    'stomp.listeners.tcp.1': ports.stomp,
+    'web_stomp.tcp.port': ports.webStomp,
+    'management.tcp.port': ports.management,
+  };
+  const seen = new Set<string>();
+  const lines = conf.split('\n').map((line) => {
+    const eq = line.indexOf('=');
+    if (line.trimStart().startsWith('#') || eq < 0) return line;
+    const key = line.slice(0, eq).trim();
+    if (!(key in overrides)) return line;
+    seen.add(key);
+    return `${key} = ${overrides[key]}`;
+  });
+  for (const key of Object.keys(overrides)) {
+    if (!seen.has(key)) throw new Error(`${BROKER_CONF} has no "${key} = ..." line; the test harness needs it`);
+  }
+  return lines.join('\n');
+}
+
+/** Ports the OS says are free now, distinct, outside rabbitmqctl's own range. */
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const p = (server.address() as net.AddressInfo).port;
+        server.close(() => resolve(p));
+      });
+    });
+    if (port < CLI_DIST_PORTS.min || port > CLI_DIST_PORTS.max) ports.add(port);
+  }
+  return [...ports];
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.setTimeout(1000, () => done(false));
+  });
+}
+
+/** rabbitmqctl's JSON shows some Erlang strings as lists of char codes. */
+function text(value: unknown): string {
+  if (Array.isArray(value) && value.every((c) => typeof c === 'number')) return String.fromCharCode(...(value as number[]));
+  return String(value);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The node shared by every test file of one mocha process: booting one takes seconds, so files
+ * share it and must leave it running (after stopApp, call startApp). Stopped by the root hook in
+ * test/harness/rabbitmq-hooks.ts, or killed at process exit.
+ */
+const shared: { node?: Promise<RabbitNode> } = {};
+
+export function sharedRabbitNode(): Promise<RabbitNode> {
+  if (!shared.node) {
+    shared.node = startRabbitNode();
+    shared.node.catch(() => { shared.node = undefined; });
+  }
+  return shared.node;
+}
+
+/** Stops the shared node if one was started. */
+export async function stopSharedRabbitNode(): Promise<void> {
+  const pending = shared.node;
+  shared.node = undefined;
+  if (pending) await (await pending.catch(() => undefined))?.stop();
+}
