@@ -52,6 +52,11 @@ export interface RelayConfig {
   instanceId: string;
   /** On SIGTERM: how long to wait for in-flight writes before closing sockets. */
   shutdownGraceMs: number;
+  /**
+   * Interval of presence snapshots between instances; a silent instance (e.g. killed) is forgotten
+   * after three intervals.
+   */
+  presenceIntervalMs: number;
   logLevel: string;
 }
 
@@ -75,6 +80,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   allowedOrigins: ['*'],
   instanceId: `${require('node:os').hostname()}-${process.pid}`,
   shutdownGraceMs: 5_000,
+  presenceIntervalMs: 5_000,
   logLevel: 'info',
 }) as RelayConfig;
 
@@ -116,6 +122,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ALLOWED_ORIGINS', help: 'comma-separated Origins allowed to connect (default *)', apply: (c, v) => { c.allowedOrigins = list(v); } },
   { name: 'INSTANCE_ID', help: 'name of this instance (default hostname-pid)', apply: (c, v) => { c.instanceId = v; } },
   { name: 'SHUTDOWN_GRACE_MS', help: 'drain time on SIGTERM (default 5000)', apply: (c, v) => { c.shutdownGraceMs = int('SHUTDOWN_GRACE_MS', v, 0); } },
+  { name: 'PRESENCE_INTERVAL_MS', help: 'presence snapshot interval; a silent instance is forgotten after 3 (default 5000)', apply: (c, v) => { c.presenceIntervalMs = int('PRESENCE_INTERVAL_MS', v, 100); } },
   { name: 'LOG_LEVEL', help: 'pino level: fatal, error, warn, info, debug, trace, silent (default info)', apply: (c, v) => { c.logLevel = v; } },
 ];
 
@@ -175,6 +182,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   }
   if (config.allowedOrigins.length === 0) fail('allowedOrigins cannot be empty (use * to allow any)');
   if (!config.instanceId || /[\s]/.test(config.instanceId)) fail('instanceId must be a non-empty word without spaces');
+  if (!Number.isInteger(config.presenceIntervalMs) || config.presenceIntervalMs < 100) fail('presenceIntervalMs must be a whole number ≥ 100');
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`);
   if (config.authJwtSecret !== undefined && config.authJwtSecret.length < 16) fail('AUTH_JWT_SECRET must be at least 16 characters');
   Object.freeze(config.limits);

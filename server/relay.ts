@@ -49,8 +49,6 @@ export interface CreateRelayOptions extends RelayOptions {
    * instead of the JWT `push` scope check.
    */
   pushAuth?: PushAuthStrategy;
-  /** Presence snapshot interval (ms); peers forget a silent instance after 3 intervals. Default 5000. */
-  presenceIntervalMs?: number;
   logger?: Logger;
   /** Serve the demo page at `/` (default true). */
   serveDemo?: boolean;
@@ -80,7 +78,7 @@ export class Relay {
   private unsubscribeReady: (() => void) | null = null;
 
   constructor(options: CreateRelayOptions = {}) {
-    const { broker, authenticator, router, logger, serveDemo, pushAuth, presenceIntervalMs, ...relayOptions } = options;
+    const { broker, authenticator, router, logger, serveDemo, pushAuth, ...relayOptions } = options;
     this.config = resolveConfig(relayOptions);
     this.logger = logger ?? createLogger(this.config.logLevel);
     this.metrics = new RelayMetrics({ defaultMetrics: true });
@@ -106,7 +104,7 @@ export class Relay {
       instanceId: this.config.instanceId,
       localUsers: () => this.localUsers(),
       logger: this.logger,
-      intervalMs: presenceIntervalMs,
+      intervalMs: this.config.presenceIntervalMs,
     });
     this.hub.onSessionEvent(() => this.presence.localChanged());
     this.messaging = new UserMessaging({
