@@ -11,6 +11,13 @@
  * ```
  */
 export { createRelay, Relay, PATHS, type CreateRelayOptions } from './relay';
+export { DevLoginAuthenticator, type Authenticator, type Principal, type AuthRequest } from './auth/authenticator';
+export { JwtAuthenticator } from './auth/jwt-authenticator';
+export { PassportAuthenticator, type PassportAuthenticatorOptions } from './auth/passport-authenticator';
+export type { PushAuthStrategy } from './http/push';
+export type { AppHandler, AppMessage, AppContext, HandlerOptions } from './application/message-handlers';
+export type { Payload, SendToUserOptions, SendResult } from './user/user-messaging';
+export type { UserPresence } from './user/presence';
 export { resolveConfig, configFromEnv, parseBrokerUrl, DEFAULT_CONFIG, ENV_VARS } from './config';
 export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint } from './config';
 export { Errors, RelayError, isRelayError, type ErrorCode } from './errors';

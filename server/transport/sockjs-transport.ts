@@ -3,7 +3,7 @@
  * xhr-polling, eventsource, iframe, jsonp). SockJS carries text only: STOMP bytes arrive as strings
  * and leave as strings, so a body that is not valid UTF-8 cannot cross it (see docs/protocol.md).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Logger } from '../observability/logger';
@@ -17,13 +17,15 @@ export class SockJsTransport implements Transport {
   private events: TransportEvents | null = null;
   private closed = false;
 
-  constructor(private readonly conn: sockjs.Connection) {
+  /**
+   * @param requestHeaders all headers of the HTTP request that opened the session, when the
+   *   endpoint saw it (SockJS itself keeps only a few: no Origin, Authorization or Cookie).
+   */
+  constructor(private readonly conn: sockjs.Connection, requestHeaders?: IncomingHttpHeaders) {
     this.handshake = {
       remoteAddress: conn.remoteAddress ?? '',
       url: conn.url ?? '',
-      // SockJS keeps only a few request headers (no Origin, Authorization or Cookie): tokens come
-      // in CONNECT headers or the `access_token` query parameter instead.
-      headers: conn.headers ?? {},
+      headers: requestHeaders ?? conn.headers ?? {},
       protocol: conn.protocol,
     };
     conn.on('data', (text: string) => this.events?.data(Buffer.from(text, 'utf8')));
@@ -82,12 +84,24 @@ export interface SockJsEndpointOptions {
 
 type SockJsHandler = (req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer) => boolean;
 
+/** How long request headers wait for their SockJS session to open, and how many may wait. */
+const PENDING_HEADERS_TTL_MS = 30_000;
+const PENDING_HEADERS_MAX = 10_000;
+
 /** Owns one SockJS server; {@link handle} returns false for requests outside its prefix. */
 export class SockJsEndpoint {
   private readonly handler: SockJsHandler;
   private readonly connections = new Set<sockjs.Connection>();
+  /**
+   * Headers of requests that may open a session, by SockJS session id, so authenticators see the
+   * cookies and Authorization header SockJS drops. Bounded in count and age.
+   */
+  private readonly pendingHeaders = new Map<string, { headers: IncomingHttpHeaders; at: number }>();
+  private readonly liveSessionIds = new Set<string>();
+  private readonly prefix: string;
 
   constructor(options: SockJsEndpointOptions) {
+    this.prefix = options.prefix;
     const server = sockjs.createServer({
       prefix: options.prefix,
       sockjs_url: options.sockjsClientUrl,
@@ -101,7 +115,14 @@ export class SockJsEndpoint {
       if (!conn) return;
       this.connections.add(conn);
       conn.on('close', () => this.connections.delete(conn));
-      options.onTransport(new SockJsTransport(conn));
+      const sessionId = this.sessionIdOf(conn.url ?? '');
+      const pending = sessionId === undefined ? undefined : this.pendingHeaders.get(sessionId);
+      if (sessionId !== undefined) {
+        this.pendingHeaders.delete(sessionId);
+        this.liveSessionIds.add(sessionId);
+        conn.on('close', () => this.liveSessionIds.delete(sessionId));
+      }
+      options.onTransport(new SockJsTransport(conn, pending?.headers));
     });
     // `listener().getHandler()` is what installHandlers() wraps around the HTTP server; calling it
     // ourselves lets the relay put its Origin check in front of SockJS.
@@ -111,7 +132,30 @@ export class SockJsEndpoint {
 
   /** True when the request belonged to SockJS (and is now handled). */
   handle(req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer): boolean {
+    const sessionId = this.sessionIdOf(req.url ?? '');
+    if (sessionId !== undefined && !this.liveSessionIds.has(sessionId) && !this.pendingHeaders.has(sessionId)) {
+      this.remember(sessionId, req.headers);
+    }
     return this.handler(req, res, head);
+  }
+
+  private remember(sessionId: string, headers: IncomingHttpHeaders): void {
+    const now = Date.now();
+    // Map iteration is insertion order: the oldest entries come first.
+    for (const [id, entry] of this.pendingHeaders) {
+      if (now - entry.at < PENDING_HEADERS_TTL_MS && this.pendingHeaders.size < PENDING_HEADERS_MAX) break;
+      this.pendingHeaders.delete(id);
+    }
+    this.pendingHeaders.set(sessionId, { headers, at: now });
+  }
+
+  /** `/sockjs/<server>/<session>/<transport>?...` → `<session>`; undefined for other paths (info, iframe). */
+  private sessionIdOf(url: string): string | undefined {
+    if (!url.startsWith(this.prefix + '/')) return undefined;
+    const q = url.indexOf('?');
+    const parts = (q === -1 ? url : url.slice(0, q)).slice(this.prefix.length + 1).split('/');
+    // Only requests that can open a session (receiving transports), not `xhr_send` / `jsonp_send`.
+    return parts.length === 3 && parts[1] !== '' && !parts[2].endsWith('_send') ? parts[1] : undefined;
   }
 
   close(): void {
