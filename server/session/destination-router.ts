@@ -5,6 +5,7 @@
  * by wrapping or replacing {@link PrefixRouter}.
  */
 import type { StompFrame, StompHeaders } from '../codec/frame';
+import type { BrokerMessage } from '../broker/broker';
 import { Errors, relayError } from '../errors';
 import type { StompSession } from './stomp-session';
 
@@ -15,6 +16,12 @@ export interface SubscribeRoute {
   clientDestination?: string;
   /** Extra headers for the broker subscription (`x-queue-name`, `auto-delete`...). */
   headers?: StompHeaders;
+  /**
+   * Whether this subscriber takes a message the broker delivered (e.g. a message addressed to one
+   * session of a user reaches the instance's shared user subscription; only that session takes it).
+   * Default: every message.
+   */
+  accepts?(message: BrokerMessage): boolean;
 }
 
 export type SendRoute =

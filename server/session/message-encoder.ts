@@ -41,11 +41,15 @@ export class MessageEncoder {
   }
 }
 
+/** Prefix of headers internal to the relay (e.g. sendToSession's target). */
+export const INTERNAL_HEADER_PREFIX = 'x-stomp-relay-';
+
 function sharedHeadersOf(message: BrokerMessage): StompHeaders {
   const shared: StompHeaders = Object.create(null);
   const source = message.headers;
   for (const name of Object.keys(source)) {
-    if (!PER_RECEIVER.has(name)) shared[name] = source[name];
+    // Headers the relay uses between its instances (`x-stomp-relay-*`) never reach clients.
+    if (!PER_RECEIVER.has(name) && !name.startsWith(INTERNAL_HEADER_PREFIX)) shared[name] = source[name];
   }
   shared['message-id'] = message.messageId;
   return shared;

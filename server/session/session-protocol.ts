@@ -226,9 +226,14 @@ export class SessionProtocol {
 
     const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack as AckMode);
     metrics.subscriptions.inc();
+    const accepts = route.accepts;
     const sink = {
       deliver: (delivery: Delivery) => {
         try {
+          if (accepts !== undefined && !accepts(delivery.message)) {
+            this.passOver(subscription, delivery); // addressed to another session of the same user
+            return;
+          }
           this.deliver(subscription, delivery);
         } catch (err) {
           this.io.fail(err); // a bug here must end this session only, not the broker's fan-out
@@ -317,6 +322,15 @@ export class SessionProtocol {
       { session: this.io.session.id, subscription: subscription.id, destination: delivery.message.destination, messageId: delivery.message.messageId },
       'dropped a message whose body is not UTF-8: this transport carries only text'
     );
+    this.passOver(subscription, delivery);
+  }
+
+  /**
+   * Settles a delivery this subscriber will not see, so it does not hold the queue: acked at once
+   * for `client-individual`, covered by the next cumulative ACK for `client`. (Not NACKed: the
+   * broker would hand it straight back to the same consumer.)
+   */
+  private passOver(subscription: ClientSubscription, delivery: Delivery): void {
     if (subscription.ack === 'auto' || delivery.ackId === undefined) return;
     const key = this.subscriptions.track(subscription, delivery.ackId, delivery.message.messageId, this.version);
     if (subscription.ack === 'client-individual') this.subscriptions.settle({ subscription, key }, 'ack');

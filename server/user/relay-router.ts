@@ -17,7 +17,7 @@ import type { MessageHandlers } from '../application/message-handlers';
 import type { DestinationRouter, SendRoute, SubscribeRoute } from '../session/destination-router';
 import { PrefixRouter } from '../session/destination-router';
 import type { StompSession } from '../session/stomp-session';
-import { isInternalDestination, parseUserDestination, userBrokerDestination } from './user-destinations';
+import { TARGET_SESSION_HEADER, isInternalDestination, parseUserDestination, userBrokerDestination } from './user-destinations';
 
 export interface RelayRouterOptions {
   relayPrefixes: readonly string[];
@@ -42,7 +42,16 @@ export class RelayRouter implements DestinationRouter {
       if (parsed.user !== undefined && parsed.user !== user) {
         throw relayError(Errors.ACCESS_DENIED, `cannot subscribe to another user's destination ${destination}`);
       }
-      return { brokerDestination: userBrokerDestination(user, parsed.destination), clientDestination: destination };
+      const sessionId = session.id;
+      return {
+        brokerDestination: userBrokerDestination(user, parsed.destination),
+        clientDestination: destination,
+        // sendToSession: the message reaches every session of the user on this instance; only the target takes it.
+        accepts: (message) => {
+          const target = message.headers[TARGET_SESSION_HEADER];
+          return target === undefined || target === sessionId;
+        },
+      };
     }
     if (destination.startsWith(this.options.appPrefix)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination}: application destinations take SEND, not SUBSCRIBE`);
