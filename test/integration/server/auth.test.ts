@@ -1,0 +1,137 @@
+/**
+ * JWT authentication on a real relay with AUTH_JWT_SECRET set: STOMP CONNECT with a token in each
+ * place a client can put one, refusals a user would see, and the push API's bearer + scope check.
+ */
+import { expect } from 'chai';
+import jwt from 'jsonwebtoken';
+import {
+  RawStomp, closeAll, connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
+  type TestClient, type TestRelay,
+} from './helpers';
+
+const SECRET = 'integration-secret-0123456789';
+
+function token(claims: Record<string, unknown>, options: jwt.SignOptions = {}, secret = SECRET): string {
+  return jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: '5m', ...options });
+}
+const expired = (claims: Record<string, unknown>) => jwt.sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 60 }, SECRET, { algorithm: 'HS256' });
+
+describe('server: JWT authentication', function () {
+  let server: TestRelay;
+  const open: Array<TestClient | RawStomp> = [];
+  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
+
+  before(async () => { server = await startRelay({ authJwtSecret: SECRET }); });
+  after(async () => { await server.close(); });
+  afterEach(async () => { await closeAll(open.splice(0)); });
+
+  describe('STOMP CONNECT', () => {
+    it('accepts "Authorization: Bearer <jwt>" in CONNECT; CONNECTED names the user', async () => {
+      const alice = unique('alice');
+      const client = track(await connect(wsFactory(server.wsUrl), { connectHeaders: { Authorization: `Bearer ${token({ sub: alice })}` } }));
+      expect(client.connected.headers['user-name']).to.equal(alice);
+    });
+
+    it('accepts the JWT as CONNECT passcode (what stomp.js connectHeaders offer)', async () => {
+      const alice = unique('alice');
+      const client = track(await connect(wsFactory(server.wsUrl), { connectHeaders: { login: 'ignored', passcode: token({ sub: alice }) } }));
+      expect(client.connected.headers['user-name']).to.equal(alice);
+    });
+
+    it('accepts ?access_token on the SockJS URL (SockJS cannot set headers)', async () => {
+      const alice = unique('alice');
+      const url = `${server.sockjsUrl}?access_token=${encodeURIComponent(token({ sub: alice }))}`;
+      const client = track(await connect(sockjsFactory(url, 'xhr-streaming')));
+      expect(client.connected.headers['user-name']).to.equal(alice);
+    });
+
+    it('accepts ?access_token on the WebSocket URL', async () => {
+      const alice = unique('alice');
+      const client = track(await connect(wsFactory(`${server.wsUrl}?access_token=${token({ sub: alice })}`)));
+      expect(client.connected.headers['user-name']).to.equal(alice);
+    });
+
+    const refusals: Array<[string, () => Record<string, string>, RegExp]> = [
+      ['no token at all (a dev-mode login is not enough)', () => ({ login: 'alice' }), /no token/],
+      ['a token signed with another key', () => ({ passcode: token({ sub: 'alice' }, {}, 'some-other-secret-0123456') }), /invalid token/],
+      ['an expired token', () => ({ passcode: expired({ sub: 'alice' }) }), /token expired/],
+      ['a token without sub', () => ({ passcode: token({ scope: 'push' }) }), /"sub"/],
+      ['an unsigned (alg none) token', () => ({ passcode: jwt.sign({ sub: 'alice' }, '', { algorithm: 'none' }) }), /invalid token/],
+      ['a token that is not a JWT', () => ({ Authorization: 'Bearer not.a.jwt' }), /invalid token/],
+    ];
+    for (const [name, headers, says] of refusals) {
+      it(`refuses ${name} with ERROR AUTHENTICATION_FAILED and closes`, async () => {
+        const outcome = await tryConnect(wsFactory(server.wsUrl), { connectHeaders: headers() });
+        if (outcome.ok) {
+          track(outcome.client);
+          expect.fail(`connected as ${outcome.client.connected.headers['user-name']}`);
+        }
+        expect(outcome.error.headers.code).to.equal('AUTHENTICATION_FAILED');
+        expect(outcome.error.headers.message).to.match(says);
+        await outcome.closed;
+      });
+    }
+
+    it('refuses a bad token on SockJS too', async () => {
+      const url = `${server.sockjsUrl}?access_token=${expired({ sub: 'alice' })}`;
+      const outcome = await tryConnect(sockjsFactory(url, 'xhr-polling'));
+      expect(outcome.ok).to.equal(false);
+      if (!outcome.ok) expect(outcome.error.headers.code).to.equal('AUTHENTICATION_FAILED');
+    });
+  });
+
+  describe('push API', () => {
+    const body = { destination: '/queue/x', payload: 'hi' };
+
+    it('answers a push without a token with 401 UNAUTHORIZED', async () => {
+      const res = await push(server, 'alice', body);
+      expect(res.status).to.equal(401);
+      expect(res.body.error.code).to.equal('UNAUTHORIZED');
+      expect(res.body.error.message).to.be.a('string').and.not.equal('');
+    });
+
+    it('answers a token signed with another key with 401', async () => {
+      const res = await push(server, 'alice', body, { token: token({ sub: 'svc', scope: 'push' }, {}, 'wrong-secret-wrong-secret') });
+      expect(res.status).to.equal(401);
+      expect(res.body.error.code).to.equal('UNAUTHORIZED');
+    });
+
+    it('answers an expired token with 401', async () => {
+      const res = await push(server, 'alice', body, { token: expired({ sub: 'svc', scope: 'push' }) });
+      expect(res.status).to.equal(401);
+      expect(res.body.error.message).to.match(/expired/);
+    });
+
+    it('answers a valid token without the push scope with 403 FORBIDDEN', async () => {
+      const res = await push(server, 'alice', body, { token: token({ sub: 'svc', scope: 'read write' }) });
+      expect(res.status).to.equal(403);
+      expect(res.body.error.code).to.equal('FORBIDDEN');
+      expect(res.body.error.message).to.match(/push/);
+    });
+
+    it('delivers with a push-scoped token (202) to the JWT user\'s session', async () => {
+      const alice = unique('alice');
+      const client = track(await connect(wsFactory(server.wsUrl), { connectHeaders: { passcode: token({ sub: alice }) } }));
+      const sub = await client.subscribe('/user/queue/x');
+      const res = await push(server, alice, body, { token: token({ sub: 'backend', scope: 'read push' }) });
+      expect(res.status).to.equal(202);
+      expect(res.body.sessions).to.equal(1);
+      expect((await sub.messages.next()).body).to.equal('hi');
+      // Scope as an array (OAuth 2 `scp` style) works too.
+      const res2 = await push(server, alice, body, { token: token({ sub: 'backend', scp: ['push'] }) });
+      expect(res2.status).to.equal(202);
+    });
+
+    it('guards GET /users/:user the same way', async () => {
+      expect((await request(`${server.http}/users/alice`)).status).to.equal(401);
+      const ok = await request(`${server.http}/users/alice`, { headers: { authorization: `Bearer ${token({ sub: 'ops', scope: 'push' })}` } });
+      expect(ok.status).to.equal(200);
+      expect(ok.body.user).to.equal('alice');
+    });
+
+    it('leaves health and readiness open', async () => {
+      expect((await request(`${server.http}/healthz`)).status).to.equal(200);
+      expect((await request(`${server.http}/readyz`)).status).to.equal(200);
+    });
+  });
+});

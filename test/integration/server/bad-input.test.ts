@@ -1,0 +1,159 @@
+/**
+ * Malformed and abusive input from raw clients: each gets an ERROR frame with a readable `message`
+ * and the catalogue `code`, then its connection closes; a well-behaved client connected all along
+ * keeps working, and the process stays healthy.
+ */
+import { expect } from 'chai';
+import SockJS from 'sockjs-client';
+import {
+  Inbox, RawStomp, closeAll, encodeRawFrame, metricValue, request, startRelay, unique, within, wsClient,
+  type TestClient, type TestRelay, type TestSubscription,
+} from './helpers';
+
+interface BadInputCase {
+  name: string;
+  /** CONNECT first (most misuse happens inside a session). */
+  connected: boolean;
+  /** What the client sends after that, as one WebSocket message (or several). */
+  send: Array<string | Buffer>;
+  code: string;
+  /** Part of the `message` header a person would look for. */
+  says: RegExp;
+}
+
+const MAX_FRAME = 4096;
+const MAX_HEADERS = 8;
+const MAX_SUBSCRIPTIONS = 3;
+
+const frame = encodeRawFrame;
+
+const CASES: BadInputCase[] = [
+  { name: 'an unknown command', connected: true, send: ['FLY\ndestination:/topic/a\n\n\0'], code: 'UNKNOWN_COMMAND', says: /unknown STOMP command: FLY/ },
+  { name: 'SEND without destination', connected: true, send: ['SEND\ncontent-type:text/plain\n\nhello\0'], code: 'MISSING_HEADER', says: /SEND frame requires the destination header/ },
+  {
+    name: 'content-length longer than the body',
+    connected: true,
+    send: ['SEND\ndestination:/topic/a\ncontent-length:5\n\nabc\0SEND\ndestination:/topic/a\n\nnext\0'],
+    code: 'BODY_LONGER_THAN_CONTENT_LENGTH',
+    says: /content-length/,
+  },
+  { name: 'a content-length that is not a number', connected: true, send: ['SEND\ndestination:/topic/a\ncontent-length:ten\n\nabc\0'], code: 'INVALID_CONTENT_LENGTH', says: /ten/ },
+  { name: 'a header line without a colon', connected: true, send: ['SEND\ndestination /topic/a\n\nx\0'], code: 'HEADER_WITHOUT_COLON', says: /no colon: "destination \/topic\/a"/ },
+  {
+    name: 'an oversize frame (streamed body)',
+    connected: true,
+    send: [`SEND\ndestination:/topic/a\n\n${'x'.repeat(MAX_FRAME + 100)}\0`],
+    code: 'FRAME_TOO_LARGE',
+    says: new RegExp(`limit of ${MAX_FRAME} bytes`),
+  },
+  {
+    name: 'an oversize frame (declared content-length, before its body)',
+    connected: true,
+    send: ['SEND\ndestination:/topic/a\ncontent-length:1000000\n\n'],
+    code: 'FRAME_TOO_LARGE',
+    says: new RegExp(`limit of ${MAX_FRAME} bytes`),
+  },
+  { name: 'an invalid escape in a header', connected: true, send: ['SEND\ndestination:/topic/a\\tb\n\nx\0'], code: 'INVALID_ESCAPE', says: /escape/ },
+  { name: 'a frame before CONNECT', connected: false, send: [frame('SEND', { destination: '/topic/a' }, 'early')], code: 'NOT_CONNECTED', says: /expected CONNECT or STOMP as the first frame, got SEND/ },
+  { name: 'an HTTP request line', connected: false, send: ['GET / HTTP/1.1\r\nHost: x\r\n\r\n'], code: 'INVALID_COMMAND', says: /not a STOMP command line/ },
+  { name: 'random binary bytes', connected: true, send: [Buffer.from([0x00, 0x9f, 0xff, 0x13, 0x37, 0x0a, 0x00, 0xc0, 0xaf])], code: 'INVALID_COMMAND', says: /not a STOMP command line/ },
+  {
+    name: 'too many headers',
+    connected: true,
+    send: [frame('SEND', Object.fromEntries([['destination', '/topic/a'], ...Array.from({ length: MAX_HEADERS + 2 }, (_, i) => [`x-h${i}`, 'v'])]), 'x')],
+    code: 'TOO_MANY_HEADERS',
+    says: new RegExp(`more than ${MAX_HEADERS} headers`),
+  },
+  { name: 'a header line over the line limit', connected: true, send: [frame('SEND', { destination: '/topic/a', 'x-long': 'y'.repeat(2000) }, 'x')], code: 'HEADER_LINE_TOO_LONG', says: /header line exceeds/ },
+  { name: 'headers that are not UTF-8', connected: true, send: [Buffer.concat([Buffer.from('SEND\ndestination:/topic/'), Buffer.from([0xc3, 0x28]), Buffer.from('\n\nx\0')])], code: 'INVALID_UTF8', says: /UTF-8/ },
+  { name: 'a second CONNECT', connected: true, send: [frame('CONNECT', { 'accept-version': '1.2', host: 'x' })], code: 'ALREADY_CONNECTED', says: /already connected/ },
+  {
+    name: 'too many subscriptions',
+    connected: true,
+    send: Array.from({ length: MAX_SUBSCRIPTIONS + 1 }, (_, i) => frame('SUBSCRIBE', { id: `s${i}`, destination: `/topic/t${i}` })),
+    code: 'TOO_MANY_SUBSCRIPTIONS',
+    says: new RegExp(`limit of ${MAX_SUBSCRIPTIONS} subscriptions`),
+  },
+  {
+    name: 'a duplicate subscription id',
+    connected: true,
+    send: [frame('SUBSCRIBE', { id: 'dup', destination: '/topic/a' }), frame('SUBSCRIBE', { id: 'dup', destination: '/topic/b' })],
+    code: 'DUPLICATE_SUBSCRIPTION',
+    says: /dup is already in use/,
+  },
+  { name: 'UNSUBSCRIBE of an unknown id', connected: true, send: [frame('UNSUBSCRIBE', { id: 'ghost' })], code: 'UNKNOWN_SUBSCRIPTION', says: /ghost/ },
+  { name: 'ACK of an unknown message', connected: true, send: [frame('ACK', { id: 'nope' })], code: 'UNKNOWN_ACK', says: /nope/ },
+  { name: 'SUBSCRIBE to a destination outside the relayed prefixes', connected: true, send: [frame('SUBSCRIBE', { id: 's', destination: '/etc/passwd' })], code: 'DESTINATION_NOT_ALLOWED', says: /\/etc\/passwd/ },
+  { name: 'an invalid ack mode', connected: true, send: [frame('SUBSCRIBE', { id: 's', destination: '/topic/a', ack: 'sometimes' })], code: 'INVALID_HEADER', says: /sometimes/ },
+  { name: 'COMMIT of an unknown transaction', connected: true, send: [frame('COMMIT', { transaction: 'tx-ghost' })], code: 'UNKNOWN_TRANSACTION', says: /tx-ghost/ },
+];
+
+describe('server: bad input', function () {
+  let server: TestRelay;
+  let bystander: TestClient;
+  let bystanderSub: TestSubscription;
+  let topic: string;
+  const raws: RawStomp[] = [];
+
+  before(async () => {
+    server = await startRelay({
+      limits: { maxFrameBytes: MAX_FRAME, maxHeaderLineBytes: 1024, maxHeaders: MAX_HEADERS, maxSubscriptionsPerSession: MAX_SUBSCRIPTIONS },
+    });
+    bystander = await wsClient(server, { login: 'bystander' });
+    topic = `/topic/${unique('bystander')}`;
+    bystanderSub = await bystander.subscribe(topic);
+  });
+  after(async () => {
+    await closeAll([bystander, ...raws]);
+    await server.close();
+  });
+
+  /** The well-behaved client still round-trips a message. */
+  async function bystanderStillWorks(tag: string): Promise<void> {
+    await bystander.publish(topic, `still here after ${tag}`);
+    expect((await bystanderSub.messages.next(`bystander message after ${tag}`)).body).to.equal(`still here after ${tag}`);
+    expect(bystander.client.connected).to.equal(true);
+  }
+
+  for (const c of CASES) {
+    it(`answers ${c.name} with ERROR ${c.code} and closes`, async () => {
+      const raw = await RawStomp.open(server.wsUrl);
+      raws.push(raw);
+      if (c.connected) await raw.connect();
+      for (const chunk of c.send) raw.send(chunk, Buffer.isBuffer(chunk));
+      const error = await raw.nextError();
+      expect(error.headers.code, `message: ${error.headers.message}`).to.equal(c.code);
+      expect(error.headers.message).to.match(c.says);
+      expect(error.body.toString(), 'the body repeats the message for humans').to.include(error.headers.message);
+      await raw.waitClosed();
+      await bystanderStillWorks(c.name);
+    });
+  }
+
+  it('answers garbage over SockJS with ERROR INVALID_COMMAND and closes', async () => {
+    const sock = new SockJS(server.sockjsUrl, null, { transports: ['xhr-streaming'] });
+    const messages = new Inbox<string>();
+    const closed = new Promise<void>((resolve) => { sock.onclose = () => resolve(); });
+    sock.onmessage = (e) => messages.push(String(e.data));
+    await within(new Promise<void>((resolve) => { sock.onopen = () => resolve(); }), 'SockJS open');
+    sock.send('GET /admin HTTP/1.1\r\n\r\n');
+    let text = '';
+    while (!text.includes('\0')) text += await messages.next('ERROR over SockJS');
+    expect(text.startsWith('ERROR\n'), text).to.equal(true);
+    expect(text).to.include('code:INVALID_COMMAND');
+    expect(text).to.match(/message:not a STOMP command line/);
+    await within(closed, 'SockJS close');
+    await bystanderStillWorks('SockJS garbage');
+  });
+
+  it('stays up and counts every ERROR it sent by code', async () => {
+    const health = await request(`${server.http}/healthz`);
+    expect(health.status).to.equal(200);
+    expect(health.body.status).to.equal('ok');
+    const metrics = (await request(`${server.http}/metrics`)).text;
+    expect(metricValue(metrics, 'stomp_relay_protocol_errors_total{code="FRAME_TOO_LARGE"}')).to.equal(2);
+    expect(metricValue(metrics, 'stomp_relay_protocol_errors_total{code="INVALID_COMMAND"}')).to.equal(3);
+    expect(metricValue(metrics, 'stomp_relay_protocol_errors_total{code="TOO_MANY_SUBSCRIPTIONS"}')).to.equal(1);
+    await bystanderStillWorks('the whole list');
+  });
+});

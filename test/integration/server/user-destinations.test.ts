@@ -1,0 +1,163 @@
+/**
+ * User destinations through a real relay: pushes reach every session of one user and nobody else,
+ * reading stays private, the internal namespace stays closed, and application handlers reply to
+ * the sender's user destination (the seeds' greeting example).
+ */
+import { expect } from 'chai';
+import {
+  RawStomp, closeAll, push, request, sockjsClient, startRelay, unique, waitFor, wsClient,
+  type TestClient, type TestRelay,
+} from './helpers';
+
+describe('server: user destinations', function () {
+  let server: TestRelay;
+  const open: Array<TestClient | RawStomp> = [];
+  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
+
+  before(async () => {
+    server = await startRelay();
+    server.relay.onMessage('/hello', { sendToUser: '/queue/greetings' }, (msg) => {
+      const { name } = msg.json<{ name: string }>();
+      return { content: `Hello, ${name}!`, from: msg.user };
+    });
+  });
+  after(async () => { await server.close(); });
+  afterEach(async () => { await closeAll(open.splice(0)); });
+
+  /** A raw session as `login`, expecting `frame` to be refused with ERROR `code`. */
+  async function expectRefused(login: string | undefined, command: 'SUBSCRIBE' | 'SEND', destination: string, code: string) {
+    const raw = track(await RawStomp.open(server.wsUrl));
+    await raw.connect(login === undefined ? {} : { login });
+    if (command === 'SUBSCRIBE') raw.sendFrame('SUBSCRIBE', { id: 's', destination, receipt: 'r' });
+    else raw.sendFrame('SEND', { destination, receipt: 'r' }, 'x');
+    const error = await raw.expect('ERROR', `ERROR for ${command} ${destination}`);
+    expect(error.headers.code, `${command} ${destination}: ${error.headers.message}`).to.equal(code);
+    expect(error.headers.message).to.be.a('string').and.not.equal('');
+    expect(error.headers['receipt-id'], 'the failed frame\'s receipt is named').to.equal('r');
+    await raw.waitClosed();
+  }
+
+  it('pushes to every session of alice (ws and SockJS), and to nobody else', async () => {
+    const alice = unique('alice');
+    const bob = unique('bob');
+    const aliceWs = track(await wsClient(server, { login: alice }));
+    const aliceSj = track(await sockjsClient(server, 'xhr-streaming', { login: alice }));
+    const bobWs = track(await wsClient(server, { login: bob }));
+    const subs = await Promise.all([aliceWs, aliceSj, bobWs].map((c) => c.subscribe('/user/queue/x')));
+
+    const res = await push(server, alice, { destination: '/queue/x', payload: { text: 'for alice' }, headers: { 'x-trace': 't1' } });
+    expect(res.status).to.equal(202);
+    expect(res.body).to.include({ user: alice, destination: '/queue/x', sessions: 2 });
+    expect(res.body.instances).to.deep.equal([{ instanceId: 'test-a', sessions: 2 }]);
+
+    for (const [i, sub] of subs.slice(0, 2).entries()) {
+      const m = await sub.messages.next(`push at alice's session ${i}`);
+      expect(JSON.parse(m.body)).to.deep.equal({ text: 'for alice' });
+      expect(m.headers.destination, 'the client sees the destination it subscribed to').to.equal('/user/queue/x');
+      expect(m.headers['content-type']).to.equal('application/json');
+      expect(m.headers['x-trace']).to.equal('t1');
+    }
+
+    expect((await push(server, bob, { destination: '/queue/x', payload: 'sentinel' })).status).to.equal(202);
+    const atBob = await subs[2].messages.next('sentinel at bob');
+    expect(atBob.body).to.equal('sentinel');
+    expect(subs[2].messages.all.map((m) => m.body), 'bob never saw alice\'s push').to.deep.equal(['sentinel']);
+    expect(subs[0].messages.pending + subs[1].messages.pending).to.equal(0);
+  });
+
+  it('lets bob send alice a private message at /user/alice/queue/..., read only by alice', async () => {
+    const alice = unique('alice');
+    const bob = unique('bob');
+    const aliceWs = track(await wsClient(server, { login: alice }));
+    const sub = await aliceWs.subscribe('/user/queue/chat');
+    const bobWs = track(await wsClient(server, { login: bob }));
+    await bobWs.publish(`/user/${alice}/queue/chat`, 'psst');
+    const m = await sub.messages.next();
+    expect(m.body).to.equal('psst');
+    expect(m.headers.destination).to.equal('/user/queue/chat');
+  });
+
+  it('refuses bob subscribing to alice\'s destination with ACCESS_DENIED', async () => {
+    await expectRefused('bob', 'SUBSCRIBE', '/user/alice/queue/x', 'ACCESS_DENIED');
+  });
+
+  it('accepts alice subscribing to /user/alice/queue/x, her own destination spelled out', async () => {
+    const alice = unique('alice');
+    const client = track(await wsClient(server, { login: alice }));
+    const sub = await client.subscribe(`/user/${alice}/queue/x`);
+    await push(server, alice, { destination: '/queue/x', payload: 'mine' });
+    expect((await sub.messages.next()).body).to.equal('mine');
+  });
+
+  it('refuses an anonymous session subscribing to a user destination', async () => {
+    await expectRefused(undefined, 'SUBSCRIBE', '/user/queue/x', 'ACCESS_DENIED');
+  });
+
+  describe('the internal namespace (/exchange/amq.direct) is closed to clients', () => {
+    const spellings = [
+      '/exchange/amq.direct/stomp-relay.user.alice.~2Fqueue~2Fx',
+      '/exchange/amq.direct/stomp-relay.registry',
+      '/exchange/amq%2Edirect/stomp-relay.registry',
+      '/exchange%2Famq.direct/stomp-relay.registry',
+      '%2Fexchange%2Famq%2Edirect%2Fstomp-relay.registry',
+      '/exchange/amq.direct',
+    ];
+    for (const destination of spellings) {
+      it(`refuses SUBSCRIBE to ${destination}`, () => expectRefused('mallory', 'SUBSCRIBE', destination, 'ACCESS_DENIED'));
+    }
+    it('refuses SEND into the internal namespace (forging a push to alice)', () =>
+      expectRefused('mallory', 'SEND', '/exchange/amq.direct/stomp-relay.user.alice.~2Fqueue~2Fx', 'ACCESS_DENIED'));
+    it('refuses SEND with a percent-encoded spelling', () =>
+      expectRefused('mallory', 'SEND', '/exchange/amq%2edirect/stomp-relay.registry', 'ACCESS_DENIED'));
+  });
+
+  it('runs the /app/hello handler and replies to every session of the sender\'s user only', async () => {
+    const alice = unique('alice');
+    const bob = unique('bob');
+    const aliceWs = track(await wsClient(server, { login: alice }));
+    const aliceSj = track(await sockjsClient(server, 'xhr-polling', { login: alice }));
+    const bobWs = track(await wsClient(server, { login: bob }));
+    const [a1, a2, b] = await Promise.all([aliceWs, aliceSj, bobWs].map((c) => c.subscribe('/user/queue/greetings')));
+
+    await aliceWs.publish('/app/hello', JSON.stringify({ name: 'Alice' }), { 'content-type': 'application/json' });
+    for (const sub of [a1, a2]) {
+      const m = await sub.messages.next('greeting');
+      expect(JSON.parse(m.body)).to.deep.equal({ content: 'Hello, Alice!', from: alice });
+      expect(m.headers.destination).to.equal('/user/queue/greetings');
+    }
+    await bobWs.publish('/app/hello', JSON.stringify({ name: 'Bob' }));
+    expect(JSON.parse((await b.messages.next('bob\'s own greeting')).body).content).to.equal('Hello, Bob!');
+    expect(b.messages.all.length, 'bob got only his own greeting').to.equal(1);
+    expect(a1.messages.pending + a2.messages.pending, 'alice did not get bob\'s').to.equal(0);
+  });
+
+  it('refuses SEND to an /app destination without a handler', async () => {
+    await expectRefused('alice', 'SEND', '/app/no-such-handler', 'DESTINATION_NOT_ALLOWED');
+  });
+
+  it('delivers relay.sendToUser() from the host application', async () => {
+    const alice = unique('alice');
+    const client = track(await wsClient(server, { login: alice }));
+    const sub = await client.subscribe('/user/topic/news');
+    const result = await server.relay.sendToUser(alice, '/topic/news', 'extra!');
+    expect(result.sessions).to.equal(1);
+    const m = await sub.messages.next();
+    expect(m.body).to.equal('extra!');
+    expect(m.headers['content-type']).to.match(/^text\/plain/);
+  });
+
+  it('answers GET /users/:user from presence, following sessions as they come and go', async () => {
+    const alice = unique('alice');
+    const before = await request(`${server.http}/users/${alice}`);
+    expect(before.status).to.equal(200);
+    expect(before.body).to.deep.equal({ user: alice, sessions: 0, instances: [] });
+
+    const c1 = track(await wsClient(server, { login: alice }));
+    track(await sockjsClient(server, 'xhr-streaming', { login: alice }));
+    const during = await request(`${server.http}/users/${alice}`);
+    expect(during.body).to.deep.equal({ user: alice, sessions: 2, instances: [{ instanceId: 'test-a', sessions: 2 }] });
+
+    await c1.close();
+    await waitFor(async () => (await request(`${server.http}/users/${alice}`)).body.sessions === 1, 'presence to drop the closed session');
+  });
+});
