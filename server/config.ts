@@ -74,7 +74,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
     maxTransactionFrames: 1024,
   }),
   heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2 }),
-  relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
+  relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/'],
   appPrefix: '/app/',
   userPrefix: '/user/',
   allowedOrigins: ['*'],

@@ -37,7 +37,8 @@ export interface BrokerMessage {
   readonly destination: string;
   /**
    * Headers to show the receiving client: `content-type`, application headers, `persistent`,
-   * `reply-to`, `redelivered`... Never `subscription`, `ack` or `message-id` (the session adds those).
+   * `reply-to`, `redelivered`... Never `subscription`, `ack`, `message-id` (the session adds those)
+   * or `receipt` (RabbitMQ copies a SEND's receipt header into the MESSAGE; engines strip it).
    */
   readonly headers: Readonly<StompHeaders>;
   readonly body: Buffer;
@@ -82,7 +83,11 @@ export interface Consumer {
    * (the broker may have redelivered them elsewhere after an outage); returns whether it was known.
    */
   ack(ackId: string): boolean;
-  /** Rejects a delivery; the message goes back to its queue (topics: dropped). Same id rules as ack. */
+  /**
+   * Rejects a delivery; a queue message goes back to its queue. For topic subscriptions engines
+   * differ (RabbitMQ requeues into the subscription's own queue, the embedded broker drops it), so
+   * the contract leaves it out. Same id rules as ack.
+   */
   nack(ackId: string): boolean;
   /** Stops deliveries. Unacked deliveries go back to their queue. Idempotent. */
   close(): Promise<void>;
@@ -121,7 +126,8 @@ export interface Broker {
   /**
    * Starts consuming. Resolves once the broker has the subscription (so a RECEIPT the session
    * sends afterwards means messages published from now on will arrive). Rejects with a RelayError
-   * (BROKER_UNAVAILABLE, DESTINATION_NOT_ALLOWED, BROKER_ERROR). Across broker outages the engine
+   * (BROKER_UNAVAILABLE, DESTINATION_NOT_ALLOWED, BROKER_ERROR, INVALID_HEADER for a bad
+   * `prefetch-count`). Across broker outages the engine
    * restores the consumer by itself; the sink is not told.
    */
   subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer>;

@@ -122,7 +122,7 @@ export class SessionHub {
         const left = deadline - Date.now();
         if (left > 0) await delay(Math.min(pauseMs, left));
       }
-      for (const session of pending.slice(i, i + batchSize)) session.close(goodbye());
+      for (const session of pending.slice(i, i + batchSize)) session.shutdown(goodbye(), deadline - Date.now());
     }
     await this.whenEmpty(deadline - Date.now());
   }

@@ -401,6 +401,18 @@ export class SessionProtocol {
     this.io.finish();
   }
 
+  /**
+   * Server shutdown: take no more frames and resolve once the work already under way (SENDs waiting
+   * for the broker) has settled and its RECEIPTs or ERRORs went out. Undefined when nothing is.
+   */
+  quiesce(): Promise<void> | undefined {
+    this.state = 'disconnecting';
+    if (this.inFlight.size === 0) return undefined;
+    return (async () => {
+      while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    })();
+  }
+
   // --- helpers ---
 
   /** §"Header receipt": sends RECEIPT when the frame asked for one. */

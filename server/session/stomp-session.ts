@@ -129,6 +129,26 @@ export class StompSession {
     this.end(error, undefined);
   }
 
+  /**
+   * Graceful end for a server shutdown: takes no more frames, lets work already under way finish
+   * (so a SEND the broker confirms now still gets its RECEIPT) for up to `graceMs`, then ends with
+   * `error`.
+   */
+  shutdown(error: RelayError, graceMs: number): void {
+    if (this.closing) return;
+    const busy = this.protocol.quiesce();
+    if (busy === undefined) {
+      this.end(error, undefined);
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, graceMs)); });
+    void Promise.race([busy, deadline]).then(() => {
+      clearTimeout(timer);
+      this.end(error, undefined);
+    });
+  }
+
   // --- input ---
 
   private onData(chunk: Buffer): void {

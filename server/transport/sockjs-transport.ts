@@ -59,6 +59,9 @@ export class SockJsTransport implements Transport {
   close(code = 1000, reason = 'Normal closure'): void {
     if (this.closed) return;
     this.conn.close(String(code), reason.slice(0, 120));
+    // sockjs reports 'close' only once its session times out (up to disconnect_delay later, for
+    // polling transports); the session is over for us now, so say so at once.
+    this.finish();
   }
 
   private finish(): void {

@@ -1,0 +1,194 @@
+/**
+ * The embedded broker: what the relay uses when `BROKER_URL` is unset. One process, no
+ * dependencies, nothing persisted; it mimics the RabbitMQ STOMP plugin's destinations closely
+ * enough that the same contract suite (test/broker-suite/broker-contract.ts) passes on both.
+ *
+ * - `/topic/<key>`, `/exchange/<name>/<key>`: publish/subscribe, exact match on the whole
+ *   destination, no wildcards (see {@link TopicRouter}).
+ * - `/queue/<name>`, `/amq/queue/<name>` (one namespace): competing consumers, round-robin, ack
+ *   modes, `prefetch-count`, requeue at the head on NACK or close (see {@link MessageQueue}).
+ * - Anything else is refused with DESTINATION_NOT_ALLOWED.
+ *
+ * Other SUBSCRIBE headers (`selector`, `durable`, `exclusive`, `x-*`...) are accepted and ignored.
+ * Deliveries run synchronously inside the call that causes them; see {@link DeliveryScheduler}.
+ */
+import type {
+  Broker,
+  BrokerMessage,
+  Consumer,
+  DeliverySink,
+  PublishOptions,
+  PublishRequest,
+  SubscribeRequest,
+} from '../broker';
+import type { StompHeaders } from '../../codec/frame';
+import { Errors, relayError } from '../../errors';
+import { silentLogger, type Logger } from '../../observability/logger';
+import { DeliveryScheduler } from './delivery-scheduler';
+import { routeDestination, type RoutedDestination } from './destination';
+import { MessageQueue } from './message-queue';
+import { TopicRouter } from './topic-router';
+
+export interface MemoryBrokerOptions {
+  /**
+   * Most messages one queue holds (ready plus unacked); beyond it publish rejects with BROKER_ERROR
+   * "queue full". Also the most a client-ack topic subscription buffers (beyond it, it drops).
+   * Default 10 000.
+   */
+  maxQueuedMessagesPerQueue?: number;
+  logger?: Logger;
+  /** Most deliveries made in one go before yielding to the event loop. Default 10 000. */
+  maxDeliveriesPerTurn?: number;
+}
+
+const DEFAULT_MAX_QUEUED = 10_000;
+const DEFAULT_DELIVERIES_PER_TURN = 10_000;
+
+/**
+ * Publish headers the broker or the session owns, never carried to receivers: the session adds
+ * `subscription`, `ack`, `message-id`, `destination` and `content-length` to each MESSAGE frame, the
+ * broker sets `redelivered`, and `receipt` / `transaction` belong to the SEND frame.
+ */
+const NOT_CARRIED = new Set(['subscription', 'ack', 'message-id', 'destination', 'content-length', 'redelivered', 'receipt', 'transaction']);
+
+export class MemoryBroker implements Broker {
+  readonly kind = 'memory' as const;
+
+  private running = false;
+  private readonly readyListeners = new Set<(ready: boolean) => void>();
+  private readonly queues = new Map<string, MessageQueue>();
+  private readonly scheduler: DeliveryScheduler;
+  private readonly topics: TopicRouter;
+  private readonly logger: Logger;
+  private readonly maxQueued: number;
+  /** Sequence number of the last published message; also its message id. */
+  private lastSequence = 0;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.maxQueued = positiveInteger('maxQueuedMessagesPerQueue', options.maxQueuedMessagesPerQueue, DEFAULT_MAX_QUEUED);
+    const perTurn = positiveInteger('maxDeliveriesPerTurn', options.maxDeliveriesPerTurn, DEFAULT_DELIVERIES_PER_TURN);
+    this.logger = options.logger ?? silentLogger();
+    this.scheduler = new DeliveryScheduler(perTurn);
+    this.topics = new TopicRouter(this.scheduler, this.logger, this.maxQueued);
+  }
+
+  get ready(): boolean {
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.emitReady();
+  }
+
+  /** Ends every consumer (their sinks are not told) and drops every queued message. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.topics.closeAll();
+    for (const queue of this.queues.values()) queue.closeAll();
+    this.queues.clear();
+    this.scheduler.clear();
+    this.emitReady();
+  }
+
+  onReadyChange(listener: (ready: boolean) => void): () => void {
+    this.readyListeners.add(listener);
+    return () => {
+      this.readyListeners.delete(listener);
+    };
+  }
+
+  async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
+    const route = this.route(request.destination);
+    const prefetch = parsePrefetch(request.headers['prefetch-count']);
+    if (route.kind === 'topic') {
+      return this.topics.subscribe(route.key, sink, request.ack, prefetch, this.lastSequence);
+    }
+    const consumer = this.queueNamed(route.name).addConsumer(sink, request.ack, prefetch);
+    // A backlog goes out on the next turn, not inside this call: the caller gets the Consumer (and
+    // can send its RECEIPT) before the first MESSAGE, as with RabbitMQ. A publish in between still
+    // queues behind the backlog, so order holds.
+    this.scheduler.runSoon();
+    return consumer;
+  }
+
+  /** Delivers to local sinks before resolving; `confirm` changes nothing here. */
+  async publish(request: PublishRequest, _options?: PublishOptions): Promise<void> {
+    const route = this.route(request.destination);
+    const sequence = ++this.lastSequence;
+    const message: BrokerMessage = {
+      destination: request.destination,
+      headers: carriedHeaders(request.headers),
+      // A copy: the caller may reuse its buffer, and a queued message must not pin a socket chunk.
+      body: Buffer.from(request.body),
+      messageId: String(sequence),
+    };
+    if (route.kind === 'topic') {
+      this.topics.publish(route.key, message, sequence);
+    } else if (!this.queueNamed(route.name).offer(message)) {
+      throw relayError(Errors.BROKER_ERROR, `queue full: ${request.destination} holds ${this.maxQueued} messages`);
+    }
+    this.scheduler.run();
+  }
+
+  private route(destination: string): RoutedDestination {
+    if (!this.running) throw relayError(Errors.BROKER_UNAVAILABLE, 'embedded broker is not running');
+    const route = routeDestination(destination);
+    if (route === undefined) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
+    return route;
+  }
+
+  /** The queue called `name`, created on first use and forgotten once empty with no consumer. */
+  private queueNamed(name: string): MessageQueue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new MessageQueue(name, { limit: this.maxQueued, requeueRejected: true }, this.scheduler, this.logger, (idle) => {
+        if (this.queues.get(idle.name) === idle) this.queues.delete(idle.name);
+      });
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  private emitReady(): void {
+    const ready = this.running;
+    for (const listener of [...this.readyListeners]) {
+      try {
+        listener(ready);
+      } catch (err) {
+        this.logger.error({ err }, 'ready listener threw');
+      }
+    }
+  }
+}
+
+function carriedHeaders(source: Readonly<StompHeaders>): StompHeaders {
+  const copy: StompHeaders = Object.create(null);
+  for (const name of Object.keys(source)) {
+    if (!NOT_CARRIED.has(name)) copy[name] = source[name];
+  }
+  return copy;
+}
+
+/** `prefetch-count` → cap on unacked deliveries; absent or 0 means no cap (as in RabbitMQ). */
+function parsePrefetch(value: string | undefined): number {
+  if (value === undefined) return 0;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9 || n > 1e9) throw relayError(Errors.INVALID_HEADER, 'prefetch-count', value);
+    n = n * 10 + digit;
+  }
+  if (value.length === 0) throw relayError(Errors.INVALID_HEADER, 'prefetch-count', value);
+  return n;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    throw relayError(Errors.INVALID_CONFIG, `MemoryBroker ${name} must be a whole number ≥ 1, got ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,406 @@
+/**
+ * The contract every {@link Broker} engine passes: one suite, built from a factory, run against the
+ * embedded broker (test/unit/broker) and a real RabbitMQ (test/integration/rabbitmq).
+ *
+ * It asserts only what the Broker interface promises AND RabbitMQ 3.10's STOMP plugin does, so it
+ * never pins an engine quirk: no checks of `destination` for exchange deliveries (RabbitMQ reports
+ * `/topic/k` for `/exchange/amq.topic/k`), no message-id equality across redeliveries, no exact
+ * header sets (RabbitMQ adds some), no topic NACK behaviour. Engine-specific behaviour is tested
+ * next to each engine.
+ *
+ * Every test uses fresh random destinations, and waits for events with a bound; the few absence
+ * checks that no event can prove use a short {@link quietPeriod}.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import type { AckMode, Broker, Consumer, Delivery } from '../../server/broker/broker';
+import { headers as makeHeaders } from '../../server/codec/frame';
+import { RecordingSink } from './recording-sink';
+import { expectRelayError, freshDestination, quietPeriod, waitUntil } from './wait';
+
+/** A broker for one test, and how to dispose of it. */
+export interface BrokerFixture {
+  /** Started and ready (`ready === true`) when the factory resolves. */
+  broker: Broker;
+  /** Stops the broker and frees whatever the fixture made. Must tolerate the broker already stopped. */
+  teardown(): Promise<void>;
+}
+
+/**
+ * Headers a BrokerMessage must not show: the session adds the first three to each MESSAGE frame
+ * (see BrokerMessage.headers), and `receipt` belongs to the publisher's SEND (RabbitMQ copies a
+ * SEND's `receipt` into the MESSAGE frames it delivers, so an engine must drop it).
+ */
+const NOT_SHOWN_HEADERS = ['subscription', 'ack', 'message-id', 'receipt'];
+
+export function brokerContract(name: string, factory: () => Promise<BrokerFixture>): void {
+  describe(`${name} broker contract`, function () {
+    let fixture: BrokerFixture | undefined;
+    let broker: Broker;
+
+    beforeEach(async function () {
+      fixture = await factory();
+      broker = fixture.broker;
+    });
+
+    afterEach(async function () {
+      const done = fixture;
+      fixture = undefined;
+      await done?.teardown();
+    });
+
+    function subscribe(
+      destination: string,
+      sink: RecordingSink,
+      ack: AckMode = 'auto',
+      extra: Record<string, string> = {}
+    ): Promise<Consumer> {
+      return broker.subscribe({ destination, ack, headers: makeHeaders(extra) }, sink);
+    }
+
+    function publish(
+      destination: string,
+      body: string | Buffer,
+      extra: Record<string, string> = {},
+      confirm = true
+    ): Promise<void> {
+      const payload = typeof body === 'string' ? Buffer.from(body) : body;
+      return broker.publish({ destination, headers: makeHeaders(extra), body: payload }, { confirm });
+    }
+
+    function redelivered(delivery: Delivery): boolean {
+      return delivery.message.headers.redelivered === 'true';
+    }
+
+    it('is ready once started', function () {
+      expect(broker.ready).to.equal(true);
+      expect(['memory', 'rabbitmq']).to.include(broker.kind);
+    });
+
+    describe('topics', function () {
+      it('fans a message out to every subscriber with its headers and binary body intact', async function () {
+        const topic = freshDestination('/topic/');
+        const sinks = [new RecordingSink('a'), new RecordingSink('b'), new RecordingSink('c')];
+        for (const sink of sinks) await subscribe(topic, sink);
+        const body = Buffer.concat([Buffer.from([0, 0, 1, 0, 0xff, 0xfe, 0x0a, 0x0d, 0x00]), randomBytes(2048), Buffer.from([0])]);
+        const sent = { 'content-type': 'application/octet-stream', 'app-trace': 'order:42', 'app-note': 'héllo wörld' };
+
+        await publish(topic, body, sent);
+
+        for (const sink of sinks) {
+          const [delivery] = await sink.waitFor(1);
+          const { message } = delivery;
+          expect(message.body.equals(body), `${sink.label} body`).to.equal(true);
+          expect(message.destination).to.equal(topic);
+          expect(message.headers).to.include(sent);
+          for (const owned of NOT_SHOWN_HEADERS) expect(message.headers).not.to.have.property(owned);
+          expect(message.messageId).to.be.a('string').and.not.equal('');
+          expect(delivery.ackId, 'auto-ack deliveries carry no ack id').to.equal(undefined);
+        }
+      });
+
+      it('gives a subscription only what is published after it subscribed', async function () {
+        const topic = freshDestination('/topic/');
+        const early = new RecordingSink('early');
+        const late = new RecordingSink('late');
+        await subscribe(topic, early);
+
+        await publish(topic, 'before');
+        await subscribe(topic, late);
+        await publish(topic, 'after');
+
+        // Order is guaranteed per publisher, so once 'after' arrives 'before' would already have.
+        await late.waitFor(1);
+        await early.waitFor(2);
+        expect(late.bodies()).to.deep.equal(['after']);
+        expect(early.bodies()).to.deep.equal(['before', 'after']);
+      });
+
+      it('delivers a message published right after subscribe resolves', async function () {
+        const topic = freshDestination('/topic/');
+        const sink = new RecordingSink();
+        await subscribe(topic, sink);
+        await publish(topic, 'first', {}, false);
+        await sink.waitFor(1);
+        expect(sink.bodies()).to.deep.equal(['first']);
+      });
+
+      it('stops delivering to a closed subscription and keeps delivering to the others', async function () {
+        const topic = freshDestination('/topic/');
+        const closing = new RecordingSink('closing');
+        const staying = new RecordingSink('staying');
+        const consumer = await subscribe(topic, closing);
+        await subscribe(topic, staying);
+        await publish(topic, 'm1');
+        await closing.waitFor(1);
+
+        await consumer.close();
+        await consumer.close(); // idempotent
+        await publish(topic, 'm2');
+        await publish(topic, 'm3');
+
+        await staying.waitFor(3);
+        await quietPeriod();
+        expect(staying.bodies()).to.deep.equal(['m1', 'm2', 'm3']);
+        expect(closing.bodies()).to.deep.equal(['m1']);
+      });
+
+      it('fans out on an exchange destination (/exchange/amq.topic/<key>)', async function () {
+        const destination = freshDestination('/exchange/amq.topic/');
+        const sinks = [new RecordingSink('a'), new RecordingSink('b')];
+        for (const sink of sinks) await subscribe(destination, sink);
+
+        await publish(destination, 'via exchange', { 'content-type': 'text/plain' });
+
+        for (const sink of sinks) {
+          const [delivery] = await sink.waitFor(1);
+          expect(delivery.message.body.toString()).to.equal('via exchange');
+          expect(delivery.message.headers['content-type']).to.equal('text/plain');
+        }
+      });
+    });
+
+    describe('queues', function () {
+      it('delivers each message exactly once across competing consumers', async function () {
+        const queue = freshDestination('/queue/');
+        const sinks = [new RecordingSink('c1'), new RecordingSink('c2'), new RecordingSink('c3')];
+        for (const sink of sinks) await subscribe(queue, sink);
+        const expected = Array.from({ length: 30 }, (_, i) => `job-${String(i).padStart(2, '0')}`);
+
+        for (const body of expected) await publish(queue, body);
+
+        const total = (): number => sinks.reduce((n, s) => n + s.deliveries.length, 0);
+        await waitUntil(() => total() >= expected.length, () => `${total()} of ${expected.length} delivered`);
+        await quietPeriod(); // duplicates would show up here
+        const received = sinks.flatMap((s) => s.bodies()).sort();
+        expect(received).to.deep.equal(expected);
+        const used = sinks.filter((s) => s.deliveries.length > 0).length;
+        expect(used, 'messages spread over consumers').to.be.at.least(2);
+      });
+
+      it('holds messages published before any consumer and delivers them in order', async function () {
+        const queue = freshDestination('/queue/');
+        for (const body of ['q1', 'q2', 'q3']) await publish(queue, body, { 'content-type': 'text/plain' });
+
+        const sink = new RecordingSink();
+        await subscribe(queue, sink);
+
+        const deliveries = await sink.waitFor(3);
+        expect(sink.bodies()).to.deep.equal(['q1', 'q2', 'q3']);
+        expect(deliveries[0].message.destination).to.equal(queue);
+        expect(deliveries[0].message.headers['content-type']).to.equal('text/plain');
+      });
+
+      it('sends later messages to the remaining consumers once one closes', async function () {
+        const queue = freshDestination('/queue/');
+        const closing = new RecordingSink('closing');
+        const staying = new RecordingSink('staying');
+        const consumer = await subscribe(queue, closing);
+        await subscribe(queue, staying);
+
+        await consumer.close();
+        for (let i = 0; i < 6; i++) await publish(queue, `m${i}`);
+
+        await staying.waitFor(6);
+        expect(closing.deliveries).to.have.length(0);
+      });
+
+      it('client-individual: ACK settles one message, NACK redelivers it marked redelivered', async function () {
+        const queue = freshDestination('/queue/');
+        const sink = new RecordingSink();
+        const consumer = await subscribe(queue, sink, 'client-individual');
+        await publish(queue, 'a');
+        await publish(queue, 'b');
+
+        const [a, b] = await sink.waitFor(2);
+        expect(sink.bodies()).to.deep.equal(['a', 'b']);
+        expect(a.ackId).to.be.a('string');
+        expect(b.ackId).to.be.a('string').and.not.equal(a.ackId);
+        expect(redelivered(a) || redelivered(b), 'first deliveries are not redelivered').to.equal(false);
+
+        expect(consumer.ack(a.ackId as string)).to.equal(true);
+        expect(consumer.ack(a.ackId as string), 'already settled').to.equal(false);
+        expect(consumer.ack('no-such-ack-id'), 'unknown id').to.equal(false);
+        expect(consumer.nack('no-such-ack-id'), 'unknown id').to.equal(false);
+        expect(consumer.nack(b.ackId as string)).to.equal(true);
+
+        const again = (await sink.waitFor(3))[2];
+        expect(again.message.body.toString()).to.equal('b');
+        expect(again.message.headers.redelivered).to.equal('true');
+        expect(again.ackId).to.be.a('string');
+        expect(consumer.ack(again.ackId as string)).to.equal(true);
+
+        // Both are settled: a new consumer's first message is the next one published.
+        await consumer.close();
+        const next = new RecordingSink('next');
+        await subscribe(queue, next);
+        await publish(queue, 'c');
+        await next.waitFor(1);
+        expect(next.bodies()).to.deep.equal(['c']);
+      });
+
+      it('client: ACK is cumulative, and what stays unacked comes back when the consumer closes', async function () {
+        const queue = freshDestination('/queue/');
+        const sink = new RecordingSink();
+        const consumer = await subscribe(queue, sink, 'client');
+        for (const body of ['m1', 'm2', 'm3']) await publish(queue, body);
+
+        const [m1, m2] = await sink.waitFor(3);
+        expect(consumer.ack(m2.ackId as string)).to.equal(true);
+        expect(consumer.ack(m1.ackId as string), 'm1 was settled by the ack of m2').to.equal(false);
+        await consumer.close();
+
+        const next = new RecordingSink('next');
+        await subscribe(queue, next);
+        await publish(queue, 'm4');
+        const [first, second] = await next.waitFor(2);
+        // Had m1 or m2 come back they would be at the head of the queue, among the first two.
+        expect([first, second].map((d) => d.message.body.toString()).sort()).to.deep.equal(['m3', 'm4']);
+        const m3 = first.message.body.toString() === 'm3' ? first : second;
+        expect(m3.message.headers.redelivered).to.equal('true');
+      });
+
+      it('redelivers unacked messages of a closed consumer to another consumer, marked redelivered', async function () {
+        const queue = freshDestination('/queue/');
+        const holder = new RecordingSink('holder');
+        const holding = await subscribe(queue, holder, 'client-individual');
+        await publish(queue, 'precious', { 'content-type': 'text/plain' });
+        const [held] = await holder.waitFor(1);
+
+        const other = new RecordingSink('other');
+        await subscribe(queue, other);
+        await holding.close();
+
+        const [delivery] = await other.waitFor(1);
+        expect(delivery.message.body.toString()).to.equal('precious');
+        expect(delivery.message.headers.redelivered).to.equal('true');
+        expect(delivery.message.headers['content-type']).to.equal('text/plain');
+        expect(holding.ack(held.ackId as string), 'ack after close').to.equal(false);
+      });
+
+      it('prefetch-count=1 allows one unacked message per consumer', async function () {
+        const queue = freshDestination('/queue/');
+        const slow = new RecordingSink('slow');
+        const slowConsumer = await subscribe(queue, slow, 'client-individual', { 'prefetch-count': '1' });
+        for (const body of ['p1', 'p2', 'p3']) await publish(queue, body);
+        const [p1] = await slow.waitFor(1);
+
+        // If the slow consumer had taken more than one, these would never reach the second consumer.
+        const fast = new RecordingSink('fast');
+        await subscribe(queue, fast);
+        await fast.waitFor(2);
+
+        expect(slow.bodies()).to.deep.equal(['p1']);
+        expect(fast.bodies()).to.deep.equal(['p2', 'p3']);
+        expect(slowConsumer.ack(p1.ackId as string)).to.equal(true);
+      });
+
+      it('applies prefetch-count only to the subscription that asked for it', async function () {
+        // RabbitMQ's STOMP plugin sets prefetch with basic.qos on the connection's channel, which
+        // later subscriptions on that connection inherit unless they send their own.
+        const limitedQueue = freshDestination('/queue/');
+        const freeQueue = freshDestination('/queue/');
+        const limited = new RecordingSink('limited');
+        const free = new RecordingSink('free');
+        await subscribe(limitedQueue, limited, 'client-individual', { 'prefetch-count': '1' });
+        await subscribe(freeQueue, free, 'client-individual');
+
+        for (const body of ['f1', 'f2', 'f3']) await publish(freeQueue, body);
+
+        await free.waitFor(3);
+        expect(free.bodies()).to.deep.equal(['f1', 'f2', 'f3']);
+      });
+
+      it('client: ACK and NACK settle only their own subscription’s deliveries', async function () {
+        // RabbitMQ acks `client` mode with `multiple = true`, which reaches every earlier delivery
+        // on the same connection, other subscriptions' included.
+        const queueA = freshDestination('/queue/');
+        const queueB = freshDestination('/queue/');
+        const sinkA = new RecordingSink('a');
+        const sinkB = new RecordingSink('b');
+        const consumerB = await subscribe(queueB, sinkB, 'client');
+        const consumerA = await subscribe(queueA, sinkA, 'client');
+        await publish(queueB, 'b1');
+        await sinkB.waitFor(1);
+        await publish(queueA, 'a1');
+        await publish(queueA, 'a2');
+        const [a1, a2] = await sinkA.waitFor(2);
+
+        expect(consumerA.nack(a1.ackId as string)).to.equal(true);
+        const [, , again] = await sinkA.waitFor(3);
+        expect(again.message.body.toString()).to.equal('a1');
+        expect(again.message.headers.redelivered).to.equal('true');
+        // b1 was not NACKed: B's next delivery is the next message published, not b1 again.
+        await publish(queueB, 'b2');
+        await sinkB.waitFor(2);
+        expect(sinkB.bodies()).to.deep.equal(['b1', 'b2']);
+
+        expect(consumerA.ack(a2.ackId as string)).to.equal(true);
+        // b1 and b2 were not ACKed: closing B returns them to the queue.
+        await consumerB.close();
+        const nextB = new RecordingSink('next-b');
+        await subscribe(queueB, nextB);
+        await nextB.waitFor(2);
+        expect(nextB.bodies()).to.deep.equal(['b1', 'b2']);
+        expect(nextB.deliveries.every(redelivered)).to.equal(true);
+      });
+    });
+
+    describe('ordering', function () {
+      it('keeps one publisher’s order to every subscription over 200 messages', async function () {
+        const topic = freshDestination('/topic/');
+        const queue = freshDestination('/queue/');
+        const topicSinks = [new RecordingSink('topic-1'), new RecordingSink('topic-2')];
+        const queueSink = new RecordingSink('queue');
+        for (const sink of topicSinks) await subscribe(topic, sink);
+        await subscribe(queue, queueSink);
+        const expected = Array.from({ length: 200 }, (_, i) => String(i));
+
+        // Issued back to back without awaiting each one: the engine, not the test, keeps the order.
+        const pending: Array<Promise<void>> = [];
+        for (const body of expected) {
+          pending.push(publish(topic, body, {}, false));
+          pending.push(publish(queue, body, {}, false));
+        }
+        await Promise.all(pending);
+
+        for (const sink of [...topicSinks, queueSink]) {
+          await sink.waitFor(200);
+          expect(sink.bodies(), sink.label).to.deep.equal(expected);
+        }
+        const ids = new Set(topicSinks[0].deliveries.map((d) => d.message.messageId));
+        expect(ids.size, 'message ids are unique').to.equal(200);
+      });
+    });
+
+    describe('publishing', function () {
+      it('resolves a confirmed publish, with or without subscribers', async function () {
+        const topic = freshDestination('/topic/');
+        const queue = freshDestination('/queue/');
+        await publish(topic, 'nobody listens', {}, true);
+        await publish(queue, 'kept', {}, true);
+
+        const sink = new RecordingSink();
+        await subscribe(queue, sink);
+        await sink.waitFor(1);
+        expect(sink.bodies()).to.deep.equal(['kept']);
+      });
+    });
+
+    describe('stop', function () {
+      it('is no longer ready, tells listeners, and refuses publish and subscribe', async function () {
+        const changes: boolean[] = [];
+        const unregister = broker.onReadyChange((ready) => changes.push(ready));
+        await broker.stop();
+        unregister();
+
+        expect(broker.ready).to.equal(false);
+        expect(changes).to.deep.equal([false]);
+        await expectRelayError(publish(freshDestination('/topic/'), 'late'), 'BROKER_UNAVAILABLE');
+        await expectRelayError(subscribe(freshDestination('/queue/'), new RecordingSink()), 'BROKER_UNAVAILABLE');
+        await broker.stop(); // idempotent
+        expect(changes).to.deep.equal([false]);
+      });
+    });
+  });
+}
