@@ -1,0 +1,168 @@
+/**
+ * Relay instances for load scripts, each in a child process of its own, as in production: the CLI
+ * (server/cli.ts) configured by environment variables. A separate process per relay keeps the
+ * relays off the load clients' event loop, just as RabbitMQ's Web-STOMP runs in its own VM.
+ *
+ * By default the child runs the TypeScript sources through tsx (no build step, never stale);
+ * `{ dist: true }` runs dist/server/cli.js as `npm start` does (build first: `npm run build`).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+export interface RelayProcessOptions {
+  /** RabbitMQ STOMP URL; undefined = embedded broker. */
+  brokerUrl?: string;
+  instanceId: string;
+  /** Run dist/server/cli.js instead of server/cli.ts through tsx. */
+  dist?: boolean;
+  /** Extra environment (e.g. MAX_BUFFERED_BYTES). */
+  env?: Record<string, string>;
+  /** How long to wait for /readyz to answer 200. Default 30 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface RelayProcess {
+  instanceId: string;
+  port: number;
+  pid: number;
+  /** `http://127.0.0.1:<port>` */
+  httpUrl: string;
+  /** `ws://127.0.0.1:<port>/ws` */
+  wsUrl: string;
+  /** User + system CPU seconds the process used so far (from /proc; NaN elsewhere). */
+  cpuSeconds(): number;
+  /** SIGTERM (graceful drain), SIGKILL after 10 s. Resolves when the process exited. */
+  stop(): Promise<void>;
+  /** Synchronous SIGKILL, for process-exit hooks. */
+  kill(): void;
+}
+
+/** Starts one relay process on a free loopback port and waits until /readyz says ready. */
+export async function startRelayProcess(options: RelayProcessOptions): Promise<RelayProcess> {
+  const port = await freePort();
+  const entry = options.dist ? [path.join(ROOT, 'dist/server/cli.js')] : ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'server/cli.ts')];
+  if (options.dist && !existsSync(entry[0]!)) throw new Error(`${entry[0]} not found: run \`npm run build\` first, or drop --dist`);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    INSTANCE_ID: options.instanceId,
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_GRACE_MS: '500',
+    ...(options.brokerUrl ? { BROKER_URL: options.brokerUrl } : {}),
+    ...options.env,
+  };
+  const child = spawn(process.execPath, entry, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const keep = (chunk: Buffer): void => {
+    output.push(chunk.toString('utf8'));
+    if (output.length > 50) output.shift();
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let gone = false;
+  child.once('exit', () => { gone = true; });
+
+  const relay: RelayProcess = {
+    instanceId: options.instanceId,
+    port,
+    pid: child.pid!,
+    httpUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    cpuSeconds: () => processCpuSeconds(child.pid!),
+    kill: () => { if (!gone) child.kill('SIGKILL'); },
+    stop: async () => {
+      if (gone) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    if (gone) throw new Error(`relay ${options.instanceId} exited during start:\n${output.join('')}`);
+    if (await isReady(relay.httpUrl)) return relay;
+    if (Date.now() > deadline) {
+      relay.kill();
+      throw new Error(`relay ${options.instanceId} not ready within ${options.readyTimeoutMs ?? 30_000} ms:\n${output.join('')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function isReady(httpUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(1_000) });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** A port the OS says is free now (loopback). */
+export function freePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const p = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(p));
+    });
+  });
+}
+
+/** utime + stime of a process, in seconds (Linux /proc; NaN elsewhere or once it exited). */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15 of the whole line)
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+/** Own CPU seconds of this process (the load clients), comparable with {@link processCpuSeconds}. */
+export function selfCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * CPU seconds of every process whose command line contains `needle` (e.g. a RabbitMQ node folder:
+ * its Erlang VM and helpers). Lets a run report what the broker side cost next to the relays.
+ */
+export function cpuSecondsOfProcessesMatching(needle: string): number {
+  let total = 0;
+  let found = false;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => d.charCodeAt(0) >= 0x30 && d.charCodeAt(0) <= 0x39);
+  } catch {
+    return NaN;
+  }
+  for (const pid of pids) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(needle)) continue;
+    } catch {
+      continue;
+    }
+    const s = processCpuSeconds(Number(pid));
+    if (Number.isFinite(s)) {
+      total += s;
+      found = true;
+    }
+  }
+  return found ? total : NaN;
+}

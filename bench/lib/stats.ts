@@ -1,0 +1,82 @@
+/** Latency samples and percentiles for load scripts. */
+
+/**
+ * Latency samples in milliseconds, in a preallocated typed array: bounded memory (the capacity is
+ * the run's message budget) and no per-sample allocation on the receive path. Samples past the
+ * capacity are counted but not stored.
+ */
+export class LatencyRecorder {
+  private readonly samples: Float64Array;
+  private stored = 0;
+  /** Every sample offered, stored or not. */
+  count = 0;
+
+  constructor(capacity: number) {
+    this.samples = new Float64Array(Math.max(1, capacity));
+  }
+
+  record(ms: number): void {
+    this.count++;
+    if (this.stored < this.samples.length) this.samples[this.stored++] = ms;
+  }
+
+  /** p50/p99/max of what was stored (NaN when empty). */
+  summary(): LatencySummary {
+    const sorted = this.samples.slice(0, this.stored).sort();
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1]! : NaN, samples: sorted.length };
+  }
+}
+
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  max: number;
+  samples: number;
+}
+
+/**
+ * Nearest-rank percentile of an ascending array (`p` in 0..100): the smallest sample with at least
+ * p % of the samples at or below it. NaN for an empty array.
+ */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  if (p <= 0) return sorted[0]!;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}
+
+/**
+ * Writes `seq` and `sentAtMs` (performance.now() of the publishing process) into a body of exactly
+ * `size` bytes: `<seq>:<sentAt µs>;` then `x` padding. ASCII only, so any transport carries it.
+ */
+export function stampBody(seq: number, sentAtMs: number, size: number): Buffer {
+  const stamp = `${seq}:${Math.round(sentAtMs * 1000)};`;
+  const body = Buffer.alloc(Math.max(size, stamp.length), 0x78);
+  body.write(stamp, 0, 'latin1');
+  return body;
+}
+
+/** What {@link readStamp} found in a body. */
+export interface Stamp {
+  seq: number;
+  sentAtMs: number;
+}
+
+/**
+ * Reads the stamp {@link stampBody} wrote, skipping leading non-digits (a JSON string's quote).
+ * Returns undefined for a body that carries none. Byte loop: no string, no regex per message.
+ */
+export function readStamp(body: Buffer): Stamp | undefined {
+  let i = 0;
+  while (i < body.length && (body[i]! < 0x30 || body[i]! > 0x39)) i++;
+  const start = i;
+  let seq = 0;
+  for (; i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39; i++) seq = seq * 10 + (body[i]! - 0x30);
+  if (i === start || body[i] !== 0x3a /* : */) return undefined;
+  i++;
+  const micros = i;
+  let sentAtUs = 0;
+  for (; i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39; i++) sentAtUs = sentAtUs * 10 + (body[i]! - 0x30);
+  if (i === micros || body[i] !== 0x3b /* ; */) return undefined;
+  return { seq, sentAtMs: sentAtUs / 1000 };
+}

@@ -1,0 +1,244 @@
+/**
+ * A lean STOMP-over-WebSocket client for load scripts: one `ws` socket and the project's own codec
+ * (StompParser / encodeFrame), no reconnects, no per-message promises, client heart-beats only. Thousands of
+ * them fit in one process; a MESSAGE costs one parse and one callback.
+ *
+ * Works against the relay (`/ws`) and RabbitMQ's Web-STOMP plugin alike: both speak plain STOMP 1.2
+ * over WebSocket, so the same bytes go to each and the comparison is fair.
+ */
+import { WebSocket } from 'ws';
+import { headers, type StompFrame, type StompHeaders } from '../../server/codec/frame';
+import { StompParser } from '../../server/codec/parser';
+import { encodeFrame } from '../../server/codec/serializer';
+
+const SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
+const EMPTY = Buffer.alloc(0);
+
+export interface ConnectOptions {
+  /** `ws://host:port/path` */
+  url: string;
+  /** CONNECT `login` (the relay's dev mode takes it as the user name). */
+  login: string;
+  passcode?: string;
+  /** CONNECT `host` (RabbitMQ: the vhost). Default `/`. */
+  host?: string;
+  /** Gives up when CONNECTED has not arrived by then. Default 10 s. */
+  timeoutMs?: number;
+  /**
+   * Client heart-beat interval offered in CONNECT (ms; 0 = none). Default 10 s, as stomp.js does.
+   * Needed for fairness: RabbitMQ's Web-STOMP closes a socket that sent nothing for 60 s (cowboy's
+   * idle_timeout), so silent subscribers would be dropped there and not on the relay.
+   * Server heart-beats are never asked for.
+   */
+  heartbeatMs?: number;
+}
+
+const EOL = Buffer.from('\n');
+
+/** Called for every MESSAGE of one subscription, with the parsed frame. */
+export type MessageListener = (frame: StompFrame) => void;
+
+/** One STOMP session over one WebSocket. Create with {@link connectStomp}. */
+export class StompWsClient {
+  /** ERROR frames received (a healthy run has none). */
+  readonly errors: StompFrame[] = [];
+  /** True once the socket closed, for whatever reason. */
+  closed = false;
+  private readonly listeners = new Map<string, MessageListener>();
+  /** Frames awaiting their RECEIPT; settled by the RECEIPT or, rejected, when the socket closes. */
+  private readonly receipts = new Map<string, { resolve: () => void; reject: (err: Error) => void; command: string }>();
+  private nextId = 0;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+
+  /** @internal use {@link connectStomp} */
+  constructor(private readonly socket: WebSocket) {}
+
+  /** Bytes queued in the socket, not yet handed to the kernel (publisher flow control). */
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  /** Subscribes and resolves once the server's RECEIPT says the subscription is in place. */
+  subscribe(destination: string, onMessage: MessageListener, extra: Record<string, string> = {}): Promise<string> {
+    const id = `sub-${this.nextId++}`;
+    this.listeners.set(id, onMessage);
+    return this.withReceipt({ command: 'SUBSCRIBE', headers: headers({ ...extra, id, destination, ack: 'auto' }), body: EMPTY }).then(() => id);
+  }
+
+  /** Fire-and-forget SEND (no receipt): what a browser publishing at full speed does. */
+  send(destination: string, body: Buffer, extra?: Record<string, string>): void {
+    this.write({ command: 'SEND', headers: headers({ ...extra, destination, 'content-length': body.length }), body });
+  }
+
+  /** SEND with a receipt: resolves when the server confirmed it. */
+  sendConfirmed(destination: string, body: Buffer, extra?: Record<string, string>): Promise<void> {
+    return this.withReceipt({ command: 'SEND', headers: headers({ ...extra, destination, 'content-length': body.length }), body });
+  }
+
+  /** DISCONNECT (with receipt, bounded), then closes the socket. Never rejects. */
+  async close(timeoutMs = 2_000): Promise<void> {
+    if (this.closed) return;
+    const closedEvent = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    try {
+      await withTimeout(this.withReceipt({ command: 'DISCONNECT', headers: headers(), body: EMPTY }), timeoutMs, 'DISCONNECT receipt');
+    } catch {
+      // a server that does not answer still gets its socket closed below
+    }
+    this.socket.close();
+    const timer = setTimeout(() => this.socket.terminate(), timeoutMs);
+    await closedEvent;
+    clearTimeout(timer);
+  }
+
+  /** Drops the socket without DISCONNECT (cleanup after errors). */
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  /** @internal the parser's frame callback */
+  onFrame(frame: StompFrame): void {
+    switch (frame.command) {
+      case 'MESSAGE': {
+        const listener = this.listeners.get(frame.headers.subscription ?? '');
+        if (listener) listener(frame);
+        return;
+      }
+      case 'RECEIPT': {
+        const id = frame.headers['receipt-id'] ?? '';
+        const pending = this.receipts.get(id);
+        this.receipts.delete(id);
+        pending?.resolve();
+        return;
+      }
+      case 'ERROR':
+        this.errors.push(frame);
+        return;
+    }
+  }
+
+  /** @internal the socket closed: pending receipts will never come. */
+  onClose(): void {
+    this.closed = true;
+    for (const pending of this.receipts.values()) pending.reject(new Error(`socket closed before RECEIPT for ${pending.command}${this.lastError()}`));
+    this.receipts.clear();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+  }
+
+  /** @internal CONNECTED arrived: send heart-beats as negotiated (STOMP 1.2 §Heart-beating: max(cx, sy)). */
+  startHeartbeats(offeredMs: number, connected: StompFrame): void {
+    const wanted = Number((connected.headers['heart-beat'] ?? '0,0').split(',')[1] ?? 0);
+    if (offeredMs <= 0 || !(wanted > 0)) return;
+    this.heartbeatTimer = setInterval(() => {
+      if (this.socket.readyState === WebSocket.OPEN) this.socket.send(EOL, { binary: true });
+    }, Math.max(offeredMs, wanted));
+    this.heartbeatTimer.unref();
+  }
+
+  private withReceipt(frame: StompFrame): Promise<void> {
+    const receipt = `r-${this.nextId++}`;
+    frame.headers.receipt = receipt;
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed) return reject(new Error(`socket closed before ${frame.command}${this.lastError()}`));
+      this.receipts.set(receipt, { resolve, reject, command: frame.command });
+      this.write(frame);
+    });
+  }
+
+  private write(frame: StompFrame): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(encodeFrame(frame, '1.2'), { binary: true });
+  }
+
+  private lastError(): string {
+    const e = this.errors[this.errors.length - 1];
+    return e ? `: ERROR ${e.headers.message ?? ''} ${e.body.toString('utf8', 0, 200)}` : '';
+  }
+}
+
+/** Opens a WebSocket, sends CONNECT and resolves on CONNECTED (then heart-beats as negotiated). */
+export function connectStomp(options: ConnectOptions): Promise<StompWsClient> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const heartbeatMs = options.heartbeatMs ?? 10_000;
+  const socket = new WebSocket(options.url, SUBPROTOCOLS, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+  const client = new StompWsClient(socket);
+  return new Promise<StompWsClient>((resolve, reject) => {
+    let connected = false;
+    const timer = setTimeout(() => fail(new Error(`no CONNECTED from ${options.url} within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      socket.terminate();
+      reject(err);
+    };
+    const parser = new StompParser({
+      onFrame: (frame: StompFrame) => {
+        if (connected) return client.onFrame(frame);
+        if (frame.command === 'CONNECTED') {
+          connected = true;
+          clearTimeout(timer);
+          client.startHeartbeats(heartbeatMs, frame);
+          resolve(client);
+        } else {
+          fail(new Error(`CONNECT to ${options.url} answered ${frame.command}: ${frame.headers.message ?? ''} ${frame.body.toString('utf8', 0, 200)}`));
+        }
+      },
+    });
+    socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      try {
+        parser.push(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+      } catch (err) {
+        client.errors.push({ command: 'ERROR', headers: headers({ message: `client parse error: ${(err as Error).message}` }), body: EMPTY });
+        socket.terminate();
+      }
+    });
+    socket.on('error', (err) => { if (!connected) fail(err); });
+    socket.on('close', () => {
+      client.onClose();
+      if (!connected) fail(new Error(`socket to ${options.url} closed before CONNECTED`));
+    });
+    socket.on('open', () => {
+      const h: StompHeaders = headers({
+        'accept-version': '1.2,1.1,1.0',
+        host: options.host ?? '/',
+        login: options.login,
+        passcode: options.passcode,
+        'heart-beat': `${heartbeatMs},0`,
+      });
+      socket.send(encodeFrame({ command: 'CONNECT', headers: h, body: EMPTY }, '1.2'), { binary: true });
+    });
+  });
+}
+
+/**
+ * Connects `count` clients, at most `concurrency` handshakes at a time (a burst of thousands of
+ * simultaneous handshakes measures the accept queue, not the relay). If one fails, the ones already
+ * connected are terminated and the error is thrown.
+ */
+export async function connectMany(count: number, options: (index: number) => ConnectOptions, concurrency = 50): Promise<StompWsClient[]> {
+  const clients: StompWsClient[] = new Array(count);
+  let next = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < count) {
+      const i = next++;
+      try {
+        clients[i] = await connectStomp(options(i));
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  if (failure !== undefined) {
+    for (const c of clients) c?.terminate();
+    throw failure;
+  }
+  return clients;
+}
+
+/** Resolves or rejects like `promise`, or rejects after `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
