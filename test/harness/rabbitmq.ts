@@ -133,6 +133,8 @@ export class RabbitNode {
       const timer = setTimeout(() => this.killNow(), 15_000);
       await exited;
       clearTimeout(timer);
+      // The wrapper can exit while the VM's helpers (same process group) still write to the folder.
+      if (child.pid) await waitForGroupExit(child.pid, 5_000);
     }
     process.removeListener('exit', this.killOnExit);
     rmSync(this.dir, { recursive: true, force: true });
@@ -258,6 +260,26 @@ export class RabbitNode {
     }
     if (this.stopped || !child) return;
     try { rmSync(this.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+}
+
+/** Waits until no process of group `pgid` is left; kills the rest after `timeoutMs`. */
+async function waitForGroupExit(pgid: number, timeoutMs: number): Promise<void> {
+  const alive = (): boolean => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (alive()) {
+    if (Date.now() > deadline) {
+      try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

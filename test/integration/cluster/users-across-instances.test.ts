@@ -66,7 +66,7 @@ describe('users across instances (RabbitMQ)', function () {
       const body = await res.json() as { sessions: number; instances: Array<{ instanceId: string; sessions: number }> };
       return body.sessions === 3 ? body : null;
     });
-    expect(presence.instances.sort((x, y) => x.instanceId.localeCompare(y.instanceId))).to.deep.equal([
+    expect(presence?.instances.sort((x, y) => x.instanceId.localeCompare(y.instanceId))).to.deep.equal([
       { instanceId: 'cluster-a', sessions: 2 },
       { instanceId: 'cluster-b', sessions: 1 },
     ]);
