@@ -216,6 +216,8 @@ export class Relay {
     });
     await this.broker.start();
     this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
+    // The RabbitMQ engine reports its own connection count; the embedded broker is one, in-process.
+    if (this.broker.kind === 'memory') this.metrics.brokerConnected.set(1);
     await this.presence.start();
   }
 

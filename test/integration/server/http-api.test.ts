@@ -116,6 +116,14 @@ describe('server: HTTP API', function () {
       expect(res.text.length).to.be.greaterThan(1000);
     });
 
+    it('points SockJS iframe transports at the sockjs-client it serves itself, not a CDN', async () => {
+      const iframe = await request(`${server.http}/sockjs/iframe.html`);
+      expect(iframe.text).to.include('src="/client/sockjs.min.js"');
+      const script = await request(`${server.http}/client/sockjs.min.js`);
+      expect(script.status, 'dist/client/sockjs.min.js missing: run `npm run build`').to.equal(200);
+      expect(script.text).to.include('SockJS');
+    });
+
     it('serves the demo page at /', async () => {
       const res = await request(`${server.http}/`);
       expect(res.status).to.equal(200);
