@@ -1,6 +1,7 @@
 // stomp-relay demo: a topic chat, personal notifications and a push form, on the browser client
 // that the relay serves at /client/stomp-relay-client.js. Plain ES module, no build step.
-// ?name=alice&transport=sockjs in the URL signs in at once (handy for screenshots and tests).
+// ?name=alice&transport=sockjs in the URL signs in at once (handy for screenshots and tests);
+// &sockjs=xhr-streaming,xhr-polling narrows the SockJS transports (to see the HTTP fallbacks work).
 import { createRelayClient } from '/client/stomp-relay-client.js';
 
 const $ = (id) => document.getElementById(id);
@@ -65,7 +66,17 @@ async function showInstance() {
   }
 }
 
-function signIn({ name, transport, tokenValue }) {
+/**
+ * The instance holding this STOMP session, from the CONNECTED `server` header
+ * (`stomp-relay/0.1.0 (relay1)`); the whole header when it names none.
+ */
+function socketInstance(server) {
+  if (!server) return '?';
+  const open = server.lastIndexOf('(');
+  return open >= 0 && server.endsWith(')') ? server.slice(open + 1, -1) : server;
+}
+
+function signIn({ name, transport, tokenValue, sockjsTransports }) {
   me = name;
   token = tokenValue;
   $('sign-in').hidden = true;
@@ -77,12 +88,15 @@ function signIn({ name, transport, tokenValue }) {
   relay = createRelayClient({
     url: '',
     transport,
+    sockjsTransports,
     login: name,
     token: token || undefined,
     onStateChange: (state) => setState(state),
     onConnected: (info) => {
       $('user-name').textContent = info.userName ?? name;
-      $('server-info').textContent = info.server ?? '?';
+      // Behind a load balancer this can differ from "Page from": the socket is what receives pushes.
+      $('server-info').textContent = socketInstance(info.server);
+      $('server-info').title = `CONNECTED server header: ${info.server ?? '(none)'}`;
       $('transport').textContent = info.transport;
       appendLog($('chat-log'), { text: `connected to ${info.server ?? 'the relay'} as ${info.userName ?? name}`, system: true });
     },
@@ -164,5 +178,6 @@ $('sign-out').addEventListener('click', () => signOut());
 const params = new URLSearchParams(location.search);
 if (params.get('name')) {
   const transport = ['auto', 'websocket', 'sockjs'].includes(params.get('transport')) ? params.get('transport') : 'auto';
-  signIn({ name: params.get('name'), transport, tokenValue: params.get('token') ?? '' });
+  const sockjsTransports = params.get('sockjs')?.split(',').map((t) => t.trim()).filter(Boolean);
+  signIn({ name: params.get('name'), transport, tokenValue: params.get('token') ?? '', sockjsTransports: sockjsTransports?.length ? sockjsTransports : undefined });
 }

@@ -106,12 +106,25 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
     return headers;
   };
 
+  const openSocket = (): WebSocket => {
+    if (transport === 'websocket') {
+      try {
+        return new WebSocket(webSocketUrl(base), SUBPROTOCOLS);
+      } catch (err) {
+        // No WebSocket at all (disabled by policy or an extension: "WebSocket is not a constructor"),
+        // or one the page may not open (SecurityError): in 'auto' that is what SockJS is for. Before
+        // this, 'auto' stayed in 'connecting' for good. 'websocket' asked for nothing else: rethrown.
+        if (mode !== 'auto') throw err;
+        debug(`stomp-relay: cannot create a WebSocket (${String(err)}), falling back to SockJS`);
+        transport = 'sockjs';
+      }
+    }
+    return new SockJS(sockJsUrl(base, token), undefined, options.sockjsTransports ? { transports: options.sockjsTransports } : {});
+  };
+
   const createSocket = (): IStompSocket => {
     socketOpened = false;
-    const socket: WebSocket =
-      transport === 'sockjs'
-        ? new SockJS(sockJsUrl(base, token), undefined, options.sockjsTransports ? { transports: options.sockjsTransports } : {})
-        : new WebSocket(webSocketUrl(base), SUBPROTOCOLS);
+    const socket = openSocket();
     socket.addEventListener('open', () => {
       socketOpened = true;
     });

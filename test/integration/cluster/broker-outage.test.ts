@@ -9,13 +9,10 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { createRabbitNode, startRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
-import { connectClient, eventually, push, startInstance, uniqueName, type Instance, type TestClient } from './cluster-helpers';
+import { closeAll, push, unique as uniqueName, waitFor, wsClient, connect, wsFactory, type TestClient, type TestRelay as Instance } from '../../harness/stomp-test-kit';
+import { presenceOf, readyStatus, startInstance } from './cluster-helpers';
 
 const root = join(__dirname, '..', '..', '..');
-
-async function readyStatus(instance: Instance): Promise<number> {
-  return (await fetch(`${instance.http}/readyz`)).status;
-}
 
 describe('broker outages (RabbitMQ)', function () {
   this.timeout(90_000);
@@ -24,8 +21,8 @@ describe('broker outages (RabbitMQ)', function () {
   const clients: TestClient[] = [];
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.disconnect().catch(() => undefined)));
-    await Promise.all(instances.splice(0).map((i) => i.relay.close()));
+    await closeAll(clients.splice(0));
+    await Promise.all(instances.splice(0).map((i) => i.close()));
     await node?.stop();
     node = undefined;
   });
@@ -35,36 +32,38 @@ describe('broker outages (RabbitMQ)', function () {
     const a = await startInstance(node.brokerUrl, 'outage-a');
     const b = await startInstance(node.brokerUrl, 'outage-b');
     instances.push(a, b);
-    const subscriber = await connectClient(a.ws, 'sub');
-    const publisher = await connectClient(b.ws, 'pub');
-    const frank = await connectClient(a.ws, 'frank');
+    const subscriber = await wsClient(a, { login: 'sub', heartbeatIncoming: 0, heartbeatOutgoing: 0 });
+    const publisher = await wsClient(b, { login: 'pub' });
+    const frank = await wsClient(a, { login: 'frank', heartbeatIncoming: 0, heartbeatOutgoing: 0 });
     clients.push(subscriber, publisher, frank);
+    let socketsClosed = 0;
+    for (const c of [subscriber, frank]) void c.closed.then(() => { socketsClosed += 1; });
     const topic = `/topic/${uniqueName('outage')}`;
-    const inbox = await subscriber.subscribe(topic);
-    const personal = await frank.subscribe('/user/queue/notifications');
+    const inbox = (await subscriber.subscribe(topic)).messages;
+    const personal = (await frank.subscribe('/user/queue/notifications')).messages;
     await publisher.publish(topic, 'before');
-    await inbox.waitFor(1);
+    await inbox.next('the message published before the outage');
 
     await node.stopApp();
-    await eventually('/readyz to report not ready', async () => (await readyStatus(a)) === 503);
-    const refused = await push(b.http, 'frank', { destination: '/queue/notifications', payload: 'while down' });
+    await waitFor(async () => (await readyStatus(a)) === 503, '/readyz to report not ready', 15_000);
+    const refused = await push(b, 'frank', { destination: '/queue/notifications', payload: 'while down' });
     expect(refused.status).to.equal(503);
-    expect(refused.json.error.code).to.equal('BROKER_UNAVAILABLE');
+    expect(refused.body.error.code).to.equal('BROKER_UNAVAILABLE');
 
     await node.startApp();
-    await eventually('/readyz to report ready again', async () => (await readyStatus(a)) === 200 && (await readyStatus(b)) === 200, 30_000);
-    // The clients never reconnected: the relay restored their subscriptions by itself.
-    await eventually('the restored subscription to receive', async () => {
+    await waitFor(async () => (await readyStatus(a)) === 200 && (await readyStatus(b)) === 200, '/readyz to report ready again', 30_000);
+    // The clients never reconnected: the relay restored their subscriptions by itself. Publishing
+    // until one arrives: restoration completes shortly after readiness, and topics are at-most-once.
+    await waitFor(async () => {
       await publisher.publish(topic, 'after');
-      return inbox.bodies().includes('after');
-    }, 15_000, 250);
-    await eventually('a push to reach the restored user subscription', async () => {
-      await push(b.http, 'frank', { destination: '/queue/notifications', payload: 'after' });
-      return personal.bodies().includes('after');
-    }, 15_000, 250);
-    expect(subscriber.closes).to.equal(0);
-    expect(frank.closes).to.equal(0);
-    expect(personal.bodies()).to.not.include('while down');
+      return inbox.all.some((m) => m.body === 'after');
+    }, 'the restored subscription to receive', 15_000);
+    await waitFor(async () => {
+      await push(b, 'frank', { destination: '/queue/notifications', payload: 'after' });
+      return personal.all.some((m) => m.body === 'after');
+    }, 'a push to reach the restored user subscription', 15_000);
+    expect(socketsClosed).to.equal(0);
+    expect(personal.all.map((m) => m.body)).to.not.include('while down');
   });
 
   it('starts without a broker, reports not ready, and serves clients once RabbitMQ comes up', async () => {
@@ -74,12 +73,12 @@ describe('broker outages (RabbitMQ)', function () {
     expect(await readyStatus(a)).to.equal(503);
     expect((await fetch(`${a.http}/healthz`)).status).to.equal(200);
     await node.start();
-    await eventually('/readyz to report ready', async () => (await readyStatus(a)) === 200, 30_000);
-    const c = await connectClient(a.ws, 'late');
+    await waitFor(async () => (await readyStatus(a)) === 200, '/readyz to report ready', 30_000);
+    const c = await wsClient(a, { login: 'late' });
     clients.push(c);
-    const inbox = await c.subscribe('/user/queue/hello');
-    expect((await push(a.http, 'late', { destination: '/queue/hello', payload: 'hi' })).status).to.equal(202);
-    expect((await inbox.waitFor(1))[0].body).to.equal('hi');
+    const hello = (await c.subscribe('/user/queue/hello')).messages;
+    expect((await push(a, 'late', { destination: '/queue/hello', payload: 'hi' })).status).to.equal(202);
+    expect((await hello.next('the push')).body).to.equal('hi');
   });
 
   it('forgets the users of an instance killed with SIGKILL within three presence intervals', async function () {
@@ -94,21 +93,15 @@ describe('broker outages (RabbitMQ)', function () {
       stdio: 'ignore',
     });
     try {
-      await eventually('the child instance to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 30_000);
-      const grace = await connectClient(`ws://127.0.0.1:${port}/ws`, 'grace');
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 'the child instance to be ready', 30_000);
+      const grace = await connect(wsFactory(`ws://127.0.0.1:${port}/ws`), { login: 'grace' });
+      clients.push(grace);
       await grace.subscribe('/user/queue/x');
-      const seen = await eventually('the survivor to see grace', async () => {
-        const body = await (await fetch(`${a.http}/users/grace`)).json() as { sessions: number };
-        return body.sessions === 1;
-      });
-      expect(seen).to.equal(true);
+      await waitFor(async () => (await presenceOf(a, 'grace')).sessions === 1, 'the survivor to see grace');
       child.kill('SIGKILL');
       await once(child, 'exit');
       // Forgotten after 3 silent intervals of 200 ms; the bound leaves room for a loaded machine.
-      await eventually('the survivor to forget grace', async () => {
-        const body = await (await fetch(`${a.http}/users/grace`)).json() as { sessions: number };
-        return body.sessions === 0;
-      }, 5_000);
+      await waitFor(async () => (await presenceOf(a, 'grace')).sessions === 0, 'the survivor to forget grace', 5_000);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

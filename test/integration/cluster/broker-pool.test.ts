@@ -8,7 +8,8 @@ import { StompParser } from '../../../server/codec/parser';
 import { encodeFrame } from '../../../server/codec/serializer';
 import { headers, type StompFrame } from '../../../server/codec/frame';
 import { sharedRabbitNode } from '../../harness/rabbitmq';
-import { startInstance, uniqueName, type Instance } from './cluster-helpers';
+import { unique as uniqueName, type TestRelay as Instance } from '../../harness/stomp-test-kit';
+import { startInstance } from './cluster-helpers';
 
 /** A bare STOMP client: CONNECT, then SUBSCRIBE with a receipt; resolves when the receipt arrives. */
 function subscribeRaw(url: string, login: string, destination: string): Promise<WebSocket> {
@@ -36,7 +37,7 @@ describe('broker connection pool (RabbitMQ)', function () {
   let instance: Instance;
 
   after(async () => {
-    await instance?.relay.close();
+    await instance?.close();
   });
 
   it('serves 500 sessions with distinct subscriptions over at most BROKER_POOL_SIZE broker connections', async () => {
@@ -48,7 +49,7 @@ describe('broker connection pool (RabbitMQ)', function () {
     // In batches of 50, so the test measures the relay and not a connect storm on a 2-core box.
     for (let i = 0; i < 500; i += 50) {
       sockets.push(...await Promise.all(Array.from({ length: 50 }, (_, j) =>
-        subscribeRaw(instance.ws, `user-${i + j}`, j % 2 ? `/topic/${run}-${i + j}` : `/user/queue/${run}`))));
+        subscribeRaw(instance.wsUrl, `user-${i + j}`, j % 2 ? `/topic/${run}-${i + j}` : `/user/queue/${run}`))));
     }
     expect(instance.relay.hub.size).to.equal(500);
     const connections = (await node.listConnections()).length - before;

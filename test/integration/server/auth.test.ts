@@ -7,7 +7,7 @@ import jwt from 'jsonwebtoken';
 import {
   RawStomp, closeAll, connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
   type TestClient, type TestRelay,
-} from './helpers';
+} from '../../harness/stomp-test-kit';
 
 const SECRET = 'integration-secret-0123456789';
 

@@ -8,7 +8,7 @@ import SockJS from 'sockjs-client';
 import {
   Inbox, RawStomp, closeAll, encodeRawFrame, metricValue, request, startRelay, unique, within, wsClient,
   type TestClient, type TestRelay, type TestSubscription,
-} from './helpers';
+} from '../../harness/stomp-test-kit';
 
 interface BadInputCase {
   name: string;

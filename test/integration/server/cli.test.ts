@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { Inbox, RawStomp, request, within } from './helpers';
+import { Inbox, RawStomp, request, within } from '../../harness/stomp-test-kit';
 
 const CLI = join(__dirname, '..', '..', '..', 'dist', 'server', 'cli.js');
 

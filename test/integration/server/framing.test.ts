@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import {
   RawStomp, closeAll, encodeRawFrame, startRelay, unique, waitFor, wsClient,
   type TestClient, type TestRelay,
-} from './helpers';
+} from '../../harness/stomp-test-kit';
 
 describe('server: framing, versions and heart-beats', function () {
   let server: TestRelay;

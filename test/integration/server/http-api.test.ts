@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import {
   RawStomp, closeAll, connect, metricValue, push, request, sockjsClient, sockjsFactory, startRelay, unique, waitFor, within, wsClient, wsFactory,
   type TestClient, type TestRelay,
-} from './helpers';
+} from '../../harness/stomp-test-kit';
 
 describe('server: HTTP API', function () {
   let server: TestRelay;

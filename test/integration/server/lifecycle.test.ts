@@ -10,7 +10,7 @@ import { silentLogger } from '../../../server/observability/logger';
 import {
   RawStomp, closeAll, request, sockjsClient, startRelay, unique, within, wsClient,
   type TestClient,
-} from './helpers';
+} from '../../harness/stomp-test-kit';
 
 /**
  * The embedded broker with publish confirmations held until the test releases them: the only way to

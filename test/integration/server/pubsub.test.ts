@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import {
   RawStomp, closeAll, metricValue, request, sockjsClient, startRelay, unique, waitFor, wsClient,
   type SockJsTransportName, type TestClient, type TestRelay,
-} from './helpers';
+} from '../../harness/stomp-test-kit';
 
 describe('server: publish/subscribe and queues', function () {
   let server: TestRelay;

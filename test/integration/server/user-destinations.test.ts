@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import {
   RawStomp, closeAll, push, request, sockjsClient, startRelay, unique, waitFor, wsClient,
   type TestClient, type TestRelay,
-} from './helpers';
+} from '../../harness/stomp-test-kit';
 
 describe('server: user destinations', function () {
   let server: TestRelay;

@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import SockJS from 'sockjs-client';
 import { Client, type IFrame, type IMessage, type StompHeaders, type StompSubscription } from '@stomp/stompjs';
-import { createRelay, type CreateRelayOptions, type Relay } from '../../../server/relay';
-import { silentLogger } from '../../../server/observability/logger';
+import { createRelay, type CreateRelayOptions, type Relay } from '../../server/relay';
+import { silentLogger } from '../../server/observability/logger';
 
 /** Default bound for one awaited event; generous for a shared 2-core box, small next to mocha's 20 s. */
 export const WAIT_MS = 5_000;
@@ -28,12 +28,24 @@ export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Prom
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Polls `condition` every 10 ms until it holds, or rejects after `ms` naming `what`. */
+/**
+ * Polls `condition` every 10 ms until it holds, or rejects after `ms` naming `what`. A condition
+ * that throws counts as "not yet" (a server still starting refuses connections); the last error is
+ * named in the timeout.
+ */
 export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS): Promise<void> {
   const deadline = Date.now() + ms;
+  let lastError: unknown;
   for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    try {
+      if (await condition()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})`;
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${cause}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

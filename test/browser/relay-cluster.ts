@@ -1,0 +1,104 @@
+/**
+ * Two relay instances on one RabbitMQ node behind the production nginx config: the smallest
+ * deployment in which "the browser is on one instance, the backend pushes through another" can be
+ * observed. Each instance can be stopped gracefully (`relay.close()`) or cut off hard (listener and
+ * every socket destroyed, no ERROR frame, no close handshake), as a crashed process would look to
+ * nginx and the browser.
+ */
+import type { Socket } from 'node:net';
+import { createRelay, type Relay } from '../../server/relay';
+import { silentLogger } from '../../server/observability/logger';
+import { startNginx, type NginxGateway } from '../harness/nginx';
+
+export interface RelayInstance {
+  readonly id: string;
+  readonly relay: Relay;
+  /** `http://127.0.0.1:<port>`, the instance itself, bypassing nginx. */
+  readonly url: string;
+  /** `127.0.0.1:<port>`, as written into the nginx upstreams. */
+  readonly address: string;
+  /** Connected STOMP sessions of `user` on this instance (the ground truth for "where is the page"). */
+  sessionsOf(user: string): number;
+  /** Graceful: ERROR SHUTTING_DOWN to every session, then the broker and listener close. */
+  close(): Promise<void>;
+  /**
+   * Hard stop: the listener closes and every TCP socket (HTTP, WebSocket, SockJS streams) is
+   * destroyed at once, without a STOMP ERROR or WebSocket close frame. The broker side is then shut
+   * too, so nothing of this instance is left behind.
+   */
+  kill(): Promise<void>;
+}
+
+export interface RelayCluster {
+  readonly instances: readonly [RelayInstance, RelayInstance];
+  readonly gateway: NginxGateway;
+  /** The instance that is not `id`. */
+  other(id: string): RelayInstance;
+  byId(id: string): RelayInstance;
+  /** Stops nginx and both relays (those still running). Never throws. */
+  stop(): Promise<void>;
+}
+
+/** Starts one relay on `brokerUrl`, listening on an ephemeral port on 127.0.0.1. */
+export async function startRelayInstance(brokerUrl: string, id: string): Promise<RelayInstance> {
+  const relay = createRelay({ brokerUrl, brokerPoolSize: 1, instanceId: id, shutdownGraceMs: 2000, logger: silentLogger() });
+  const sockets = new Set<Socket>();
+  let address;
+  try {
+    address = await relay.listen(0, '127.0.0.1');
+  } catch (err) {
+    await relay.close().catch(() => undefined);
+    throw err;
+  }
+  const server = relay.server!;
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  let killed = false;
+  return {
+    id,
+    relay,
+    url: `http://127.0.0.1:${address.port}`,
+    address: `127.0.0.1:${address.port}`,
+    sessionsOf: (user) => relay.hub.sessionsOfUser(user).length,
+    close: () => (killed ? relay.close().catch(() => undefined) : relay.close()),
+    async kill() {
+      killed = true;
+      server.close();
+      for (const socket of sockets) socket.destroy();
+      // What is left (broker connections, timers) is shut after the fact; the clients are gone already.
+      await relay.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Starts relays `ids[0]` and `ids[1]` on `brokerUrl` and nginx in front of them. */
+export async function startRelayCluster(brokerUrl: string, ids: [string, string]): Promise<RelayCluster> {
+  const started: RelayInstance[] = [];
+  let gateway: NginxGateway | undefined;
+  const stop = async (): Promise<void> => {
+    await gateway?.stop().catch(() => undefined);
+    await Promise.all(started.map((r) => r.close().catch(() => undefined)));
+  };
+  try {
+    for (const id of ids) started.push(await startRelayInstance(brokerUrl, id));
+    gateway = await startNginx({ upstreams: started.map((r) => r.address) });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const instances = started as unknown as [RelayInstance, RelayInstance];
+  const byId = (id: string): RelayInstance => {
+    const found = instances.find((r) => r.id === id);
+    if (!found) throw new Error(`no relay instance "${id}" (have ${instances.map((r) => r.id).join(', ')})`);
+    return found;
+  };
+  return {
+    instances,
+    gateway: gateway!,
+    byId,
+    other: (id) => instances.find((r) => r.id !== byId(id).id)!,
+    stop,
+  };
+}
