@@ -126,6 +126,13 @@ export class BrokerConnection {
   /** Set while waiting for CONNECTED; see {@link open}. */
   private awaitConnected: ((frame: StompFrame) => void) | undefined;
 
+  /**
+   * The last ERROR frame RabbitMQ sent on this connection, as a catalogue error. After RabbitMQ
+   * closed the connection it says why better than the close does.
+   */
+  get lastBrokerError(): RelayError | undefined { return this.lastError; }
+  private lastError: RelayError | undefined;
+
   /** True once closed for any reason; nothing can be sent any more. */
   get closed(): boolean { return this.closedWith !== undefined; }
 
@@ -222,6 +229,7 @@ export class BrokerConnection {
       case 'ERROR': {
         if (stray) this.handler?.onError(stray.error, stray.frame);
         const error = brokerErrorToRelayError(frame);
+        this.lastError = error;
         const id = frame.headers['receipt-id'];
         const waiting = id === undefined ? undefined : this.pending.get(id);
         if (waiting && id) {

@@ -29,6 +29,8 @@ export class ConnectionSlot {
   readonly index: number;
   /** Broker subscriptions on the current connection, by the broker subscription id we gave them. */
   readonly subscriptions = new Map<string, SlotSubscription>();
+  /** How many times a connection was opened here (the first time included). */
+  opened = 0;
   private current: BrokerConnection | undefined;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -97,6 +99,7 @@ export class ConnectionSlot {
         return;
       }
       this.attempt = 0;
+      this.opened++;
       this.current = connection;
       this.logger.info({ slot: this.index }, 'broker connection up');
       this.events.onUp(this);

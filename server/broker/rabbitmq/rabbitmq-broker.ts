@@ -9,6 +9,11 @@
  *   prefetch-count and redelivery behave as RabbitMQ defines.
  * - Connections are reopened with exponential backoff and jitter; live subscriptions are restored
  *   by the engine itself. `ready` is true while at least one connection is up.
+ * - Requests RabbitMQ might answer by closing the connection (missing queue or exchange, a queue
+ *   redeclared differently, unparsable arguments) are first tried on a separate probe connection,
+ *   outside the pool, and remembered for a while (destination-guard.ts): one bad client cannot cut
+ *   the connections every other session shares. Cost: one or two extra round trips the first time
+ *   a risky destination is used; safe ones (plain topics, built-in exchanges) pay nothing.
  *
  * The guarantees are those of {@link Broker} (server/broker/broker.ts).
  */
@@ -20,7 +25,9 @@ import type { Broker, Consumer, DeliverySink, PublishOptions, PublishRequest, Su
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { BrokerSubscription } from './broker-subscription';
 import { ConnectionSlot, type SlotSubscription } from './connection-slot';
+import { DestinationGuard, type DestinationGuardOptions } from './destination-guard';
 import { makeFrame } from './frames';
+import { ProbeConnection } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
 import { sendHeaders, shareKey } from './subscription-headers';
 
@@ -37,6 +44,8 @@ export interface RabbitMqBrokerOptions {
   connectTimeoutMs?: number;
   logger?: Logger;
   metrics?: RelayMetrics;
+  /** How long verdicts of the probe connection are remembered; see destination-guard.ts. */
+  verification?: DestinationGuardOptions;
 }
 
 /** How often one subscribe is retried on another connection when its connection drops mid-way. */
@@ -45,6 +54,9 @@ const SUBSCRIBE_ATTEMPTS = 3;
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
   private readonly slots: ConnectionSlot[];
+  /** Not in the pool: risky requests are tried here first (probe-connection.ts). */
+  private readonly probes: ProbeConnection;
+  private readonly guard: DestinationGuard;
   private readonly logger: Logger;
   private readonly metrics: RelayMetrics | undefined;
   /** Every broker subscription that should exist, attached or waiting for a connection. */
@@ -72,12 +84,20 @@ export class RabbitMqBroker implements Broker {
       onDown: (slot: ConnectionSlot, orphans: SlotSubscription[]) => this.slotDown(slot, orphans as BrokerSubscription[]),
     };
     this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
+    this.probes = new ProbeConnection({ connection: connectionOptions, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
+    this.guard = new DestinationGuard(this.probes, options.verification);
   }
 
   get ready(): boolean { return this.isReady; }
 
   /** Open connections right now (at most the pool size). */
   get openConnections(): number { return this.slots.filter((s) => s.up).length; }
+
+  /**
+   * Pooled connections opened since start, reconnects included: more than the pool size means a
+   * connection dropped (and subscriptions on it missed topic messages while it was down).
+   */
+  get connectionsOpened(): number { return this.slots.reduce((sum, s) => sum + s.opened, 0); }
 
   /**
    * Opens the pool. Resolves once every connection made its first attempt, so `ready` is already
@@ -99,7 +119,7 @@ export class RabbitMqBroker implements Broker {
     }
     this.live.clear();
     this.shared.clear();
-    await Promise.all(this.slots.map((slot) => slot.stop()));
+    await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop()]);
     this.setReady();
   }
 
@@ -108,8 +128,24 @@ export class RabbitMqBroker implements Broker {
     return () => { this.readyListeners.delete(listener); };
   }
 
+  /**
+   * Risky requests (request-risk.ts) are tried on the probe connection first, so a request that
+   * RabbitMQ answers by closing the connection never reaches a shared one.
+   */
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
     this.assertReady();
+    const releaseProbe = await this.guard.checkSubscribe(request);
+    try {
+      return await this.subscribeVerified(request, sink);
+    } catch (err) {
+      if (isRelayError(err) && err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetSubscribe(request);
+      throw err;
+    } finally {
+      void releaseProbe();
+    }
+  }
+
+  private async subscribeVerified(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
     const key = shareKey(request);
     let subscription = key === undefined ? undefined : this.shared.get(key);
     const joining = subscription !== undefined;
@@ -138,6 +174,8 @@ export class RabbitMqBroker implements Broker {
 
   async publish(request: PublishRequest, options: PublishOptions = {}): Promise<void> {
     this.assertReady();
+    const verifying = this.guard.checkPublish(request.destination, request.headers);
+    if (verifying) await verifying;
     const slot = this.slotFor(request.destination);
     const connection = slot?.connection;
     if (!connection) throw relayError(Errors.BROKER_UNAVAILABLE, 'no open connection to RabbitMQ');
@@ -146,6 +184,7 @@ export class RabbitMqBroker implements Broker {
       if (options.confirm) await connection.request(frame);
       else await connection.write(frame);
     } catch (err) {
+      if (!isRelayError(err) || err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetPublish(request.destination, request.headers);
       throw isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err));
     }
   }

@@ -1,0 +1,196 @@
+/**
+ * Which SUBSCRIBE and SEND requests could make RabbitMQ close the connection they arrive on.
+ *
+ * RabbitMQ's STOMP plugin runs one AMQP channel per connection, and answers a channel error
+ * (missing queue or exchange, a queue redeclared with other flags or arguments, an argument of the
+ * wrong type, a reserved name) with ERROR and then closes the TCP connection. The engine shares
+ * its connections between every session of the instance, so one such request would cut everybody
+ * else's topic subscriptions for the length of a reconnect. This module sorts requests into:
+ *
+ * - `safe`: cannot fail that way (topics and built-in exchanges with plain headers, publishes that
+ *   declare nothing): sent straight to a pooled connection;
+ * - `refuse`: can never work through a shared connection, or RabbitMQ would reject the header
+ *   value: refused here, without a round trip;
+ * - `probe`: depends on what exists on the broker now: tried first on the disposable probe
+ *   connection (probe-connection.ts); `key` names what was verified, for the cache.
+ *
+ * Pure functions, no regular expressions: {@link assessPublish} runs on every publish.
+ * RabbitMQ specifics: https://www.rabbitmq.com/stomp.html#d
+ */
+import type { StompHeaders } from '../../codec/frame';
+import { Errors, relayError, type RelayError } from '../../errors';
+import type { SubscribeRequest } from '../broker';
+
+/** What the probe connection subscribes to, to find out whether the real request would work. */
+export interface ProbeTarget {
+  readonly destination: string;
+  /** SUBSCRIBE headers that make RabbitMQ declare or check the same things the request would. */
+  readonly headers: StompHeaders;
+}
+
+export type Assessment =
+  | { readonly verdict: 'safe' }
+  | { readonly verdict: 'refuse'; readonly error: RelayError }
+  | { readonly verdict: 'probe'; readonly key: string; readonly target: ProbeTarget };
+
+const SAFE: Assessment = Object.freeze({ verdict: 'safe' });
+
+/** Exchanges every RabbitMQ vhost has (https://www.rabbitmq.com/tutorials/amqp-concepts#exchange-default). */
+export const BUILTIN_EXCHANGES: ReadonlySet<string> = new Set(['amq.direct', 'amq.topic', 'amq.fanout', 'amq.headers', 'amq.match']);
+
+/** Headers the engine sets itself on SUBSCRIBE (see subscription-headers.ts): not the client's. */
+const ENGINE_HEADERS = new Set(['id', 'ack', 'destination', 'receipt']);
+/** SUBSCRIBE headers that declare nothing and whose bad values RabbitMQ shrugs off (checked here otherwise). */
+const PASSIVE_SUBSCRIBE_HEADERS = new Set(['selector', 'prefetch-count']);
+/** Flags RabbitMQ reads as booleans when it declares a subscription's queue. */
+const FLAG_HEADERS = new Set(['durable', 'persistent', 'auto-delete', 'exclusive']);
+/**
+ * The `x-*` headers RabbitMQ turns into queue arguments (rabbit_stomp_util): on a SEND to
+ * `/queue/` they change the declaration; every other `x-*` SEND header is an application header.
+ */
+export const QUEUE_ARGUMENT_HEADERS: ReadonlySet<string> = new Set([
+  'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-expires', 'x-max-length', 'x-max-length-bytes',
+  'x-max-priority', 'x-message-ttl', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-queue-master-locator',
+  'x-single-active-consumer', 'x-max-age', 'x-stream-max-segment-size-bytes', 'x-initial-cluster-size',
+  'x-delivery-limit', 'x-queue-version',
+]);
+
+/** Where a destination points, by its RabbitMQ prefix; `name` is what follows the prefix. */
+type Parsed =
+  | { kind: 'topic' | 'queue' | 'amq-queue' | 'reply-queue' | 'temp-queue'; name: string }
+  | { kind: 'exchange'; name: string; exchange: string }
+  | { kind: 'unknown'; name: string };
+
+const PREFIXES: ReadonlyArray<[string, 'topic' | 'queue' | 'amq-queue' | 'reply-queue' | 'temp-queue' | 'exchange']> = [
+  ['/topic/', 'topic'], ['/queue/', 'queue'], ['/amq/queue/', 'amq-queue'], ['/exchange/', 'exchange'],
+  ['/reply-queue/', 'reply-queue'], ['/temp-queue/', 'temp-queue'],
+];
+
+export function parseDestination(destination: string): Parsed {
+  for (const [prefix, kind] of PREFIXES) {
+    if (!destination.startsWith(prefix)) continue;
+    const name = destination.slice(prefix.length);
+    if (kind !== 'exchange') return { kind, name };
+    const slash = name.indexOf('/');
+    return { kind, name, exchange: slash < 0 ? name : name.slice(0, slash) };
+  }
+  return { kind: 'unknown', name: destination };
+}
+
+/** Decides how a SUBSCRIBE reaches RabbitMQ (see the module comment). */
+export function assessSubscribe(request: SubscribeRequest): Assessment {
+  const { destination, headers } = request;
+  const parsed = parseDestination(destination);
+  const refusal = refuseDestination(parsed, destination, 'SUBSCRIBE');
+  if (refusal) return refusal;
+  const prefetch = headers['prefetch-count'];
+  if (prefetch !== undefined && !isWholeNumber(prefetch, 65_535)) return refuse(Errors.INVALID_HEADER, 'prefetch-count', prefetch);
+
+  // Headers that make RabbitMQ declare or look something up: they must be verified.
+  let declaring = false;
+  let plainFlags = true;
+  for (const name of Object.keys(headers)) {
+    if (ENGINE_HEADERS.has(name) || PASSIVE_SUBSCRIBE_HEADERS.has(name)) continue;
+    declaring = true;
+    const value = headers[name];
+    if (!FLAG_HEADERS.has(name) || (value !== 'true' && value !== 'false')) plainFlags = false;
+  }
+  if ((parsed.kind === 'queue' || parsed.kind === 'amq-queue') && headers.exclusive === 'true') {
+    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`);
+  }
+  const publicExchange = parsed.kind === 'topic' || (parsed.kind === 'exchange' && BUILTIN_EXCHANGES.has(parsed.exchange));
+  // A topic subscription gets a fresh, server-named queue: with no name or arguments from the
+  // client, nothing can clash with what exists.
+  if (publicExchange && (!declaring || plainFlags)) return SAFE;
+  if (parsed.kind === 'exchange' && !declaring) return exchangeProbe(parsed.exchange);
+  const target: ProbeTarget = { destination, headers: probeHeaders(headers, ENGINE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS) };
+  return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(target.headers)}`, target };
+}
+
+/** Decides how a SEND reaches RabbitMQ (see the module comment). Runs on every publish. */
+export function assessPublish(destination: string, headers: StompHeaders): Assessment {
+  const parsed = parseDestination(destination);
+  const refusal = refuseDestination(parsed, destination, 'SEND');
+  if (refusal) return refusal;
+  const priority = headers.priority;
+  if (priority !== undefined && !isWholeNumber(priority, 255)) return refuse(Errors.INVALID_HEADER, 'priority', priority);
+  const expiration = headers.expiration;
+  if (expiration !== undefined && !isWholeNumber(expiration, Number.MAX_SAFE_INTEGER)) return refuse(Errors.INVALID_HEADER, 'expiration', expiration);
+  switch (parsed.kind) {
+    case 'exchange': {
+      return BUILTIN_EXCHANGES.has(parsed.exchange) ? SAFE : exchangeProbe(parsed.exchange);
+    }
+    case 'queue': {
+      // A SEND to /queue/ declares the queue, with whatever flags and arguments it carries.
+      if (headers.exclusive === 'true') {
+        return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`);
+      }
+      const declaration = queueDeclarationHeaders(headers);
+      return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(declaration)}`, target: { destination, headers: declaration } };
+    }
+    default:
+      // Topics, built-in exchanges, /amq/queue/ and /reply-queue/ declare nothing; RabbitMQ drops
+      // what it cannot route.
+      return SAFE;
+  }
+}
+
+/** The headers of a SEND to `/queue/` that shape the queue's declaration. */
+export function queueDeclarationHeaders(headers: StompHeaders): StompHeaders {
+  const out: StompHeaders = Object.create(null);
+  for (const name of Object.keys(headers)) {
+    if (name === 'durable' || name === 'auto-delete' || name === 'exclusive' || QUEUE_ARGUMENT_HEADERS.has(name)) out[name] = headers[name];
+  }
+  return out;
+}
+
+/** `\nname:value` per header, sorted by name: equal for requests that declare the same things. */
+export function headerSignature(headers: StompHeaders): string {
+  let out = '';
+  for (const name of Object.keys(headers).sort()) out += `\n${name}:${headers[name]}`;
+  return out;
+}
+
+/** True for decimal digits only (no sign, no blanks) naming a number ≤ `max`. */
+export function isWholeNumber(value: string, max: number): boolean {
+  if (value.length === 0 || value.length > 16) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return Number(value) <= max;
+}
+
+function refuseDestination(parsed: Parsed, destination: string, command: 'SUBSCRIBE' | 'SEND'): Assessment | undefined {
+  switch (parsed.kind) {
+    case 'unknown':
+      return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (RabbitMQ knows /topic/, /queue/, /amq/queue/, /exchange/ and /reply-queue/)`);
+    case 'temp-queue':
+      return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue belongs to one broker connection, and the relay shares its connections)`);
+    case 'reply-queue':
+      return command === 'SEND' && parsed.name.length > 0 ? undefined
+        : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
+    case 'exchange':
+      return parsed.exchange.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no exchange name)`);
+    default:
+      return parsed.name.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no name after the prefix)`);
+  }
+}
+
+/** Only the exchange's existence matters: one probe serves every routing key, SEND and SUBSCRIBE. */
+function exchangeProbe(exchange: string): Assessment {
+  const target: ProbeTarget = { destination: `/exchange/${exchange}/stomp-relay.probe`, headers: Object.create(null) as StompHeaders };
+  return { verdict: 'probe', key: `EXCHANGE\n${exchange}`, target };
+}
+
+function probeHeaders(headers: StompHeaders, ...skip: Array<ReadonlySet<string>>): StompHeaders {
+  const out: StompHeaders = Object.create(null);
+  for (const name of Object.keys(headers)) {
+    if (!skip.some((set) => set.has(name))) out[name] = headers[name];
+  }
+  return out;
+}
+
+function refuse(definition: Parameters<typeof relayError>[0], ...args: string[]): Assessment {
+  return { verdict: 'refuse', error: relayError(definition, ...args) };
+}

@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { headers } from '../../../server/codec/frame';
+import { assessPublish, assessSubscribe, isWholeNumber, type Assessment } from '../../../server/broker/rabbitmq/request-risk';
+
+describe('rabbitmq request risk', () => {
+  const sub = (destination: string, init: Record<string, string> = {}): Assessment =>
+    assessSubscribe({ destination, ack: 'auto', headers: headers(init) });
+  const send = (destination: string, init: Record<string, string> = {}): Assessment => assessPublish(destination, headers(init));
+  const verdict = (a: Assessment) => a.verdict;
+  const code = (a: Assessment) => (a.verdict === 'refuse' ? a.error.code : undefined);
+  const key = (a: Assessment) => (a.verdict === 'probe' ? a.key : undefined);
+
+  it('lets plain topic and built-in exchange traffic through without a probe', () => {
+    expect(verdict(sub('/topic/chat'))).to.equal('safe');
+    expect(verdict(sub('/topic/chat', { selector: "a = 'b'", 'prefetch-count': '10', durable: 'false' }))).to.equal('safe');
+    expect(verdict(sub('/exchange/amq.topic/chat.*'))).to.equal('safe');
+    expect(verdict(send('/topic/chat', { 'content-type': 'text/plain', 'x-app': 'whatever' }))).to.equal('safe');
+    expect(verdict(send('/exchange/amq.direct/k'))).to.equal('safe');
+    expect(verdict(send('/amq/queue/anything'))).to.equal('safe');
+    expect(verdict(send('/reply-queue/amq.gen-abc'))).to.equal('safe');
+  });
+
+  it('probes what depends on the broker: queues, /amq/queue/, other exchanges, named or argumented topic queues', () => {
+    for (const a of [
+      sub('/queue/jobs'), sub('/amq/queue/jobs'), sub('/exchange/mine/k'), sub('/exchange/amq.other/k'),
+      sub('/topic/t', { 'x-queue-name': 'q' }), sub('/topic/t', { 'x-message-ttl': '10' }), sub('/topic/t', { durable: 'maybe' }),
+      send('/queue/jobs'), send('/exchange/mine/k'),
+    ]) expect(verdict(a)).to.equal('probe');
+  });
+
+  it('keys a queue by its declaration, so a different declaration is probed again', () => {
+    expect(key(send('/queue/jobs', { 'x-app': '1' }))).to.equal(key(send('/queue/jobs')));
+    expect(key(send('/queue/jobs', { 'x-max-length': '5' }))).to.not.equal(key(send('/queue/jobs')));
+    // A SEND and a SUBSCRIBE that declare the same queue the same way share the verdict.
+    expect(key(send('/queue/jobs', { 'auto-delete': 'true' }))).to.equal(key(sub('/queue/jobs', { 'auto-delete': 'true' })));
+    expect(key(sub('/queue/jobs', { 'prefetch-count': '3' }))).to.equal(key(sub('/queue/jobs')));
+  });
+
+  it('verifies an exchange once for every routing key, SEND and SUBSCRIBE', () => {
+    expect(key(send('/exchange/mine/a'))).to.equal(key(send('/exchange/mine/b.c')));
+    expect(key(sub('/exchange/mine/z'))).to.equal(key(send('/exchange/mine/a')));
+  });
+
+  it('refuses what can never work through shared connections, without a round trip', () => {
+    expect(code(sub('/temp-queue/replies'))).to.equal('DESTINATION_NOT_ALLOWED');
+    expect(code(send('/temp-queue/replies'))).to.equal('DESTINATION_NOT_ALLOWED');
+    expect(code(sub('/reply-queue/x'))).to.equal('DESTINATION_NOT_ALLOWED');
+    expect(code(sub('/queue/jobs', { exclusive: 'true' }))).to.equal('DESTINATION_NOT_ALLOWED');
+    expect(code(send('/queue/jobs', { exclusive: 'true' }))).to.equal('DESTINATION_NOT_ALLOWED');
+    for (const d of ['/nowhere/x', '/queue/', '/topic/', '/exchange/', '/exchange//k', 'topic/x']) {
+      expect(code(sub(d)), d).to.equal('DESTINATION_NOT_ALLOWED');
+    }
+  });
+
+  it('refuses header values RabbitMQ cannot parse', () => {
+    expect(code(send('/topic/t', { priority: '256' }))).to.equal('INVALID_HEADER');
+    expect(code(send('/topic/t', { priority: '-1' }))).to.equal('INVALID_HEADER');
+    expect(code(send('/topic/t', { expiration: '1e3' }))).to.equal('INVALID_HEADER');
+    expect(code(sub('/queue/q', { 'prefetch-count': 'ten' }))).to.equal('INVALID_HEADER');
+    expect(verdict(send('/topic/t', { priority: '9', expiration: '60000' }))).to.equal('safe');
+  });
+
+  it('isWholeNumber takes decimal digits only, up to a bound', () => {
+    expect(isWholeNumber('0', 5)).to.equal(true);
+    expect(isWholeNumber('5', 5)).to.equal(true);
+    expect(isWholeNumber('6', 5)).to.equal(false);
+    for (const bad of ['', ' 1', '1 ', '+1', '0x1', '1.0', '9'.repeat(17)]) expect(isWholeNumber(bad, Infinity), bad).to.equal(false);
+  });
+});
