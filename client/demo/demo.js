@@ -9,6 +9,8 @@ const MAX_LOG_ITEMS = 200;
 
 /** @type {import('/client/stomp-relay-client.js').RelayClient | undefined} */
 let relay;
+/** The notifications subscription (survives reconnects). */
+let notifications;
 let me = '';
 let token = '';
 
@@ -91,7 +93,10 @@ function signIn({ name, transport, tokenValue, sockjsTransports }) {
     sockjsTransports,
     login: name,
     token: token || undefined,
-    onStateChange: (state) => setState(state),
+    onStateChange: (state) => {
+      setState(state);
+      watchNotifications();
+    },
     onConnected: (info) => {
       $('user-name').textContent = info.userName ?? name;
       // Behind a load balancer this can differ from "Page from": the socket is what receives pushes.
@@ -113,15 +118,30 @@ function signIn({ name, transport, tokenValue, sockjsTransports }) {
     const { from, text } = readMessage(message);
     appendLog($('chat-log'), { who: from ?? '?', text });
   });
-  relay.subscribeUser('/queue/notifications', (message) => {
+  notifications = relay.subscribeUser('/queue/notifications', (message) => {
     const { from, text } = readMessage(message);
     appendLog($('notifications'), { who: from ? `from ${from}` : '', text });
   });
+  watchNotifications();
+}
+
+/** Shows whether the notifications subscription is confirmed on the current connection. */
+function watchNotifications() {
+  const live = $('notifications-live');
+  const show = (active) => {
+    live.dataset.active = String(active);
+    live.textContent = active ? 'live' : 'subscribing…';
+  };
+  const current = notifications;
+  if (!current) return;
+  show(current.active);
+  if (!current.active) current.whenActive().then(() => { if (notifications === current) show(current.active); });
 }
 
 async function signOut() {
   await relay?.close();
   relay = undefined;
+  notifications = undefined;
   for (const id of ['chat-log', 'notifications']) $(id).replaceChildren();
   for (const id of ['server-info', 'instance-id', 'transport', 'user-name']) $(id).textContent = '—';
   $('push-result').textContent = '';

@@ -28,6 +28,10 @@ interface SubscriptionEntry {
   readonly headers: Record<string, string>;
   /** The STOMP subscription on the current connection; undefined while disconnected. */
   live: StompSubscription | undefined;
+  /** The server confirmed `live` with a RECEIPT (the relay sends it once the broker has it). */
+  active: boolean;
+  /** Callers of whenActive() waiting for the next confirmation. */
+  waiters: Array<() => void>;
 }
 
 /** Stompjs's "send SUBSCRIBE frames for STOMP 1.2, 1.1 and 1.0" subprotocol list. */
@@ -66,6 +70,7 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
   let lastError: RelayErrorFrame | undefined;
   let closing = false;
   let nextSubscriptionId = 0;
+  let nextReceipt = 0;
   const subscriptions = new Map<string, SubscriptionEntry>();
   let cancelPause: (() => void) | undefined;
 
@@ -153,7 +158,14 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
   };
 
   const sendSubscribe = (entry: SubscriptionEntry): void => {
-    entry.live = stomp.subscribe(entry.destination, (m) => deliver(entry, m), { ...entry.headers, id: entry.id });
+    const receipt = `${entry.id}-${nextReceipt++}`;
+    stomp.watchForReceipt(receipt, () => {
+      // A receipt for an older connection's SUBSCRIBE cannot arrive here: receipts die with their socket.
+      if (!subscriptions.has(entry.id)) return;
+      entry.active = true;
+      for (const resolve of entry.waiters.splice(0)) resolve();
+    });
+    entry.live = stomp.subscribe(entry.destination, (m) => deliver(entry, m), { ...entry.headers, id: entry.id, receipt });
   };
 
   const stomp = new Client({
@@ -204,7 +216,10 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
     onWebSocketClose: (event?: { code?: number; reason?: string }) => {
       const wasEstablished = established;
       established = false;
-      for (const entry of subscriptions.values()) entry.live = undefined;
+      for (const entry of subscriptions.values()) {
+        entry.live = undefined;
+        entry.active = false;
+      }
       if (mode === 'auto' && transport === 'websocket' && !socketOpened && !closing) {
         // WebSocket could not even open (proxy strips Upgrade, firewall): SockJS from now on, at once.
         debug('stomp-relay: WebSocket failed to open, falling back to SockJS');
@@ -231,12 +246,18 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
       throw new TypeError(`destination must start with "/", got "${String(destination)}"`);
     }
     if (closing) throw new Error('stomp-relay: client is closed');
-    const entry: SubscriptionEntry = { id: `sub-${nextSubscriptionId++}`, destination, handler, headers: { ...headers }, live: undefined };
+    const entry: SubscriptionEntry = {
+      id: `sub-${nextSubscriptionId++}`, destination, handler, headers: { ...headers }, live: undefined, active: false, waiters: [],
+    };
     subscriptions.set(entry.id, entry);
     if (stomp.connected) sendSubscribe(entry);
     return {
       id: entry.id,
       destination,
+      get active() {
+        return entry.active;
+      },
+      whenActive: () => (entry.active ? Promise.resolve() : new Promise<void>((resolve) => entry.waiters.push(resolve))),
       unsubscribe: () => {
         if (!subscriptions.delete(entry.id)) return;
         if (entry.live && stomp.connected) entry.live.unsubscribe();

@@ -94,6 +94,17 @@ export interface RelaySubscription {
   /** The STOMP subscription id; stable across reconnects. */
   readonly id: string;
   readonly destination: string;
+  /**
+   * True while the server has confirmed this subscription on the current connection: messages
+   * published from then on reach it. False while connecting, reconnecting, or until the server's
+   * RECEIPT for the (re)subscription arrives.
+   */
+  readonly active: boolean;
+  /**
+   * Resolves once the subscription is {@link RelaySubscription.active} (at once if it is). Use it
+   * before triggering a push you expect to see, e.g. in tests or right after sign-in.
+   */
+  whenActive(): Promise<void>;
   /** Stops delivery and sends UNSUBSCRIBE if connected. Idempotent. */
   unsubscribe(): void;
 }

@@ -18,7 +18,7 @@ import type { Page } from 'playwright-core';
 import { browserUnavailableReason, launchBrowser, type TestBrowser } from '../harness/browser';
 import { nginxUnavailableReason } from '../harness/nginx';
 import { RABBITMQ_BIN, startRabbitNode, type RabbitNode } from '../harness/rabbitmq';
-import { connectedInstance, pushFromBackend, pushToSelfThroughForm, sayInChat, waitForLine } from './demo-page';
+import { connectedInstance, notificationsLive, pushFromBackend, pushToSelfThroughForm, sayInChat, waitForLine } from './demo-page';
 import { startRelayCluster, type RelayCluster } from './relay-cluster';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -152,7 +152,8 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
     expect(streaming, 'SockJS session carried over xhr_streaming').to.have.length.greaterThan(0);
     expect(sends(), 'frames sent with xhr_send').to.have.length.greaterThan(0);
 
-    await pushToSelfThroughForm(bob.page, 'bob', 'streaming works');
+    // Live means confirmed by the relay: a backend push sent now cannot race the SUBSCRIBE.
+    await notificationsLive(bob.page);
     const other = cluster!.other(on);
     await pushFromBackend(other.url, 'bob', `pushed via ${other.id} over xhr-streaming`);
     await waitForLine(bob.page, 'notifications', `pushed via ${other.id} over xhr-streaming`);
@@ -183,8 +184,8 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
       expect(second).to.equal(survivor.id);
       expect(await carol.page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).to.equal(true);
       await waitForLine(carol.page, 'chat-log', 'connection lost');
-      // Resubscribed (SUBSCRIBE went before "connected" showed; the broker side follows): wait until it is live.
-      await pushToSelfThroughForm(carol.page, user, 'after reconnecting');
+      // Resubscribed: the page shows the subscription live again once the survivor confirmed it.
+      await notificationsLive(carol.page);
 
       // A push that only the survivor can deliver: the dead instance is gone.
       await pushFromBackend(survivor.url, user, `after the outage, via ${survivor.id}`);

@@ -35,6 +35,14 @@ export async function waitForLine(page: Page, testId: string, text: string, time
 }
 
 /**
+ * Waits until the page shows its notifications subscription as live: the relay confirmed it with a
+ * RECEIPT (sent once the broker has it), so a push sent from now on arrives.
+ */
+export async function notificationsLive(page: Page, timeoutMs = 10_000): Promise<void> {
+  await page.waitForSelector('[data-testid="notifications-live"][data-active="true"]', { timeout: timeoutMs });
+}
+
+/**
  * Pushes to the page's own user with the page's push form and waits for it to arrive: the user's
  * way of seeing that notifications work now (the subscription is live at the broker), so that a
  * push sent next by a backend cannot race the page's SUBSCRIBE.
