@@ -50,7 +50,7 @@ export interface RelayClientOptions {
 export interface ServerInfo {
   /** The authenticated user (`user-name` header). */
   userName: string | undefined;
-  /** The relay instance's `server` header, e.g. `stomp-relay/0.1.0 relay1`. */
+  /** The relay instance's `server` header, e.g. `stomp-relay/0.1.0 (relay1)`. */
   server: string | undefined;
   /** Session id (`session` header). */
   session: string | undefined;
