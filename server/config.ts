@@ -74,7 +74,9 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
     maxTransactionFrames: 1024,
   }),
   heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2 }),
-  relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/'],
+  // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
+  // `/reply-queue/` lets clients answer such requests.
+  relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
   appPrefix: '/app/',
   userPrefix: '/user/',
   allowedOrigins: ['*'],

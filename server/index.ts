@@ -21,7 +21,7 @@ export type { UserPresence } from './user/presence';
 export { resolveConfig, configFromEnv, parseBrokerUrl, DEFAULT_CONFIG, ENV_VARS } from './config';
 export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint } from './config';
 export { Errors, RelayError, isRelayError, type ErrorCode } from './errors';
-export type { Broker, BrokerMessage, Delivery, DeliverySink, Consumer, SubscribeRequest, PublishRequest, PublishOptions, AckMode } from './broker/broker';
+export type { Broker, BrokerMessage, Delivery, DeliverySink, Consumer, SubscribeRequest, PublishRequest, PublishOptions, AckMode, ReplyAddress } from './broker/broker';
 export type { StompFrame, StompHeaders, StompVersion } from './codec/frame';
 export type { Transport, HandshakeInfo } from './transport/transport';
 export { RelayMetrics } from './observability/metrics';

@@ -23,6 +23,7 @@ import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type HandlerOptions } from './application/message-handlers';
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
+import { userDestinationPrefixes } from './user/user-destinations';
 import { UserMessaging, encodePayload, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
 import { createPushRoutes, jwtPushAuth, noPushAuth, strategyAuth, type PushAuthStrategy } from './http/push';
 import { headers as makeHeaders } from './codec/frame';
@@ -111,7 +112,7 @@ export class Relay {
       broker: this.broker,
       presence: this.presence,
       metrics: this.metrics,
-      destinationPrefixes: this.config.relayPrefixes,
+      destinationPrefixes: userDestinationPrefixes(this.config.relayPrefixes),
     });
     this.origins = new OriginPolicy(this.config.allowedOrigins);
     const onTransport = (t: Transport) => this.accept(t);

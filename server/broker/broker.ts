@@ -13,6 +13,13 @@
  * - `/exchange/<exchange>/<key>`: publish/subscribe through a named exchange (embedded: like a topic
  *   whose name is the whole destination).
  * - `/amq/queue/<name>`: an existing queue (embedded: same as `/queue/<name>`).
+ * - `/reply-queue/<name>`: SEND only; reaches the queue called `<name>` (RabbitMQ: through the
+ *   default exchange; unroutable messages are dropped). It is how responders answer a
+ *   {@link ReplyAddress}.
+ * - `/temp-queue/...` is never a destination, and a `reply-to: /temp-queue/...` header is refused:
+ *   on a pooled broker connection RabbitMQ would make a queue nobody can free and whose replies
+ *   nobody can route. Callers open a {@link ReplyAddress} instead (the session layer maps a client's
+ *   `/temp-queue/<name>` to one).
  *
  * ## Guarantees (both engines)
  * - Order: messages published by one caller of {@link Broker.publish} to one destination reach each
@@ -93,6 +100,30 @@ export interface Consumer {
   close(): Promise<void>;
 }
 
+/**
+ * Queue names under this prefix belong to reply addresses: both engines refuse SUBSCRIBE and SEND
+ * to `/queue/` and `/amq/queue/` destinations under it, so nobody can read another's replies.
+ */
+export const REPLY_QUEUE_PREFIX = 'stomp-relay.reply.';
+
+/**
+ * A private address replies can be sent to from anywhere (any session, any instance): the relay's
+ * form of RabbitMQ's temporary reply queues (https://www.rabbitmq.com/docs/stomp#d.tqd), which
+ * belong to one broker connection and so cannot serve the many sessions of a pooled connection.
+ *
+ * RabbitMQ engine: an exclusive, auto-delete queue under {@link REPLY_QUEUE_PREFIX} consumed on one
+ * pooled connection; nobody else can consume it (RabbitMQ locks exclusive queues to their
+ * connection, and the engines refuse the reserved names). Like RabbitMQ's temporary queues it ends
+ * with that connection: if the connection drops, the address is cancelled (BROKER_UNAVAILABLE) and
+ * replies sent to it are dropped; open a new one. Embedded engine: an in-process mailbox.
+ */
+export interface ReplyAddress {
+  /** `/reply-queue/<name>`: what to put in a request's `reply-to` header; responders SEND to it. */
+  readonly destination: string;
+  /** Frees the address (RabbitMQ deletes the queue). Later replies to it are dropped. Idempotent. */
+  close(): Promise<void>;
+}
+
 export interface PublishRequest {
   destination: string;
   /** Headers to carry to receivers (content-type, application headers, persistent, reply-to...). */
@@ -131,6 +162,18 @@ export interface Broker {
    * restores the consumer by itself; the sink is not told.
    */
   subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer>;
-  /** Publishes one message. Rejects with a RelayError (BROKER_UNAVAILABLE, BROKER_ERROR). */
+  /**
+   * Publishes one message. Rejects with a RelayError (BROKER_UNAVAILABLE, BROKER_ERROR,
+   * DESTINATION_NOT_ALLOWED; a `reply-to` under `/temp-queue/` is refused: see {@link ReplyAddress}).
+   */
   publish(request: PublishRequest, options?: PublishOptions): Promise<void>;
+  /**
+   * Opens a {@link ReplyAddress} whose messages go to `sink` as auto-ack deliveries (no ack id),
+   * with `message.destination` set to the address's destination. Resolves once a message sent to
+   * the address from now on, from any publisher, will arrive. Rejects with BROKER_UNAVAILABLE or
+   * BROKER_ERROR. `sink.cancelled` is called if the broker ends the address by itself, which for
+   * RabbitMQ includes losing the connection it rides on (BROKER_UNAVAILABLE): unlike a
+   * subscription, an address cannot be restored under the same name.
+   */
+  openReplyAddress(sink: DeliverySink): Promise<ReplyAddress>;
 }

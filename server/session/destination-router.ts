@@ -9,6 +9,9 @@ import type { BrokerMessage } from '../broker/broker';
 import { Errors, relayError } from '../errors';
 import type { StompSession } from './stomp-session';
 
+const TEMP_QUEUE = '/temp-queue/';
+const REPLY_QUEUE = '/reply-queue/';
+
 export interface SubscribeRoute {
   /** Destination to subscribe to at the broker. */
   brokerDestination: string;
@@ -38,6 +41,10 @@ export interface DestinationRouter {
 /**
  * Relays destinations under the configured prefixes (`/topic/`, `/queue/`...) to the broker
  * unchanged and refuses everything else with DESTINATION_NOT_ALLOWED.
+ *
+ * Temporary and reply queues follow RabbitMQ (https://www.rabbitmq.com/docs/stomp#d.tqd), whatever
+ * the prefixes: `/temp-queue/<name>` is only ever a SEND's `reply-to` (temp-queues.ts), never a
+ * destination; `/reply-queue/<name>` takes SEND (a reply), never SUBSCRIBE.
  */
 export class PrefixRouter implements DestinationRouter {
   private readonly prefixes: readonly string[];
@@ -55,11 +62,20 @@ export class PrefixRouter implements DestinationRouter {
   }
 
   routeSubscribe(_session: StompSession, destination: string, _headers?: StompHeaders): SubscribeRoute {
+    if (destination.startsWith(TEMP_QUEUE)) {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (temporary queues take no SUBSCRIBE: SEND with reply-to:${destination}, and replies arrive with subscription:${destination})`);
+    }
+    if (destination.startsWith(REPLY_QUEUE)) {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
+    }
     if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     return { brokerDestination: destination };
   }
 
   routeSend(_session: StompSession, destination: string, _frame?: StompFrame): SendRoute {
+    if (destination.startsWith(TEMP_QUEUE)) {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue is named in reply-to; answer to the /reply-queue/ destination the receiver got)`);
+    }
     if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     return { kind: 'broker', destination };
   }

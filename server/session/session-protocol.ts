@@ -19,8 +19,11 @@ import type { Principal } from '../auth/authenticator';
 import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, type HeartbeatPlan } from './negotiation';
 import { SubscriptionTable, type ClientSubscription } from './subscription-table';
 import { TransactionTable, type TransactionOp } from './transaction-table';
+import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
 import type { StompSession } from './stomp-session';
+import type { SendRoute } from './destination-router';
+import { INTERNAL_HEADER_PREFIX } from './message-encoder';
 
 /** What the protocol needs from the session that carries it. */
 export interface SessionIo {
@@ -99,9 +102,20 @@ export class SessionProtocol {
   private readonly transactions: TransactionTable;
   /** Work whose RECEIPT (or failure) is still to come: publishes, commits, handled sends. */
   private readonly inFlight = new Set<Promise<void>>();
+  /** `/temp-queue/<name>` reply addresses; they count against the subscription limit. */
+  private readonly tempQueues: TempQueues;
 
   constructor(private readonly io: SessionIo) {
     this.transactions = new TransactionTable(io.deps.config.limits);
+    this.tempQueues = new TempQueues(io.deps.broker, {
+      reply: (clientDestination, delivery) => this.deliverReply(clientDestination, delivery),
+      // The address died with its broker connection (temp-queues.ts forgot it): the next SEND
+      // naming the temporary queue opens a new one. Replies already on their way are lost, as
+      // topic messages are during a broker outage; the session itself is unharmed.
+      lost: (clientDestination, reason) => {
+        this.io.deps.logger.info({ session: this.io.session.id, destination: clientDestination, reason: reason.message }, 'temporary queue lost; the next request opens a new one');
+      },
+    });
   }
 
   get subscriptionCount(): number {
@@ -132,6 +146,9 @@ export class SessionProtocol {
       metrics.subscriptions.dec();
       this.closeConsumer(subscription);
     }
+    this.tempQueues.closeAll().catch((err: unknown) => {
+      this.io.deps.logger.warn({ err, session: this.io.session.id }, 'closing a reply address failed');
+    });
   }
 
   // --- §"CONNECT or STOMP Frame", §"Protocol Negotiation", §"Heart-beating" ---
@@ -179,20 +196,53 @@ export class SessionProtocol {
   // --- §SEND ---
 
   send(frame: StompFrame): void | Promise<void> {
-    const h = frame.headers;
     const destination = required(frame, 'destination');
     const route = this.io.deps.router.routeSend(this.io.session, destination, frame);
+    const replyTo = frame.headers['reply-to'];
+    if (replyTo === undefined || !replyTo.startsWith(TEMP_QUEUE_PREFIX)) return this.sendRouted(frame, route, undefined);
+    const address = this.tempQueueAddress(replyTo);
+    if (typeof address === 'string') return this.sendRouted(frame, route, address);
+    // First use of this temporary queue: later frames wait until its address exists, so a burst of
+    // SENDs keeps its order and no reply can come before the address is there to take it.
+    return address.then((resolved) => {
+      if (this.io.open) return this.sendRouted(frame, route, resolved);
+    });
+  }
+
+  /**
+   * The `reply-to` that replaces a client's `/temp-queue/<name>`: the session's reply address for
+   * that name, opened on first use (a promise then). RabbitMQ semantics:
+   * https://www.rabbitmq.com/docs/stomp#d.tqd
+   */
+  private tempQueueAddress(replyTo: string): string | Promise<string> {
+    const { config } = this.io.deps;
+    if (replyTo.length === TEMP_QUEUE_PREFIX.length) throw relayError(Errors.INVALID_HEADER, 'reply-to', replyTo);
+    if (!config.relayPrefixes.includes(TEMP_QUEUE_PREFIX)) {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `reply-to ${replyTo} (temporary queues are not relayed here: RELAY_PREFIXES)`);
+    }
+    if (!this.tempQueues.has(replyTo) && this.subscriptions.size + this.tempQueues.size >= config.limits.maxSubscriptionsPerSession) {
+      throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, config.limits.maxSubscriptionsPerSession);
+    }
+    return this.tempQueues.replyTo(replyTo);
+  }
+
+  /** SEND once routed; `replyTo`, when set, replaces the client's `reply-to` header. */
+  private sendRouted(frame: StompFrame, route: SendRoute, replyTo: string | undefined): void | Promise<void> {
+    const h = frame.headers;
     // A client that asks for a receipt, or marks the message persistent, gets its RECEIPT only once
     // the broker confirmed it took the message: never a receipt for a message that could be lost.
     const ownConfirm = h.receipt !== undefined || h.persistent === 'true';
     let op: TransactionOp;
     if (route.kind === 'broker') {
       const { broker } = this.io.deps;
-      const request = { destination: route.destination, headers: passThrough(h, SEND_OWN_HEADERS, route.headers), body: frame.body };
+      const carried = passThrough(h, SEND_OWN_HEADERS, route.headers);
+      if (replyTo !== undefined) carried['reply-to'] = replyTo;
+      const request = { destination: route.destination, headers: carried, body: frame.body };
       op = (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
     } else {
       const session = this.io.session;
-      op = () => route.handle(frame, session);
+      const handled = replyTo === undefined ? frame : { ...frame, headers: withHeader(h, 'reply-to', replyTo) };
+      op = () => route.handle(handled, session);
     }
 
     const transaction = h.transaction;
@@ -219,7 +269,7 @@ export class SessionProtocol {
     if (!ACK_MODES.has(ack)) throw relayError(Errors.INVALID_HEADER, 'ack', ack);
     if (this.subscriptions.has(id)) throw relayError(Errors.DUPLICATE_SUBSCRIPTION, id);
     const { config, router, broker, metrics } = this.io.deps;
-    if (this.subscriptions.size >= config.limits.maxSubscriptionsPerSession) {
+    if (this.subscriptions.size + this.tempQueues.size >= config.limits.maxSubscriptionsPerSession) {
       throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, config.limits.maxSubscriptionsPerSession);
     }
     const route = router.routeSubscribe(this.io.session, destination, h);
@@ -304,6 +354,26 @@ export class SessionProtocol {
       // §MESSAGE (1.2): `ack` appears when the subscription needs acknowledgement.
       if (version === '1.2') perReceiver.ack = key;
     }
+    this.io.sendMessage(renderMessage(template, perReceiver), !template.bodyIsUtf8);
+  }
+
+  /**
+   * A reply to one of the session's temporary queues: `subscription` and `destination` are the
+   * client's `/temp-queue/<name>`, as RabbitMQ sends them to a client connected to it directly.
+   */
+  private deliverReply(clientDestination: string, delivery: Delivery): void {
+    if (!this.io.open) return;
+    const message = delivery.message;
+    const template = this.io.deps.encoder.template(message, this.version);
+    if (!template.bodyIsUtf8 && this.io.textOnly) {
+      this.io.deps.metrics.undeliverable.inc({ reason: Errors.NOT_UTF8_ON_TEXT_TRANSPORT.code });
+      this.io.deps.logger.warn(
+        { session: this.io.session.id, destination: clientDestination, messageId: message.messageId },
+        'dropped a reply whose body is not UTF-8: this transport carries only text'
+      );
+      return;
+    }
+    const perReceiver: StompHeaders = { subscription: clientDestination, destination: clientDestination };
     this.io.sendMessage(renderMessage(template, perReceiver), !template.bodyIsUtf8);
   }
 
@@ -468,11 +538,19 @@ function required(frame: StompFrame, name: string): string {
   return value;
 }
 
+/** A copy of `source` with `name` set to `value`. */
+function withHeader(source: StompHeaders, name: string, value: string): StompHeaders {
+  const out: StompHeaders = Object.assign(Object.create(null) as StompHeaders, source);
+  out[name] = value;
+  return out;
+}
+
 /** Copies `source` without `own`, then applies the router's `extra` headers over it. */
 function passThrough(source: StompHeaders, own: ReadonlySet<string>, extra: StompHeaders | undefined): StompHeaders {
   const out: StompHeaders = Object.create(null);
   for (const name of Object.keys(source)) {
-    if (!own.has(name)) out[name] = source[name];
+    // Headers the relay uses between its instances (`x-stomp-relay-*`) cannot come from a client.
+    if (!own.has(name) && !name.startsWith(INTERNAL_HEADER_PREFIX)) out[name] = source[name];
   }
   if (extra !== undefined) for (const name of Object.keys(extra)) out[name] = extra[name];
   return out;

@@ -17,7 +17,7 @@ import type { MessageHandlers } from '../application/message-handlers';
 import type { DestinationRouter, SendRoute, SubscribeRoute } from '../session/destination-router';
 import { PrefixRouter } from '../session/destination-router';
 import type { StompSession } from '../session/stomp-session';
-import { TARGET_SESSION_HEADER, isInternalDestination, parseUserDestination, userBrokerDestination } from './user-destinations';
+import { TARGET_SESSION_HEADER, isInternalDestination, parseUserDestination, userBrokerDestination, userDestinationPrefixes } from './user-destinations';
 
 export interface RelayRouterOptions {
   relayPrefixes: readonly string[];
@@ -28,9 +28,12 @@ export interface RelayRouterOptions {
 
 export class RelayRouter implements DestinationRouter {
   private readonly relayed: PrefixRouter;
+  /** Prefixes a user destination may name inside `/user` (no temporary or reply queues). */
+  private readonly userInner: readonly string[];
 
   constructor(private readonly options: RelayRouterOptions) {
     this.relayed = new PrefixRouter(options.relayPrefixes);
+    this.userInner = userDestinationPrefixes(options.relayPrefixes);
   }
 
   routeSubscribe(session: StompSession, destination: string, headers: StompHeaders): SubscribeRoute {
@@ -38,7 +41,7 @@ export class RelayRouter implements DestinationRouter {
     if (destination.startsWith(this.options.userPrefix)) {
       const user = session.principal?.name;
       if (user === undefined) throw relayError(Errors.ACCESS_DENIED, 'user destinations need an authenticated user');
-      const parsed = parseUserDestination(destination, this.options.userPrefix, this.options.relayPrefixes);
+      const parsed = parseUserDestination(destination, this.options.userPrefix, this.userInner);
       if (parsed.user !== undefined && parsed.user !== user) {
         throw relayError(Errors.ACCESS_DENIED, `cannot subscribe to another user's destination ${destination}`);
       }
@@ -62,7 +65,7 @@ export class RelayRouter implements DestinationRouter {
   routeSend(session: StompSession, destination: string, _frame: StompFrame): SendRoute {
     if (isInternalDestination(destination)) throw relayError(Errors.ACCESS_DENIED, `${destination} is reserved for the relay`);
     if (destination.startsWith(this.options.userPrefix)) {
-      const parsed = parseUserDestination(destination, this.options.userPrefix, this.options.relayPrefixes);
+      const parsed = parseUserDestination(destination, this.options.userPrefix, this.userInner);
       const target = parsed.user ?? session.principal?.name;
       if (target === undefined) throw relayError(Errors.ACCESS_DENIED, 'sending to /user/queue/... needs an authenticated user; name one: /user/{name}/queue/...');
       return { kind: 'broker', destination: userBrokerDestination(target, parsed.destination) };

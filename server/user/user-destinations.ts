@@ -59,6 +59,14 @@ export function userBrokerDestination(user: string, destination: string): string
 /** Broker destination of the presence registry every instance publishes to and reads. */
 export const REGISTRY_DESTINATION = INTERNAL_DESTINATION_PREFIX + 'stomp-relay.registry';
 
+/**
+ * The relayed prefixes that make sense inside a user's space (`/user/queue/x`, `/user/topic/x`...):
+ * all but temporary and reply queues, which belong to one session already.
+ */
+export function userDestinationPrefixes(relayPrefixes: readonly string[]): string[] {
+  return relayPrefixes.filter((p) => p !== '/temp-queue/' && p !== '/reply-queue/');
+}
+
 export interface ParsedUserDestination {
   /** The user named in `/user/{name}/...`, or undefined for the subscriber form `/user/queue/x`. */
   user: string | undefined;

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import type { AckMode, Broker, Consumer, Delivery } from '../../server/broker/broker';
+import type { AckMode, Broker, Consumer, Delivery, ReplyAddress } from '../../server/broker/broker';
 import { headers as makeHeaders } from '../../server/codec/frame';
 import { RecordingSink } from './recording-sink';
 import { expectRelayError, freshDestination, quietPeriod, waitUntil } from './wait';
@@ -387,6 +387,96 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       });
     });
 
+    describe('reply addresses', function () {
+      /** The queue name behind an address: what follows `/reply-queue/`. */
+      function nameOf(address: ReplyAddress): string {
+        expect(address.destination.startsWith('/reply-queue/'), address.destination).to.equal(true);
+        return address.destination.slice('/reply-queue/'.length);
+      }
+
+      it('carries a request’s reply, sent to the address it names in reply-to, back to the requester', async function () {
+        const requests = freshDestination('/queue/');
+        const requester = new RecordingSink('requester');
+        const responder = new RecordingSink('responder');
+        const address = await broker.openReplyAddress(requester);
+        await subscribe(requests, responder);
+        responder.onDeliver = (delivery) => {
+          const replyTo = delivery.message.headers['reply-to'];
+          void publish(replyTo, `re: ${delivery.message.body.toString()}`, { 'content-type': 'text/plain', 'app-correlation': delivery.message.headers['app-correlation'] });
+        };
+
+        await publish(requests, 'ping', { 'reply-to': address.destination, 'app-correlation': 'c-1' });
+
+        const [request] = await responder.waitFor(1);
+        expect(request.message.headers['reply-to'], 'reply-to reaches the responder unchanged').to.equal(address.destination);
+        const [reply] = await requester.waitFor(1);
+        expect(reply.message.body.toString()).to.equal('re: ping');
+        expect(reply.message.destination).to.equal(address.destination);
+        expect(reply.message.headers).to.include({ 'content-type': 'text/plain', 'app-correlation': 'c-1' });
+        for (const owned of NOT_SHOWN_HEADERS) expect(reply.message.headers).not.to.have.property(owned);
+        expect(reply.ackId, 'replies are auto-ack').to.equal(undefined);
+        await address.close();
+      });
+
+      it('keeps each address’s replies to its own sink, in order', async function () {
+        const sinks = [new RecordingSink('a'), new RecordingSink('b')];
+        const [a, b] = await Promise.all(sinks.map((sink) => broker.openReplyAddress(sink)));
+        expect(a.destination).not.to.equal(b.destination);
+        for (let i = 0; i < 5; i++) {
+          await publish(a.destination, `a${i}`, {}, false);
+          await publish(b.destination, `b${i}`, {}, false);
+        }
+        await sinks[0].waitFor(5);
+        await sinks[1].waitFor(5);
+        await quietPeriod();
+        expect(sinks[0].bodies()).to.deep.equal(['a0', 'a1', 'a2', 'a3', 'a4']);
+        expect(sinks[1].bodies()).to.deep.equal(['b0', 'b1', 'b2', 'b3', 'b4']);
+        await Promise.all([a.close(), b.close()]);
+      });
+
+      it('cannot be read by anyone else: its queue is refused for SUBSCRIBE and for SEND as a queue', async function () {
+        const owner = new RecordingSink('owner');
+        const address = await broker.openReplyAddress(owner);
+        const name = nameOf(address);
+        for (const destination of [`/queue/${name}`, `/amq/queue/${name}`, address.destination]) {
+          const error = await expectRelayError(subscribe(destination, new RecordingSink('thief')), 'DESTINATION_NOT_ALLOWED');
+          expect(error.message).to.include(destination);
+        }
+        await expectRelayError(publish(`/queue/${name}`, 'x'), 'DESTINATION_NOT_ALLOWED');
+        await publish(address.destination, 'still mine');
+        await owner.waitFor(1);
+        expect(owner.bodies()).to.deep.equal(['still mine']);
+        expect(owner.cancellations).to.deep.equal([]);
+        await address.close();
+      });
+
+      it('drops replies once closed (the publisher is not told), and close is idempotent', async function () {
+        const sink = new RecordingSink();
+        const address = await broker.openReplyAddress(sink);
+        await publish(address.destination, 'before');
+        await sink.waitFor(1);
+        await address.close();
+        await address.close();
+        await publish(address.destination, 'after');
+        await quietPeriod();
+        expect(sink.bodies()).to.deep.equal(['before']);
+        expect(sink.cancellations).to.deep.equal([]);
+      });
+
+      it('refuses a publish whose reply-to names a /temp-queue/ (a temporary queue needs a reply address)', async function () {
+        const queue = freshDestination('/queue/');
+        await expectRelayError(publish(queue, 'x', { 'reply-to': '/temp-queue/answers' }), 'INVALID_HEADER');
+        const error = await expectRelayError(subscribe('/temp-queue/answers', new RecordingSink()), 'DESTINATION_NOT_ALLOWED');
+        expect(error.message).to.include('temporary queue');
+        // Nothing was queued by the refused publish.
+        const sink = new RecordingSink();
+        await subscribe(queue, sink);
+        await publish(queue, 'next');
+        await sink.waitFor(1);
+        expect(sink.bodies()).to.deep.equal(['next']);
+      });
+    });
+
     describe('stop', function () {
       it('is no longer ready, tells listeners, and refuses publish and subscribe', async function () {
         const changes: boolean[] = [];
@@ -398,6 +488,7 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         expect(changes).to.deep.equal([false]);
         await expectRelayError(publish(freshDestination('/topic/'), 'late'), 'BROKER_UNAVAILABLE');
         await expectRelayError(subscribe(freshDestination('/queue/'), new RecordingSink()), 'BROKER_UNAVAILABLE');
+        await expectRelayError(broker.openReplyAddress(new RecordingSink()), 'BROKER_UNAVAILABLE');
         await broker.stop(); // idempotent
         expect(changes).to.deep.equal([false]);
       });

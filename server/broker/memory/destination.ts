@@ -9,16 +9,20 @@ export type RoutedDestination =
   /** Publish/subscribe; `key` is the routing key: the whole destination, matched exactly. */
   | { readonly kind: 'topic'; readonly key: string }
   /** Competing consumers on the queue called `name` (`/queue/x` and `/amq/queue/x` are both `x`). */
-  | { readonly kind: 'queue'; readonly name: string };
+  | { readonly kind: 'queue'; readonly name: string }
+  /** `/reply-queue/<name>`: SEND only, to the reply address or queue called `name`. */
+  | { readonly kind: 'reply'; readonly name: string };
 
 const TOPIC = '/topic/';
 const EXCHANGE = '/exchange/';
 const QUEUE = '/queue/';
 const AMQ_QUEUE = '/amq/queue/';
+const REPLY_QUEUE = '/reply-queue/';
 
 /**
  * Parses a destination, or returns undefined when the embedded broker does not serve it
- * (`/temp-queue/...`, `/reply-queue/...`, unknown prefixes, empty names, a `/` inside a name).
+ * (`/temp-queue/...`, unknown prefixes, empty names, a `/` inside a name). Whether a route may be
+ * subscribed to (`reply` may not) is the broker's business.
  *
  * Topics are matched on the whole destination string, with no wildcards: `/topic/a.*` is a topic
  * literally called `a.*`, and `/exchange/amq.topic/k` is a different topic from `/topic/k` (on
@@ -35,6 +39,9 @@ export function routeDestination(destination: string): RoutedDestination | undef
     return isName(destination, AMQ_QUEUE.length)
       ? { kind: 'queue', name: destination.slice(AMQ_QUEUE.length) }
       : undefined;
+  }
+  if (destination.startsWith(REPLY_QUEUE)) {
+    return isName(destination, REPLY_QUEUE.length) ? { kind: 'reply', name: destination.slice(REPLY_QUEUE.length) } : undefined;
   }
   if (destination.startsWith(EXCHANGE)) {
     // `/exchange/<name>` or `/exchange/<name>/<key>`; the key may be empty, the exchange name may not.

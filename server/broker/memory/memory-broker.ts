@@ -7,23 +7,30 @@
  *   destination, no wildcards (see {@link TopicRouter}).
  * - `/queue/<name>`, `/amq/queue/<name>` (one namespace): competing consumers, round-robin, ack
  *   modes, `prefetch-count`, requeue at the head on NACK or close (see {@link MessageQueue}).
+ * - `/reply-queue/<name>` (SEND only): to the reply address called `name` (see
+ *   {@link openReplyAddress}), else to the queue called `name` (RabbitMQ's default exchange), else
+ *   dropped. Queue names under REPLY_QUEUE_PREFIX are reserved for reply addresses.
  * - Anything else is refused with DESTINATION_NOT_ALLOWED.
  *
  * Other SUBSCRIBE headers (`selector`, `durable`, `exclusive`, `x-*`...) are accepted and ignored.
  * Deliveries run synchronously inside the call that causes them; see {@link DeliveryScheduler}.
  */
-import type {
-  Broker,
-  BrokerMessage,
-  Consumer,
-  DeliverySink,
-  PublishOptions,
-  PublishRequest,
-  SubscribeRequest,
+import { randomBytes } from 'node:crypto';
+import {
+  REPLY_QUEUE_PREFIX,
+  type Broker,
+  type BrokerMessage,
+  type Consumer,
+  type DeliverySink,
+  type PublishOptions,
+  type PublishRequest,
+  type ReplyAddress,
+  type SubscribeRequest,
 } from '../broker';
 import type { StompHeaders } from '../../codec/frame';
 import { Errors, relayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
+import { deliverSafely } from './deliver-safely';
 import { DeliveryScheduler } from './delivery-scheduler';
 import { routeDestination, type RoutedDestination } from './destination';
 import { MessageQueue } from './message-queue';
@@ -57,6 +64,8 @@ export class MemoryBroker implements Broker {
   private running = false;
   private readonly readyListeners = new Set<(ready: boolean) => void>();
   private readonly queues = new Map<string, MessageQueue>();
+  /** Open reply addresses by queue name (the part after `/reply-queue/`). */
+  private readonly replies = new Map<string, DeliverySink>();
   private readonly scheduler: DeliveryScheduler;
   private readonly topics: TopicRouter;
   private readonly logger: Logger;
@@ -89,6 +98,7 @@ export class MemoryBroker implements Broker {
     this.topics.closeAll();
     for (const queue of this.queues.values()) queue.closeAll();
     this.queues.clear();
+    this.replies.clear();
     this.scheduler.clear();
     this.emitReady();
   }
@@ -102,6 +112,7 @@ export class MemoryBroker implements Broker {
 
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
     const route = this.route(request.destination);
+    if (route.kind === 'reply') throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${request.destination} (reply queues can only be sent to)`);
     const prefetch = parsePrefetch(request.headers['prefetch-count']);
     if (route.kind === 'topic') {
       return this.topics.subscribe(route.key, sink, request.ack, prefetch, this.lastSequence);
@@ -117,6 +128,11 @@ export class MemoryBroker implements Broker {
   /** Delivers to local sinks before resolving; `confirm` changes nothing here. */
   async publish(request: PublishRequest, _options?: PublishOptions): Promise<void> {
     const route = this.route(request.destination);
+    const replyTo = request.headers['reply-to'];
+    if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
+      // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.
+      throw relayError(Errors.INVALID_HEADER, 'reply-to', `${replyTo} (open a reply address)`);
+    }
     const sequence = ++this.lastSequence;
     const message: BrokerMessage = {
       destination: request.destination,
@@ -127,16 +143,56 @@ export class MemoryBroker implements Broker {
     };
     if (route.kind === 'topic') {
       this.topics.publish(route.key, message, sequence);
+    } else if (route.kind === 'reply') {
+      this.reply(route.name, message);
     } else if (!this.queueNamed(route.name).offer(message)) {
       throw relayError(Errors.BROKER_ERROR, `queue full: ${request.destination} holds ${this.maxQueued} messages`);
     }
     this.scheduler.run();
   }
 
+  /** An in-process mailbox: `/reply-queue/<name>` reaches `sink` until the address is closed. */
+  async openReplyAddress(sink: DeliverySink): Promise<ReplyAddress> {
+    if (!this.running) throw relayError(Errors.BROKER_UNAVAILABLE, 'embedded broker is not running');
+    const name = `${REPLY_QUEUE_PREFIX}${randomBytes(16).toString('base64url')}`;
+    this.replies.set(name, sink);
+    return {
+      destination: `/reply-queue/${name}`,
+      close: async () => {
+        if (this.replies.get(name) === sink) this.replies.delete(name);
+      },
+    };
+  }
+
+  /** A SEND to `/reply-queue/<name>`; like RabbitMQ's default exchange, what has no queue is dropped. */
+  private reply(name: string, message: BrokerMessage): void {
+    if (this.replies.has(name)) {
+      // Through the scheduler, so a reply sent from inside a delivery keeps its place in line.
+      this.scheduler.enqueue({
+        run: () => {
+          const sink = this.replies.get(name);
+          if (sink !== undefined) deliverSafely(sink, { message }, this.logger);
+          return 1;
+        },
+      });
+      return;
+    }
+    const queue = this.queues.get(name);
+    if (queue !== undefined && !queue.offer(message)) {
+      throw relayError(Errors.BROKER_ERROR, `queue full: /queue/${name} holds ${this.maxQueued} messages`);
+    }
+  }
+
   private route(destination: string): RoutedDestination {
     if (!this.running) throw relayError(Errors.BROKER_UNAVAILABLE, 'embedded broker is not running');
     const route = routeDestination(destination);
-    if (route === undefined) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
+    if (route === undefined) {
+      const why = destination.startsWith('/temp-queue/') ? ' (a temporary queue is no destination: name it in a reply-to, see openReplyAddress)' : '';
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination + why);
+    }
+    if (route.kind === 'queue' && route.name.startsWith(REPLY_QUEUE_PREFIX)) {
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reserved for reply addresses)`);
+    }
     return route;
   }
 

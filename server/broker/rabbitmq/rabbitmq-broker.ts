@@ -14,14 +14,26 @@
  *   outside the pool, and remembered for a while (destination-guard.ts): one bad client cannot cut
  *   the connections every other session shares. Cost: one or two extra round trips the first time
  *   a risky destination is used; safe ones (plain topics, built-in exchanges) pay nothing.
+ * - Reply addresses (the relay's `/temp-queue/`) are exclusive auto-delete queues the engine names
+ *   and consumes on one pooled connection; UNSUBSCRIBE deletes them. RabbitMQ's own temporary
+ *   queues cannot be used: they live as long as the connection (UNSUBSCRIBE of `/temp-queue/` ids
+ *   is refused), and the pool's connections live as long as the relay. A reply address is not
+ *   restored after its connection drops: RabbitMQ may notice the drop after the engine does, and
+ *   redeclaring the exclusive queue before that is answered RESOURCE_LOCKED and a closed (second)
+ *   connection. Its sink is cancelled with BROKER_UNAVAILABLE instead.
  *
  * The guarantees are those of {@link Broker} (server/broker/broker.ts).
  */
+import { randomBytes } from 'node:crypto';
+import { headers as makeHeaders } from '../../codec/frame';
 import { Errors, isRelayError, relayError, type RelayError } from '../../errors';
 import type { BrokerEndpoint } from '../../config';
 import { silentLogger, type Logger } from '../../observability/logger';
 import type { RelayMetrics } from '../../observability/metrics';
-import type { Broker, Consumer, DeliverySink, PublishOptions, PublishRequest, SubscribeRequest } from '../broker';
+import {
+  REPLY_QUEUE_PREFIX,
+  type Broker, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
+} from '../broker';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { BrokerSubscription } from './broker-subscription';
 import { ConnectionSlot, type SlotSubscription } from './connection-slot';
@@ -62,6 +74,8 @@ export class RabbitMqBroker implements Broker {
   /** Every broker subscription that should exist, attached or waiting for a connection. */
   private readonly live = new Set<BrokerSubscription>();
   private readonly shared = new Map<string, BrokerSubscription>();
+  /** The broker subscriptions behind reply addresses: cancelled, not restored, when their connection drops. */
+  private readonly replyQueues = new WeakSet<BrokerSubscription>();
   private readonly readyListeners = new Set<(ready: boolean) => void>();
   private nextSubscriptionId = 0;
   private isReady = false;
@@ -81,7 +95,7 @@ export class RabbitMqBroker implements Broker {
     const connectionOptions = { endpoint: options.endpoint, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
     const events = {
       onUp: (slot: ConnectionSlot) => this.slotUp(slot),
-      onDown: (slot: ConnectionSlot, orphans: SlotSubscription[]) => this.slotDown(slot, orphans as BrokerSubscription[]),
+      onDown: (slot: ConnectionSlot, orphans: SlotSubscription[], reason: RelayError) => this.slotDown(slot, orphans as BrokerSubscription[], reason),
     };
     this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
     this.probes = new ProbeConnection({ connection: connectionOptions, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
@@ -145,15 +159,17 @@ export class RabbitMqBroker implements Broker {
     }
   }
 
-  private async subscribeVerified(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
-    const key = shareKey(request);
+  private async subscribeVerified(request: SubscribeRequest, sink: DeliverySink, replyQueue = false): Promise<Consumer> {
+    const key = replyQueue ? undefined : shareKey(request);
     let subscription = key === undefined ? undefined : this.shared.get(key);
     const joining = subscription !== undefined;
     if (!subscription) {
       subscription = new BrokerSubscription(request, key, (s, reason) => this.cancelled(s, reason), this.logger);
       if (key !== undefined) this.shared.set(key, subscription);
+      if (replyQueue) this.replyQueues.add(subscription);
       this.live.add(subscription);
-      subscription.firstAttach = this.attachFirst(subscription);
+      // A reply queue is not retried on another connection under the same name (see the file comment).
+      subscription.firstAttach = this.attachFirst(subscription, replyQueue ? 1 : SUBSCRIBE_ATTEMPTS);
     }
     const consumer = new RabbitConsumer({ release: (c) => this.release(subscription, c) }, sink, request.ack, this.logger);
     // Joined before RabbitMQ confirms, so a shared subscription is never ended under a waiting joiner.
@@ -189,6 +205,41 @@ export class RabbitMqBroker implements Broker {
     }
   }
 
+  /**
+   * A reply address: an exclusive, auto-delete queue declared by SUBSCRIBE on a pooled connection.
+   * Exclusive, so no other connection can consume (or redeclare) it; its name is reserved, so no
+   * client request reaches it but a SEND to `/reply-queue/<name>`. Not probed: the name is fresh
+   * and the flags are the engine's own.
+   */
+  async openReplyAddress(sink: DeliverySink): Promise<ReplyAddress> {
+    for (let attempt = 1; ; attempt++) {
+      this.assertReady();
+      try {
+        return await this.openReplyQueue(sink);
+      } catch (err) {
+        // Its connection dropped mid-way: try again under a fresh name (see the file comment).
+        if (attempt >= SUBSCRIBE_ATTEMPTS || !isRelayError(err) || err.code !== 'BROKER_UNAVAILABLE') throw err;
+      }
+    }
+  }
+
+  private async openReplyQueue(sink: DeliverySink): Promise<ReplyAddress> {
+    const name = `${REPLY_QUEUE_PREFIX}${randomBytes(16).toString('base64url')}`;
+    const destination = `/reply-queue/${name}`;
+    const request: SubscribeRequest = {
+      destination: `/queue/${name}`,
+      ack: 'auto',
+      headers: makeHeaders({ durable: 'false', 'auto-delete': 'true', exclusive: 'true' }),
+    };
+    // RabbitMQ reports `/queue/<name>`; receivers see the address they were given.
+    const addressed: DeliverySink = {
+      deliver: (delivery: Delivery) => sink.deliver({ message: { ...delivery.message, destination } }),
+      cancelled: (reason: RelayError) => sink.cancelled(reason),
+    };
+    const consumer = await this.subscribeVerified(request, addressed, true);
+    return { destination, close: () => consumer.close() };
+  }
+
   private assertReady(): void {
     if (this.state === 'stopped') throw relayError(Errors.BROKER_UNAVAILABLE, 'the relay is stopping');
     if (this.state === 'new') throw relayError(Errors.BROKER_UNAVAILABLE, 'the broker engine is not started');
@@ -196,7 +247,7 @@ export class RabbitMqBroker implements Broker {
   }
 
   /** First subscribe: retried on another connection if its connection drops before the RECEIPT. */
-  private async attachFirst(subscription: BrokerSubscription): Promise<void> {
+  private async attachFirst(subscription: BrokerSubscription, attempts: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const slot = this.leastLoaded();
       try {
@@ -205,7 +256,7 @@ export class RabbitMqBroker implements Broker {
         return;
       } catch (err) {
         const unavailable = isRelayError(err) && err.code === 'BROKER_UNAVAILABLE';
-        if (unavailable && attempt < SUBSCRIBE_ATTEMPTS && this.isReady && !subscription.ended) continue;
+        if (unavailable && attempt < attempts && this.isReady && !subscription.ended) continue;
         this.forget(subscription);
         throw isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err));
       }
@@ -215,7 +266,9 @@ export class RabbitMqBroker implements Broker {
   /** Puts subscriptions that lost their connection back on an open one. */
   private reattach(orphans: Iterable<BrokerSubscription>): void {
     for (const subscription of orphans) {
-      // Unconfirmed ones are still in attachFirst, which retries (or fails) them itself.
+      // Unconfirmed ones are still in attachFirst, which retries (or fails) them itself. Reply
+      // queues are never restored (see the file comment).
+      if (this.replyQueues.has(subscription)) continue;
       if (subscription.ended || subscription.attached || !subscription.confirmed || !this.live.has(subscription)) continue;
       const slot = this.leastLoaded();
       if (!slot) return; // the next connection to come up takes them
@@ -266,10 +319,20 @@ export class RabbitMqBroker implements Broker {
     this.reattach(this.live);
   }
 
-  private slotDown(_slot: ConnectionSlot, orphans: BrokerSubscription[]): void {
+  private slotDown(_slot: ConnectionSlot, orphans: BrokerSubscription[], reason: RelayError): void {
     for (const subscription of orphans) subscription.detach();
     this.setReady();
-    this.reattach(orphans);
+    const restorable: BrokerSubscription[] = [];
+    for (const subscription of orphans) {
+      // RabbitMQ deletes an exclusive queue with its connection; confirmed ones only (attachFirst
+      // reports the others to their caller).
+      if (this.replyQueues.has(subscription)) {
+        if (subscription.confirmed) this.cancelled(subscription, relayError(Errors.BROKER_UNAVAILABLE, `the broker connection of reply address ${subscription.request.destination} dropped (${reason.message})`));
+      } else {
+        restorable.push(subscription);
+      }
+    }
+    this.reattach(restorable);
   }
 
   /** The open connection with the fewest subscriptions. */

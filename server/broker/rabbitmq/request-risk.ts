@@ -19,7 +19,7 @@
  */
 import type { StompHeaders } from '../../codec/frame';
 import { Errors, relayError, type RelayError } from '../../errors';
-import type { SubscribeRequest } from '../broker';
+import { REPLY_QUEUE_PREFIX, type SubscribeRequest } from '../broker';
 
 /** What the probe connection subscribes to, to find out whether the real request would work. */
 export interface ProbeTarget {
@@ -112,6 +112,12 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
   const parsed = parseDestination(destination);
   const refusal = refuseDestination(parsed, destination, 'SEND');
   if (refusal) return refusal;
+  const replyTo = headers['reply-to'];
+  if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
+    // RabbitMQ would make the temporary queue on the pooled connection: a queue nobody can free,
+    // whose replies no session could be found for. Callers open a reply address instead.
+    return refuse(Errors.INVALID_HEADER, 'reply-to', `${replyTo} (a temporary queue on a shared broker connection; open a reply address)`);
+  }
   const priority = headers.priority;
   if (priority !== undefined && !isWholeNumber(priority, 255)) return refuse(Errors.INVALID_HEADER, 'priority', priority);
   const expiration = headers.expiration;
@@ -166,12 +172,16 @@ function refuseDestination(parsed: Parsed, destination: string, command: 'SUBSCR
     case 'unknown':
       return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (RabbitMQ knows /topic/, /queue/, /amq/queue/, /exchange/ and /reply-queue/)`);
     case 'temp-queue':
-      return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue belongs to one broker connection, and the relay shares its connections)`);
+      return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue is no destination: name it in a SEND's reply-to, and replies arrive by themselves)`);
     case 'reply-queue':
       return command === 'SEND' && parsed.name.length > 0 ? undefined
         : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
     case 'exchange':
       return parsed.exchange.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no exchange name)`);
+    case 'queue':
+    case 'amq-queue':
+      if (parsed.name.startsWith(REPLY_QUEUE_PREFIX)) return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reserved for reply addresses; send replies to /reply-queue/${parsed.name})`);
+      return parsed.name.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no name after the prefix)`);
     default:
       return parsed.name.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no name after the prefix)`);
   }

@@ -54,6 +54,16 @@ describe('relay library API (embedded broker)', function () {
     expect(Object.keys(mine.headers).filter((h) => h.startsWith('x-stomp-relay'))).to.deep.equal([]);
   });
 
+  it('ignores relay-internal headers a client puts on its own SEND', async () => {
+    const dan = await inbox(await client('dan'), '/user/queue/inbox');
+    const sender = await client('eve');
+    // Were the header kept, it would address one (nonexistent) session of dan and nobody would get it.
+    await sender.publish('/user/dan/queue/inbox', 'private message', { 'x-stomp-relay-session': 'no-such-session' });
+    const m = await dan.next('the private message');
+    expect(m.body).to.equal('private message');
+    expect(m.headers['x-stomp-relay-session']).to.equal(undefined);
+  });
+
   it('rejects a sendToUser whose destination is outside the relayed prefixes', async () => {
     const err = await relay.sendToUser('ann', '/elsewhere/x', 1).then(() => null, (e: Error & { code?: string }) => e);
     expect(err?.code).to.equal('BAD_REQUEST');

@@ -120,6 +120,23 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
     await expectUndisturbed(() => subscribe('/nowhere/x'), 'DESTINATION_NOT_ALLOWED', '/nowhere/x');
   });
 
+  it('a reply-to naming a /temp-queue/ (RabbitMQ would make a queue on the pooled connection)', async () => {
+    await expectUndisturbed(() => send(freshDestination('/topic/'), { 'reply-to': '/temp-queue/answers' }, true), 'INVALID_HEADER', 'reply-to');
+  });
+
+  it('SUBSCRIBE to another relay\'s reply address queue (exclusive on RabbitMQ: RESOURCE_LOCKED would close the connection)', async () => {
+    const other = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 1, heartbeatMs: 0 });
+    await other.start();
+    try {
+      const address = await other.openReplyAddress(new RecordingSink());
+      const name = address.destination.slice('/reply-queue/'.length);
+      await expectUndisturbed(() => subscribe(`/amq/queue/${name}`), 'DESTINATION_NOT_ALLOWED', 'reserved for reply addresses');
+      await expectUndisturbed(() => send(`/queue/${name}`, {}, true), 'DESTINATION_NOT_ALLOWED', 'reserved for reply addresses');
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('still serves verified queue subscriptions and publishes, and remembers the verdict', async () => {
     const queue = freshDestination('/queue/');
     const sink = new RecordingSink('queue');

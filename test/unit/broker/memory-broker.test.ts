@@ -35,7 +35,7 @@ describe('MemoryBroker (embedded engine specifics)', function () {
   });
 
   describe('destinations', function () {
-    const refused = ['/temp-queue/x', '/reply-queue/x', '/foo/bar', 'topic/x', '', '/topic/', '/queue/', '/amq/queue/', '/queue/a/b', '/topic/a/b', '/exchange/', '/exchange//k', '/exchange/amq.topic/a/b'];
+    const refused = ['/temp-queue/x', '/reply-queue/', '/reply-queue/a/b', '/foo/bar', 'topic/x', '', '/topic/', '/queue/', '/amq/queue/', '/queue/a/b', '/topic/a/b', '/exchange/', '/exchange//k', '/exchange/amq.topic/a/b'];
     for (const destination of refused) {
       it(`refuses ${JSON.stringify(destination)} for publish and subscribe with DESTINATION_NOT_ALLOWED`, async function () {
         await started();
@@ -44,6 +44,37 @@ describe('MemoryBroker (embedded engine specifics)', function () {
         await expectRelayError(subscribe(destination, new RecordingSink()), 'DESTINATION_NOT_ALLOWED');
       });
     }
+
+    it('takes /reply-queue/<name> for SEND only: to a reply address, else to the queue called <name> (RabbitMQ’s default exchange), else dropped', async function () {
+      await started();
+      await expectRelayError(subscribe('/reply-queue/jobs', new RecordingSink()), 'DESTINATION_NOT_ALLOWED');
+      await publish('/reply-queue/nobody-here', 'dropped');
+      const jobs = new RecordingSink('jobs');
+      await subscribe('/queue/jobs', jobs);
+      await publish('/reply-queue/jobs', 'to the queue');
+      await jobs.waitFor(1);
+      expect(jobs.bodies()).to.deep.equal(['to the queue']);
+    });
+
+    it('delivers a reply sent from inside a delivery after the rest of that fan-out', async function () {
+      await started();
+      const order: string[] = [];
+      const requester = new RecordingSink('requester');
+      requester.onDeliver = (d) => order.push(`requester:${d.message.body.toString()}`);
+      const address = await broker.openReplyAddress(requester);
+      const first = new RecordingSink('first');
+      const second = new RecordingSink('second');
+      first.onDeliver = (d) => {
+        order.push(`first:${d.message.body.toString()}`);
+        void broker.publish({ destination: address.destination, headers: headers(), body: Buffer.from('reply') });
+      };
+      second.onDeliver = (d) => order.push(`second:${d.message.body.toString()}`);
+      await subscribe('/topic/requests', first);
+      await subscribe('/topic/requests', second);
+      await publish('/topic/requests', 'request');
+      await requester.waitFor(1);
+      expect(order).to.deep.equal(['first:request', 'second:request', 'requester:reply']);
+    });
 
     it('treats /amq/queue/<name> as the same queue as /queue/<name>, keeping the published destination', async function () {
       await started();
