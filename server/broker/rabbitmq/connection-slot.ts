@@ -2,13 +2,12 @@
  * One place in the connection pool: keeps a {@link BrokerConnection} open, reopening it with
  * backoff whenever it drops, and knows which broker subscriptions ride on it.
  */
-import { randomBytes } from 'node:crypto';
 import type { StompFrame } from '../../codec/frame';
 import type { RelayError } from '../../errors';
 import type { Logger } from '../../observability/logger';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import { BrokerConnection, type BrokerConnectionOptions } from './broker-connection';
-import { ANCHOR_ID, anchorAckId } from './anchor';
+import { anchorAckId, subscribeAnchor } from './anchor';
 import { makeFrame } from './frames';
 
 
@@ -85,15 +84,8 @@ export class ConnectionSlot {
         onError: (error, frame) => this.routeError(error, frame),
         onClose: (reason) => this.lost(connection, reason),
       });
-      try {
-        // See ANCHOR_ID: the connection is usable only once RabbitMQ confirmed the anchor.
-        await connection.request(makeFrame('SUBSCRIBE', {
-          id: ANCHOR_ID, destination: `/topic/stomp-relay.anchor.${randomBytes(8).toString('hex')}`, ack: 'client-individual',
-        }));
-      } catch (err) {
-        connection.destroy('anchor subscription failed');
-        throw err;
-      }
+      // See ANCHOR_ID: the connection is usable only once RabbitMQ confirmed the anchor.
+      await subscribeAnchor(connection);
       if (this.stopped) {
         await connection.close();
         return;

@@ -20,11 +20,10 @@
  * place, so an `auto-delete` queue is never left without consumers (RabbitMQ would delete it and
  * its messages).
  */
-import { randomBytes } from 'node:crypto';
 import type { StompFrame } from '../../codec/frame';
 import { Errors, relayError, isRelayError, type RelayError } from '../../errors';
 import type { Logger } from '../../observability/logger';
-import { ANCHOR_ID, anchorAckId } from './anchor';
+import { anchorAckId, subscribeAnchor } from './anchor';
 import { BrokerConnection, type BrokerConnectionOptions } from './broker-connection';
 import { makeFrame } from './frames';
 import { parseDestination, type ProbeTarget } from './request-risk';
@@ -200,15 +199,8 @@ export class ProbeConnection {
     });
     const line: ProbeLine = { connection, routes: new Set(), held: new Map(), retired: false };
     this.lines.add(line);
-    try {
-      // Lets a message delivered to a probe subscription be given back after UNSUBSCRIBE (anchor.ts).
-      await connection.request(makeFrame('SUBSCRIBE', {
-        id: ANCHOR_ID, destination: `/topic/stomp-relay.anchor.${randomBytes(8).toString('hex')}`, ack: 'client-individual',
-      }));
-    } catch (err) {
-      connection.destroy('anchor subscription failed');
-      throw err;
-    }
+    // Lets a message delivered to a probe subscription be given back after UNSUBSCRIBE (anchor.ts).
+    await subscribeAnchor(connection);
     if (this.stopped) {
       await connection.close();
       throw relayError(Errors.BROKER_UNAVAILABLE, 'the relay is stopping');
