@@ -23,8 +23,10 @@ import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type HandlerOptions } from './application/message-handlers';
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
-import { userDestinationPrefixes } from './user/user-destinations';
-import { UserMessaging, encodePayload, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
+import { isInternalDestination, userDestinationPrefixes } from './user/user-destinations';
+import { underPrefix } from './session/header-policy';
+import { TEMP_QUEUE_PREFIX } from './session/temp-queues';
+import { UserMessaging, copyApplicationHeaders, encodePayload, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
 import { createPushRoutes, jwtPushAuth, noPushAuth, strategyAuth, type PushAuthStrategy } from './http/push';
 import { headers as makeHeaders } from './codec/frame';
 import { WsEndpoint, pathOf } from './transport/ws-transport';
@@ -81,7 +83,8 @@ export class Relay {
   constructor(options: CreateRelayOptions = {}) {
     const { broker, authenticator, router, logger, serveDemo, pushAuth, ...relayOptions } = options;
     this.config = resolveConfig(relayOptions);
-    this.logger = logger ?? createLogger(this.config.logLevel);
+    // Every line names its instance: logs of several instances end up in one place.
+    this.logger = (logger ?? createLogger(this.config.logLevel)).child({ instanceId: this.config.instanceId });
     this.metrics = new RelayMetrics({ defaultMetrics: true });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
     const secret = this.config.authJwtSecret;
@@ -103,7 +106,8 @@ export class Relay {
     this.presence = new ClusterPresence({
       broker: this.broker,
       instanceId: this.config.instanceId,
-      localUsers: () => this.localUsers(),
+      localUsers: () => this.hub.userCounts(),
+      localSessionsOf: (user) => this.hub.userSessionCount(user),
       logger: this.logger,
       intervalMs: this.config.presenceIntervalMs,
     });
@@ -158,13 +162,19 @@ export class Relay {
     return this.messaging.sendToUser(user, destination, payload, { ...options, sessionId });
   }
 
-  /** Publishes to a broker destination (`/topic/...`, `/queue/...`) as if a client had sent it. */
-  async publish(destination: string, payload: Payload, headers: Record<string, string> = {}): Promise<void> {
-    if (!this.config.relayPrefixes.some((p) => destination.startsWith(p))) {
+  /**
+   * Publishes to a broker destination (`/topic/...`, `/queue/...`) as if a client had sent it, under
+   * the same rules: relayed prefixes only, never the relay's internal namespace, application headers
+   * only (BAD_REQUEST for reserved ones). Resolves once the broker confirmed it.
+   */
+  async publish(destination: string, payload: Payload, headers: Record<string, string | number | boolean> = {}): Promise<void> {
+    if (isInternalDestination(destination) || destination.startsWith(TEMP_QUEUE_PREFIX) || !underPrefix(destination, this.config.relayPrefixes)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     }
     const { body, contentType } = encodePayload(payload);
-    await this.broker.publish({ destination, headers: makeHeaders({ 'content-type': contentType, ...headers }), body }, { confirm: true });
+    const h = makeHeaders({ 'content-type': contentType });
+    copyApplicationHeaders(h, headers);
+    await this.broker.publish({ destination, headers: h, body }, { confirm: true });
   }
 
   /** What presence knows of `user` across the cluster. */
@@ -197,15 +207,6 @@ export class Relay {
       },
       publish: (destination, payload, headers) => this.publish(destination, payload, headers),
     };
-  }
-
-  private localUsers(): Map<string, number> {
-    const users = new Map<string, number>();
-    for (const session of this.hub.sessions()) {
-      const name = session.principal?.name;
-      if (name !== undefined && session.connected) users.set(name, (users.get(name) ?? 0) + 1);
-    }
-    return users;
   }
 
   /** Starts the broker engine. With RabbitMQ unreachable this still resolves; /readyz says not ready. */
@@ -336,7 +337,8 @@ function overshadow(
   emitter.removeAllListeners(event);
   emitter.on(event, function (this: unknown, ...args: unknown[]) {
     if (handler(...args)) return;
-    if (event === 'upgrade' && previous.length === 0) {
+    // An upgrade nobody else listens for (now: a host may add listeners after attach()) would hang.
+    if (event === 'upgrade' && previous.length === 0 && emitter.listenerCount('upgrade') === 1) {
       (args[1] as Duplex).destroy();
       return;
     }

@@ -36,7 +36,7 @@ export interface AppContext {
   /** Sends to any user's destination. */
   sendToUser(user: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<void>;
   /** Publishes to a broker destination (`/topic/...`, `/queue/...`). */
-  publish(destination: string, payload: Payload, headers?: Record<string, string>): Promise<void>;
+  publish(destination: string, payload: Payload, headers?: Record<string, string | number | boolean>): Promise<void>;
 }
 
 export interface HandlerOptions {

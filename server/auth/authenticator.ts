@@ -4,6 +4,7 @@
  */
 import type { StompHeaders } from '../codec/frame';
 import type { HandshakeInfo } from '../transport/transport';
+import { Errors, relayError } from '../errors';
 
 export interface Principal {
   /** The user name: what `/user/...` destinations and presence are keyed on. */
@@ -27,6 +28,26 @@ export interface Authenticator {
   authenticate(req: AuthRequest): Promise<Principal | null>;
   /** Short name of the scheme, for logs and the health endpoint (`dev`, `jwt`...). */
   readonly mode: string;
+}
+
+/** Longest user name accepted from any authenticator; names end up in logs, indexes and routing keys. */
+export const MAX_USER_NAME_LENGTH = 256;
+
+/**
+ * Checks a user name whatever authenticator produced it (dev login, a JWT `sub`, a host strategy):
+ * non-empty, at most {@link MAX_USER_NAME_LENGTH} characters, no control characters. Throws
+ * AUTHENTICATION_FAILED.
+ */
+export function checkUserName(name: unknown): string {
+  if (typeof name !== 'string' || name === '') throw relayError(Errors.AUTHENTICATION_FAILED, 'the user name is empty');
+  if (name.length > MAX_USER_NAME_LENGTH) {
+    throw relayError(Errors.AUTHENTICATION_FAILED, `the user name is longer than ${MAX_USER_NAME_LENGTH} characters`);
+  }
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) throw relayError(Errors.AUTHENTICATION_FAILED, 'the user name contains a control character');
+  }
+  return name;
 }
 
 export { DevLoginAuthenticator } from './dev-login-authenticator';

@@ -4,10 +4,7 @@
  * the identity matters: anyone can claim any name.
  */
 import { Errors, relayError } from '../errors';
-import type { AuthRequest, Authenticator, Principal } from './authenticator';
-
-/** Longest user name accepted; names end up in logs, metrics-free indexes and destinations. */
-const MAX_LOGIN_LENGTH = 256;
+import { checkUserName, type AuthRequest, type Authenticator, type Principal } from './authenticator';
 
 export class DevLoginAuthenticator implements Authenticator {
   readonly mode = 'dev';
@@ -15,16 +12,9 @@ export class DevLoginAuthenticator implements Authenticator {
   async authenticate(req: AuthRequest): Promise<Principal | null> {
     const login = req.connectHeaders.login;
     if (login === undefined || login === '') return null;
-    if (login.length > MAX_LOGIN_LENGTH) {
-      throw relayError(Errors.AUTHENTICATION_FAILED, `login is longer than ${MAX_LOGIN_LENGTH} characters`);
-    }
-    // A name with control characters or '/' could not be used in a /user/<name>/... destination.
-    for (let i = 0; i < login.length; i++) {
-      const c = login.charCodeAt(i);
-      if (c < 0x20 || c === 0x7f || c === 0x2f) {
-        throw relayError(Errors.AUTHENTICATION_FAILED, 'login contains a control character or "/"');
-      }
-    }
+    checkUserName(login);
+    // Dev logins are typed by hand: keep them addressable as /user/<name>/... without URL-encoding.
+    if (login.includes('/')) throw relayError(Errors.AUTHENTICATION_FAILED, 'login contains "/"');
     return { name: login };
   }
 }

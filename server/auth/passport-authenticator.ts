@@ -44,7 +44,12 @@ export class PassportAuthenticator implements Authenticator {
     http.headers = { ...req.handshake.headers };
     await this.options.prepare?.(http);
     const user = await new Promise<unknown>((resolve, reject) => {
-      const res = { setHeader() {}, end() {}, statusCode: 200 };
+      // A strategy answers through `res` only to redirect (e.g. to a login page): a refusal here.
+      const res = {
+        statusCode: 200,
+        setHeader() {},
+        end: () => reject(relayError(Errors.AUTHENTICATION_FAILED, `the ${this.options.strategy} strategy redirected instead of authenticating`)),
+      };
       const middleware = this.options.passport.authenticate(this.options.strategy, { session: false }, (err: unknown, u: unknown) => {
         if (err) reject(relayError(Errors.AUTHENTICATION_FAILED, err instanceof Error ? err.message : String(err)));
         else resolve(u);

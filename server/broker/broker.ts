@@ -83,13 +83,21 @@ export interface SubscribeRequest {
   headers: StompHeaders;
 }
 
+export interface AckOptions {
+  /** Settle only this delivery, even in `client` mode. */
+  only?: boolean;
+}
+
 export interface Consumer {
   /**
    * Acknowledges a delivery. For `client` mode this is cumulative: it also acks every earlier
    * unacked delivery of this consumer (STOMP 1.2 §ACK). Unknown or already settled ids are ignored
    * (the broker may have redelivered them elsewhere after an outage); returns whether it was known.
+   * With `options.only`, exactly this delivery is settled, in every mode: for deliveries the relay
+   * consumed on the client's behalf (e.g. addressed to another session), which the client never sees
+   * and so can never cover with a cumulative ACK of its own.
    */
-  ack(ackId: string): boolean;
+  ack(ackId: string, options?: AckOptions): boolean;
   /**
    * Rejects a delivery; a queue message goes back to its queue. For topic subscriptions engines
    * differ (RabbitMQ requeues into the subscription's own queue, the embedded broker drops it), so

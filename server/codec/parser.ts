@@ -22,7 +22,8 @@ import { unescapeHeader, usesEscaping } from './header-escaping';
 /** Receives what the parser recognises, synchronously, in stream order. */
 export interface ParserHandler {
   /** A complete frame. The frame, its headers and its body are the handler's to keep. */
-  onFrame(frame: StompFrame): void;
+  /** A complete frame; `frameBytes` is its size on the wire (command, headers, body). */
+  onFrame(frame: StompFrame, frameBytes: number): void;
   /** A bare EOL between frames (a heart-beat from the peer). */
   onHeartbeat?(): void;
 }
@@ -364,6 +365,7 @@ export class StompParser {
 
   private emitFrame(offset: number): number {
     const frame: StompFrame = { command: this.command, headers: this.headers as StompHeaders, body: this.body };
+    const frameBytes = this.frameBytes;
     // Reset before calling out, so the handler sees (and may change `version` for) a parser that is
     // ready for the next frame.
     this.state = State.Command;
@@ -371,7 +373,7 @@ export class StompParser {
     this.command = '';
     this.headers = undefined;
     this.body = EMPTY_BODY;
-    this.handler.onFrame(frame);
+    this.handler.onFrame(frame, frameBytes);
     return offset;
   }
 

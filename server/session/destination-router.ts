@@ -7,10 +7,10 @@
 import type { StompFrame, StompHeaders } from '../codec/frame';
 import type { BrokerMessage } from '../broker/broker';
 import { Errors, relayError } from '../errors';
+import { underPrefix } from './header-policy';
+import { REPLY_QUEUE_PREFIX, TEMP_QUEUE_PREFIX } from './temp-queues';
 import type { StompSession } from './stomp-session';
 
-const TEMP_QUEUE = '/temp-queue/';
-const REPLY_QUEUE = '/reply-queue/';
 
 export interface SubscribeRoute {
   /** Destination to subscribe to at the broker. */
@@ -55,17 +55,14 @@ export class PrefixRouter implements DestinationRouter {
 
   /** True when `destination` is under a relay prefix and names something below it. */
   allows(destination: string): boolean {
-    for (const prefix of this.prefixes) {
-      if (destination.length > prefix.length && destination.startsWith(prefix)) return true;
-    }
-    return false;
+    return underPrefix(destination, this.prefixes);
   }
 
   routeSubscribe(_session: StompSession, destination: string, _headers?: StompHeaders): SubscribeRoute {
-    if (destination.startsWith(TEMP_QUEUE)) {
+    if (destination.startsWith(TEMP_QUEUE_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (temporary queues take no SUBSCRIBE: SEND with reply-to:${destination}, and replies arrive with subscription:${destination})`);
     }
-    if (destination.startsWith(REPLY_QUEUE)) {
+    if (destination.startsWith(REPLY_QUEUE_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
     }
     if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
@@ -73,7 +70,7 @@ export class PrefixRouter implements DestinationRouter {
   }
 
   routeSend(_session: StompSession, destination: string, _frame?: StompFrame): SendRoute {
-    if (destination.startsWith(TEMP_QUEUE)) {
+    if (destination.startsWith(TEMP_QUEUE_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue is named in reply-to; answer to the /reply-queue/ destination the receiver got)`);
     }
     if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);

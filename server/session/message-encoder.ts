@@ -10,14 +10,10 @@
 import type { BrokerMessage } from '../broker/broker';
 import type { StompHeaders, StompVersion } from '../codec/frame';
 import { createMessageTemplate, type MessageTemplate } from '../codec/serializer';
+import { isCarriedHeader } from './header-policy';
 
 export type CreateTemplate = typeof createMessageTemplate;
 
-/**
- * Headers the session sets per receiver, or that a MESSAGE must not inherit from the publisher.
- * Stripped from the shared part so a client cannot spoof them and renderMessage keeps its fast path.
- */
-const PER_RECEIVER = new Set(['destination', 'subscription', 'ack', 'message-id', 'content-length', 'receipt', 'transaction']);
 
 export class MessageEncoder {
   private readonly cache = new WeakMap<BrokerMessage, Partial<Record<StompVersion, MessageTemplate>>>();
@@ -41,15 +37,12 @@ export class MessageEncoder {
   }
 }
 
-/** Prefix of headers internal to the relay (e.g. sendToSession's target). */
-export const INTERNAL_HEADER_PREFIX = 'x-stomp-relay-';
-
 function sharedHeadersOf(message: BrokerMessage): StompHeaders {
   const shared: StompHeaders = Object.create(null);
   const source = message.headers;
   for (const name of Object.keys(source)) {
-    // Headers the relay uses between its instances (`x-stomp-relay-*`) never reach clients.
-    if (!PER_RECEIVER.has(name) && !name.startsWith(INTERNAL_HEADER_PREFIX)) shared[name] = source[name];
+    // Per-receiver and relay-internal headers are not part of the shared encoding (header-policy.ts).
+    if (isCarriedHeader(name)) shared[name] = source[name];
   }
   shared['message-id'] = message.messageId;
   return shared;

@@ -90,6 +90,18 @@ export class SessionHub {
     return this.live.values();
   }
 
+  /** Connected sessions of user `name` on this instance (an index lookup, not a scan). */
+  userSessionCount(name: string): number {
+    return this.byUser.get(name)?.size ?? 0;
+  }
+
+  /** Connected sessions per user on this instance. */
+  userCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [name, set] of this.byUser) counts.set(name, set.size);
+    return counts;
+  }
+
   /** Connected sessions of the user named `name` (empty for none). */
   sessionsOfUser(name: string): StompSession[] {
     const set = this.byUser.get(name);

@@ -15,7 +15,7 @@ import type { AckMode, Delivery } from '../broker/broker';
 import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { renderMessage } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError } from '../errors';
-import type { Principal } from '../auth/authenticator';
+import { checkUserName, type Principal } from '../auth/authenticator';
 import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, type HeartbeatPlan } from './negotiation';
 import { SubscriptionTable, type ClientSubscription } from './subscription-table';
 import { TransactionTable, type TransactionOp } from './transaction-table';
@@ -23,7 +23,7 @@ import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
 import type { StompSession } from './stomp-session';
 import type { SendRoute } from './destination-router';
-import { INTERNAL_HEADER_PREFIX } from './message-encoder';
+import { PROTOCOL_HEADERS, isInternalHeader } from './header-policy';
 
 /** What the protocol needs from the session that carries it. */
 export interface SessionIo {
@@ -78,14 +78,6 @@ const ACK_MODES: ReadonlySet<string> = new Set<AckMode>(['auto', 'client', 'clie
 
 /** SUBSCRIBE headers the session consumes; every other one goes to the broker (selector, prefetch-count, x-*...). */
 const SUBSCRIBE_OWN_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt', 'content-length']);
-
-/**
- * SEND headers not carried to receivers: the session's own, and those a MESSAGE gets per receiver
- * (a publisher must not be able to forge another subscription's `ack` or `message-id`).
- */
-const SEND_OWN_HEADERS: ReadonlySet<string> = new Set([
-  'receipt', 'transaction', 'content-length', 'destination', 'subscription', 'message-id', 'ack',
-]);
 
 /**
  * Most publishes a session may have waiting for the broker at once. Beyond it the session stops
@@ -183,14 +175,18 @@ export class SessionProtocol {
 
   private async authenticate(connectHeaders: StompHeaders): Promise<Principal | null> {
     const { authenticator, logger } = this.io.deps;
+    let principal: Principal | null;
     try {
-      return await authenticator.authenticate({ connectHeaders, handshake: this.io.session.handshake });
+      principal = await authenticator.authenticate({ connectHeaders, handshake: this.io.session.handshake });
     } catch (err) {
       if (isRelayError(err)) throw err;
       // An authenticator bug must not leak details to the client, nor let the session in.
       logger.error({ err, session: this.io.session.id }, 'authenticator threw');
       throw relayError(Errors.AUTHENTICATION_FAILED, 'authenticator error');
     }
+    // Whatever produced the name (a JWT sub, a host strategy), it must be usable everywhere.
+    if (principal !== null) checkUserName(principal.name);
+    return principal;
   }
 
   // --- §SEND ---
@@ -220,9 +216,7 @@ export class SessionProtocol {
     if (!config.relayPrefixes.includes(TEMP_QUEUE_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `reply-to ${replyTo} (temporary queues are not relayed here: RELAY_PREFIXES)`);
     }
-    if (!this.tempQueues.has(replyTo) && this.subscriptions.size + this.tempQueues.size >= config.limits.maxSubscriptionsPerSession) {
-      throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, config.limits.maxSubscriptionsPerSession);
-    }
+    if (!this.tempQueues.has(replyTo)) this.checkSubscriptionLimit();
     return this.tempQueues.replyTo(replyTo);
   }
 
@@ -235,7 +229,7 @@ export class SessionProtocol {
     let op: TransactionOp;
     if (route.kind === 'broker') {
       const { broker } = this.io.deps;
-      const carried = passThrough(h, SEND_OWN_HEADERS, route.headers);
+      const carried = passThrough(h, PROTOCOL_HEADERS, route.headers);
       if (replyTo !== undefined) carried['reply-to'] = replyTo;
       const request = { destination: route.destination, headers: carried, body: frame.body };
       op = (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
@@ -268,10 +262,8 @@ export class SessionProtocol {
     const ack = h.ack ?? 'auto';
     if (!ACK_MODES.has(ack)) throw relayError(Errors.INVALID_HEADER, 'ack', ack);
     if (this.subscriptions.has(id)) throw relayError(Errors.DUPLICATE_SUBSCRIPTION, id);
-    const { config, router, broker, metrics } = this.io.deps;
-    if (this.subscriptions.size + this.tempQueues.size >= config.limits.maxSubscriptionsPerSession) {
-      throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, config.limits.maxSubscriptionsPerSession);
-    }
+    const { router, broker, metrics } = this.io.deps;
+    this.checkSubscriptionLimit();
     const route = router.routeSubscribe(this.io.session, destination, h);
 
     const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack as AckMode);
@@ -366,11 +358,7 @@ export class SessionProtocol {
     const message = delivery.message;
     const template = this.io.deps.encoder.template(message, this.version);
     if (!template.bodyIsUtf8 && this.io.textOnly) {
-      this.io.deps.metrics.undeliverable.inc({ reason: Errors.NOT_UTF8_ON_TEXT_TRANSPORT.code });
-      this.io.deps.logger.warn(
-        { session: this.io.session.id, destination: clientDestination, messageId: message.messageId },
-        'dropped a reply whose body is not UTF-8: this transport carries only text'
-      );
+      this.countUndeliverable(clientDestination, message.messageId);
       return;
     }
     const perReceiver: StompHeaders = { subscription: clientDestination, destination: clientDestination };
@@ -381,29 +369,36 @@ export class SessionProtocol {
    * Policy (docs/protocol.md): a text-only transport (SockJS) cannot carry a body that is not valid
    * UTF-8, and sending it mangled would be worse than not sending it. Such a message is dropped for
    * this subscriber, logged and counted (undeliverable{reason=NOT_UTF8_ON_TEXT_TRANSPORT}); other
-   * subscribers are unaffected. It is not NACKed back: it would come straight back to the same
-   * consumer forever. `client-individual`: acked now. `client`: left for the client's next
-   * cumulative ACK (or back to the queue if the session ends first). `auto`: already consumed.
+   * subscribers are unaffected. With a client-ack subscription it is settled on the client's behalf
+   * ({@link passOver}): NACKing it would bring it straight back to the same consumer forever.
    */
   private undeliverable(subscription: ClientSubscription, delivery: Delivery): void {
-    const { logger, metrics } = this.io.deps;
-    metrics.undeliverable.inc({ reason: Errors.NOT_UTF8_ON_TEXT_TRANSPORT.code });
-    logger.warn(
-      { session: this.io.session.id, subscription: subscription.id, destination: delivery.message.destination, messageId: delivery.message.messageId },
-      'dropped a message whose body is not UTF-8: this transport carries only text'
-    );
+    this.countUndeliverable(subscription.clientDestination || delivery.message.destination, delivery.message.messageId);
     this.passOver(subscription, delivery);
   }
 
+  private countUndeliverable(destination: string, messageId: string): void {
+    this.io.deps.metrics.undeliverable.inc({ reason: Errors.NOT_UTF8_ON_TEXT_TRANSPORT.code });
+    this.io.deps.logger.warn(
+      { session: this.io.session.id, destination, messageId },
+      'dropped a message whose body is not UTF-8: this transport carries only text'
+    );
+  }
+
+  /** TOO_MANY_SUBSCRIPTIONS when one more subscription or temporary queue would pass the limit. */
+  private checkSubscriptionLimit(): void {
+    const max = this.io.deps.config.limits.maxSubscriptionsPerSession;
+    if (this.subscriptions.size + this.tempQueues.size >= max) throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, max);
+  }
+
   /**
-   * Settles a delivery this subscriber will not see, so it does not hold the queue: acked at once
-   * for `client-individual`, covered by the next cumulative ACK for `client`. (Not NACKed: the
-   * broker would hand it straight back to the same consumer.)
+   * Settles a delivery this subscriber will not see, so it does not hold the queue or count against
+   * prefetch: acked alone (not cumulatively, not NACKed: the broker would hand it straight back to
+   * the same consumer), and never shown to the client, whose own cumulative ACKs stay exact.
    */
   private passOver(subscription: ClientSubscription, delivery: Delivery): void {
     if (subscription.ack === 'auto' || delivery.ackId === undefined) return;
-    const key = this.subscriptions.track(subscription, delivery.ackId, delivery.message.messageId, this.version);
-    if (subscription.ack === 'client-individual') this.subscriptions.settle({ subscription, key }, 'ack');
+    this.subscriptions.release(subscription, delivery.ackId);
   }
 
   // --- §ACK, §NACK ---
@@ -549,8 +544,8 @@ function withHeader(source: StompHeaders, name: string, value: string): StompHea
 function passThrough(source: StompHeaders, own: ReadonlySet<string>, extra: StompHeaders | undefined): StompHeaders {
   const out: StompHeaders = Object.create(null);
   for (const name of Object.keys(source)) {
-    // Headers the relay uses between its instances (`x-stomp-relay-*`) cannot come from a client.
-    if (!own.has(name) && !name.startsWith(INTERNAL_HEADER_PREFIX)) out[name] = source[name];
+    // Relay-internal headers (`x-stomp-relay-*`) cannot come from a client (header-policy.ts).
+    if (!own.has(name) && !isInternalHeader(name)) out[name] = source[name];
   }
   if (extra !== undefined) for (const name of Object.keys(extra)) out[name] = extra[name];
   return out;

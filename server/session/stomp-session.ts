@@ -67,7 +67,10 @@ export class StompSession {
   private resolveClosed!: () => void;
 
   /** Frames waiting while a handler finishes (see "Inbound"). */
-  private readonly inbox: StompFrame[] = [];
+  /** Closes a connection that has not completed CONNECT in time; cleared once CONNECTED is sent. */
+  private connectDeadline: NodeJS.Timeout | undefined;
+  /** Frames waiting for an earlier one to finish, with their size on the wire. */
+  private readonly inbox: Array<{ frame: StompFrame; bytes: number }> = [];
   private inboxHead = 0;
   private inboxBytes = 0;
   private busy = false;
@@ -79,15 +82,19 @@ export class StompSession {
     this.logger = deps.logger.child({ session: this.id, transport: transport.kind });
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
     this.parser = new StompParser(
-      { onFrame: (frame) => this.onFrame(frame), onHeartbeat: () => undefined },
+      { onFrame: (frame, frameBytes) => this.onFrame(frame, frameBytes), onHeartbeat: () => undefined },
       deps.config.limits
     );
     this.protocol = new SessionProtocol(this.io());
     transport.bind({ data: (chunk) => this.onData(chunk), close: () => this.onTransportClose() });
-    // Until CONNECT, a client that sends nothing for receiveMs × graceFactor is closed like a client
-    // that stops heart-beating: an idle socket must not hold a session forever.
+    // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
+    // (bare EOLs included): an unauthenticated socket must not hold resources forever.
     const { receiveMs, graceFactor } = deps.config.heartbeat;
-    if (receiveMs > 0) this.heartbeat = new HeartbeatTimers(0, receiveMs, graceFactor, this.heartbeatHooks());
+    if (receiveMs > 0) {
+      const limitMs = Math.round(receiveMs * graceFactor);
+      this.connectDeadline = setTimeout(() => this.end(relayError(Errors.HEARTBEAT_TIMEOUT, limitMs), undefined), limitMs);
+      this.connectDeadline.unref?.();
+    }
   }
 
   /** The authenticated user; null before CONNECT and for anonymous sessions. */
@@ -163,11 +170,11 @@ export class StompSession {
     }
   }
 
-  private onFrame(frame: StompFrame): void {
+  private onFrame(frame: StompFrame, frameBytes: number): void {
     if (this.closing || this.protocol.disconnecting) return;
     this.deps.metrics.framesIn.inc({ command: KNOWN_COMMANDS.has(frame.command) ? frame.command : 'OTHER' });
     if (this.busy) {
-      this.enqueue(frame);
+      this.enqueue(frame, frameBytes);
       return;
     }
     this.runFrom(frame);
@@ -204,9 +211,11 @@ export class StompSession {
     }
   }
 
-  private enqueue(frame: StompFrame): void {
-    this.inbox.push(frame);
-    this.inboxBytes += frame.body.length + 64;
+  /** Counts the whole frame (headers too) plus a little for the objects that hold it. */
+  private enqueue(frame: StompFrame, frameBytes: number): void {
+    const bytes = frameBytes + 64;
+    this.inbox.push({ frame, bytes });
+    this.inboxBytes += bytes;
     const limit = this.deps.config.limits.maxBufferedBytes;
     if (this.inboxBytes > limit) {
       this.fail(relayError(Errors.BROKER_UNAVAILABLE, `more than ${limit} bytes of frames are waiting for it`), frame);
@@ -215,9 +224,9 @@ export class StompSession {
 
   private dequeue(): StompFrame | undefined {
     if (this.inboxHead >= this.inbox.length) return undefined;
-    const frame = this.inbox[this.inboxHead];
-    this.inbox[this.inboxHead++] = undefined as unknown as StompFrame;
-    this.inboxBytes -= frame.body.length + 64;
+    const { frame, bytes } = this.inbox[this.inboxHead];
+    this.inbox[this.inboxHead++] = undefined as unknown as { frame: StompFrame; bytes: number };
+    this.inboxBytes -= bytes;
     if (this.inboxHead === this.inbox.length) {
       this.inbox.length = 0;
       this.inboxHead = 0;
@@ -311,6 +320,8 @@ export class StompSession {
   }
 
   private teardown(): void {
+    clearTimeout(this.connectDeadline);
+    this.connectDeadline = undefined;
     this.heartbeat?.stop();
     this.heartbeat = undefined;
     this.inbox.length = 0;
@@ -351,8 +362,8 @@ export class StompSession {
     this._connected = true;
     this.deps.metrics.sessions.inc({ transport: this.transportKind });
     if (!this.send(connected)) return; // closed as a slow consumer already: teardown reported it
-    this.heartbeat?.stop();
-    this.heartbeat = undefined;
+    clearTimeout(this.connectDeadline);
+    this.connectDeadline = undefined;
     if (plan.sendMs > 0 || plan.receiveMs > 0) {
       this.heartbeat = new HeartbeatTimers(plan.sendMs, plan.receiveMs, this.deps.config.heartbeat.graceFactor, this.heartbeatHooks());
     }

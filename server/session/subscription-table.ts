@@ -24,7 +24,7 @@ export interface ClientSubscription {
   /** False once unsubscribed or the session closed; late deliveries are ignored. */
   active: boolean;
   /** Settlements made before the broker handed us the consumer (deliveries may precede it). */
-  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack' }>;
+  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean }>;
 }
 
 export interface PendingAck {
@@ -101,15 +101,16 @@ export class SubscriptionTable {
   }
 
   /**
-   * Settles a delivery at the consumer. An ACK in `client` mode is cumulative (STOMP 1.2 §SUBSCRIBE
-   * ack header): it settles every earlier delivery of that subscription too. Returns false when the
-   * delivery was already settled (e.g. by an earlier cumulative ACK inside the same transaction).
+   * Settles a delivery at the consumer. In `client` mode ACK and NACK are cumulative (STOMP 1.2
+   * §SUBSCRIBE ack header; NACK as RabbitMQ and both engines do it): they settle every earlier
+   * delivery of that subscription too. Returns false when the delivery was already settled (e.g. by
+   * an earlier cumulative ACK inside the same transaction).
    */
   settle(pending: PendingAck, outcome: 'ack' | 'nack'): boolean {
     const { subscription, key } = pending;
     const consumerAckId = subscription.unacked.get(key);
     if (consumerAckId === undefined || !subscription.active) return false;
-    if (outcome === 'ack' && subscription.ack === 'client') {
+    if (subscription.ack === 'client') {
       for (const earlier of subscription.unacked.keys()) {
         subscription.unacked.delete(earlier);
         this.unindex(earlier, subscription);
@@ -126,11 +127,21 @@ export class SubscriptionTable {
     return true;
   }
 
+  /**
+   * Acks, alone, a delivery the relay consumed on the client's behalf (it never reaches the client,
+   * so it is never tracked for the client's own ACKs).
+   */
+  release(subscription: ClientSubscription, consumerAckId: string): void {
+    const consumer = subscription.consumer;
+    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome: 'ack', only: true });
+    else consumer.ack(consumerAckId, { only: true });
+  }
+
   /** The broker handed over the consumer: apply what was settled before. */
   attach(subscription: ClientSubscription, consumer: Consumer): void {
     subscription.consumer = consumer;
-    for (const { consumerAckId, outcome } of subscription.deferred.splice(0)) {
-      if (outcome === 'ack') consumer.ack(consumerAckId);
+    for (const { consumerAckId, outcome, only } of subscription.deferred.splice(0)) {
+      if (outcome === 'ack') consumer.ack(consumerAckId, only ? { only } : undefined);
       else consumer.nack(consumerAckId);
     }
   }

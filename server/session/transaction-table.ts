@@ -35,11 +35,6 @@ export class TransactionTable {
     this.open.set(id, []);
   }
 
-  /** Throws UNKNOWN_TRANSACTION before the caller does any work for a frame naming no open transaction. */
-  assertOpen(id: string): void {
-    if (!this.open.has(id)) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
-  }
-
   add(id: string, op: TransactionOp): void {
     const ops = this.open.get(id);
     if (ops === undefined) throw relayError(Errors.UNKNOWN_TRANSACTION, id);

@@ -16,6 +16,8 @@ export class SockJsTransport implements Transport {
   readonly handshake: HandshakeInfo;
   private events: TransportEvents | null = null;
   private closed = false;
+  /** What {@link bufferedAmount} already counted of sockjs's current send buffer. */
+  private counted: { buffer: string[] | undefined; entries: number; chars: number } = { buffer: undefined, entries: 0, chars: 0 };
 
   /**
    * @param requestHeaders all headers of the HTTP request that opened the session, when the
@@ -45,10 +47,14 @@ export class SockJsTransport implements Transport {
   get bufferedAmount(): number {
     const session = (this.conn as unknown as { _session?: SockJsSessionInternals })._session;
     if (!session) return 0;
-    let total = 0;
-    for (const s of session.send_buffer ?? []) total += s.length;
+    const buffer = session.send_buffer ?? [];
+    // Asked before every write: count only what was appended since last time. sockjs only appends
+    // to this array and swaps in a new one when it flushes.
+    if (buffer !== this.counted.buffer) this.counted = { buffer, entries: 0, chars: 0 };
+    for (let i = this.counted.entries; i < buffer.length; i++) this.counted.chars += buffer[i].length;
+    this.counted.entries = buffer.length;
     const sock = session.recv?.connection ?? session.recv?.response?.connection;
-    return total + (sock?.writableLength ?? 0);
+    return this.counted.chars + (sock?.writableLength ?? 0);
   }
 
   send(data: Buffer, _binary: boolean): void {

@@ -20,6 +20,8 @@ export interface PresenceOptions {
   instanceId: string;
   /** Current local sessions per user; called when a snapshot is published. */
   localUsers(): ReadonlyMap<string, number>;
+  /** Current local sessions of one user; called on every lookup (a push), so it must be cheap. */
+  localSessionsOf(user: string): number;
   logger: Logger;
   /** Snapshot interval (default 5000 ms). */
   intervalMs?: number;
@@ -118,7 +120,7 @@ export class ClusterPresence {
   /** Presence of one user, counting this instance's sessions directly and peers' from snapshots. */
   lookup(user: string): UserPresence {
     const instances: Array<{ instanceId: string; sessions: number }> = [];
-    const local = this.options.localUsers().get(user) ?? 0;
+    const local = this.options.localSessionsOf(user);
     if (local > 0) instances.push({ instanceId: this.options.instanceId, sessions: local });
     const now = Date.now();
     for (const [instanceId, peer] of this.peers) {
@@ -130,12 +132,6 @@ export class ClusterPresence {
       if (n > 0) instances.push({ instanceId, sessions: n });
     }
     return { user, sessions: instances.reduce((a, i) => a + i.sessions, 0), instances };
-  }
-
-  /** Instances heard from recently (this one included). */
-  liveInstances(): string[] {
-    const now = Date.now();
-    return [this.options.instanceId, ...[...this.peers].filter(([, p]) => p.expiresAt >= now).map(([id]) => id)];
   }
 
   /** Announces departure (peers forget us at once) and stops. */

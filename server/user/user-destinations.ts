@@ -13,17 +13,18 @@
  * The whole `amq.direct` exchange is reserved for the relay: clients can neither subscribe nor
  * send there (a direct exchange has no wildcards, but reserving it all leaves no spelling to guess).
  */
+import { createHash } from 'node:crypto';
 import { Errors, relayError } from '../errors';
+import { INTERNAL_HEADER_PREFIX, underPrefix } from '../session/header-policy';
+import { REPLY_QUEUE_PREFIX, TEMP_QUEUE_PREFIX } from '../session/temp-queues';
 
 /** Exchange the relay's internal traffic uses (exists on every RabbitMQ vhost). */
 export const INTERNAL_EXCHANGE = 'amq.direct';
 /** Destination prefix of all internal traffic; clients are refused anything under it. */
 export const INTERNAL_DESTINATION_PREFIX = `/exchange/${INTERNAL_EXCHANGE}/`;
-/** RabbitMQ limits routing keys to 255 bytes. */
-const MAX_ROUTING_KEY_BYTES = 255;
 
 /** Header carried by `sendToSession` messages: only that session of the user receives it. */
-export const TARGET_SESSION_HEADER = 'x-stomp-relay-session';
+export const TARGET_SESSION_HEADER = `${INTERNAL_HEADER_PREFIX}session`;
 
 /**
  * Escapes a string into routing-key-safe characters: `[A-Za-z0-9_-]` stay, every other UTF-8 byte
@@ -40,17 +41,26 @@ export function escapeKeySegment(value: string): string {
   return out;
 }
 
+/** Escaped segments longer than this are replaced by a digest, so every key fits RabbitMQ's 255 bytes. */
+const MAX_SEGMENT_CHARS = 64;
+
+/**
+ * One routing-key segment: the escaped value, or for long values `~h` + a SHA-256 digest (base64url,
+ * routing-key-safe). Deterministic, so every instance computes the same key for the same user.
+ */
+function keySegment(value: string): string {
+  const escaped = escapeKeySegment(value);
+  return escaped.length <= MAX_SEGMENT_CHARS ? escaped : '~h' + createHash('sha256').update(value, 'utf8').digest('base64url');
+}
+
 function routingKey(kind: string, ...segments: string[]): string {
-  const key = ['stomp-relay', kind, ...segments.map(escapeKeySegment)].join('.');
-  if (Buffer.byteLength(key) > MAX_ROUTING_KEY_BYTES) {
-    throw relayError(Errors.DESTINATION_NOT_ALLOWED, 'user name and destination are too long for a broker routing key');
-  }
-  return key;
+  // At most 17 + 2 × (64 + 1) characters: always within RabbitMQ's 255-byte limit.
+  return ['stomp-relay', kind, ...segments.map(keySegment)].join('.');
 }
 
 /**
  * Broker destination where `user`'s messages for `destination` (e.g. `/queue/x`, the part after
- * `/user`) meet. Throws DESTINATION_NOT_ALLOWED when the key would exceed RabbitMQ's limit.
+ * `/user`) meet.
  */
 export function userBrokerDestination(user: string, destination: string): string {
   return INTERNAL_DESTINATION_PREFIX + routingKey('user', user, destination);
@@ -64,7 +74,7 @@ export const REGISTRY_DESTINATION = INTERNAL_DESTINATION_PREFIX + 'stomp-relay.r
  * all but temporary and reply queues, which belong to one session already.
  */
 export function userDestinationPrefixes(relayPrefixes: readonly string[]): string[] {
-  return relayPrefixes.filter((p) => p !== '/temp-queue/' && p !== '/reply-queue/');
+  return relayPrefixes.filter((p) => p !== TEMP_QUEUE_PREFIX && p !== REPLY_QUEUE_PREFIX);
 }
 
 export interface ParsedUserDestination {
@@ -85,7 +95,7 @@ export function parseUserDestination(
   innerPrefixes: readonly string[],
 ): ParsedUserDestination {
   const rest = '/' + destination.slice(userPrefix.length);
-  if (innerPrefixes.some((p) => rest.startsWith(p) && rest.length > p.length)) return { user: undefined, destination: rest };
+  if (underPrefix(rest, innerPrefixes)) return { user: undefined, destination: rest };
   const slash = rest.indexOf('/', 1);
   if (slash > 1) {
     const inner = rest.slice(slash);
@@ -95,7 +105,7 @@ export function parseUserDestination(
     } catch {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     }
-    if (name && innerPrefixes.some((p) => inner.startsWith(p) && inner.length > p.length)) return { user: name, destination: inner };
+    if (name && underPrefix(inner, innerPrefixes)) return { user: name, destination: inner };
   }
   throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
 }

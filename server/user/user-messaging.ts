@@ -8,6 +8,7 @@ import { Errors, relayError } from '../errors';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
 import { TARGET_SESSION_HEADER, userBrokerDestination } from './user-destinations';
+import { isCarriedHeader, underPrefix } from '../session/header-policy';
 
 /** A payload: bytes and strings go as they are; anything else is sent as JSON. */
 export type Payload = Buffer | string | number | boolean | null | object;
@@ -25,8 +26,6 @@ export interface SendResult extends UserPresence {
   destination: string;
 }
 
-/** Headers a caller may not set: the relay or the protocol owns them. */
-const RESERVED_HEADERS = new Set(['destination', 'subscription', 'message-id', 'ack', 'content-length', 'receipt', 'transaction', 'redelivered']);
 
 export class UserMessaging {
   constructor(
@@ -48,19 +47,14 @@ export class UserMessaging {
   async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
     const started = process.hrtime.bigint();
     if (typeof user !== 'string' || user === '') throw relayError(Errors.BAD_REQUEST, 'user must be a non-empty string');
-    if (!this.deps.destinationPrefixes.some((p) => destination.startsWith(p) && destination.length > p.length)) {
+    if (!underPrefix(destination, this.deps.destinationPrefixes)) {
       throw relayError(Errors.BAD_REQUEST, `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`);
     }
     const { body, contentType } = encodePayload(payload);
     const h = makeHeaders({ 'content-type': contentType });
     copyApplicationHeaders(h, options.headers);
     if (options.sessionId !== undefined) h[TARGET_SESSION_HEADER] = options.sessionId;
-    let brokerDestination: string;
-    try {
-      brokerDestination = userBrokerDestination(user, destination);
-    } catch (err) {
-      throw relayError(Errors.BAD_REQUEST, (err as Error).message);
-    }
+    const brokerDestination = userBrokerDestination(user, destination);
     try {
       await this.deps.broker.publish({ destination: brokerDestination, headers: h, body }, { confirm: options.confirm ?? true });
       this.deps.metrics.pushes.inc({ outcome: 'accepted' });
@@ -80,13 +74,17 @@ export function encodePayload(payload: Payload): { body: Buffer; contentType: st
   return { body: Buffer.from(JSON.stringify(payload), 'utf8'), contentType: 'application/json' };
 }
 
-function copyApplicationHeaders(target: StompHeaders, source: SendToUserOptions['headers']): void {
+/**
+ * Copies caller-supplied application headers onto a message, refusing (BAD_REQUEST) names the
+ * protocol or the relay owns (header-policy.ts), `redelivered`, and anything that is not a plain value.
+ */
+export function copyApplicationHeaders(target: StompHeaders, source: SendToUserOptions['headers']): void {
   if (source === undefined) return;
   if (typeof source !== 'object' || source === null || Array.isArray(source)) throw relayError(Errors.BAD_REQUEST, 'headers must be an object');
   for (const [name, value] of Object.entries(source)) {
     const lower = name.toLowerCase();
     if (name === '' || name.length > 256 || /[\r\n:]/.test(name)) throw relayError(Errors.BAD_REQUEST, `invalid header name "${name.slice(0, 64)}"`);
-    if (RESERVED_HEADERS.has(lower) || lower.startsWith('x-stomp-relay')) throw relayError(Errors.BAD_REQUEST, `header "${name}" is reserved`);
+    if (!isCarriedHeader(lower) || lower === 'redelivered') throw relayError(Errors.BAD_REQUEST, `header "${name}" is reserved`);
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
       throw relayError(Errors.BAD_REQUEST, `header "${name}" must be a string, number or boolean`);
     }

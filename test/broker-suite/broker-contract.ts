@@ -260,6 +260,24 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         expect(m3.message.headers.redelivered).to.equal('true');
       });
 
+      it('client: ACK with { only: true } settles that delivery alone, not the earlier ones', async function () {
+        const queue = freshDestination('/queue/');
+        const sink = new RecordingSink();
+        const consumer = await subscribe(queue, sink, 'client');
+        for (const body of ['m1', 'm2', 'm3']) await publish(queue, body);
+
+        const [, m2] = await sink.waitFor(3);
+        expect(consumer.ack(m2.ackId as string, { only: true })).to.equal(true);
+        await consumer.close();
+
+        const next = new RecordingSink('next');
+        await subscribe(queue, next);
+        await publish(queue, 'm4');
+        const got = await next.waitFor(3);
+        // m1 and m3 stayed unacked and come back; m2 alone was settled.
+        expect(got.map((d) => d.message.body.toString()).sort()).to.deep.equal(['m1', 'm3', 'm4']);
+      });
+
       it('redelivers unacked messages of a closed consumer to another consumer, marked redelivered', async function () {
         const queue = freshDestination('/queue/');
         const holder = new RecordingSink('holder');

@@ -1,7 +1,7 @@
 /**
  * One consumer of an embedded queue: the ack-mode bookkeeping behind {@link Consumer}.
  */
-import type { AckMode, BrokerMessage, Consumer, DeliverySink } from '../broker';
+import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink } from '../broker';
 import type { StompHeaders } from '../../codec/frame';
 import type { Logger } from '../../observability/logger';
 import { deliverSafely } from './deliver-safely';
@@ -69,8 +69,8 @@ export class QueueConsumer implements Consumer {
     deliverSafely(this.sink, { message, ackId }, this.logger);
   }
 
-  ack(ackId: string): boolean {
-    const entries = this.open ? this.take(ackId) : undefined;
+  ack(ackId: string, options?: AckOptions): boolean {
+    const entries = this.open ? this.take(ackId, options?.only === true) : undefined;
     if (entries === undefined) return false;
     this.host.settled(entries.length);
     return true;
@@ -101,10 +101,10 @@ export class QueueConsumer implements Consumer {
   }
 
   /** Removes what an ack of `ackId` settles, in delivery order; undefined when the id is unknown. */
-  private take(ackId: string): QueuedMessage[] | undefined {
+  private take(ackId: string, only = false): QueuedMessage[] | undefined {
     const entry = this.unacked.get(ackId);
     if (entry === undefined) return undefined;
-    if (this.ackMode !== 'client') {
+    if (this.ackMode !== 'client' || only) {
       this.unacked.delete(ackId);
       return [entry];
     }

@@ -4,7 +4,7 @@
  */
 import { anchorAckId } from './anchor';
 import { makeFrame } from './frames';
-import type { AckMode, BrokerMessage, Consumer, DeliverySink } from '../broker';
+import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink } from '../broker';
 import type { BrokerConnection } from './broker-connection';
 import type { Logger } from '../../observability/logger';
 
@@ -60,8 +60,8 @@ export class RabbitConsumer implements Consumer {
     }
   }
 
-  ack(ackId: string): boolean {
-    return this.settle(ackId, 'ACK');
+  ack(ackId: string, options?: AckOptions): boolean {
+    return this.settle(ackId, 'ACK', options?.only === true);
   }
 
   nack(ackId: string): boolean {
@@ -93,11 +93,11 @@ export class RabbitConsumer implements Consumer {
     return this.closing;
   }
 
-  private settle(ackId: string, command: 'ACK' | 'NACK'): boolean {
+  private settle(ackId: string, command: 'ACK' | 'NACK', only = false): boolean {
     if (this.closing) return false;
     const target = this.unacked.get(ackId);
     if (!target) return false;
-    if (this.ackMode === 'client') {
+    if (this.ackMode === 'client' && !only) {
       // Cumulative (STOMP 1.2 §ACK): everything delivered up to this one, in delivery order.
       for (const [id, entry] of this.unacked) {
         this.unacked.delete(id);

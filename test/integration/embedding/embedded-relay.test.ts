@@ -92,6 +92,26 @@ describe('relay embedded in a host express app with its own passport strategy', 
     expect(await (await fetch(`http://${base}/hello`)).text()).to.equal('from the host');
   });
 
+  it('leaves other WebSocket endpoints the host adds after attach() working', async () => {
+    const hostWss = new WebSocket.Server({ noServer: true });
+    const onUpgrade = (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+      if (req.url === '/host-ws') hostWss.handleUpgrade(req, socket, head, (ws) => ws.send('host socket'));
+    };
+    server.on('upgrade', onUpgrade);
+    try {
+      const ws = new WebSocket(`ws://${base}/host-ws`);
+      const first = await new Promise<string>((resolve, reject) => {
+        ws.once('message', (d: Buffer) => resolve(d.toString()));
+        ws.once('error', reject);
+      });
+      expect(first).to.equal('host socket');
+      ws.close();
+    } finally {
+      server.off('upgrade', onUpgrade);
+      hostWss.close();
+    }
+  });
+
   it('names the WebSocket session\'s user from the host\'s session cookie', async () => {
     const c = rawStomp(`ws://${base}/ws`, { Cookie: 'sid=token-alice' });
     await c.send('CONNECT', { 'accept-version': '1.2', host: 'x' });

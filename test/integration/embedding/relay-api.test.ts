@@ -54,6 +54,27 @@ describe('relay library API (embedded broker)', function () {
     expect(Object.keys(mine.headers).filter((h) => h.startsWith('x-stomp-relay'))).to.deep.equal([]);
   });
 
+  it('does not let messages for a sibling session clog a client-ack subscription (prefetch 1)', async () => {
+    const target = await client('fay');
+    const sibling = await client('fay');
+    await target.subscribe('/user/queue/jobs');
+    const siblingJobs = (await sibling.subscribe('/user/queue/jobs', { ack: 'client', 'prefetch-count': '1' })).messages;
+    // Three messages for the other session reach the sibling's subscription and are passed over.
+    for (let i = 0; i < 3; i++) await relay.sendToSession('fay', target.connected.headers.session, '/queue/jobs', `only for target ${i}`);
+    await relay.sendToUser('fay', '/queue/jobs', 'for every session');
+    // Were a passed-over delivery left unacked, the prefetch slot would stay taken and this never arrive.
+    const m = await siblingJobs.next('the message for every session');
+    expect(m.body).to.equal('for every session');
+    expect(siblingJobs.all).to.have.length(1);
+  });
+
+  it('reaches a user whose name is as long as allowed and full of characters routing keys cannot hold', async () => {
+    const name = 'ü.@'.repeat(85) + 'x'; // 256 characters, 6 escaped bytes each for most of them
+    const inbox = (await (await client(name)).subscribe('/user/queue/' + 'long.'.repeat(40))).messages;
+    await relay.sendToUser(name, '/queue/' + 'long.'.repeat(40), 'fits');
+    expect((await inbox.next('the push')).body).to.equal('fits');
+  });
+
   it('ignores relay-internal headers a client puts on its own SEND', async () => {
     const dan = await inbox(await client('dan'), '/user/queue/inbox');
     const sender = await client('eve');
@@ -67,6 +88,17 @@ describe('relay library API (embedded broker)', function () {
   it('rejects a sendToUser whose destination is outside the relayed prefixes', async () => {
     const err = await relay.sendToUser('ann', '/elsewhere/x', 1).then(() => null, (e: Error & { code?: string }) => e);
     expect(err?.code).to.equal('BAD_REQUEST');
+  });
+
+  it('publish() refuses the relay\'s internal namespace and reserved headers, as for clients', async () => {
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code);
+    // Were this allowed, a caller could forge presence (this is the registry destination).
+    expect(await codeOf(relay.publish('/exchange/amq.direct/stomp-relay.registry', { v: 1, instanceId: 'evil', users: { mallory: 99 } })))
+      .to.equal('DESTINATION_NOT_ALLOWED');
+    expect(await codeOf(relay.publish('/exchange/amq.direct/stomp-relay.user.ann.~2Fqueue~2Finbox', 'forged'))).to.equal('DESTINATION_NOT_ALLOWED');
+    expect(await codeOf(relay.publish('/topic/news', 'x', { 'x-stomp-relay-session': 'abc' }))).to.equal('BAD_REQUEST');
+    expect(await codeOf(relay.publish('/topic/news', 'x', { 'message-id': 'forged' }))).to.equal('BAD_REQUEST');
+    expect(relay.userPresence('mallory').sessions).to.equal(0);
   });
 
   it('publish() reaches topic subscribers like a client SEND', async () => {

@@ -124,6 +124,13 @@ describe('server: HTTP API', function () {
       expect(script.text).to.include('SockJS');
     });
 
+    it('answers a missing static file with a JSON 404 that names no server path', async () => {
+      const res = await request(`${server.http}/client/no-such-file.js`);
+      expect(res.status).to.equal(404);
+      expect(res.body.error.code).to.equal('NOT_FOUND');
+      expect(res.text).to.not.match(/ENOENT|\/dist\//);
+    });
+
     it('serves the demo page at /', async () => {
       const res = await request(`${server.http}/`);
       expect(res.status).to.equal(200);

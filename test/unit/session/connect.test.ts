@@ -152,6 +152,18 @@ describe('session: CONNECT', () => {
       expect((await ok.next('CONNECTED')).headers['user-name']).to.equal('u');
     });
 
+    it('refuses a user name no destination or log can hold, whichever authenticator produced it', async () => {
+      const names = ['line\nbreak', 'x'.repeat(257), ''];
+      for (const name of names) {
+        const lax: Authenticator = { mode: 'test', authenticate: async () => ({ name }) };
+        t = await createTestHub({}, { authenticator: lax });
+        const c = await t.open({ connect: false });
+        c.sendFrame('CONNECT', { 'accept-version': '1.2' });
+        await c.expectError('AUTHENTICATION_FAILED');
+        await t.stop();
+      }
+    });
+
     it('holds frames sent right behind CONNECT until authentication finished', async () => {
       let release!: () => void;
       const slow: Authenticator = {

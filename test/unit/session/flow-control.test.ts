@@ -78,6 +78,19 @@ describe('session: flow control, heart-beats, encoding, shutdown', () => {
       expect(t.hub.size).to.equal(0);
     });
 
+    it('closes a connection that sends only EOLs and never completes CONNECT', async () => {
+      t = await createTestHub({ heartbeat: { sendMs: 0, receiveMs: 20, graceFactor: 2 } });
+      const chatty = await t.open({ connect: false });
+      // EOLs keep a connected session alive, but must not stand in for CONNECT.
+      const eols = setInterval(() => { if (!chatty.isClosed) chatty.receive('\n'); }, 5);
+      try {
+        await chatty.expectError('HEARTBEAT_TIMEOUT');
+      } finally {
+        clearInterval(eols);
+      }
+      expect(t.hub.size).to.equal(0);
+    });
+
     it('sends no heart-beats when the client asked for none', async () => {
       t = await createTestHub({ heartbeat: { sendMs: 5, receiveMs: 0 } });
       const quiet = await t.open({ heartBeat: '0,0' });
@@ -162,6 +175,21 @@ describe('session: flow control, heart-beats, encoding, shutdown', () => {
       const c = await t.open();
       c.sendFrame('SUBSCRIBE', { id: '1', destination: '/topic/stuck' });
       for (let i = 0; i < 10; i++) c.sendFrame('SEND', { destination: '/topic/y' }, Buffer.alloc(300, 97));
+      await c.expectError('BROKER_UNAVAILABLE');
+    });
+
+    it('counts header bytes of waiting frames too, not only bodies', async () => {
+      const stuck = new (class extends MemoryBroker {
+        override subscribe(...args: Parameters<Broker['subscribe']>) {
+          if (args[0].destination === '/topic/stuck') return new Promise<never>(() => undefined);
+          return super.subscribe(...args);
+        }
+      })();
+      t = await createTestHub({ limits: { maxBufferedBytes: 4096 } }, { broker: stuck });
+      const c = await t.open();
+      c.sendFrame('SUBSCRIBE', { id: '1', destination: '/topic/stuck' });
+      // Empty bodies, 1 KiB of headers each: 10 of them are well over the 4 KiB bound.
+      for (let i = 0; i < 10; i++) c.sendFrame('SEND', { destination: '/topic/y', padding: 'p'.repeat(1024) });
       await c.expectError('BROKER_UNAVAILABLE');
     });
   });
