@@ -313,6 +313,17 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         expect(slowConsumer.ack(p1.ackId as string)).to.equal(true);
       });
 
+      it('takes prefetch-count as a whole number up to 65535 and refuses anything else with INVALID_HEADER', async function () {
+        for (const value of ['-1', 'ten', '', '1.5', ' 1', '65536', '99999999999']) {
+          await expectRelayError(subscribe(freshDestination('/queue/'), new RecordingSink(), 'client', { 'prefetch-count': value }), 'INVALID_HEADER');
+        }
+        const sink = new RecordingSink('65535');
+        const queue = freshDestination('/queue/');
+        await subscribe(queue, sink, 'client', { 'prefetch-count': '65535' });
+        await publish(queue, 'fits');
+        await sink.waitFor(1);
+      });
+
       it('applies prefetch-count only to the subscription that asked for it', async function () {
         // RabbitMQ's STOMP plugin sets prefetch with basic.qos on the connection's channel, which
         // later subscriptions on that connection inherit unless they send their own.

@@ -30,7 +30,8 @@ import {
 import type { StompHeaders } from '../../codec/frame';
 import { Errors, relayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
-import { deliverSafely } from './deliver-safely';
+import { deliverSafely } from '../deliver-safely';
+import { parsePrefetchCount } from '../header-values';
 import { DeliveryScheduler } from './delivery-scheduler';
 import { routeDestination, type RoutedDestination } from './destination';
 import { MessageQueue } from './message-queue';
@@ -113,7 +114,7 @@ export class MemoryBroker implements Broker {
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
     const route = this.route(request.destination);
     if (route.kind === 'reply') throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${request.destination} (reply queues can only be sent to)`);
-    const prefetch = parsePrefetch(request.headers['prefetch-count']);
+    const prefetch = parsePrefetchCount(request.headers['prefetch-count']);
     if (route.kind === 'topic') {
       return this.topics.subscribe(route.key, sink, request.ack, prefetch, this.lastSequence);
     }
@@ -226,19 +227,6 @@ function carriedHeaders(source: Readonly<StompHeaders>): StompHeaders {
     if (!NOT_CARRIED.has(name)) copy[name] = source[name];
   }
   return copy;
-}
-
-/** `prefetch-count` → cap on unacked deliveries; absent or 0 means no cap (as in RabbitMQ). */
-function parsePrefetch(value: string | undefined): number {
-  if (value === undefined) return 0;
-  let n = 0;
-  for (let i = 0; i < value.length; i++) {
-    const digit = value.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9 || n > 1e9) throw relayError(Errors.INVALID_HEADER, 'prefetch-count', value);
-    n = n * 10 + digit;
-  }
-  if (value.length === 0) throw relayError(Errors.INVALID_HEADER, 'prefetch-count', value);
-  return n;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {

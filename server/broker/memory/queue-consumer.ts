@@ -4,7 +4,7 @@
 import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink } from '../broker';
 import type { StompHeaders } from '../../codec/frame';
 import type { Logger } from '../../observability/logger';
-import { deliverSafely } from './deliver-safely';
+import { deliverSafely } from '../deliver-safely';
 
 /** A message as one queue holds it. The {@link BrokerMessage} may be shared; the flags are this queue's. */
 export interface QueuedMessage {

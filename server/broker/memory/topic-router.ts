@@ -6,7 +6,7 @@
  */
 import type { AckMode, BrokerMessage, Consumer, Delivery, DeliverySink } from '../broker';
 import type { Logger } from '../../observability/logger';
-import { deliverSafely } from './deliver-safely';
+import { deliverSafely } from '../deliver-safely';
 import type { DeliveryScheduler, DeliveryTask } from './delivery-scheduler';
 import { MessageQueue } from './message-queue';
 import type { QueueConsumer } from './queue-consumer';

@@ -9,6 +9,7 @@ import type { StompFrame } from '../../codec/frame';
 import type { RelayError } from '../../errors';
 import type { Logger } from '../../observability/logger';
 import type { BrokerMessage, Delivery, SubscribeRequest } from '../broker';
+import { deliverSafely } from '../deliver-safely';
 import type { BrokerConnection } from './broker-connection';
 import type { ConnectionSlot, SlotSubscription } from './connection-slot';
 import { makeFrame } from './frames';
@@ -17,7 +18,6 @@ import { messageHeaders, subscribeHeaders } from './subscription-headers';
 
 /** Marker messages of {@link BrokerSubscription.fence} carry this header; never shown to sinks. */
 const FENCE_HEADER = 'x-stomp-relay-fence';
-const fenceCounter = { value: 0 };
 
 /** How long close() waits for RabbitMQ to confirm an UNSUBSCRIBE before letting go. */
 const UNSUBSCRIBE_TIMEOUT_MS = 5000;
@@ -33,7 +33,11 @@ export class BrokerSubscription implements SlotSubscription {
   confirmed = false;
   /** Set when it is being or has been torn down; never re-attached after. */
   ended = false;
+  /** Markers on their way through the queue, by token: resolving one ends its fence. */
   private readonly fences = new Map<string, () => void>();
+  /** The fence in flight: joiners arriving meanwhile share it (it covers them all). */
+  private pendingFence: Promise<void> | undefined;
+  private lastFence = 0;
   /** Name of the RabbitMQ queue behind a shared subscription, on its current connection. */
   private queueName: string | undefined;
   private slot: ConnectionSlot | undefined;
@@ -92,6 +96,9 @@ export class BrokerSubscription implements SlotSubscription {
     this.queueName = undefined;
     this.connection = undefined;
     for (const consumer of this.consumers) consumer.forgetUnacked();
+    // The markers went with the connection: nothing more from before them can arrive either.
+    for (const arrived of [...this.fences.values()]) arrived();
+    this.fences.clear();
   }
 
   /**
@@ -100,20 +107,27 @@ export class BrokerSubscription implements SlotSubscription {
    * joining a shared subscription waits for it, so it gets nothing published before it subscribed.
    * Bounded; resolves at once while detached.
    */
-  async fence(timeoutMs = 5000): Promise<void> {
+  fence(timeoutMs = 5000): Promise<void> {
     const connection = this.connection;
     const queue = this.queueName;
-    if (!connection || connection.closed || queue === undefined) return;
-    const token = `${++fenceCounter.value}`;
+    if (!connection || connection.closed || queue === undefined) return Promise.resolve();
+    // One marker serves every joiner waiting now. A joiner that came after it was sent may still
+    // see a few messages published between the two, all before its subscribe resolved.
+    if (this.pendingFence) return this.pendingFence;
+    const token = `${++this.lastFence}`;
     let timer: NodeJS.Timeout | undefined;
     const arrived = new Promise<void>((resolve) => {
       this.fences.set(token, resolve);
       timer = setTimeout(resolve, timeoutMs);
     });
+    const fence = arrived.then(() => {
+      clearTimeout(timer);
+      this.fences.delete(token);
+      if (this.pendingFence === fence) this.pendingFence = undefined;
+    });
+    this.pendingFence = fence;
     connection.send(makeFrame('SEND', { destination: `/amq/queue/${queue}`, [FENCE_HEADER]: token }));
-    await arrived;
-    clearTimeout(timer);
-    this.fences.delete(token);
+    return fence;
   }
 
   /** Ends the broker subscription (UNSUBSCRIBE, waiting a bounded time for its receipt). */
@@ -147,7 +161,7 @@ export class BrokerSubscription implements SlotSubscription {
       // One Delivery for every local consumer: the session layer encodes the MESSAGE once.
       const delivery: Delivery = { message };
       for (const consumer of this.consumers) {
-        if (consumer.active) deliverTo(consumer, delivery, this.logger);
+        if (consumer.active) deliverSafely(consumer.sink, delivery, this.logger);
       }
       return;
     }
@@ -162,13 +176,5 @@ export class BrokerSubscription implements SlotSubscription {
     this.ended = true;
     this.detach();
     this.onCancelled(this, error);
-  }
-}
-
-function deliverTo(consumer: RabbitConsumer, delivery: Delivery, logger: Logger): void {
-  try {
-    consumer.sink.deliver(delivery);
-  } catch (err) {
-    logger.error({ err, destination: delivery.message.destination }, 'delivery sink threw; message counts as delivered');
   }
 }

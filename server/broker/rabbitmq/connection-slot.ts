@@ -79,11 +79,15 @@ export class ConnectionSlot {
     if (this.stopped || this.connecting || this.current) return;
     this.connecting = true;
     try {
-      const connection = await BrokerConnection.open(this.options, {
+      // Declared first: bytes the parser rejects right behind CONNECTED (same chunk) close the
+      // connection before `open` resolves, and onClose must not touch an unassigned binding.
+      let opened: BrokerConnection | undefined;
+      opened = await BrokerConnection.open(this.options, {
         onMessage: (frame) => this.route(frame),
         onError: (error, frame) => this.routeError(error, frame),
-        onClose: (reason) => this.lost(connection, reason),
+        onClose: (reason) => { if (opened) this.lost(opened, reason); },
       });
+      const connection = opened;
       // See ANCHOR_ID: the connection is usable only once RabbitMQ confirmed the anchor.
       await subscribeAnchor(connection);
       if (this.stopped) {

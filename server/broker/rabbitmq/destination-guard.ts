@@ -44,9 +44,6 @@ export class DestinationGuard {
     });
   }
 
-  /** How many verdicts are remembered (tests and metrics). */
-  get remembered(): number { return this.cache.size; }
-
   /**
    * Resolves once `request` may go to a pooled connection, with a function to call once the real
    * subscription is in place (or failed): it ends the probe's hold on the queue. Rejects with the
@@ -88,18 +85,26 @@ export class DestinationGuard {
     if (assessment.verdict === 'safe') return undefined;
     if (assessment.verdict === 'refuse') return Promise.reject(assessment.error);
     const { key, target } = assessment;
+    // In flight first: a verdict cached while a probe is still letting go must not let a later
+    // request overtake the earlier ones waiting on it (per-publisher order).
+    const running = this.inFlight.get(key);
+    if (running) return running.then(() => NOTHING_HELD);
     const known = this.cache.get(key);
     if (known === null) return undefined;
     if (known !== undefined) return Promise.reject(known);
-    const running = this.inFlight.get(key);
-    if (running) return running.then(() => NOTHING_HELD);
     const probe = this.probes.probe(target).then(
       (release) => {
-        this.cache.set(key, null);
-        if (hold) return release;
+        if (hold) {
+          this.cache.set(key, null);
+          return release;
+        }
         // A publish waits for the probe to be gone: were it still consuming, an auto-delete
         // queue could vanish right after the real SEND declared it, and the message with it.
-        return release().then(() => NOTHING_HELD);
+        // Cached only then, so no later publish passes before this one.
+        return release().then(() => {
+          this.cache.set(key, null);
+          return NOTHING_HELD;
+        });
       },
       (err: RelayError) => {
         // BROKER_UNAVAILABLE says nothing about the destination: not remembered.

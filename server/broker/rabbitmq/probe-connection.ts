@@ -34,6 +34,11 @@ export interface ProbeConnectionOptions {
   timeoutMs: number;
   /** Most probes waiting their turn; more are refused with BROKER_UNAVAILABLE. */
   maxQueued: number;
+  /**
+   * Most queues and exchanges probed on one connection before a fresh one replaces it: what it
+   * remembers (and RabbitMQ with it) stays bounded however long it lives. Default 1000.
+   */
+  maxRoutesPerConnection?: number;
   logger: Logger;
 }
 
@@ -74,8 +79,9 @@ export class ProbeConnection {
     this.options = options;
   }
 
-  /** Probe connections open right now (tests). */
-  get openConnections(): number { return this.lines.size; }
+  /** Probe connections opened so far (tests and metrics). */
+  get connectionsOpened(): number { return this.opened; }
+  private opened = 0;
 
   /**
    * Tries `target` on the probe connection. Resolves with a release function once RabbitMQ has
@@ -110,7 +116,8 @@ export class ProbeConnection {
     timedOut.catch(() => undefined);
     try {
       const route = routeOf(target.destination);
-      if (this.current?.routes.has(route)) this.retire(this.current);
+      const current = this.current;
+      if (current && (current.routes.has(route) || current.routes.size >= (this.options.maxRoutesPerConnection ?? 1000))) this.retire(current);
       const line = await Promise.race([this.line(), timedOut]);
       line.routes.add(route);
       return await this.subscribe(line, target, timedOut);
@@ -184,20 +191,20 @@ export class ProbeConnection {
   }
 
   private async open(): Promise<ProbeLine> {
+    // Declared first: bytes the parser rejects right behind CONNECTED (same chunk) close the
+    // connection before `open` resolves, and the handlers must not touch an unassigned binding.
+    let line: ProbeLine | undefined;
     const connection: BrokerConnection = await BrokerConnection.open(this.options.connection, {
-      onMessage: (frame) => this.onMessage(line, frame),
+      onMessage: (frame) => { if (line) this.onMessage(line, frame); },
       onError: (error) => this.options.logger.debug({ error: error.message }, 'ERROR on the probe connection'),
       onClose: (reason) => {
         this.options.logger.debug({ reason: reason.message }, 'probe connection closed');
-        this.lines.delete(line);
-        line.held.clear();
-        if (this.current === line) {
-          this.current = undefined;
-          this.opening = undefined;
-        }
+        if (line) this.closed(line);
       },
     });
-    const line: ProbeLine = { connection, routes: new Set(), held: new Map(), retired: false };
+    if (connection.closed) throw connection.lastBrokerError ?? relayError(Errors.BROKER_UNAVAILABLE, 'the probe connection closed right after CONNECTED');
+    line = { connection, routes: new Set(), held: new Map(), retired: false };
+    this.opened++;
     this.lines.add(line);
     // Lets a message delivered to a probe subscription be given back after UNSUBSCRIBE (anchor.ts).
     await subscribeAnchor(connection);
@@ -207,6 +214,15 @@ export class ProbeConnection {
     }
     this.current = line;
     return line;
+  }
+
+  private closed(line: ProbeLine): void {
+    this.lines.delete(line);
+    line.held.clear();
+    if (this.current === line) {
+      this.current = undefined;
+      this.opening = undefined;
+    }
   }
 
   private onMessage(line: ProbeLine, frame: StompFrame): void {

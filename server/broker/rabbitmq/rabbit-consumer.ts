@@ -5,6 +5,7 @@
 import { anchorAckId } from './anchor';
 import { makeFrame } from './frames';
 import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink } from '../broker';
+import { deliverSafely } from '../deliver-safely';
 import type { BrokerConnection } from './broker-connection';
 import type { Logger } from '../../observability/logger';
 
@@ -49,15 +50,7 @@ export class RabbitConsumer implements Consumer {
   deliverWithAck(message: BrokerMessage, brokerAck: string, connection: BrokerConnection): void {
     const ackId = String(++this.lastAckId);
     this.unacked.set(ackId, { brokerAck, connection });
-    this.deliverSafely(message, ackId);
-  }
-
-  deliverSafely(message: BrokerMessage, ackId?: string): void {
-    try {
-      this.sink.deliver(ackId === undefined ? { message } : { message, ackId });
-    } catch (err) {
-      this.logger.error({ err, destination: message.destination }, 'delivery sink threw; message counts as delivered');
-    }
+    deliverSafely(this.sink, { message, ackId }, this.logger);
   }
 
   ack(ackId: string, options?: AckOptions): boolean {

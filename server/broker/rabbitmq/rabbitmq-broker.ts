@@ -8,7 +8,10 @@
  * - Queue and client-ack subscriptions get a broker subscription each, so competing consumers,
  *   prefetch-count and redelivery behave as RabbitMQ defines.
  * - Connections are reopened with exponential backoff and jitter; live subscriptions are restored
- *   by the engine itself. `ready` is true while at least one connection is up.
+ *   by the engine itself. `ready` is true while at least one connection is up. After an outage the
+ *   verdicts of the probe connection are forgotten, restored subscriptions to risky destinations
+ *   are verified again (a non-durable queue may be gone), and no connection takes more than its
+ *   share of them while the others are coming back.
  * - Requests RabbitMQ might answer by closing the connection (missing queue or exchange, a queue
  *   redeclared differently, unparsable arguments) are first tried on a separate probe connection,
  *   outside the pool, and remembered for a while (destination-guard.ts): one bad client cannot cut
@@ -41,6 +44,7 @@ import { DestinationGuard, type DestinationGuardOptions } from './destination-gu
 import { makeFrame } from './frames';
 import { ProbeConnection } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
+import { assessSubscribe } from './request-risk';
 import { sendHeaders, shareKey } from './subscription-headers';
 
 export interface RabbitMqBrokerOptions {
@@ -62,6 +66,13 @@ export interface RabbitMqBrokerOptions {
 
 /** How often one subscribe is retried on another connection when its connection drops mid-way. */
 const SUBSCRIBE_ATTEMPTS = 3;
+/**
+ * After an outage, how long subscriptions left for connections that are not back yet wait before
+ * they go to the open ones anyway (see {@link RabbitMqBroker.reattach}).
+ */
+const REBALANCE_WAIT_MS = 1000;
+/** How long a restored subscription waits before its destination is verified again, when the probe connection could not answer. */
+const REVERIFY_DELAY_MS = 1000;
 
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
@@ -77,6 +88,11 @@ export class RabbitMqBroker implements Broker {
   /** The broker subscriptions behind reply addresses: cancelled, not restored, when their connection drops. */
   private readonly replyQueues = new WeakSet<BrokerSubscription>();
   private readonly readyListeners = new Set<(ready: boolean) => void>();
+  /** Restored subscriptions whose destination is being verified again (see reattach). */
+  private readonly verifying = new Set<BrokerSubscription>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private rebalanceTimer: NodeJS.Timeout | undefined;
+  private readonly poolSize: number;
   private nextSubscriptionId = 0;
   private isReady = false;
   private state: 'new' | 'started' | 'stopped' = 'new';
@@ -90,6 +106,7 @@ export class RabbitMqBroker implements Broker {
     if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) {
       throw relayError(Errors.INVALID_CONFIG, 'broker reconnect needs 0 < initialMs ≤ maxMs');
     }
+    this.poolSize = poolSize;
     this.logger = options.logger ?? silentLogger();
     this.metrics = options.metrics;
     const connectionOptions = { endpoint: options.endpoint, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
@@ -126,6 +143,9 @@ export class RabbitMqBroker implements Broker {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    clearTimeout(this.rebalanceTimer);
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     // Closing the connections ends every broker subscription and requeues unacked messages.
     for (const subscription of this.live) {
       subscription.ended = true;
@@ -263,23 +283,87 @@ export class RabbitMqBroker implements Broker {
     }
   }
 
-  /** Puts subscriptions that lost their connection back on an open one. */
-  private reattach(orphans: Iterable<BrokerSubscription>): void {
+  /**
+   * Puts subscriptions that lost their connection back on an open one.
+   *
+   * With `balanced` (after an outage, as connections come back one by one) no connection takes
+   * more than its share, ceil(live / poolSize): the rest wait for the next connection to come up,
+   * or {@link REBALANCE_WAIT_MS} at most, else every restored subscription would stay on the
+   * first connection back for good.
+   *
+   * Subscriptions whose destination depends on what exists on the broker (request-risk.ts) are
+   * verified again first: a non-durable queue may have vanished with the outage, and subscribing
+   * to it on a pooled connection would cut every other subscription on it.
+   */
+  private reattach(orphans: Iterable<BrokerSubscription>, balanced = false): void {
     for (const subscription of orphans) {
-      // Unconfirmed ones are still in attachFirst, which retries (or fails) them itself. Reply
-      // queues are never restored (see the file comment).
-      if (this.replyQueues.has(subscription)) continue;
-      if (subscription.ended || subscription.attached || !subscription.confirmed || !this.live.has(subscription)) continue;
-      const slot = this.leastLoaded();
-      if (!slot) return; // the next connection to come up takes them
-      subscription.attach(slot, this.newSubscriptionId()).catch((err: unknown) => {
+      if (!this.restorable(subscription) || this.verifying.has(subscription)) continue;
+      const slot = this.placeFor(balanced);
+      if (slot === undefined) return; // the next connection to come up takes them
+      if (slot === 'full') continue;
+      if (assessSubscribe(subscription.request).verdict === 'probe') this.verifyThenAttach(subscription, balanced);
+      else void this.attachOrphan(subscription, slot);
+    }
+  }
+
+  /**
+   * The connection a restored subscription goes to: the least loaded open one; undefined when
+   * none is open; 'full' when `balanced` and it already has its share (then a rebalance is due).
+   */
+  private placeFor(balanced: boolean): ConnectionSlot | 'full' | undefined {
+    const slot = this.leastLoaded();
+    if (!slot || !balanced || slot.subscriptions.size < Math.ceil(this.live.size / this.poolSize)) return slot;
+    if (this.rebalanceTimer === undefined) {
+      this.rebalanceTimer = setTimeout(() => {
+        this.rebalanceTimer = undefined;
+        if (this.state === 'started') this.reattach(this.live);
+      }, REBALANCE_WAIT_MS);
+    }
+    return 'full';
+  }
+
+  /** Confirmed, not reply queues (never restored: see the file comment), not attached, still wanted. */
+  private restorable(subscription: BrokerSubscription): boolean {
+    // Unconfirmed ones are still in attachFirst, which retries (or fails) them itself.
+    return this.state === 'started' && !this.replyQueues.has(subscription) && !subscription.ended && !subscription.attached
+      && subscription.confirmed && this.live.has(subscription);
+  }
+
+  private attachOrphan(subscription: BrokerSubscription, slot: ConnectionSlot): Promise<void> {
+    return subscription.attach(slot, this.newSubscriptionId()).catch((err: unknown) => {
+      if (isRelayError(err) && err.code === 'BROKER_UNAVAILABLE') {
+        if (this.isReady) this.reattach([subscription]);
+        return;
+      }
+      this.cancelled(subscription, isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err)));
+    });
+  }
+
+  /** Verifies a restored subscription's destination on the probe connection, then attaches it. */
+  private verifyThenAttach(subscription: BrokerSubscription, balanced: boolean): void {
+    this.verifying.add(subscription);
+    Promise.resolve(this.guard.checkSubscribe(subscription.request)).then(
+      (releaseProbe) => {
+        this.verifying.delete(subscription);
+        const slot = this.restorable(subscription) ? this.placeFor(balanced) : undefined;
+        // No room: the next connection to come up, or the rebalance, takes it (verified again, from the cache).
+        const attached = slot !== undefined && slot !== 'full' ? this.attachOrphan(subscription, slot) : Promise.resolve();
+        void attached.finally(() => releaseProbe());
+      },
+      (err: unknown) => {
+        this.verifying.delete(subscription);
         if (isRelayError(err) && err.code === 'BROKER_UNAVAILABLE') {
-          if (this.isReady) this.reattach([subscription]);
+          // Nothing known about the destination: try again shortly rather than risk the pool.
+          const timer = setTimeout(() => {
+            this.timers.delete(timer);
+            if (this.isReady) this.reattach([subscription]);
+          }, REVERIFY_DELAY_MS);
+          this.timers.add(timer);
           return;
         }
         this.cancelled(subscription, isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err)));
-      });
-    }
+      },
+    );
   }
 
   private release(subscription: BrokerSubscription, consumer: RabbitConsumer): Promise<void> {
@@ -316,7 +400,7 @@ export class RabbitMqBroker implements Broker {
     // RabbitMQ is reachable again: the other connections need not sit out their backoff.
     for (const other of this.slots) if (other !== slot) other.retryNow();
     this.setReady();
-    this.reattach(this.live);
+    this.reattach(this.live, true);
   }
 
   private slotDown(_slot: ConnectionSlot, orphans: BrokerSubscription[], reason: RelayError): void {
@@ -369,6 +453,8 @@ export class RabbitMqBroker implements Broker {
     const ready = open > 0;
     if (ready === this.isReady) return;
     this.isReady = ready;
+    // What was verified before an outage may be gone after it (non-durable queues, exchanges).
+    if (ready) this.guard.clear();
     this.metrics?.brokerReady.set(ready ? 1 : 0);
     this.logger.info({ ready }, ready ? 'RabbitMQ is reachable' : 'RabbitMQ is unreachable');
     for (const listener of [...this.readyListeners]) {

@@ -20,6 +20,8 @@
 import type { StompHeaders } from '../../codec/frame';
 import { Errors, relayError, type RelayError } from '../../errors';
 import { REPLY_QUEUE_PREFIX, type SubscribeRequest } from '../broker';
+import { isWholeNumber, parsePrefetchCount } from '../header-values';
+import { ENGINE_SUBSCRIBE_HEADERS, stompBoolean } from './subscription-headers';
 
 /** What the probe connection subscribes to, to find out whether the real request would work. */
 export interface ProbeTarget {
@@ -38,8 +40,6 @@ const SAFE: Assessment = Object.freeze({ verdict: 'safe' });
 /** Exchanges every RabbitMQ vhost has (https://www.rabbitmq.com/tutorials/amqp-concepts#exchange-default). */
 export const BUILTIN_EXCHANGES: ReadonlySet<string> = new Set(['amq.direct', 'amq.topic', 'amq.fanout', 'amq.headers', 'amq.match']);
 
-/** Headers the engine sets itself on SUBSCRIBE (see subscription-headers.ts): not the client's. */
-const ENGINE_HEADERS = new Set(['id', 'ack', 'destination', 'receipt']);
 /** SUBSCRIBE headers that declare nothing and whose bad values RabbitMQ shrugs off (checked here otherwise). */
 const PASSIVE_SUBSCRIBE_HEADERS = new Set(['selector', 'prefetch-count']);
 /** Flags RabbitMQ reads as booleans when it declares a subscription's queue. */
@@ -83,27 +83,38 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
   const parsed = parseDestination(destination);
   const refusal = refuseDestination(parsed, destination, 'SUBSCRIBE');
   if (refusal) return refusal;
-  const prefetch = headers['prefetch-count'];
-  if (prefetch !== undefined && !isWholeNumber(prefetch, 65_535)) return refuse(Errors.INVALID_HEADER, 'prefetch-count', prefetch);
+  try {
+    parsePrefetchCount(headers['prefetch-count']);
+  } catch (err) {
+    return { verdict: 'refuse', error: err as RelayError };
+  }
 
   // Headers that make RabbitMQ declare or look something up: they must be verified.
   let declaring = false;
   let plainFlags = true;
   for (const name of Object.keys(headers)) {
-    if (ENGINE_HEADERS.has(name) || PASSIVE_SUBSCRIBE_HEADERS.has(name)) continue;
+    if (ENGINE_SUBSCRIBE_HEADERS.has(name) || PASSIVE_SUBSCRIBE_HEADERS.has(name)) continue;
     declaring = true;
-    const value = headers[name];
-    if (!FLAG_HEADERS.has(name) || (value !== 'true' && value !== 'false')) plainFlags = false;
+    if (!FLAG_HEADERS.has(name) || stompBoolean(headers[name]) === 'other') plainFlags = false;
   }
-  if ((parsed.kind === 'queue' || parsed.kind === 'amq-queue') && headers.exclusive === 'true') {
-    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`);
+  if (parsed.kind === 'queue' || parsed.kind === 'amq-queue') {
+    // Only /queue/ declares; /amq/queue/ names an existing queue, but exclusive still locks it.
+    const exclusive = exclusiveQueue(destination, headers, parsed.kind === 'queue');
+    if (exclusive) return exclusive;
+  }
+  if ((parsed.kind === 'topic' || parsed.kind === 'exchange') && headers['x-queue-name'] === undefined
+    && (stompBoolean(headers.durable) === true || stompBoolean(headers.persistent) === true)) {
+    // RabbitMQ names a durable subscription's queue after the destination and the subscription id,
+    // and the engine's ids change with every reconnect and restart: each one would leave a durable
+    // queue behind that fills up forever. A client that wants one names it (then it is its own).
+    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:true and no x-queue-name (name the durable queue with x-queue-name, or subscribe without durable)`);
   }
   const publicExchange = parsed.kind === 'topic' || (parsed.kind === 'exchange' && BUILTIN_EXCHANGES.has(parsed.exchange));
   // A topic subscription gets a fresh, server-named queue: with no name or arguments from the
   // client, nothing can clash with what exists.
   if (publicExchange && (!declaring || plainFlags)) return SAFE;
   if (parsed.kind === 'exchange' && !declaring) return exchangeProbe(parsed.exchange);
-  const target: ProbeTarget = { destination, headers: probeHeaders(headers, ENGINE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS) };
+  const target: ProbeTarget = { destination, headers: probeHeaders(headers, ENGINE_SUBSCRIBE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS) };
   return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(target.headers)}`, target };
 }
 
@@ -128,9 +139,8 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
     }
     case 'queue': {
       // A SEND to /queue/ declares the queue, with whatever flags and arguments it carries.
-      if (headers.exclusive === 'true') {
-        return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`);
-      }
+      const exclusive = exclusiveQueue(destination, headers, true);
+      if (exclusive) return exclusive;
       const declaration = queueDeclarationHeaders(headers);
       return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(declaration)}`, target: { destination, headers: declaration } };
     }
@@ -145,9 +155,29 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
 export function queueDeclarationHeaders(headers: StompHeaders): StompHeaders {
   const out: StompHeaders = Object.create(null);
   for (const name of Object.keys(headers)) {
-    if (name === 'durable' || name === 'auto-delete' || name === 'exclusive' || QUEUE_ARGUMENT_HEADERS.has(name)) out[name] = headers[name];
+    if (FLAG_HEADERS.has(name) || QUEUE_ARGUMENT_HEADERS.has(name)) out[name] = headers[name];
   }
   return out;
+}
+
+/**
+ * Refuses a request that would make RabbitMQ declare an exclusive queue, which belongs to the one
+ * (shared) connection it is declared on: `exclusive:true`, or `durable:false` / `persistent:false`,
+ * which RabbitMQ turns into an exclusive auto-delete queue unless `exclusive:false` is given
+ * (rabbit_routing_util queue_declare_method). Were the probe to declare it so, the real request
+ * would get RESOURCE_LOCKED and a closed pooled connection.
+ */
+function exclusiveQueue(destination: string, headers: StompHeaders, declares: boolean): Assessment | undefined {
+  const exclusive = stompBoolean(headers.exclusive);
+  if (exclusive === true) {
+    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`);
+  }
+  if (!declares) return undefined;
+  const transient = stompBoolean(headers.durable) === false || stompBoolean(headers.persistent) === false;
+  if (transient && exclusive !== false) {
+    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:false or persistent:false (RabbitMQ makes that queue exclusive to one broker connection, and the relay shares its connections; add exclusive:false for a shared non-durable queue)`);
+  }
+  return undefined;
 }
 
 /** `\nname:value` per header, sorted by name: equal for requests that declare the same things. */
@@ -155,16 +185,6 @@ export function headerSignature(headers: StompHeaders): string {
   let out = '';
   for (const name of Object.keys(headers).sort()) out += `\n${name}:${headers[name]}`;
   return out;
-}
-
-/** True for decimal digits only (no sign, no blanks) naming a number ≤ `max`. */
-export function isWholeNumber(value: string, max: number): boolean {
-  if (value.length === 0 || value.length > 16) return false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return Number(value) <= max;
 }
 
 function refuseDestination(parsed: Parsed, destination: string, command: 'SUBSCRIBE' | 'SEND'): Assessment | undefined {

@@ -6,15 +6,21 @@ import type { StompFrame, StompHeaders } from '../../codec/frame';
 import type { SubscribeRequest } from '../broker';
 
 /** Headers the engine sets itself on SUBSCRIBE: a client's value would break the multiplexing. */
-const ENGINE_SUBSCRIBE_HEADERS = new Set(['id', 'ack', 'destination', 'receipt']);
+export const ENGINE_SUBSCRIBE_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt']);
 /** Headers the engine sets itself on SEND. */
 const ENGINE_SEND_HEADERS = new Set(['destination', 'receipt', 'content-length', 'transaction']);
 /** MESSAGE headers that belong to the broker connection, not to the message (the session adds its own). */
 const CONNECTION_MESSAGE_HEADERS = new Set(['subscription', 'message-id', 'ack', 'content-length', 'destination', 'receipt']);
 
-/** Destinations whose subscriptions compete for messages (each gets its own broker subscription). */
-export function isQueueDestination(destination: string): boolean {
-  return destination.startsWith('/queue/') || destination.startsWith('/amq/queue/');
+/**
+ * A flag header as RabbitMQ's STOMP plugin reads it (rabbit_stomp_util string_to_boolean): `true`
+ * or `false` in any letter case; undefined when absent; `'other'` for anything else.
+ */
+export function stompBoolean(value: string | undefined): boolean | undefined | 'other' {
+  if (value === undefined) return undefined;
+  if (value.length === 4 && value.toLowerCase() === 'true') return true;
+  if (value.length === 5 && value.toLowerCase() === 'false') return false;
+  return 'other';
 }
 
 /**
@@ -26,7 +32,7 @@ export function shareKey(request: SubscribeRequest): string | undefined {
   const { destination } = request;
   if (request.ack !== 'auto') return undefined;
   if (!destination.startsWith('/topic/') && !destination.startsWith('/exchange/')) return undefined;
-  if (request.headers.durable === 'true' || request.headers.persistent === 'true') return undefined;
+  if (stompBoolean(request.headers.durable) === true || stompBoolean(request.headers.persistent) === true) return undefined;
   const names = Object.keys(request.headers).filter((k) => !ENGINE_SUBSCRIBE_HEADERS.has(k)).sort();
   let key = destination;
   for (const name of names) key += `\n${name}:${request.headers[name]}`;
@@ -45,6 +51,11 @@ export function subscribeHeaders(request: SubscribeRequest, id: string): StompHe
   // basic.ack over the whole channel, which would also ack other consumers sharing the pooled
   // connection. The engine applies the cumulative rule per consumer instead (rabbit-consumer.ts).
   out.ack = request.ack === 'auto' ? 'auto' : 'client-individual';
+  // RabbitMQ applies prefetch-count with basic.qos on the connection's one channel, and a SUBSCRIBE
+  // without the header leaves the channel's last value in force: on a pooled connection one
+  // subscription's prefetch-count:1 would cap every later one. So client-ack subscriptions always
+  // say theirs (0 = unlimited). Auto-ack ones are not limited by basic.qos at all.
+  if (out.ack !== 'auto') out['prefetch-count'] = request.headers['prefetch-count'] ?? '0';
   return out;
 }
 

@@ -11,7 +11,7 @@ import { headers } from '../../../server/codec/frame';
 import { parseBrokerUrl } from '../../../server/config';
 import type { ErrorCode } from '../../../server/errors';
 import { RecordingSink } from '../../broker-suite/recording-sink';
-import { expectRelayError, freshDestination } from '../../broker-suite/wait';
+import { expectRelayError, freshDestination, waitUntil } from '../../broker-suite/wait';
 import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
 
 describe('RabbitMqBroker: bad requests do not disturb other sessions', function () {
@@ -110,6 +110,56 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
 
   it('SUBSCRIBE to a topic naming its queue with a reserved amq. name', async () => {
     await expectUndisturbed(() => subscribe(freshDestination('/topic/'), { 'x-queue-name': 'amq.mine' }), 'DESTINATION_NOT_ALLOWED', 'reserved prefix');
+  });
+
+  it('SUBSCRIBE to /queue/ with durable:false or persistent:false (RabbitMQ makes the queue exclusive to one connection)', async () => {
+    await expectUndisturbed(() => subscribe(freshDestination('/queue/'), { durable: 'false' }), 'DESTINATION_NOT_ALLOWED', 'exclusive:false');
+    await expectUndisturbed(() => subscribe(freshDestination('/queue/'), { persistent: 'False' }), 'DESTINATION_NOT_ALLOWED', 'exclusive:false');
+    await expectUndisturbed(() => subscribe(freshDestination('/queue/'), { durable: 'FALSE', 'auto-delete': 'true' }), 'DESTINATION_NOT_ALLOWED', 'exclusive:false');
+  });
+
+  it('SEND to /queue/ with persistent:false, or exclusive:True in any letter case', async () => {
+    await expectUndisturbed(() => send(freshDestination('/queue/'), { persistent: 'false' }, true), 'DESTINATION_NOT_ALLOWED', 'exclusive:false');
+    await expectUndisturbed(() => send(freshDestination('/queue/'), { exclusive: 'True' }, true), 'DESTINATION_NOT_ALLOWED', 'exclusive:true');
+    await expectUndisturbed(() => subscribe(freshDestination('/queue/'), { exclusive: 'TRUE' }), 'DESTINATION_NOT_ALLOWED', 'exclusive:true');
+  });
+
+  it('a non-durable /queue/ with exclusive:false works for several sessions', async () => {
+    const queue = freshDestination('/queue/');
+    const flags = { durable: 'false', exclusive: 'false' };
+    const first = new RecordingSink('first');
+    const second = new RecordingSink('second');
+    await broker.subscribe({ destination: queue, ack: 'auto', headers: headers(flags) }, first);
+    await broker.subscribe({ destination: queue, ack: 'auto', headers: headers(flags) }, second);
+    const opened = broker.connectionsOpened;
+    for (const body of ['1', '2', '3', '4']) {
+      await broker.publish({ destination: queue, headers: headers({ persistent: 'false', exclusive: 'false' }), body: Buffer.from(body) }, { confirm: true });
+    }
+    await waitUntil(() => first.deliveries.length + second.deliveries.length === 4, () => `${first.deliveries.length} + ${second.deliveries.length} of 4 delivered`);
+    expect([...first.bodies(), ...second.bodies()].sort()).to.deep.equal(['1', '2', '3', '4']);
+    expect(broker.connectionsOpened).to.equal(opened);
+  });
+
+  it('durable topic subscriptions without x-queue-name (their queue would outlive every reconnect)', async () => {
+    await expectUndisturbed(() => subscribe(freshDestination('/topic/'), { durable: 'true' }), 'DESTINATION_NOT_ALLOWED', 'x-queue-name');
+    await expectUndisturbed(() => subscribe(freshDestination('/topic/'), { persistent: 'True' }), 'DESTINATION_NOT_ALLOWED', 'x-queue-name');
+    await expectUndisturbed(() => subscribe('/exchange/amq.topic/k', { durable: 'true', 'auto-delete': 'false' }), 'DESTINATION_NOT_ALLOWED', 'x-queue-name');
+  });
+
+  it('a durable topic subscription on a queue the client names keeps messages across reattaching', async () => {
+    const topic = freshDestination('/topic/');
+    const queueName = unique('relay-test-durable-');
+    const flags = { durable: 'true', 'auto-delete': 'false', 'x-queue-name': queueName };
+    const first = await broker.subscribe({ destination: topic, ack: 'client-individual', headers: headers(flags) }, new RecordingSink());
+    await first.close();
+    await broker.publish({ destination: topic, headers: headers(), body: Buffer.from('kept') }, { confirm: true });
+    const sink = new RecordingSink('durable');
+    const again = await broker.subscribe({ destination: topic, ack: 'client-individual', headers: headers(flags) }, sink);
+    const [kept] = await sink.waitFor(1);
+    expect(kept.message.body.toString()).to.equal('kept');
+    again.ack(kept.ackId as string);
+    await again.close();
+    await node.ctl(['delete_queue', queueName]);
   });
 
   it('header values and destinations RabbitMQ cannot take are refused without a round trip', async () => {

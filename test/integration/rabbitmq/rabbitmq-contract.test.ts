@@ -1,5 +1,7 @@
 /**
- * The shared Broker contract, run against RabbitMqBroker on a private RabbitMQ node.
+ * The shared Broker contract, run against RabbitMqBroker on a private RabbitMQ node. One pooled
+ * connection: subscriptions then share one RabbitMQ channel, which is where per-channel state
+ * (basic.qos, multiple acks) could leak from one subscription to another.
  */
 import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { parseBrokerUrl } from '../../../server/config';
@@ -14,7 +16,7 @@ describe('RabbitMqBroker', function () {
 
   brokerContract('rabbitmq', async () => {
     const node = await sharedRabbitNode();
-    const broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 2 });
+    const broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 1 });
     await broker.start();
     return { broker, teardown: () => broker.stop() };
   });

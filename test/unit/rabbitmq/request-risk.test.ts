@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { headers } from '../../../server/codec/frame';
-import { assessPublish, assessSubscribe, isWholeNumber, type Assessment } from '../../../server/broker/rabbitmq/request-risk';
+import { isWholeNumber } from '../../../server/broker/header-values';
+import { assessPublish, assessSubscribe, type Assessment } from '../../../server/broker/rabbitmq/request-risk';
 
 describe('rabbitmq request risk', () => {
   const sub = (destination: string, init: Record<string, string> = {}): Assessment =>
@@ -61,6 +62,31 @@ describe('rabbitmq request risk', () => {
       expect(code(send(d)), d).to.equal('DESTINATION_NOT_ALLOWED');
     }
     expect(code(sub('/reply-queue/stomp-relay.reply.abc'))).to.equal('DESTINATION_NOT_ALLOWED');
+  });
+
+  it('reads flags as RabbitMQ does: durable/persistent false on /queue/ means an exclusive queue', () => {
+    const transient: Array<Record<string, string>> = [{ durable: 'false' }, { persistent: 'false' }, { durable: 'False' }, { persistent: 'FALSE', 'auto-delete': 'true' }, { exclusive: 'True' }];
+    for (const init of transient) {
+      expect(code(sub('/queue/q', init)), JSON.stringify(init)).to.equal('DESTINATION_NOT_ALLOWED');
+      expect(code(send('/queue/q', init)), JSON.stringify(init)).to.equal('DESTINATION_NOT_ALLOWED');
+    }
+    expect(verdict(sub('/queue/q', { durable: 'false', exclusive: 'false' }))).to.equal('probe');
+    expect(verdict(send('/queue/q', { persistent: 'false', exclusive: 'False' }))).to.equal('probe');
+    // /amq/queue/ declares nothing; topics get their own non-exclusive queue.
+    expect(verdict(sub('/amq/queue/q', { durable: 'false' }))).to.equal('probe');
+    expect(verdict(sub('/topic/t', { durable: 'False' }))).to.equal('safe');
+    expect(verdict(send('/topic/t', { persistent: 'false' }))).to.equal('safe');
+    // `persistent` on a SEND sets the queue's durability: part of what is verified.
+    expect(key(send('/queue/jobs', { persistent: 'true' }))).to.not.equal(key(send('/queue/jobs')));
+  });
+
+  it('refuses durable topic subscriptions unless the client names the queue', () => {
+    for (const d of ['/topic/t', '/exchange/amq.topic/k', '/exchange/mine/k']) {
+      expect(code(sub(d, { durable: 'true' })), d).to.equal('DESTINATION_NOT_ALLOWED');
+      expect(code(sub(d, { persistent: 'True' })), d).to.equal('DESTINATION_NOT_ALLOWED');
+      expect(verdict(sub(d, { durable: 'true', 'x-queue-name': 'mine' })), d).to.equal('probe');
+    }
+    expect(verdict(send('/topic/t', { persistent: 'true' }))).to.equal('safe');
   });
 
   it('refuses header values RabbitMQ cannot parse', () => {

@@ -27,6 +27,13 @@ describe('rabbitmq subscription headers', () => {
     expect({ ...out }).to.deep.equal({ 'prefetch-count': '5', id: 's7', destination: '/queue/q', ack: 'client-individual' });
   });
 
+  it('SUBSCRIBE: client acks always carry a prefetch-count (RabbitMQ keeps the channel\'s last one otherwise)', () => {
+    expect(subscribeHeaders(request('/queue/q', 'client-individual'), 's1')['prefetch-count']).to.equal('0');
+    expect(subscribeHeaders(request('/queue/q', 'client'), 's1')['prefetch-count']).to.equal('0');
+    expect(subscribeHeaders(request('/queue/q', 'auto'), 's1')['prefetch-count']).to.equal(undefined);
+    expect(shareKey(request('/topic/t', 'auto', { durable: 'True', 'x-queue-name': 'q' }))).to.equal(undefined);
+  });
+
   it('SEND: drops the client\'s receipt, transaction and content-length, keeps application headers', () => {
     const out = sendHeaders('/topic/t', headers({ receipt: 'r', transaction: 'tx', 'content-length': '3', destination: '/queue/other', 'x-app': 'v' }));
     expect({ ...out }).to.deep.equal({ 'x-app': 'v', destination: '/topic/t' });

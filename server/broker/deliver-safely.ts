@@ -1,5 +1,5 @@
-import type { Delivery, DeliverySink } from '../broker';
-import type { Logger } from '../../observability/logger';
+import type { Delivery, DeliverySink } from './broker';
+import type { Logger } from '../observability/logger';
 
 /**
  * Hands one delivery to a sink. A sink that throws is a bug in the session layer, not a reason to
