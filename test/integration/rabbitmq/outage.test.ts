@@ -6,44 +6,25 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { Broker } from '../../../server/broker/broker';
-import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { headers } from '../../../server/codec/frame';
-import { parseBrokerUrl } from '../../../server/config';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { freshDestination, waitUntil } from '../../broker-suite/wait';
-import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
+import { useRabbitBrokers } from './rabbit-brokers';
 
 describe('RabbitMqBroker after a RabbitMQ outage', function () {
   this.timeout(120_000);
-  let node: RabbitNode;
-  const brokers: RabbitMqBroker[] = [];
-
-  before(async () => {
-    node = await sharedRabbitNode();
-  });
-
-  afterEach(async () => {
-    await Promise.all(brokers.splice(0).map((b) => b.stop()));
-  });
-
-  async function startBroker(poolSize: number): Promise<RabbitMqBroker> {
-    const broker = new RabbitMqBroker({
-      endpoint: parseBrokerUrl(node.brokerUrl), poolSize, reconnect: { initialMs: 50, maxMs: 500 }, heartbeatMs: 0,
-    });
-    brokers.push(broker);
-    await broker.start();
-    return broker;
-  }
+  const rabbit = useRabbitBrokers();
+  const startBroker = (poolSize: number) => rabbit.start(poolSize);
 
   const publish = (broker: Broker, destination: string, body: string): Promise<void> =>
     broker.publish({ destination, headers: headers(), body: Buffer.from(body) }, { confirm: true });
 
   async function outage(broker: Broker): Promise<void> {
     try {
-      await node.stopApp();
+      await rabbit.node.stopApp();
       await waitUntil(() => !broker.ready, () => 'still ready', 20_000);
     } finally {
-      await node.startApp();
+      await rabbit.node.startApp();
     }
     await waitUntil(() => broker.ready, () => 'not ready again', 20_000);
   }
@@ -98,7 +79,7 @@ describe('RabbitMqBroker after a RabbitMQ outage', function () {
     // 20 subscriptions plus one anchor per pooled connection (anchor.ts); the probe connection, if
     // open, holds only its anchor. One channel per STOMP connection.
     const pooledCounts = async (): Promise<number[]> => {
-      const out = await node.ctl(['list_channels', 'consumer_count', '--formatter', 'json', '--quiet']);
+      const out = await rabbit.node.ctl(['list_channels', 'consumer_count', '--formatter', 'json', '--quiet']);
       const counts = (JSON.parse(out) as Array<{ consumer_count: number }>).map((c) => Number(c.consumer_count));
       return counts.sort((a, b) => a - b).slice(-2);
     };

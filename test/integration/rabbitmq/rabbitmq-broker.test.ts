@@ -7,32 +7,15 @@ import { expect } from 'chai';
 import type { Broker, Consumer } from '../../../server/broker/broker';
 import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { headers } from '../../../server/codec/frame';
-import { parseBrokerUrl } from '../../../server/config';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { expectRelayError, freshDestination, waitUntil } from '../../broker-suite/wait';
-import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
+import { useRabbitBrokers } from './rabbit-brokers';
 
 describe('RabbitMqBroker on a real RabbitMQ', function () {
   this.timeout(90_000);
-  let node: RabbitNode;
-  const brokers: RabbitMqBroker[] = [];
-
-  before(async () => {
-    node = await sharedRabbitNode();
-  });
-
-  afterEach(async () => {
-    await Promise.all(brokers.splice(0).map((b) => b.stop()));
-  });
-
-  async function startBroker(poolSize = 4): Promise<RabbitMqBroker> {
-    const broker = new RabbitMqBroker({
-      endpoint: parseBrokerUrl(node.brokerUrl), poolSize, reconnect: { initialMs: 50, maxMs: 500 }, heartbeatMs: 2000,
-    });
-    brokers.push(broker);
-    await broker.start();
-    return broker;
-  }
+  // Broker heart-beats on: these tests also cover a connection's liveness checks.
+  const rabbit = useRabbitBrokers({ heartbeatMs: 2000 });
+  const startBroker = (poolSize = 4) => rabbit.start(poolSize);
 
   const subscribe = (broker: Broker, destination: string, sink: RecordingSink, ack: 'auto' | 'client-individual' = 'auto'): Promise<Consumer> =>
     broker.subscribe({ destination, ack, headers: headers() }, sink);
@@ -56,7 +39,7 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
         return subscribe(broker, topic, sink);
       }));
     }
-    const connections = await node.listConnections();
+    const connections = await rabbit.node.listConnections();
     expect(connections.length).to.be.within(1, 4);
     expect(broker.openConnections).to.equal(4);
     // The last one and the first one both still receive.
@@ -69,7 +52,7 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
   it('serves 50 local subscribers of one topic from one broker subscription, one Delivery object for all', async () => {
     const broker = await startBroker(2);
     const topic = freshDestination('/topic/');
-    const ownQueues = async () => (await node.listConsumers()).filter((c) => c.queue.startsWith('stomp-relay.'));
+    const ownQueues = async () => (await rabbit.node.listConsumers()).filter((c) => c.queue.startsWith('stomp-relay.'));
     const before = (await ownQueues()).length;
     const sinks = Array.from({ length: 50 }, (_, i) => new RecordingSink(`s${i}`));
     const consumers = await Promise.all(sinks.map((sink) => subscribe(broker, topic, sink)));
@@ -91,11 +74,11 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
       await subscribe(broker, `${topic}.other`, new RecordingSink()),
       await broker.subscribe({ destination: topic, ack: 'auto', headers: headers({ selector: "x = 'y'" }) }, new RecordingSink()),
     ];
-    const during = await node.listQueues();
+    const during = await rabbit.node.listQueues();
     expect(during.filter((q) => q.name.startsWith('stomp-relay.')).every((q) => !q.durable && q.autoDelete)).to.equal(true);
     await Promise.all(consumers.map((c) => c.close()));
     await broker.stop();
-    const after = await node.listQueues();
+    const after = await rabbit.node.listQueues();
     const leftovers = after.filter((q) => q.name.startsWith('stomp-relay.') || q.name.startsWith('stomp-subscription-'));
     expect(leftovers, JSON.stringify(leftovers)).to.deep.equal([]);
   });
@@ -137,12 +120,12 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
     const [unacked] = await ackSink.waitFor(1);
 
     try {
-      await node.stopApp();
+      await rabbit.node.stopApp();
       await waitReady(broker, false);
       await expectRelayError(publish(broker, topic, 'lost?'), 'BROKER_UNAVAILABLE');
       await expectRelayError(subscribe(broker, topic, new RecordingSink()), 'BROKER_UNAVAILABLE');
     } finally {
-      await node.startApp();
+      await rabbit.node.startApp();
     }
     await waitReady(broker, true);
     // Ready means one connection is up; consumers are restored right after, hence the retrying publish.
@@ -161,14 +144,14 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
   });
 
   it('starts while RabbitMQ is down, becomes ready when it comes up, then works', async () => {
-    await node.stopApp();
+    await rabbit.node.stopApp();
     let broker: RabbitMqBroker;
     try {
       broker = await startBroker(2);
       expect(broker.ready).to.equal(false);
       await expectRelayError(publish(broker, '/topic/x', 'nope'), 'BROKER_UNAVAILABLE');
     } finally {
-      await node.startApp();
+      await rabbit.node.startApp();
     }
     await waitReady(broker, true);
     const topic = freshDestination('/topic/');

@@ -7,32 +7,14 @@ import type { ReplyAddress } from '../../../server/broker/broker';
 import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import type { ConnectionSlot } from '../../../server/broker/rabbitmq/connection-slot';
 import { headers } from '../../../server/codec/frame';
-import { parseBrokerUrl } from '../../../server/config';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { freshDestination, waitUntil } from '../../broker-suite/wait';
-import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
+import { useRabbitBrokers } from './rabbit-brokers';
 
 describe('RabbitMqBroker reply addresses on a real RabbitMQ', function () {
   this.timeout(60_000);
-  let node: RabbitNode;
-  const brokers: RabbitMqBroker[] = [];
-
-  before(async () => {
-    node = await sharedRabbitNode();
-  });
-
-  afterEach(async () => {
-    await Promise.all(brokers.splice(0).map((b) => b.stop()));
-  });
-
-  async function startBroker(poolSize = 2): Promise<RabbitMqBroker> {
-    const broker = new RabbitMqBroker({
-      endpoint: parseBrokerUrl(node.brokerUrl), poolSize, reconnect: { initialMs: 50, maxMs: 500 }, heartbeatMs: 0,
-    });
-    brokers.push(broker);
-    await broker.start();
-    return broker;
-  }
+  const rabbit = useRabbitBrokers();
+  const startBroker = (poolSize = 2) => rabbit.start(poolSize);
 
   const publish = (broker: RabbitMqBroker, destination: string, body: string, extra: Record<string, string> = {}): Promise<void> =>
     broker.publish({ destination, headers: headers(extra), body: Buffer.from(body) }, { confirm: true });
@@ -42,12 +24,12 @@ describe('RabbitMqBroker reply addresses on a real RabbitMQ', function () {
   it('is an exclusive, auto-delete, non-durable queue while open, and gone once closed', async () => {
     const broker = await startBroker();
     const address = await broker.openReplyAddress(new RecordingSink());
-    const during = (await node.listQueues()).find((q) => q.name === queueOf(address));
+    const during = (await rabbit.node.listQueues()).find((q) => q.name === queueOf(address));
     expect(during, 'the queue exists').to.not.equal(undefined);
     expect(during).to.include({ exclusive: true, autoDelete: true, durable: false, consumers: 1 });
 
     await address.close();
-    const after = (await node.listQueues()).find((q) => q.name === queueOf(address));
+    const after = (await rabbit.node.listQueues()).find((q) => q.name === queueOf(address));
     expect(after, 'the queue is deleted').to.equal(undefined);
   });
 
@@ -98,8 +80,8 @@ describe('RabbitMqBroker reply addresses on a real RabbitMQ', function () {
     await waitUntil(() => broker.openConnections === 2, () => `${broker.openConnections} open`);
     expect(broker.connectionsOpened, 'only the dropped connection was reopened').to.equal(opened + 1);
     expect(lost.bodies()).to.deep.equal(['before']);
-    let queues = (await node.listQueues()).map((q) => q.name);
-    for (let i = 0; i < 50 && queues.includes(queueOf(address)); i++) queues = (await node.listQueues()).map((q) => q.name);
+    let queues = (await rabbit.node.listQueues()).map((q) => q.name);
+    for (let i = 0; i < 50 && queues.includes(queueOf(address)); i++) queues = (await rabbit.node.listQueues()).map((q) => q.name);
     expect(queues).to.include(queueOf(next));
     expect(queues, 'the old queue went with its connection').to.not.include(queueOf(address));
     await next.close();

@@ -1,0 +1,45 @@
+/**
+ * RabbitMqBroker instances on the shared private node for one describe block: started on demand,
+ * stopped after each test. Fast reconnects, so outage tests do not wait on production backoff.
+ */
+import { RabbitMqBroker, type RabbitMqBrokerOptions } from '../../../server/broker/rabbitmq';
+import { parseBrokerUrl } from '../../../server/config';
+import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
+
+export interface RabbitBrokers {
+  /** The shared node (set in `before`). */
+  readonly node: RabbitNode;
+  /** A started engine with `poolSize` connections; stopped after the current test. */
+  start(poolSize: number, options?: Partial<RabbitMqBrokerOptions>): Promise<RabbitMqBroker>;
+}
+
+/** Call inside `describe`: registers the before/afterEach hooks. */
+export function useRabbitBrokers(defaults: Partial<RabbitMqBrokerOptions> = {}): RabbitBrokers {
+  let node: RabbitNode | undefined;
+  const started: RabbitMqBroker[] = [];
+  before(async () => {
+    node = await sharedRabbitNode();
+  });
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((b) => b.stop()));
+  });
+  return {
+    get node(): RabbitNode {
+      if (!node) throw new Error('useRabbitBrokers: the node starts in before(); use it inside tests');
+      return node;
+    },
+    async start(poolSize, options = {}) {
+      const broker = new RabbitMqBroker({
+        endpoint: parseBrokerUrl(this.node.brokerUrl),
+        poolSize,
+        reconnect: { initialMs: 50, maxMs: 500 },
+        heartbeatMs: 0,
+        ...defaults,
+        ...options,
+      });
+      started.push(broker);
+      await broker.start();
+      return broker;
+    },
+  };
+}
