@@ -268,6 +268,16 @@ function wrap(client: Client, connected: IFrame, errors: Inbox<IFrame>, closed: 
   };
 }
 
+/**
+ * Call inside `describe`: returns `track`, and every client passed to it is closed after each test
+ * (ignoring those already gone).
+ */
+export function trackClients(): <T extends { close(): Promise<void> }>(client: T) => T {
+  const open: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => { await closeAll(open.splice(0)); });
+  return (client) => { open.push(client); return client; };
+}
+
 /** Closes every client given, ignoring those already gone. */
 export async function closeAll(clients: Array<{ close(): Promise<void> } | undefined>): Promise<void> {
   await Promise.all(clients.map((c) => c?.close().catch(() => undefined)));

@@ -5,8 +5,9 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import {
-  RawStomp, closeAll, connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
-  type TestClient, type TestRelay,
+  connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
+  type TestRelay,
+  trackClients,
 } from '../../harness/stomp-test-kit';
 
 const SECRET = 'integration-secret-0123456789';
@@ -18,12 +19,10 @@ const expired = (claims: Record<string, unknown>) => jwt.sign({ ...claims, exp: 
 
 describe('server: JWT authentication', function () {
   let server: TestRelay;
-  const open: Array<TestClient | RawStomp> = [];
-  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
+  const track = trackClients();
 
   before(async () => { server = await startRelay({ authJwtSecret: SECRET }); });
   after(async () => { await server.close(); });
-  afterEach(async () => { await closeAll(open.splice(0)); });
 
   describe('STOMP CONNECT', () => {
     it('accepts "Authorization: Bearer <jwt>" in CONNECT; CONNECTED names the user', async () => {

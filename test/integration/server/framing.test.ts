@@ -4,18 +4,17 @@
  */
 import { expect } from 'chai';
 import {
-  RawStomp, closeAll, encodeRawFrame, startRelay, unique, waitFor, wsClient,
-  type TestClient, type TestRelay,
+  RawStomp, encodeRawFrame, startRelay, unique, waitFor, wsClient,
+  type TestRelay,
+  trackClients,
 } from '../../harness/stomp-test-kit';
 
 describe('server: framing, versions and heart-beats', function () {
   let server: TestRelay;
-  const open: Array<TestClient | RawStomp> = [];
-  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
+  const track = trackClients();
 
   before(async () => { server = await startRelay(); });
   after(async () => { await server.close(); });
-  afterEach(async () => { await closeAll(open.splice(0)); });
 
   it('carries a binary body with NUL bytes intact, in a binary WebSocket frame', async () => {
     const topic = `/topic/${unique('bin')}`;

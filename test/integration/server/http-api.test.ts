@@ -5,18 +5,17 @@
 import { expect } from 'chai';
 import WebSocket from 'ws';
 import {
-  RawStomp, closeAll, connect, metricValue, push, request, sockjsClient, sockjsFactory, startRelay, unique, waitFor, within, wsClient, wsFactory,
-  type TestClient, type TestRelay,
+  RawStomp, connect, metricValue, push, request, sockjsClient, sockjsFactory, startRelay, unique, waitFor, within, wsClient, wsFactory,
+  type TestRelay,
+  trackClients,
 } from '../../harness/stomp-test-kit';
 
 describe('server: HTTP API', function () {
   let server: TestRelay;
-  const open: Array<TestClient | RawStomp> = [];
-  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
+  const track = trackClients();
 
   before(async () => { server = await startRelay({ limits: { maxFrameBytes: 4096, maxHeaderLineBytes: 1024 } }); });
   after(async () => { await server.close(); });
-  afterEach(async () => { await closeAll(open.splice(0)); });
 
   describe('POST /push/:user validation', () => {
     function expectJsonError(res: { status: number; body: any }, status: number, code: string, says: RegExp) {

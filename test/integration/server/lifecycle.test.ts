@@ -8,8 +8,9 @@ import type { Broker, PublishOptions, PublishRequest } from '../../../server/bro
 import { MemoryBroker } from '../../../server/broker/memory/memory-broker';
 import { silentLogger } from '../../../server/observability/logger';
 import {
-  RawStomp, closeAll, request, sockjsClient, startRelay, unique, within, wsClient,
+  RawStomp, request, sockjsClient, startRelay, unique, within, wsClient,
   type TestClient,
+  trackClients,
 } from '../../harness/stomp-test-kit';
 
 /**
@@ -43,9 +44,7 @@ class HeldConfirmBroker extends MemoryBroker {
 }
 
 describe('server: graceful shutdown', function () {
-  const open: Array<TestClient | RawStomp> = [];
-  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
-  afterEach(async () => { await closeAll(open.splice(0)); });
+  const track = trackClients();
 
   it('tells every connected client ERROR SHUTTING_DOWN before closing its socket, on ws and SockJS', async () => {
     const server = await startRelay();

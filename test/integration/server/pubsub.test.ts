@@ -5,17 +5,16 @@
 import { expect } from 'chai';
 import {
   RawStomp, closeAll, metricValue, request, sockjsClient, startRelay, unique, waitFor, wsClient,
-  type SockJsTransportName, type TestClient, type TestRelay,
+  type SockJsTransportName, type TestRelay,
+  trackClients,
 } from '../../harness/stomp-test-kit';
 
 describe('server: publish/subscribe and queues', function () {
   let server: TestRelay;
-  const open: Array<TestClient | RawStomp> = [];
-  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
+  const track = trackClients();
 
   before(async () => { server = await startRelay(); });
   after(async () => { await server.close(); });
-  afterEach(async () => { await closeAll(open.splice(0)); });
 
   for (const transport of ['xhr-streaming', 'xhr-polling'] as SockJsTransportName[]) {
     it(`carries a topic message from a ws client to a SockJS ${transport} client and back`, async () => {

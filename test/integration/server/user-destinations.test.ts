@@ -5,14 +5,14 @@
  */
 import { expect } from 'chai';
 import {
-  RawStomp, closeAll, push, request, sockjsClient, startRelay, unique, waitFor, wsClient,
-  type TestClient, type TestRelay,
+  RawStomp, push, request, sockjsClient, startRelay, unique, waitFor, wsClient,
+  type TestRelay,
+  trackClients,
 } from '../../harness/stomp-test-kit';
 
 describe('server: user destinations', function () {
   let server: TestRelay;
-  const open: Array<TestClient | RawStomp> = [];
-  const track = <T extends TestClient | RawStomp>(c: T): T => { open.push(c); return c; };
+  const track = trackClients();
 
   before(async () => {
     server = await startRelay();
@@ -22,7 +22,6 @@ describe('server: user destinations', function () {
     });
   });
   after(async () => { await server.close(); });
-  afterEach(async () => { await closeAll(open.splice(0)); });
 
   /** A raw session as `login`, expecting `frame` to be refused with ERROR `code`. */
   async function expectRefused(login: string | undefined, command: 'SUBSCRIBE' | 'SEND', destination: string, code: string) {
