@@ -215,7 +215,8 @@ export class RabbitMqBroker implements Broker {
     const slot = this.slotFor(request.destination);
     const connection = slot?.connection;
     if (!connection) throw relayError(Errors.BROKER_UNAVAILABLE, 'no open connection to RabbitMQ');
-    const frame = makeFrame('SEND', sendHeaders(request.destination, request.headers), request.body);
+    // sendHeaders already builds a fresh header object: no second copy through makeFrame.
+    const frame = { command: 'SEND', headers: sendHeaders(request.destination, request.headers), body: request.body };
     try {
       if (options.confirm) await connection.request(frame);
       else await connection.write(frame);
