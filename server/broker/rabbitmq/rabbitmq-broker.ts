@@ -41,7 +41,6 @@ import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { BrokerSubscription } from './broker-subscription';
 import { ConnectionSlot, type SlotSubscription } from './connection-slot';
 import { DestinationGuard, type DestinationGuardOptions } from './destination-guard';
-import { makeFrame } from './frames';
 import { ProbeConnection } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
 import { assessSubscribe } from './request-risk';
