@@ -104,6 +104,8 @@ function signIn({ name, transport, tokenValue, sockjsTransports }) {
       $('server-info').title = `CONNECTED server header: ${info.server ?? '(none)'}`;
       $('transport').textContent = info.transport;
       appendLog($('chat-log'), { text: `connected to ${info.server ?? 'the relay'} as ${info.userName ?? name}`, system: true });
+      // After a failover the instance that served the page may be gone: ask again who answers now.
+      showInstance();
     },
     onDisconnected: (reason) => {
       const why = reason.error?.message || reason.reason || `code ${reason.code ?? '?'}`;
