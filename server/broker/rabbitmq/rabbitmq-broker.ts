@@ -174,7 +174,9 @@ export class RabbitMqBroker implements Broker {
       if (isRelayError(err) && err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetSubscribe(request);
       throw err;
     } finally {
-      void releaseProbe();
+      // Awaited: until the probe lets go, its own subscription could take (and later requeue, out of
+      // order) a message published right after this subscribe resolves.
+      await releaseProbe().catch((err: unknown) => this.logger.debug({ err }, 'probe release failed'));
     }
   }
 
