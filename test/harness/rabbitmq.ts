@@ -19,8 +19,6 @@ export const RABBITMQ_BIN = process.env.RABBITMQ_BIN ?? '/usr/lib/rabbitmq/bin';
 /** The config operators run; tests generate theirs from it. */
 export const BROKER_CONF = path.resolve(__dirname, '../../broker/rabbitmq.conf');
 
-/** rabbitmqctl (an Erlang VM of its own) uses these distribution ports; never hand them to a node. */
-const CLI_DIST_PORTS = { min: 35672, max: 35682 };
 
 export interface RabbitNodeOptions {
   /** Plugins to enable. Default: STOMP and Web-STOMP (management is left out: slower boot, no use in tests). */
@@ -337,20 +335,31 @@ export function renderConfig(conf: string, ports: RabbitNodePorts): string {
 }
 
 /** Ports the OS says are free now, distinct, outside rabbitmqctl's own range. */
+/**
+ * Ports below Linux's ephemeral range (32768-60999), and so also below the distribution ports
+ * rabbitmqctl's own Erlang VM uses (35672-35682): a port the OS hands out for outgoing
+ * connections (the relay's own reconnect attempts, any client) could otherwise be taken between
+ * choosing it and the node binding it, most of all for nodes prepared before they boot.
+ */
+const NODE_PORTS = { min: 20_000, max: 32_000 };
+
 async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < count) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const p = (server.address() as net.AddressInfo).port;
-        server.close(() => resolve(p));
-      });
-    });
-    if (port < CLI_DIST_PORTS.min || port > CLI_DIST_PORTS.max) ports.add(port);
+  for (let attempts = 0; ports.size < count; attempts++) {
+    if (attempts > 1000) throw new Error(`no ${count} free ports between ${NODE_PORTS.min} and ${NODE_PORTS.max}`);
+    const port = NODE_PORTS.min + Math.floor(Math.random() * (NODE_PORTS.max - NODE_PORTS.min));
+    if (ports.has(port)) continue;
+    if (await canBind(port)) ports.add(port);
   }
   return [...ports];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 function canConnect(port: number): Promise<boolean> {
