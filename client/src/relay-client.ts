@@ -119,7 +119,12 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
         // No WebSocket at all (disabled by policy or an extension: "WebSocket is not a constructor"),
         // or one the page may not open (SecurityError): in 'auto' that is what SockJS is for. Before
         // this, 'auto' stayed in 'connecting' for good. 'websocket' asked for nothing else: rethrown.
-        if (mode !== 'auto') throw err;
+        if (mode !== 'auto') {
+          options.onError?.({ code: 'WEBSOCKET_UNAVAILABLE', message: `cannot open a WebSocket: ${String(err)}`, body: '' });
+          // Thrown, stompjs would stop for good (its connect promise rejects unseen). A socket that
+          // closes at once takes the same path as a refused connection: backoff and retry.
+          return closedSocket(String(err)) as unknown as WebSocket;
+        }
         debug(`stomp-relay: cannot create a WebSocket (${String(err)}), falling back to SockJS`);
         transport = 'sockjs';
       }
@@ -301,4 +306,26 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
       setState('closed');
     },
   };
+}
+
+/**
+ * Stands in for a WebSocket the browser would not create: it reports a close (1006) on the next
+ * tick, once stompjs has attached its handlers, so the client backs off and retries as after any
+ * failed connection instead of hanging in 'connecting'.
+ */
+function closedSocket(reason: string): IStompSocket & { addEventListener(): void } {
+  const socket: IStompSocket & { addEventListener(): void } = {
+    url: '',
+    onclose: null,
+    onerror: null,
+    onmessage: null,
+    onopen: null,
+    binaryType: 'arraybuffer',
+    readyState: 3, // CLOSED
+    close: () => undefined,
+    send: () => undefined,
+    addEventListener: () => undefined, // it never opens
+  };
+  setTimeout(() => socket.onclose?.({ code: 1006, reason, wasClean: false }), 0);
+  return socket;
 }

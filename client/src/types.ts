@@ -38,7 +38,10 @@ export interface RelayClientOptions {
   onConnected?: (info: ServerInfo) => void;
   /** Called when an established connection is lost (not when an attempt fails). */
   onDisconnected?: (reason: DisconnectReason) => void;
-  /** Called when the relay sends an ERROR frame (bad token, limit reached, …). */
+  /**
+   * Called when the relay sends an ERROR frame (bad token, limit reached, …), and with code
+   * `WEBSOCKET_UNAVAILABLE` when `transport: 'websocket'` cannot create a WebSocket (it keeps retrying).
+   */
   onError?: (error: RelayErrorFrame) => void;
   /** Called on every state change. */
   onStateChange?: (state: ConnectionState) => void;

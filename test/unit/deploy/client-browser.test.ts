@@ -169,6 +169,24 @@ describe('browser client bundle (chromium, scripted STOMP peer)', function () {
     expect(peer.connections.map((c) => c.transport)).to.deep.equal(['sockjs']);
   });
 
+  it("in 'websocket' mode without a usable WebSocket, reports WEBSOCKET_UNAVAILABLE and keeps retrying instead of hanging", async () => {
+    await inPage(page, `
+      window.OriginalWebSocket = window.WebSocket;
+      window.WebSocket = function () { throw new DOMException('blocked by policy', 'SecurityError'); };
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'erin',
+        reconnect: { initialMs: 10, maxMs: 20 },
+        onError: (e) => window.t.errors.push(e.code), onStateChange: (s) => window.t.states.push(s),
+        onConnected: (info) => { window.t.info = info; } });`);
+    await waitInPage(page, 'window.t.errors.length >= 2');
+    expect(await page.evaluate('window.t.errors[0]')).to.equal('WEBSOCKET_UNAVAILABLE');
+    expect(await page.evaluate('window.t.states')).to.include('reconnecting');
+    // Once the page may open WebSockets again, the next attempt connects.
+    await page.evaluate('window.WebSocket = window.OriginalWebSocket');
+    await waitInPage(page, 'window.t.info !== undefined', 10_000);
+    expect(await page.evaluate('window.t.info.transport')).to.equal('websocket');
+    expect(pageErrors.filter((e) => !/blocked by policy/.test(e))).to.deep.equal([]);
+  });
+
   it('close() disconnects and stops reconnecting', async () => {
     await inPage(page, `
       window.relay = lib.createRelayClient({ url: '', transport: 'websocket', reconnect: { initialMs: 10, maxMs: 20 } });`);
