@@ -43,7 +43,7 @@ import { ConnectionSlot, type SlotSubscription } from './connection-slot';
 import { DestinationGuard, type DestinationGuardOptions } from './destination-guard';
 import { ProbeConnection } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
-import { assessSubscribe } from './request-risk';
+import { dependsOnBrokerState } from './request-risk';
 import { sendHeaders, shareKey } from './subscription-headers';
 
 export interface RabbitMqBrokerOptions {
@@ -303,7 +303,7 @@ export class RabbitMqBroker implements Broker {
       const slot = this.placeFor(balanced);
       if (slot === undefined) return; // the next connection to come up takes them
       if (slot === 'full') continue;
-      if (assessSubscribe(subscription.request).verdict === 'probe') this.verifyThenAttach(subscription, balanced);
+      if (dependsOnBrokerState(subscription.request)) this.verifyThenAttach(subscription, balanced);
       else void this.attachOrphan(subscription, slot);
     }
   }

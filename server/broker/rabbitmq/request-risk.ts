@@ -77,6 +77,18 @@ export function parseDestination(destination: string): Parsed {
   return { kind: 'unknown', name: destination };
 }
 
+/**
+ * True when a subscription depends on something it does not declare itself: an existing queue
+ * (`/amq/queue/`) or a non-built-in exchange. Those may have vanished with a broker restart and are
+ * verified again before a restored subscription reaches a pooled connection. A `/queue/` or topic
+ * subscription declares what it needs, with the headers already accepted once: restored directly
+ * (a probe would compete with it for messages already waiting).
+ */
+export function dependsOnBrokerState(request: SubscribeRequest): boolean {
+  const parsed = parseDestination(request.destination);
+  return parsed.kind === 'amq-queue' || (parsed.kind === 'exchange' && !BUILTIN_EXCHANGES.has(parsed.exchange));
+}
+
 /** Decides how a SUBSCRIBE reaches RabbitMQ (see the module comment). */
 export function assessSubscribe(request: SubscribeRequest): Assessment {
   const { destination, headers } = request;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { headers } from '../../../server/codec/frame';
 import { isWholeNumber } from '../../../server/broker/header-values';
-import { assessPublish, assessSubscribe, type Assessment } from '../../../server/broker/rabbitmq/request-risk';
+import { assessPublish, assessSubscribe, dependsOnBrokerState, type Assessment } from '../../../server/broker/rabbitmq/request-risk';
 
 describe('rabbitmq request risk', () => {
   const sub = (destination: string, init: Record<string, string> = {}): Assessment =>
@@ -102,5 +102,20 @@ describe('rabbitmq request risk', () => {
     expect(isWholeNumber('5', 5)).to.equal(true);
     expect(isWholeNumber('6', 5)).to.equal(false);
     for (const bad of ['', ' 1', '1 ', '+1', '0x1', '1.0', '9'.repeat(17)]) expect(isWholeNumber(bad, Infinity), bad).to.equal(false);
+  });
+});
+
+describe('dependsOnBrokerState (which restored subscriptions are verified again after an outage)', () => {
+  const request = (destination: string) => ({ destination, ack: 'auto' as const, headers: headers() });
+
+  it('is true for what must already exist: /amq/queue/ and non-built-in exchanges', () => {
+    expect(dependsOnBrokerState(request('/amq/queue/orders'))).to.equal(true);
+    expect(dependsOnBrokerState(request('/exchange/billing/invoice.*'))).to.equal(true);
+  });
+
+  it('is false for what the subscription declares itself: /queue/, /topic/ and built-in exchanges', () => {
+    expect(dependsOnBrokerState(request('/queue/jobs'))).to.equal(false);
+    expect(dependsOnBrokerState(request('/topic/news'))).to.equal(false);
+    expect(dependsOnBrokerState(request('/exchange/amq.direct/stomp-relay.user.ann'))).to.equal(false);
   });
 });
