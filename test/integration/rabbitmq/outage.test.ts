@@ -9,7 +9,7 @@ import type { Broker } from '../../../server/broker/broker';
 import { headers } from '../../../server/codec/frame';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { freshDestination, waitUntil } from '../../broker-suite/wait';
-import { useRabbitBrokers } from './rabbit-brokers';
+import { retryUntilDelivered, useRabbitBrokers } from './rabbit-brokers';
 
 describe('RabbitMqBroker after a RabbitMQ outage', function () {
   this.timeout(120_000);
@@ -29,15 +29,6 @@ describe('RabbitMqBroker after a RabbitMQ outage', function () {
     await waitUntil(() => broker.ready, () => 'not ready again', 20_000);
   }
 
-  /** Publishes to a topic until `sink` holds `count` deliveries (restoring takes a moment). */
-  async function retryUntilDelivered(broker: Broker, topic: string, sink: RecordingSink, count: number): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (sink.deliveries.length < count) {
-      if (Date.now() > deadline) throw new Error(`no delivery on ${topic} after reconnect`);
-      await publish(broker, topic, 'after').catch(() => undefined);
-      await sink.waitFor(count, 200).catch(() => undefined);
-    }
-  }
 
   it('cancels a subscription to a queue that vanished with the outage without cutting the restored connection', async () => {
     const broker = await startBroker(1);

@@ -2,7 +2,10 @@
  * RabbitMqBroker instances on the shared private node for one describe block: started on demand,
  * stopped after each test. Fast reconnects, so outage tests do not wait on production backoff.
  */
+import type { Broker } from '../../../server/broker/broker';
 import { RabbitMqBroker, type RabbitMqBrokerOptions } from '../../../server/broker/rabbitmq';
+import { headers } from '../../../server/codec/frame';
+import type { RecordingSink } from '../../broker-suite/recording-sink';
 import { parseBrokerUrl } from '../../../server/config';
 import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
 
@@ -42,4 +45,17 @@ export function useRabbitBrokers(defaults: Partial<RabbitMqBrokerOptions> = {}):
       return broker;
     },
   };
+}
+
+/**
+ * Publishes to a topic until `sink` holds `count` deliveries: right after a reconnect the engine
+ * may still be re-subscribing, and topics keep nothing for absent subscribers.
+ */
+export async function retryUntilDelivered(broker: Broker, topic: string, sink: RecordingSink, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (sink.deliveries.length < count) {
+    if (Date.now() > deadline) throw new Error(`no delivery on ${topic} after reconnect`);
+    await broker.publish({ destination: topic, headers: headers(), body: Buffer.from('after') }, { confirm: true }).catch(() => undefined);
+    await sink.waitFor(count, 200).catch(() => undefined);
+  }
 }

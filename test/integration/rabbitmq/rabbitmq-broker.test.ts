@@ -9,7 +9,7 @@ import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { headers } from '../../../server/codec/frame';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { expectRelayError, freshDestination, waitUntil } from '../../broker-suite/wait';
-import { useRabbitBrokers } from './rabbit-brokers';
+import { retryUntilDelivered, useRabbitBrokers } from './rabbit-brokers';
 
 describe('RabbitMqBroker on a real RabbitMQ', function () {
   this.timeout(90_000);
@@ -175,16 +175,4 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
     expect(broker.connectionsOpened).to.equal(opened);
   });
 
-  /**
-   * Publishes to a topic until `sink` holds `count` deliveries: right after a reconnect the engine
-   * may still be re-subscribing, and topics keep nothing for absent subscribers.
-   */
-  async function retryUntilDelivered(broker: Broker, topic: string, sink: RecordingSink, count: number): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (sink.deliveries.length < count) {
-      if (Date.now() > deadline) throw new Error(`no delivery on ${topic} after reconnect`);
-      await publish(broker, topic, 'after').catch(() => undefined);
-      await sink.waitFor(count, 200).catch(() => undefined);
-    }
-  }
 });
