@@ -132,7 +132,7 @@ function buildTargets(node: RabbitNode, rabbitCpu: () => number, cleanup: Cleanu
   const relays = async (count: number, brokerUrl: string | undefined): Promise<RelayProcess[]> => {
     const started: RelayProcess[] = [];
     for (let i = 0; i < count; i++) {
-      const relay = await startRelayProcess({ brokerUrl, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist });
+      const relay = await startRelayProcess({ brokerUrl, brokerAmqpUrl: brokerUrl ? node.amqpUrl : undefined, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist });
       started.push(relay);
       cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
     }

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     const relays = async (brokerUrl: string | undefined, names: string[]): Promise<RelayProcess[]> => {
       const started: RelayProcess[] = [];
       for (const name of names) {
-        const relay = await startRelayProcess({ brokerUrl, instanceId: name, dist: args.dist });
+        const relay = await startRelayProcess({ brokerUrl, brokerAmqpUrl: brokerUrl ? node.amqpUrl : undefined, instanceId: name, dist: args.dist });
         cleanup.add(`relay ${name}`, () => relay.stop(), () => relay.kill());
         started.push(relay);
       }

@@ -36,6 +36,15 @@ export interface RelayConfig {
   brokerUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
+  /** `amqp://user:pass@host:5672/vhost` (comma-separated: cluster nodes); undefined = derived from brokerUrl. */
+  brokerAmqpUrl: string | undefined;
+  /** How long the instance's route queue outlives it on RabbitMQ (`x-expires`). */
+  routeQueueTtlMs: number;
+  /**
+   * How long a push to a user whom presence shows online, but whose message reached no route, is
+   * retried before it is answered NOT_DELIVERED (routes being restored, a subscribe under way).
+   */
+  userRouteWaitMs: number;
   /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
   authJwtSecret: string | undefined;
   limits: SessionLimits;
@@ -65,6 +74,9 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   host: '0.0.0.0',
   brokerUrl: undefined,
   brokerPoolSize: 4,
+  brokerAmqpUrl: undefined,
+  routeQueueTtlMs: 30_000,
+  userRouteWaitMs: 2_000,
   authJwtSecret: undefined,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
@@ -112,6 +124,9 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
+  { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost of RabbitMQ (comma-separated: cluster nodes); default: BROKER_URL hosts and credentials on port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
+  { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
+  { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
@@ -171,6 +186,9 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   const fail = (msg: string): never => { throw relayError(Errors.INVALID_CONFIG, msg); };
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) fail(`port must be 0-65535, got ${config.port}`);
   if (config.brokerUrl !== undefined) parseBrokerUrl(config.brokerUrl);
+  if (config.brokerAmqpUrl !== undefined) parseAmqpUrls(config.brokerAmqpUrl);
+  if (!Number.isInteger(config.routeQueueTtlMs) || config.routeQueueTtlMs < 1000) fail('routeQueueTtlMs must be a whole number ≥ 1000');
+  if (!Number.isInteger(config.userRouteWaitMs) || config.userRouteWaitMs < 0) fail('userRouteWaitMs must be a whole number ≥ 0');
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
   for (const [k, v] of Object.entries(config.limits)) {
     if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
@@ -201,6 +219,44 @@ export interface BrokerEndpoint {
   passcode: string;
   /** STOMP `host` header: RabbitMQ's virtual host. */
   vhost: string;
+}
+
+/** Where RabbitMQ's AMQP 0-9-1 listener is (the relay binds user and topic routes over it). */
+export interface AmqpEndpoint {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  vhost: string;
+}
+
+/** Parses a comma-separated list of `amqp://user:pass@host:port/vhost` URLs. */
+export function parseAmqpUrls(value: string): AmqpEndpoint[] {
+  const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (entries.length === 0) throw relayError(Errors.INVALID_CONFIG, 'BROKER_AMQP_URL lists no URL');
+  return entries.map((url) => {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL entry is not a URL: "${url}"`);
+    }
+    if (u.protocol !== 'amqp:') throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL entries must start with amqp://, got "${u.protocol}//"`);
+    if (!u.hostname) throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL entry has no host: "${url}"`);
+    const path = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    return {
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port ? Number(u.port) : 5672,
+      username: decodeURIComponent(u.username) || 'guest',
+      password: decodeURIComponent(u.password) || 'guest',
+      vhost: path === '' ? '/' : path,
+    };
+  });
+}
+
+/** Default AMQP endpoints: the STOMP nodes' hosts and credentials, on port 5672. */
+export function deriveAmqpEndpoints(stomp: readonly BrokerEndpoint[]): AmqpEndpoint[] {
+  return stomp.map((e) => ({ host: e.host, port: 5672, username: e.login, password: e.passcode, vhost: e.vhost }));
 }
 
 /** Parses `stomp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`). */

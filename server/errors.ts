@@ -60,6 +60,8 @@ export const Errors = Object.freeze({
   BROKER_UNAVAILABLE: def('BROKER_UNAVAILABLE', 'message broker is unavailable: %s', 503),
   BROKER_ERROR: def('BROKER_ERROR', 'message broker reported an error: %s', 502),
   AUTHENTICATION_FAILED: def('AUTHENTICATION_FAILED', 'authentication failed: %s', 401),
+  NO_ROUTE: def('NO_ROUTE', 'no subscription takes messages for %s', 404),
+  NOT_DELIVERED: def('NOT_DELIVERED', 'not delivered: %s', 503),
 
   // --- HTTP API ---
   BAD_REQUEST: def('BAD_REQUEST', 'bad request: %s', 400),

@@ -117,6 +117,7 @@ export class Relay {
       presence: this.presence,
       metrics: this.metrics,
       destinationPrefixes: userDestinationPrefixes(this.config.relayPrefixes),
+      routeWaitMs: this.config.userRouteWaitMs,
     });
     this.origins = new OriginPolicy(this.config.allowedOrigins);
     const onTransport = (t: Transport) => this.accept(t);

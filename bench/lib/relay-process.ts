@@ -16,6 +16,8 @@ const ROOT = path.resolve(__dirname, '../..');
 export interface RelayProcessOptions {
   /** RabbitMQ STOMP URL; undefined = embedded broker. */
   brokerUrl?: string;
+  /** BROKER_AMQP_URL (the node's AMQP listener, when not on 5672). */
+  brokerAmqpUrl?: string;
   instanceId: string;
   /** Run dist/server/cli.js instead of server/cli.ts through tsx. */
   dist?: boolean;
@@ -55,6 +57,7 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
     LOG_LEVEL: 'warn',
     SHUTDOWN_GRACE_MS: '500',
     ...(options.brokerUrl ? { BROKER_URL: options.brokerUrl } : {}),
+    ...(options.brokerAmqpUrl ? { BROKER_AMQP_URL: options.brokerAmqpUrl } : {}),
     ...options.env,
   };
   const child = spawn(process.execPath, entry, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -145,6 +145,13 @@ export interface PublishOptions {
    * Without it the promise resolves once the message is handed to the broker connection.
    */
   confirm?: boolean;
+  /**
+   * The message must reach at least one subscription: when the broker routes it to none, the
+   * promise rejects with NO_ROUTE (after the broker took it and dropped it; nothing was delivered).
+   * For topics and exchanges (user destinations are direct-exchange keys); queues always route.
+   * RabbitMQ: a `mandatory` publish with confirms, whose basic.return reports "no queue".
+   */
+  mandatory?: boolean;
 }
 
 export type BrokerKind = 'memory' | 'rabbitmq';
@@ -172,7 +179,8 @@ export interface Broker {
   subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer>;
   /**
    * Publishes one message. Rejects with a RelayError (BROKER_UNAVAILABLE, BROKER_ERROR,
-   * DESTINATION_NOT_ALLOWED; a `reply-to` under `/temp-queue/` is refused: see {@link ReplyAddress}).
+   * DESTINATION_NOT_ALLOWED; a `reply-to` under `/temp-queue/` is refused: see {@link ReplyAddress};
+   * NO_ROUTE with `options.mandatory` when nothing subscribed took it).
    */
   publish(request: PublishRequest, options?: PublishOptions): Promise<void>;
   /**

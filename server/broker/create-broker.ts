@@ -1,6 +1,6 @@
 /** Picks the broker engine from configuration: RabbitMQ when `brokerUrl` is set, else embedded. */
 import type { RelayConfig } from '../config';
-import { parseBrokerUrl } from '../config';
+import { parseAmqpUrls, parseBrokerUrl } from '../config';
 import type { Logger } from '../observability/logger';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Broker } from './broker';
@@ -12,6 +12,11 @@ export function createBroker(config: RelayConfig, logger: Logger, metrics: Relay
   return new RabbitMqBroker({
     endpoint: parseBrokerUrl(config.brokerUrl),
     poolSize: config.brokerPoolSize,
+    routes: {
+      endpoints: config.brokerAmqpUrl === undefined ? undefined : parseAmqpUrls(config.brokerAmqpUrl),
+      instanceId: config.instanceId,
+      queueTtlMs: config.routeQueueTtlMs,
+    },
     logger,
     metrics,
   });

@@ -82,7 +82,7 @@ export function createPushRoutes(deps: PushRouteDeps): Router {
       const result = await deps.messaging.sendToUser(user, destination, payload as Payload, {
         headers: headers as Record<string, string> | undefined,
       });
-      res.status(202).json({ user: result.user, destination: result.destination, sessions: result.sessions, instances: result.instances });
+      res.status(202).json({ user: result.user, destination: result.destination, routed: result.routed, sessions: result.sessions, instances: result.instances });
     } catch (err) {
       next(err);
     }

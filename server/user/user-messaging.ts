@@ -2,9 +2,9 @@
  * `sendToUser` / `sendToSession` (Spring's `convertAndSendToUser`): publish to a user's
  * destinations through the broker, reaching that user's sessions on every instance.
  */
-import type { Broker } from '../broker/broker';
+import type { Broker, PublishRequest } from '../broker/broker';
 import { headers as makeHeaders, type StompHeaders } from '../codec/frame';
-import { Errors, relayError } from '../errors';
+import { Errors, isRelayError, relayError } from '../errors';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
 import { TARGET_SESSION_HEADER, userBrokerDestination } from './user-destinations';
@@ -24,6 +24,12 @@ export interface SendToUserOptions {
 
 export interface SendResult extends UserPresence {
   destination: string;
+  /**
+   * True when the broker routed the message to at least one instance where the user is subscribed
+   * to the destination: it then reaches each of those sessions that stays subscribed. False when the
+   * user has no session anywhere (nothing was delivered; presence agreed).
+   */
+  routed: boolean;
 }
 
 
@@ -35,14 +41,19 @@ export class UserMessaging {
       metrics: RelayMetrics;
       /** Prefixes a user destination may use, e.g. `/queue/`, `/topic/`. */
       destinationPrefixes: readonly string[];
+      /** How long a message for an online user that reached no route is retried (see RelayConfig.userRouteWaitMs). */
+      routeWaitMs: number;
     },
   ) {}
 
   /**
    * Publishes `payload` to `user`'s `destination` (e.g. `/queue/x`: their subscriptions on
-   * `/user/queue/x` receive it, on any instance). Resolves with what presence knows of the user's
-   * sessions; delivery does not depend on it. Rejects with BAD_REQUEST for bad arguments and
-   * BROKER_UNAVAILABLE when the broker cannot take the message (never silent loss).
+   * `/user/queue/x` receive it, on any instance). Resolves once the broker routed it to every
+   * instance where the user is subscribed (`routed: true`), or, when the user has no session
+   * anywhere, with `routed: false`. Rejects with BAD_REQUEST for bad arguments, BROKER_UNAVAILABLE
+   * when the broker cannot take the message, and NOT_DELIVERED when presence shows the user online
+   * but no route took the message for `routeWaitMs` (their instance restoring routes, or no session
+   * subscribed to that destination): never a silent loss.
    */
   async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
     const started = process.hrtime.bigint();
@@ -55,15 +66,40 @@ export class UserMessaging {
     copyApplicationHeaders(h, options.headers);
     if (options.sessionId !== undefined) h[TARGET_SESSION_HEADER] = options.sessionId;
     const brokerDestination = userBrokerDestination(user, destination);
+    let routed: boolean;
     try {
-      await this.deps.broker.publish({ destination: brokerDestination, headers: h, body }, { confirm: options.confirm ?? true });
-      this.deps.metrics.pushes.inc({ outcome: 'accepted' });
+      routed = await this.publishRouted(user, destination, { destination: brokerDestination, headers: h, body }, options.confirm ?? true);
+      this.deps.metrics.pushes.inc({ outcome: routed ? 'accepted' : 'offline' });
     } catch (err) {
       this.deps.metrics.pushes.inc({ outcome: 'failed' });
       throw err;
     }
     this.deps.metrics.pushLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    return { ...this.deps.presence.lookup(user), destination };
+    return { ...this.deps.presence.lookup(user), destination, routed };
+  }
+
+  /**
+   * Publishes with `mandatory`; when nothing took the message while presence says the user has
+   * sessions, tries again (25 ms doubling to 400 ms) until `routeWaitMs` has passed. True when
+   * routed, false when the user is offline; NOT_DELIVERED when online and still unroutable.
+   */
+  private async publishRouted(user: string, destination: string, request: PublishRequest, confirm: boolean): Promise<boolean> {
+    const deadline = Date.now() + this.deps.routeWaitMs;
+    for (let pause = 25; ; pause = Math.min(pause * 2, 400)) {
+      try {
+        await this.deps.broker.publish(request, { confirm, mandatory: true });
+        return true;
+      } catch (err) {
+        if (!isRelayError(err) || err.code !== 'NO_ROUTE') throw err;
+      }
+      const sessions = this.deps.presence.lookup(user).sessions;
+      if (sessions === 0) return false;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw relayError(Errors.NOT_DELIVERED, `${user} has ${sessions} session(s), but none took ${destination} within ${this.deps.routeWaitMs} ms (not subscribed to it, or their instance is restoring its routes)`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+    }
   }
 }
 

@@ -29,7 +29,7 @@ export function quietPeriod(ms = 150): Promise<void> {
 }
 
 /** A destination nobody used before: reruns against a persistent RabbitMQ never see leftovers. */
-export function freshDestination(prefix: '/topic/' | '/queue/' | '/exchange/amq.topic/' | '/amq/queue/'): string {
+export function freshDestination(prefix: '/topic/' | '/queue/' | '/exchange/amq.topic/' | '/exchange/amq.fanout/' | '/amq/queue/'): string {
   return `${prefix}contract-${randomBytes(8).toString('hex')}`;
 }
 

@@ -74,7 +74,7 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
   beforeEach(async function () {
     this.timeout(20_000);
     clusterCount += 1;
-    cluster = await startRelayCluster(node!.brokerUrl, [`relay${clusterCount}a`, `relay${clusterCount}b`]);
+    cluster = await startRelayCluster(node!.relayOptions, [`relay${clusterCount}a`, `relay${clusterCount}b`]);
   });
 
   afterEach(async function () {

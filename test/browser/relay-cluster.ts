@@ -39,9 +39,13 @@ export interface RelayCluster {
   stop(): Promise<void>;
 }
 
+
+/** Where a relay finds RabbitMQ (RabbitNode.relayOptions). */
+export interface BrokerOptions { brokerUrl: string; brokerAmqpUrl?: string }
+
 /** Starts one relay on `brokerUrl`, listening on an ephemeral port on 127.0.0.1. */
-export async function startRelayInstance(brokerUrl: string, id: string): Promise<RelayInstance> {
-  const relay = createRelay({ brokerUrl, brokerPoolSize: 1, instanceId: id, shutdownGraceMs: 2000, logger: silentLogger() });
+export async function startRelayInstance(broker: BrokerOptions, id: string): Promise<RelayInstance> {
+  const relay = createRelay({ ...broker, brokerPoolSize: 1, instanceId: id, shutdownGraceMs: 2000, logger: silentLogger() });
   const sockets = new Set<Socket>();
   let address;
   try {
@@ -74,7 +78,7 @@ export async function startRelayInstance(brokerUrl: string, id: string): Promise
 }
 
 /** Starts relays `ids[0]` and `ids[1]` on `brokerUrl` and nginx in front of them. */
-export async function startRelayCluster(brokerUrl: string, ids: [string, string]): Promise<RelayCluster> {
+export async function startRelayCluster(broker: BrokerOptions, ids: [string, string]): Promise<RelayCluster> {
   const started: RelayInstance[] = [];
   let gateway: NginxGateway | undefined;
   const stop = async (): Promise<void> => {
@@ -82,7 +86,7 @@ export async function startRelayCluster(brokerUrl: string, ids: [string, string]
     await Promise.all(started.map((r) => r.close().catch(() => undefined)));
   };
   try {
-    for (const id of ids) started.push(await startRelayInstance(brokerUrl, id));
+    for (const id of ids) started.push(await startRelayInstance(broker, id));
     gateway = await startNginx({ upstreams: started.map((r) => r.address) });
   } catch (err) {
     await stop();

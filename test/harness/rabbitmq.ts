@@ -53,6 +53,12 @@ export interface RabbitQueueInfo {
   consumers: number;
 }
 
+export interface RabbitBindingInfo {
+  exchange: string;
+  queue: string;
+  routingKey: string;
+}
+
 export interface RabbitNodePorts {
   amqp: number;
   dist: number;
@@ -91,6 +97,19 @@ export class RabbitNode {
   get webStompPort(): number { return this.ports.webStomp; }
   /** What the relay's BROKER_URL would be. */
   get brokerUrl(): string { return `stomp://guest:guest@127.0.0.1:${this.ports.stomp}/`; }
+
+  /** What the relay's BROKER_AMQP_URL would be (the node's AMQP port is private too). */
+  get amqpUrl(): string { return `amqp://guest:guest@127.0.0.1:${this.ports.amqp}/`; }
+
+  /** The library options of a relay using this node. */
+  get relayOptions(): { brokerUrl: string; brokerAmqpUrl: string } {
+    return { brokerUrl: this.brokerUrl, brokerAmqpUrl: this.amqpUrl };
+  }
+
+  /** BROKER_URL and BROKER_AMQP_URL for a relay process using this node. */
+  get relayEnv(): { BROKER_URL: string; BROKER_AMQP_URL: string } {
+    return { BROKER_URL: this.brokerUrl, BROKER_AMQP_URL: this.amqpUrl };
+  }
   /** True while the Erlang VM runs (the RabbitMQ app may be stopped: see {@link stopApp}). */
   get running(): boolean { return this.child !== undefined; }
   get logFile(): string { return path.join(this.dir, 'log', `${this.nodeName}.log`); }
@@ -186,6 +205,14 @@ export class RabbitNode {
       messages: Number(r.messages),
       consumers: Number(r.consumers),
     }));
+  }
+
+  /** Bindings of the default vhost to queues (the default exchange's implicit ones left out). */
+  async listBindings(): Promise<RabbitBindingInfo[]> {
+    const rows = await this.ctlJson(['list_bindings', 'source_name', 'destination_name', 'destination_kind', 'routing_key']);
+    return rows
+      .filter((r) => text(r.destination_kind) === 'queue' && text(r.source_name) !== '')
+      .map((r) => ({ exchange: text(r.source_name), queue: text(r.destination_name), routingKey: text(r.routing_key) }));
   }
 
   /** Runs `rabbitmqctl -n <node> ...args` against this node; resolves with its stdout. */

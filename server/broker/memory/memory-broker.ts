@@ -127,8 +127,9 @@ export class MemoryBroker implements Broker {
   }
 
   /** Delivers to local sinks before resolving; `confirm` changes nothing here. */
-  async publish(request: PublishRequest, _options?: PublishOptions): Promise<void> {
+  async publish(request: PublishRequest, options?: PublishOptions): Promise<void> {
     const route = this.route(request.destination);
+    if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key)) throw relayError(Errors.NO_ROUTE, request.destination);
     const replyTo = request.headers['reply-to'];
     if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
       // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.

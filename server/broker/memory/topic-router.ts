@@ -59,6 +59,11 @@ export class TopicRouter {
     return consumer;
   }
 
+  /** True while `key` has at least one subscription (a mandatory publish needs one). */
+  has(key: string): boolean {
+    return this.targets.has(key);
+  }
+
   /** Schedules delivery of `message` (sequence number `sequence`) to the subscriptions of `key`. */
   publish(key: string, message: BrokerMessage, sequence: number): void {
     const targets = this.targets.get(key);

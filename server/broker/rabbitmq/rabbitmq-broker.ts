@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import { headers as makeHeaders } from '../../codec/frame';
 import { Errors, isRelayError, relayError, type RelayError } from '../../errors';
-import type { BrokerEndpoint } from '../../config';
+import { deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndpoint } from '../../config';
 import { silentLogger, type Logger } from '../../observability/logger';
 import type { RelayMetrics } from '../../observability/metrics';
 import {
@@ -45,6 +45,9 @@ import { ProbeConnection } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
 import { dependsOnBrokerState } from './request-risk';
 import { sendHeaders, shareKey } from './subscription-headers';
+import { AmqpLink } from './amqp/amqp-link';
+import { InstanceRoutes } from './amqp/instance-routes';
+import { routeOf } from './amqp/route-of';
 
 export interface RabbitMqBrokerOptions {
   /** Where RabbitMQ's STOMP plugin listens; see parseBrokerUrl in server/config.ts. */
@@ -61,6 +64,21 @@ export interface RabbitMqBrokerOptions {
   metrics?: RelayMetrics;
   /** How long verdicts of the probe connection are remembered; see destination-guard.ts. */
   verification?: DestinationGuardOptions;
+  /** User-destination and topic routes over AMQP 0-9-1 (amqp/instance-routes.ts). */
+  routes?: RouteOptions;
+}
+
+export interface RouteOptions {
+  /** RabbitMQ's AMQP listeners (nodes of one cluster). Default: the STOMP hosts and credentials on port 5672. */
+  endpoints?: AmqpEndpoint[];
+  /** Names this instance's route queue. Default: a random id. */
+  instanceId?: string;
+  /** How long the route queue outlives its instance (`x-expires`). Default 30 000 ms. */
+  queueTtlMs?: number;
+  /** Most messages the route queue holds for a stalled instance. Default 100 000. */
+  maxQueuedMessages?: number;
+  /** Unacked deliveries in flight on the route queue. Default 2000. */
+  prefetch?: number;
 }
 
 /** How often one subscribe is retried on another connection when its connection drops mid-way. */
@@ -93,7 +111,12 @@ export class RabbitMqBroker implements Broker {
   private rebalanceTimer: NodeJS.Timeout | undefined;
   private readonly poolSize: number;
   private nextSubscriptionId = 0;
+  /** The AMQP side: one connection, one route queue per instance (see amqp/instance-routes.ts). */
+  private readonly amqpLink: AmqpLink;
+  private readonly routes: InstanceRoutes;
   private isReady = false;
+  /** At least one pooled STOMP connection is open (ready also needs the routes). */
+  private poolUp = false;
   private state: 'new' | 'started' | 'stopped' = 'new';
 
   constructor(options: RabbitMqBrokerOptions) {
@@ -116,9 +139,32 @@ export class RabbitMqBroker implements Broker {
     this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
     this.probes = new ProbeConnection({ connection: connectionOptions, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
     this.guard = new DestinationGuard(this.probes, options.verification);
+    const routeOptions = options.routes ?? {};
+    this.amqpLink = new AmqpLink({
+      endpoints: routeOptions.endpoints ?? deriveAmqpEndpoints([options.endpoint]),
+      heartbeatMs,
+      connectTimeoutMs: connectionOptions.connectTimeoutMs,
+      backoff,
+      logger: this.logger,
+    }, {
+      up: (session) => this.routes.linkUp(session),
+      down: () => this.routes.linkDown(),
+    });
+    this.routes = new InstanceRoutes({
+      link: this.amqpLink,
+      instanceId: routeOptions.instanceId ?? randomBytes(6).toString('hex'),
+      queueTtlMs: routeOptions.queueTtlMs ?? 30_000,
+      maxQueuedMessages: routeOptions.maxQueuedMessages ?? 100_000,
+      prefetch: routeOptions.prefetch ?? 2000,
+      logger: this.logger,
+      onReadyChange: () => this.setReady(),
+    });
   }
 
   get ready(): boolean { return this.isReady; }
+
+  /** Name of this instance's route queue on RabbitMQ (undefined until the AMQP link first came up). */
+  get routeQueue(): string | undefined { return this.routes.queue; }
 
   /** Open connections right now (at most the pool size). */
   get openConnections(): number { return this.slots.filter((s) => s.up).length; }
@@ -136,7 +182,7 @@ export class RabbitMqBroker implements Broker {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'started';
-    await Promise.all(this.slots.map((slot) => slot.start()));
+    await Promise.all([...this.slots.map((slot) => slot.start()), this.amqpLink.start()]);
   }
 
   async stop(): Promise<void> {
@@ -152,7 +198,8 @@ export class RabbitMqBroker implements Broker {
     }
     this.live.clear();
     this.shared.clear();
-    await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop()]);
+    this.routes.stop();
+    await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop(), this.amqpLink.stop()]);
     this.setReady();
   }
 
@@ -167,6 +214,9 @@ export class RabbitMqBroker implements Broker {
    */
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
     this.assertReady();
+    // Plain auto-ack topic and user-destination subscriptions: a binding on the route queue.
+    const route = routeOf(request);
+    if (route !== undefined) return this.routes.subscribe(route.exchange, route.key, sink);
     const releaseProbe = await this.guard.checkSubscribe(request);
     try {
       return await this.subscribeVerified(request, sink);
@@ -211,6 +261,15 @@ export class RabbitMqBroker implements Broker {
 
   async publish(request: PublishRequest, options: PublishOptions = {}): Promise<void> {
     this.assertReady();
+    if (options.mandatory) {
+      // Over AMQP: only a mandatory publish with confirms tells whether any queue took it.
+      const route = routeOf({ destination: request.destination, ack: 'auto', headers: EMPTY_HEADERS });
+      if (route !== undefined) {
+        const routed = await this.routes.publish(route.exchange, route.key, request.headers, request.body);
+        if (!routed) throw relayError(Errors.NO_ROUTE, request.destination);
+        return;
+      }
+    }
     const verifying = this.guard.checkPublish(request.destination, request.headers);
     if (verifying) await verifying;
     const slot = this.slotFor(request.destination);
@@ -278,7 +337,7 @@ export class RabbitMqBroker implements Broker {
         return;
       } catch (err) {
         const unavailable = isRelayError(err) && err.code === 'BROKER_UNAVAILABLE';
-        if (unavailable && attempt < attempts && this.isReady && !subscription.ended) continue;
+        if (unavailable && attempt < attempts && this.poolUp && !subscription.ended) continue;
         this.forget(subscription);
         throw isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err));
       }
@@ -334,7 +393,7 @@ export class RabbitMqBroker implements Broker {
   private attachOrphan(subscription: BrokerSubscription, slot: ConnectionSlot): Promise<void> {
     return subscription.attach(slot, this.newSubscriptionId()).catch((err: unknown) => {
       if (isRelayError(err) && err.code === 'BROKER_UNAVAILABLE') {
-        if (this.isReady) this.reattach([subscription]);
+        if (this.poolUp) this.reattach([subscription]);
         return;
       }
       this.cancelled(subscription, isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err)));
@@ -358,7 +417,7 @@ export class RabbitMqBroker implements Broker {
           // Nothing known about the destination: try again shortly rather than risk the pool.
           const timer = setTimeout(() => {
             this.timers.delete(timer);
-            if (this.isReady) this.reattach([subscription]);
+            if (this.poolUp) this.reattach([subscription]);
           }, REVERIFY_DELAY_MS);
           this.timers.add(timer);
           return;
@@ -401,6 +460,7 @@ export class RabbitMqBroker implements Broker {
   private slotUp(slot: ConnectionSlot): void {
     // RabbitMQ is reachable again: the other connections need not sit out their backoff.
     for (const other of this.slots) if (other !== slot) other.retryNow();
+    this.amqpLink.retryNow();
     this.setReady();
     this.reattach(this.live, true);
   }
@@ -452,11 +512,17 @@ export class RabbitMqBroker implements Broker {
   private setReady(): void {
     const open = this.state === 'stopped' ? 0 : this.openConnections;
     this.metrics?.brokerConnected.set(open);
-    const ready = open > 0;
+    const poolUp = open > 0;
+    if (poolUp !== this.poolUp) {
+      this.poolUp = poolUp;
+      // What was verified before an outage may be gone after it (non-durable queues, exchanges):
+      // forgotten before the first restored subscription reaches the connection that came back.
+      if (poolUp) this.guard.clear();
+    }
+    // Ready only with the routes in place too: until then a push could reach no one (docs/architecture.md).
+    const ready = poolUp && this.routes.ready;
     if (ready === this.isReady) return;
     this.isReady = ready;
-    // What was verified before an outage may be gone after it (non-durable queues, exchanges).
-    if (ready) this.guard.clear();
     this.metrics?.brokerReady.set(ready ? 1 : 0);
     this.logger.info({ ready }, ready ? 'RabbitMQ is reachable' : 'RabbitMQ is unreachable');
     for (const listener of [...this.readyListeners]) {
@@ -468,3 +534,5 @@ export class RabbitMqBroker implements Broker {
     }
   }
 }
+
+const EMPTY_HEADERS = Object.freeze(Object.create(null)) as Readonly<Record<string, string>>;

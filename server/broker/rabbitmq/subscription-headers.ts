@@ -9,8 +9,12 @@ import type { SubscribeRequest } from '../broker';
 export const ENGINE_SUBSCRIBE_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt']);
 /** Headers the engine sets itself on SEND. */
 const ENGINE_SEND_HEADERS = new Set(['destination', 'receipt', 'content-length', 'transaction']);
-/** MESSAGE headers that belong to the broker connection, not to the message (the session adds its own). */
-const CONNECTION_MESSAGE_HEADERS = new Set(['subscription', 'message-id', 'ack', 'content-length', 'destination', 'receipt']);
+/**
+ * MESSAGE headers that belong to the broker connection, not to the message (the session adds its
+ * own). RabbitMQ also copies a SEND's `receipt` and `content-length` into the message's AMQP
+ * headers table, so the AMQP side (amqp/amqp-message.ts) drops the same names.
+ */
+export const CONNECTION_MESSAGE_HEADERS: ReadonlySet<string> = new Set(['subscription', 'message-id', 'ack', 'content-length', 'destination', 'receipt']);
 
 /**
  * A flag header as RabbitMQ's STOMP plugin reads it (rabbit_stomp_util string_to_boolean): `true`

@@ -29,8 +29,8 @@ describe('broker outages (RabbitMQ)', function () {
 
   it('keeps clients connected through a broker restart and delivers to their subscriptions again', async () => {
     node = await startRabbitNode();
-    const a = await startInstance(node.brokerUrl, 'outage-a');
-    const b = await startInstance(node.brokerUrl, 'outage-b');
+    const a = await startInstance(node.relayOptions, 'outage-a');
+    const b = await startInstance(node.relayOptions, 'outage-b');
     instances.push(a, b);
     const subscriber = await wsClient(a, { login: 'sub', heartbeatIncoming: 0, heartbeatOutgoing: 0 });
     const publisher = await wsClient(b, { login: 'pub' });
@@ -68,7 +68,7 @@ describe('broker outages (RabbitMQ)', function () {
 
   it('starts without a broker, reports not ready, and serves clients once RabbitMQ comes up', async () => {
     node = await createRabbitNode();
-    const a = await startInstance(node.brokerUrl, 'late-a');
+    const a = await startInstance(node.relayOptions, 'late-a');
     instances.push(a);
     expect(await readyStatus(a)).to.equal(503);
     expect((await fetch(`${a.http}/healthz`)).status).to.equal(200);
@@ -85,11 +85,11 @@ describe('broker outages (RabbitMQ)', function () {
     const cli = join(root, 'dist', 'server', 'cli.js');
     if (!existsSync(cli)) throw new Error('dist/server/cli.js is missing: run `npm run build` first (test/run-all.sh does)');
     node = await startRabbitNode();
-    const a = await startInstance(node.brokerUrl, 'survivor');
+    const a = await startInstance(node.relayOptions, 'survivor');
     instances.push(a);
     const port = await freePort();
     const child: ChildProcess = spawn(process.execPath, [cli], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BROKER_URL: node.brokerUrl, INSTANCE_ID: 'doomed', PRESENCE_INTERVAL_MS: '200', LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...node.relayEnv, INSTANCE_ID: 'doomed', PRESENCE_INTERVAL_MS: '200', LOG_LEVEL: 'warn' },
       stdio: 'ignore',
     });
     try {

@@ -43,7 +43,7 @@ describe('broker connection pool (RabbitMQ)', function () {
   it('serves 500 sessions with distinct subscriptions over at most BROKER_POOL_SIZE broker connections', async () => {
     const node = await sharedRabbitNode();
     const before = (await node.listConnections()).length;
-    instance = await startInstance(node.brokerUrl, 'pool-a', { brokerPoolSize: 4 });
+    instance = await startInstance(node.relayOptions, 'pool-a', { brokerPoolSize: 4 });
     const run = uniqueName('pool');
     const sockets: WebSocket[] = [];
     // In batches of 50, so the test measures the relay and not a connect storm on a 2-core box.

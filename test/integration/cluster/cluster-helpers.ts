@@ -6,8 +6,8 @@ import type { CreateRelayOptions } from '../../../server/relay';
 import { startRelay, type TestRelay } from '../../harness/stomp-test-kit';
 
 /** A relay instance on `brokerUrl`, with fast presence so cluster views settle quickly. */
-export function startInstance(brokerUrl: string, instanceId: string, options: CreateRelayOptions = {}): Promise<TestRelay> {
-  return startRelay({ brokerUrl, instanceId, presenceIntervalMs: 200, serveDemo: false, ...options });
+export function startInstance(broker: { brokerUrl: string; brokerAmqpUrl?: string }, instanceId: string, options: CreateRelayOptions = {}): Promise<TestRelay> {
+  return startRelay({ ...broker, instanceId, presenceIntervalMs: 200, serveDemo: false, ...options });
 }
 
 /** GET /users/:user on `instance`: what its presence knows. */

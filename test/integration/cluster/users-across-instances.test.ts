@@ -16,8 +16,8 @@ describe('users across instances (RabbitMQ)', function () {
 
   before(async () => {
     node = await sharedRabbitNode();
-    a = await startInstance(node.brokerUrl, 'cluster-a');
-    b = await startInstance(node.brokerUrl, 'cluster-b');
+    a = await startInstance(node.relayOptions, 'cluster-a');
+    b = await startInstance(node.relayOptions, 'cluster-b');
   });
 
   afterEach(async () => {
@@ -136,18 +136,26 @@ describe('users across instances (RabbitMQ)', function () {
     expect(onB.all.length).to.be.greaterThan(0);
   });
 
-  it('leaves no queues behind in RabbitMQ once sessions end', async () => {
-    const baseline = (await node.listQueues()).length;
+  it('costs RabbitMQ no queue per user: one binding per (user, destination) and topic, gone once sessions end', async () => {
+    const queuesBefore = (await node.listQueues()).length;
     const temp: TestClient[] = [];
+    const users: string[] = [];
     for (let i = 0; i < 10; i++) {
-      const c = await wsClient(i % 2 ? a : b, { login: uniqueName('temp') });
+      const user = uniqueName('temp');
+      users.push(user);
+      const c = await wsClient(i % 2 ? a : b, { login: user });
       temp.push(c);
       await c.subscribe('/user/queue/notifications');
       await c.subscribe('/user/topic/greetings');
       await c.subscribe(`/topic/${uniqueName('t')}`);
     }
-    expect((await node.listQueues()).length).to.be.greaterThan(baseline);
+    expect((await node.listQueues()).length).to.equal(queuesBefore);
+    const userBindings = async () => (await node.listBindings()).filter((b) => users.some((u) => b.routingKey.includes(u)));
+    const bound = await userBindings();
+    expect(bound.length).to.equal(20);
+    expect(bound.every((b) => b.exchange === 'amq.direct' && b.queue.startsWith('stomp-relay.routes.cluster-'))).to.equal(true);
     await closeAll(temp);
-    await waitFor(async () => (await node.listQueues()).length === baseline, 'queue count back to its baseline', 15_000);
+    await waitFor(async () => (await userBindings()).length === 0, 'user bindings removed', 15_000);
+    expect((await node.listQueues()).length).to.equal(queuesBefore);
   });
 });

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { headers } from '../../../server/codec/frame';
-import { parseBrokerUrl } from '../../../server/config';
+import { parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
 import type { ErrorCode } from '../../../server/errors';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { expectRelayError, freshDestination, waitUntil } from '../../broker-suite/wait';
@@ -25,7 +25,7 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
 
   beforeEach(async () => {
     // One pooled connection: every request shares it with session A.
-    broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 1, reconnect: { initialMs: 50, maxMs: 500 }, heartbeatMs: 0 });
+    broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), routes: { endpoints: parseAmqpUrls(node.amqpUrl) }, poolSize: 1, reconnect: { initialMs: 50, maxMs: 500 }, heartbeatMs: 0 });
     await broker.start();
   });
 
@@ -175,7 +175,7 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
   });
 
   it('SUBSCRIBE to another relay\'s reply address queue (exclusive on RabbitMQ: RESOURCE_LOCKED would close the connection)', async () => {
-    const other = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 1, heartbeatMs: 0 });
+    const other = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), routes: { endpoints: parseAmqpUrls(node.amqpUrl) }, poolSize: 1, heartbeatMs: 0 });
     await other.start();
     try {
       const address = await other.openReplyAddress(new RecordingSink());
@@ -202,7 +202,7 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
     const queue = freshDestination('/queue/');
     const flags = { 'auto-delete': 'true' };
     // Another instance fills the queue before anyone consumes from it.
-    const other = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 1, heartbeatMs: 0 });
+    const other = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), routes: { endpoints: parseAmqpUrls(node.amqpUrl) }, poolSize: 1, heartbeatMs: 0 });
     await other.start();
     try {
       for (const body of ['a', 'b', 'c']) {

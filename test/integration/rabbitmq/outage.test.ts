@@ -57,7 +57,8 @@ describe('RabbitMqBroker after a RabbitMQ outage', function () {
     const broker = await startBroker(2);
     const topics: Array<{ topic: string; sink: RecordingSink }> = [];
     for (let i = 0; i < 10; i++) {
-      const topic = freshDestination('/topic/');
+      // amq.fanout: a STOMP subscription of its own (plain topics are bindings on the route queue).
+      const topic = freshDestination('/exchange/amq.fanout/');
       const sink = new RecordingSink(`topic ${i}`);
       await broker.subscribe({ destination: topic, ack: 'auto', headers: headers() }, sink);
       topics.push({ topic, sink });

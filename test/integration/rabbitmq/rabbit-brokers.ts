@@ -6,7 +6,7 @@ import type { Broker } from '../../../server/broker/broker';
 import { RabbitMqBroker, type RabbitMqBrokerOptions } from '../../../server/broker/rabbitmq';
 import { headers } from '../../../server/codec/frame';
 import type { RecordingSink } from '../../broker-suite/recording-sink';
-import { parseBrokerUrl } from '../../../server/config';
+import { parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
 import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
 
 export interface RabbitBrokers {
@@ -34,6 +34,7 @@ export function useRabbitBrokers(defaults: Partial<RabbitMqBrokerOptions> = {}):
     async start(poolSize, options = {}) {
       const broker = new RabbitMqBroker({
         endpoint: parseBrokerUrl(this.node.brokerUrl),
+        routes: { endpoints: parseAmqpUrls(this.node.amqpUrl) },
         poolSize,
         reconnect: { initialMs: 50, maxMs: 500 },
         heartbeatMs: 0,

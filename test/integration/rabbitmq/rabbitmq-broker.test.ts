@@ -49,37 +49,46 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
     await sinks[499].waitFor(1);
   });
 
-  it('serves 50 local subscribers of one topic from one broker subscription, one Delivery object for all', async () => {
+  it('serves 50 local subscribers of one topic from one binding on the route queue, one Delivery object for all', async () => {
     const broker = await startBroker(2);
     const topic = freshDestination('/topic/');
-    const ownQueues = async () => (await rabbit.node.listConsumers()).filter((c) => c.queue.startsWith('stomp-relay.'));
-    const before = (await ownQueues()).length;
+    const key = topic.slice('/topic/'.length);
+    const queuesBefore = (await rabbit.node.listQueues()).length;
     const sinks = Array.from({ length: 50 }, (_, i) => new RecordingSink(`s${i}`));
     const consumers = await Promise.all(sinks.map((sink) => subscribe(broker, topic, sink)));
-    expect((await ownQueues()).length - before).to.equal(1);
+    // No queue of its own: one binding of amq.topic to this instance's route queue.
+    expect((await rabbit.node.listQueues()).length).to.equal(queuesBefore);
+    const bindings = (await rabbit.node.listBindings()).filter((b) => b.routingKey === key);
+    expect(bindings).to.deep.equal([{ exchange: 'amq.topic', queue: broker.routeQueue, routingKey: key }]);
 
     await publish(broker, topic, 'to everyone');
     const deliveries = await Promise.all(sinks.map(async (sink) => (await sink.waitFor(1))[0]));
     for (const delivery of deliveries) expect(delivery).to.equal(deliveries[0]);
 
     await Promise.all(consumers.map((c) => c.close()));
-    expect((await ownQueues()).length).to.equal(before);
+    expect((await rabbit.node.listBindings()).filter((b) => b.routingKey === key)).to.deep.equal([]);
   });
 
-  it('leaves no queue behind for auto-ack topic subscriptions once they close', async () => {
+  it('leaves no queue or binding behind for auto-ack topic subscriptions once they close', async () => {
     const broker = await startBroker(2);
     const topic = freshDestination('/topic/');
+    const key = topic.slice('/topic/'.length);
     const consumers = [
       await subscribe(broker, topic, new RecordingSink()),
       await subscribe(broker, `${topic}.other`, new RecordingSink()),
+      // With a header it is a STOMP subscription with a queue of its own.
       await broker.subscribe({ destination: topic, ack: 'auto', headers: headers({ selector: "x = 'y'" }) }, new RecordingSink()),
     ];
     const during = await rabbit.node.listQueues();
-    expect(during.filter((q) => q.name.startsWith('stomp-relay.')).every((q) => !q.durable && q.autoDelete)).to.equal(true);
+    const own = during.filter((q) => q.name.startsWith('stomp-relay.') && !q.name.startsWith('stomp-relay.routes.'));
+    expect(own.length).to.equal(1);
+    expect(own.every((q) => !q.durable && q.autoDelete)).to.equal(true);
     await Promise.all(consumers.map((c) => c.close()));
+    expect((await rabbit.node.listBindings()).filter((b) => b.routingKey.startsWith(key))).to.deep.equal([]);
     await broker.stop();
     const after = await rabbit.node.listQueues();
-    const leftovers = after.filter((q) => q.name.startsWith('stomp-relay.') || q.name.startsWith('stomp-subscription-'));
+    // The route queue outlives its instance by ROUTE_QUEUE_TTL_MS (x-expires), by design.
+    const leftovers = after.filter((q) => (q.name.startsWith('stomp-relay.') && !q.name.startsWith('stomp-relay.routes.')) || q.name.startsWith('stomp-subscription-'));
     expect(leftovers, JSON.stringify(leftovers)).to.deep.equal([]);
   });
 

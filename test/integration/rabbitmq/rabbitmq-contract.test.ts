@@ -4,7 +4,7 @@
  * (basic.qos, multiple acks) could leak from one subscription to another.
  */
 import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
-import { parseBrokerUrl } from '../../../server/config';
+import { parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
 import { brokerContract } from '../../broker-suite/broker-contract';
 import { sharedRabbitNode } from '../../harness/rabbitmq';
 
@@ -16,7 +16,7 @@ describe('RabbitMqBroker', function () {
 
   brokerContract('rabbitmq', async () => {
     const node = await sharedRabbitNode();
-    const broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 1 });
+    const broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), routes: { endpoints: parseAmqpUrls(node.amqpUrl) }, poolSize: 1 });
     await broker.start();
     return { broker, teardown: () => broker.stop() };
   });

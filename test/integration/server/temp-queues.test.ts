@@ -53,8 +53,8 @@ describe('temporary queues: two relays on RabbitMQ', function () {
 
   before(async () => {
     node = await sharedRabbitNode();
-    a = await startRelay({ brokerUrl: node.brokerUrl, instanceId: 'temp-a', serveDemo: false });
-    b = await startRelay({ brokerUrl: node.brokerUrl, instanceId: 'temp-b', serveDemo: false });
+    a = await startRelay({ ...node.relayOptions, instanceId: 'temp-a', serveDemo: false });
+    b = await startRelay({ ...node.relayOptions, instanceId: 'temp-b', serveDemo: false });
   });
 
   afterEach(async () => {
