@@ -11,7 +11,7 @@
  *
  * This class knows nothing of transports: it talks to its {@link SessionIo}.
  */
-import type { AckMode, Delivery } from '../broker/broker';
+import type { AckMode, Delivery, NackOptions } from '../broker/broker';
 import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { renderMessage } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError } from '../errors';
@@ -416,6 +416,7 @@ export class SessionProtocol {
       key = required(frame, 'message-id');
       subscriptionId = h.subscription;
     }
+    const nack = outcome === 'nack' ? nackOptions(frame) : undefined;
     const pending = this.subscriptions.find(key, subscriptionId);
     if (pending === undefined) throw relayError(Errors.UNKNOWN_ACK, key);
 
@@ -425,10 +426,10 @@ export class SessionProtocol {
       // of the same transaction already covered it, there is nothing left to do.
       this.transactions.add(transaction, () => {
         const stillPending = this.subscriptions.find(key, subscriptionId);
-        if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome);
+        if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome, nack);
       });
     } else {
-      this.subscriptions.settle(pending, outcome);
+      this.subscriptions.settle(pending, outcome, nack);
     }
     this.receipt(frame);
   }
@@ -517,6 +518,21 @@ export class SessionProtocol {
 
 const EMPTY = Buffer.alloc(0);
 const CONFIRM = Object.freeze({ confirm: true });
+const GIVE_UP: NackOptions = Object.freeze({ requeue: false });
+
+/**
+ * A NACK's `requeue` header, read as RabbitMQ's STOMP plugin reads it: `false` (any letter case)
+ * gives the message up (RabbitMQ dead-letters or drops it), `true` or absent puts it back. Anything
+ * else is INVALID_HEADER: RabbitMQ would requeue it silently, and a typo must not turn "drop this
+ * poison message" into "send it again forever".
+ */
+function nackOptions(frame: StompFrame): NackOptions | undefined {
+  const value = frame.headers.requeue;
+  if (value === undefined) return undefined;
+  if (value.length === 5 && value.toLowerCase() === 'false') return GIVE_UP;
+  if (value.length === 4 && value.toLowerCase() === 'true') return undefined;
+  throw relayError(Errors.INVALID_HEADER, 'requeue', value);
+}
 
 /** Runs a buffered operation, turning a synchronous throw into a rejection. */
 function invoke(op: TransactionOp, confirm: boolean): Promise<void> {

@@ -8,7 +8,7 @@
  * Each key maps to the consumer's own ackId, so the broker never sees client-chosen tokens and a
  * client can only settle deliveries of its own session.
  */
-import type { AckMode, Consumer } from '../broker/broker';
+import type { AckMode, Consumer, NackOptions } from '../broker/broker';
 import type { StompVersion } from '../codec/frame';
 
 export interface ClientSubscription {
@@ -24,7 +24,7 @@ export interface ClientSubscription {
   /** False once unsubscribed or the session closed; late deliveries are ignored. */
   active: boolean;
   /** Settlements made before the broker handed us the consumer (deliveries may precede it). */
-  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean }>;
+  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean; nack?: NackOptions }>;
 }
 
 export interface PendingAck {
@@ -103,10 +103,11 @@ export class SubscriptionTable {
   /**
    * Settles a delivery at the consumer. In `client` mode ACK and NACK are cumulative (STOMP 1.2
    * §SUBSCRIBE ack header; NACK as RabbitMQ and both engines do it): they settle every earlier
-   * delivery of that subscription too. Returns false when the delivery was already settled (e.g. by
-   * an earlier cumulative ACK inside the same transaction).
+   * delivery of that subscription too. `nack` carries a NACK's options (`requeue: false` gives the
+   * message up). Returns false when the delivery was already settled (e.g. by an earlier cumulative
+   * ACK inside the same transaction).
    */
-  settle(pending: PendingAck, outcome: 'ack' | 'nack'): boolean {
+  settle(pending: PendingAck, outcome: 'ack' | 'nack', nack?: NackOptions): boolean {
     const { subscription, key } = pending;
     const consumerAckId = subscription.unacked.get(key);
     if (consumerAckId === undefined || !subscription.active) return false;
@@ -121,9 +122,9 @@ export class SubscriptionTable {
       this.unindex(key, subscription);
     }
     const consumer = subscription.consumer;
-    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome });
+    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome, nack });
     else if (outcome === 'ack') consumer.ack(consumerAckId);
-    else consumer.nack(consumerAckId);
+    else consumer.nack(consumerAckId, nack);
     return true;
   }
 
@@ -140,9 +141,9 @@ export class SubscriptionTable {
   /** The broker handed over the consumer: apply what was settled before. */
   attach(subscription: ClientSubscription, consumer: Consumer): void {
     subscription.consumer = consumer;
-    for (const { consumerAckId, outcome, only } of subscription.deferred.splice(0)) {
+    for (const { consumerAckId, outcome, only, nack } of subscription.deferred.splice(0)) {
       if (outcome === 'ack') consumer.ack(consumerAckId, only ? { only } : undefined);
-      else consumer.nack(consumerAckId);
+      else consumer.nack(consumerAckId, nack);
     }
   }
 

@@ -239,6 +239,40 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         expect(next.bodies()).to.deep.equal(['c']);
       });
 
+      it('NACK with { requeue: false } drops the message instead of putting it back (client-individual, and client cumulatively)', async function () {
+        // RabbitMQ: basic.nack with requeue=false (dead-lettered when the queue has a dead-letter
+        // exchange, else dropped). Had anything been requeued, it would be at the head of the queue.
+        for (const mode of ['client-individual', 'client'] as const) {
+          const queue = freshDestination('/queue/');
+          const sink = new RecordingSink(mode);
+          const consumer = await subscribe(queue, sink, mode);
+          for (const body of ['m1', 'm2', 'm3']) await publish(queue, body);
+          const [m1, m2, m3] = await sink.waitFor(3);
+
+          if (mode === 'client-individual') {
+            expect(consumer.nack(m2.ackId as string, { requeue: false }), mode).to.equal(true);
+            expect(consumer.nack(m2.ackId as string, { requeue: false }), 'already settled').to.equal(false);
+            expect(consumer.ack(m1.ackId as string)).to.equal(true);
+          } else {
+            // Cumulative: m1 and m2 are dropped together.
+            expect(consumer.nack(m2.ackId as string, { requeue: false }), mode).to.equal(true);
+            expect(consumer.ack(m1.ackId as string), 'm1 was settled by the NACK of m2').to.equal(false);
+          }
+          expect(consumer.ack(m3.ackId as string)).to.equal(true);
+          // A requeued message would come straight back to this, the queue's only consumer.
+          await quietPeriod();
+          expect(sink.bodies(), `${mode}: nothing came back to the consumer that NACKed`).to.deep.equal(['m1', 'm2', 'm3']);
+          await consumer.close();
+
+          const next = new RecordingSink(`${mode} next`);
+          await subscribe(queue, next);
+          await publish(queue, 'm4');
+          await next.waitFor(1);
+          await quietPeriod();
+          expect(next.bodies(), mode).to.deep.equal(['m4']);
+        }
+      });
+
       it('client: ACK is cumulative, and what stays unacked comes back when the consumer closes', async function () {
         const queue = freshDestination('/queue/');
         const sink = new RecordingSink();

@@ -6,7 +6,8 @@
  * - `/topic/<key>`, `/exchange/<name>/<key>`: publish/subscribe, exact match on the whole
  *   destination, no wildcards (see {@link TopicRouter}).
  * - `/queue/<name>`, `/amq/queue/<name>` (one namespace): competing consumers, round-robin, ack
- *   modes, `prefetch-count`, requeue at the head on NACK or close (see {@link MessageQueue}).
+ *   modes, `prefetch-count`, requeue at the head on NACK or close (see {@link MessageQueue}); a
+ *   NACK with `requeue: false` drops the message (no dead-lettering here).
  * - `/reply-queue/<name>` (SEND only): to the reply address called `name` (see
  *   {@link openReplyAddress}), else to the queue called `name` (RabbitMQ's default exchange), else
  *   dropped. Queue names under REPLY_QUEUE_PREFIX are reserved for reply addresses.

@@ -73,6 +73,44 @@ describe('session: ACK and NACK', () => {
     await c.expectError('MISSING_HEADER');
   });
 
+  it('NACK with requeue:false gives the message up instead of redelivering it (any letter case, as RabbitMQ reads it)', async () => {
+    for (const [mode, requeue] of [['client-individual', 'false'], ['client', 'FALSE']]) {
+      const c = await subscribed(mode);
+      await publish('poison');
+      const poison = await c.next('MESSAGE');
+      c.sendFrame('NACK', { id: poison.headers.ack, requeue, receipt: 'n' });
+      // The embedded broker would redeliver inside the NACK, before its RECEIPT.
+      expect((await c.next()).command, mode).to.equal('RECEIPT');
+      await publish('next');
+      const next = await c.next('MESSAGE');
+      expect(next.body.toString(), mode).to.equal('next');
+      c.sendFrame('ACK', { id: next.headers.ack });
+      c.sendFrame('DISCONNECT', { receipt: 'bye' });
+      await c.next('RECEIPT');
+      await c.closedEvent;
+    }
+  });
+
+  it('NACK with requeue:true, or without it, redelivers', async () => {
+    const c = await subscribed('client-individual');
+    await publish('again');
+    const first = await c.next('MESSAGE');
+    c.sendFrame('NACK', { id: first.headers.ack, requeue: 'True' });
+    const second = await c.next('MESSAGE');
+    expect(second.body.toString()).to.equal('again');
+    expect(second.headers.redelivered).to.equal('true');
+  });
+
+  it('closes with INVALID_HEADER on a NACK whose requeue is neither true nor false', async () => {
+    const c = await subscribed('client-individual');
+    await publish('x');
+    const m = await c.next('MESSAGE');
+    c.sendFrame('NACK', { id: m.headers.ack, requeue: 'no', receipt: 'bad' });
+    const error = await c.expectError('INVALID_HEADER');
+    expect(error.headers.message).to.include('requeue');
+    expect(error.headers['receipt-id']).to.equal('bad');
+  });
+
   it('STOMP 1.0 acknowledges by message-id alone', async () => {
     const c = await subscribed('client', '1.0');
     await publish('x');
