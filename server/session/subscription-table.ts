@@ -93,11 +93,24 @@ export class SubscriptionTable {
   /**
    * Finds the delivery an ACK/NACK names: `id` (1.2) or `message-id` [+ `subscription`] (1.0/1.1).
    * Undefined when there is no such unsettled delivery.
+   *
+   * STOMP 1.1's `subscription` header picks the subscription when it holds the message. When it
+   * does not (a client that names the wrong one), the message-id alone decides if exactly one
+   * subscription holds it: RabbitMQ reads the subscription out of the message-id and ignores the
+   * header, and stock clients rely on that. The same lookup serves a 1.0 message-id the index lost
+   * (two subscriptions held it and the later one settled). Several holders and no right name: none.
    */
   find(key: string, subscriptionId: string | undefined): PendingAck | undefined {
-    const subscription = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex.get(key);
-    if (subscription === undefined || !subscription.unacked.has(key)) return undefined;
-    return { subscription, key };
+    const named = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex.get(key);
+    if (named !== undefined && named.unacked.has(key)) return { subscription: named, key };
+    // Rare path (a misnamed subscription): a scan of at most maxSubscriptionsPerSession Map lookups.
+    let holder: ClientSubscription | undefined;
+    for (const subscription of this.byId.values()) {
+      if (!subscription.unacked.has(key)) continue;
+      if (holder !== undefined) return undefined;
+      holder = subscription;
+    }
+    return holder === undefined ? undefined : { subscription: holder, key };
   }
 
   /**
