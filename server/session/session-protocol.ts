@@ -241,8 +241,7 @@ export class SessionProtocol {
 
     const transaction = h.transaction;
     if (transaction !== undefined) {
-      this.transactions.add(transaction, op);
-      this.receipt(frame);
+      this.transactions.add(transaction, op, h.receipt); // RECEIPT once COMMIT applied it
       return;
     }
     return this.track(invoke(op, false), frame);
@@ -427,10 +426,10 @@ export class SessionProtocol {
       this.transactions.add(transaction, () => {
         const stillPending = this.subscriptions.find(key, subscriptionId);
         if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome, nack);
-      });
-    } else {
-      this.subscriptions.settle(pending, outcome, nack);
+      }, h.receipt); // RECEIPT once COMMIT applied it
+      return;
     }
+    this.subscriptions.settle(pending, outcome, nack);
     this.receipt(frame);
   }
 
@@ -442,12 +441,18 @@ export class SessionProtocol {
   }
 
   commit(frame: StompFrame): void | Promise<void> {
-    const ops = this.transactions.commit(required(frame, 'transaction'));
+    const held = this.transactions.commit(required(frame, 'transaction'));
     // Started in order, synchronously: the broker keeps one caller's publish order, so the
     // transaction's messages stay in order and ahead of any SEND that follows the COMMIT.
     const confirm = frame.headers.receipt !== undefined;
-    const started = ops.map((op) => invoke(op, confirm));
-    return this.track(Promise.all(started).then(() => undefined), frame);
+    const started = held.map(({ op }) => invoke(op, confirm));
+    // §"Header receipt": a held frame took effect now, so its RECEIPT comes now, once every
+    // operation completed (a SEND that asked for a receipt waited for the broker's confirm), in
+    // order and before the COMMIT's own. A failure ends the session with an ERROR instead.
+    const applied = Promise.all(started).then(() => {
+      for (const { receipt } of held) this.sendReceipt(receipt);
+    });
+    return this.track(applied, frame);
   }
 
   abort(frame: StompFrame): void {
@@ -483,7 +488,10 @@ export class SessionProtocol {
 
   /** §"Header receipt": sends RECEIPT when the frame asked for one. */
   private receipt(frame: StompFrame): void {
-    const id = frame.headers.receipt;
+    this.sendReceipt(frame.headers.receipt);
+  }
+
+  private sendReceipt(id: string | undefined): void {
     if (id === undefined || !this.io.open) return;
     this.io.sendFrame({ command: 'RECEIPT', headers: makeHeaders({ 'receipt-id': id }), body: EMPTY });
   }
