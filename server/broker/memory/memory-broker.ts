@@ -222,11 +222,17 @@ export class MemoryBroker implements Broker {
   }
 }
 
+/**
+ * What receivers see of a publisher's headers, plus `redelivered: false`: RabbitMQ's STOMP plugin
+ * sends `redelivered` on every MESSAGE (topics and exchanges too, as each subscription is a queue),
+ * and clients read it. A redelivery shows `true` instead (queue-consumer.ts).
+ */
 function carriedHeaders(source: Readonly<StompHeaders>): StompHeaders {
   const copy: StompHeaders = Object.create(null);
   for (const name of Object.keys(source)) {
     if (!NOT_CARRIED.has(name)) copy[name] = source[name];
   }
+  copy.redelivered = 'false';
   return copy;
 }
 
