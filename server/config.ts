@@ -26,6 +26,11 @@ export interface HeartbeatConfig {
   receiveMs: number;
   /** A peer silent for `receiveInterval * graceFactor` is closed (HEARTBEAT_TIMEOUT). */
   graceFactor: number;
+  /**
+   * Finest interval (ms) a client can negotiate: one asking for finer heart-beats than
+   * `sendMs`/`receiveMs` gets what it asks, but not below this (see negotiateHeartbeat). ≥ 1.
+   */
+  minMs: number;
 }
 
 export interface RelayConfig {
@@ -73,7 +78,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
     maxTransactionsPerSession: 16,
     maxTransactionFrames: 1024,
   }),
-  heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2 }),
+  heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2, minMs: 1_000 }),
   // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
   // `/reply-queue/` lets clients answer such requests.
   relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
@@ -120,6 +125,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'MAX_BUFFERED_BYTES', help: 'outbound bytes queued per session before it is closed as a slow consumer (default 4194304)', apply: (c, v) => { c.limits.maxBufferedBytes = int('MAX_BUFFERED_BYTES', v, 1024); } },
   { name: 'HEARTBEAT_SEND_MS', help: 'server heart-beat interval offered to clients (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.sendMs = int('HEARTBEAT_SEND_MS', v, 0); } },
   { name: 'HEARTBEAT_RECEIVE_MS', help: 'client heart-beat interval the server asks for (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.receiveMs = int('HEARTBEAT_RECEIVE_MS', v, 0); } },
+  { name: 'HEARTBEAT_MIN_MS', help: 'finest heart-beat interval a client may ask for; finer requests than the two above are honoured down to it (default 1000)', apply: (c, v) => { c.heartbeat.minMs = int('HEARTBEAT_MIN_MS', v, 1); } },
   { name: 'RELAY_PREFIXES', help: 'comma-separated destination prefixes relayed to the broker', apply: (c, v) => { c.relayPrefixes = list(v); } },
   { name: 'ALLOWED_ORIGINS', help: 'comma-separated Origins allowed to connect (default *)', apply: (c, v) => { c.allowedOrigins = list(v); } },
   { name: 'INSTANCE_ID', help: 'name of this instance (default hostname-pid)', apply: (c, v) => { c.instanceId = v; } },
@@ -179,6 +185,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   const hb = config.heartbeat;
   if (!(hb.sendMs >= 0) || !(hb.receiveMs >= 0)) fail('heart-beat intervals must be ≥ 0');
   if (!(hb.graceFactor >= 1)) fail('heartbeat.graceFactor must be ≥ 1');
+  if (!Number.isInteger(hb.minMs) || hb.minMs < 1) fail(`heartbeat.minMs must be a whole number ≥ 1, got ${hb.minMs}`);
   for (const p of [...config.relayPrefixes, config.appPrefix, config.userPrefix]) {
     if (!p.startsWith('/') || !p.endsWith('/')) fail(`destination prefix "${p}" must start and end with "/"`);
   }
