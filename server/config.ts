@@ -41,6 +41,12 @@ export interface RelayConfig {
   brokerUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
+  /**
+   * Heart-beat interval (ms) asked of RabbitMQ and offered to it, both ways, on every broker
+   * connection; 0 = none. A link silent for twice the interval is closed and reopened, so the
+   * default 2000 finds a half-dead link (no data, no close) within about 5 s.
+   */
+  brokerHeartbeatMs: number;
   /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
   authJwtSecret: string | undefined;
   limits: SessionLimits;
@@ -70,6 +76,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   host: '0.0.0.0',
   brokerUrl: undefined,
   brokerPoolSize: 4,
+  brokerHeartbeatMs: 2_000,
   authJwtSecret: undefined,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
@@ -117,6 +124,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
+  { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 2000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
@@ -178,6 +186,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) fail(`port must be 0-65535, got ${config.port}`);
   if (config.brokerUrl !== undefined) parseBrokerUrl(config.brokerUrl);
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
+  if (!Number.isInteger(config.brokerHeartbeatMs) || config.brokerHeartbeatMs < 0) fail(`brokerHeartbeatMs must be a whole number ≥ 0, got ${config.brokerHeartbeatMs}`);
   for (const [k, v] of Object.entries(config.limits)) {
     if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
   }
