@@ -26,6 +26,11 @@ export interface HeartbeatConfig {
   receiveMs: number;
   /** A peer silent for `receiveInterval * graceFactor` is closed (HEARTBEAT_TIMEOUT). */
   graceFactor: number;
+  /**
+   * Finest interval (ms) a client can negotiate: one asking for finer heart-beats than
+   * `sendMs`/`receiveMs` gets what it asks, but not below this (see negotiateHeartbeat). ≥ 1.
+   */
+  minMs: number;
 }
 
 export interface RelayConfig {
@@ -45,6 +50,12 @@ export interface RelayConfig {
    * retried before it is answered NOT_DELIVERED (routes being restored, a subscribe under way).
    */
   userRouteWaitMs: number;
+  /**
+   * Heart-beat interval (ms) asked of RabbitMQ and offered to it, both ways, on every broker
+   * connection; 0 = none. A link silent for twice the interval is closed and reopened, so the
+   * default 2000 finds a half-dead link (no data, no close) within about 5 s.
+   */
+  brokerHeartbeatMs: number;
   /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
   authJwtSecret: string | undefined;
   limits: SessionLimits;
@@ -77,6 +88,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   brokerAmqpUrl: undefined,
   routeQueueTtlMs: 30_000,
   userRouteWaitMs: 2_000,
+  brokerHeartbeatMs: 2_000,
   authJwtSecret: undefined,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
@@ -85,7 +97,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
     maxTransactionsPerSession: 16,
     maxTransactionFrames: 1024,
   }),
-  heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2 }),
+  heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2, minMs: 1_000 }),
   // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
   // `/reply-queue/` lets clients answer such requests.
   relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
@@ -127,6 +139,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost of RabbitMQ (comma-separated: cluster nodes); default: BROKER_URL hosts and credentials on port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
   { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
   { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
+  { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 2000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
@@ -135,6 +148,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'MAX_BUFFERED_BYTES', help: 'outbound bytes queued per session before it is closed as a slow consumer (default 4194304)', apply: (c, v) => { c.limits.maxBufferedBytes = int('MAX_BUFFERED_BYTES', v, 1024); } },
   { name: 'HEARTBEAT_SEND_MS', help: 'server heart-beat interval offered to clients (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.sendMs = int('HEARTBEAT_SEND_MS', v, 0); } },
   { name: 'HEARTBEAT_RECEIVE_MS', help: 'client heart-beat interval the server asks for (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.receiveMs = int('HEARTBEAT_RECEIVE_MS', v, 0); } },
+  { name: 'HEARTBEAT_MIN_MS', help: 'finest heart-beat interval a client may ask for; finer requests than the two above are honoured down to it (default 1000)', apply: (c, v) => { c.heartbeat.minMs = int('HEARTBEAT_MIN_MS', v, 1); } },
   { name: 'RELAY_PREFIXES', help: 'comma-separated destination prefixes relayed to the broker', apply: (c, v) => { c.relayPrefixes = list(v); } },
   { name: 'ALLOWED_ORIGINS', help: 'comma-separated Origins allowed to connect (default *)', apply: (c, v) => { c.allowedOrigins = list(v); } },
   { name: 'INSTANCE_ID', help: 'name of this instance (default hostname-pid)', apply: (c, v) => { c.instanceId = v; } },
@@ -190,6 +204,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(config.routeQueueTtlMs) || config.routeQueueTtlMs < 1000) fail('routeQueueTtlMs must be a whole number ≥ 1000');
   if (!Number.isInteger(config.userRouteWaitMs) || config.userRouteWaitMs < 0) fail('userRouteWaitMs must be a whole number ≥ 0');
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
+  if (!Number.isInteger(config.brokerHeartbeatMs) || config.brokerHeartbeatMs < 0) fail(`brokerHeartbeatMs must be a whole number ≥ 0, got ${config.brokerHeartbeatMs}`);
   for (const [k, v] of Object.entries(config.limits)) {
     if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
   }
@@ -197,6 +212,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   const hb = config.heartbeat;
   if (!(hb.sendMs >= 0) || !(hb.receiveMs >= 0)) fail('heart-beat intervals must be ≥ 0');
   if (!(hb.graceFactor >= 1)) fail('heartbeat.graceFactor must be ≥ 1');
+  if (!Number.isInteger(hb.minMs) || hb.minMs < 1) fail(`heartbeat.minMs must be a whole number ≥ 1, got ${hb.minMs}`);
   for (const p of [...config.relayPrefixes, config.appPrefix, config.userPrefix]) {
     if (!p.startsWith('/') || !p.endsWith('/')) fail(`destination prefix "${p}" must start and end with "/"`);
   }

@@ -29,7 +29,8 @@
  * - Queues (`/queue`, `/amq/queue`) hold messages until a consumer takes them. With ack mode `auto` a
  *   message counts as delivered once handed to the sink. With `client` / `client-individual` it stays
  *   owned by the consumer until acked; a NACK, or closing the consumer with it unacked, puts it back
- *   on the queue for another (or the same) consumer: at-least-once.
+ *   on the queue for another (or the same) consumer: at-least-once. A NACK with `requeue: false`
+ *   gives it up instead (see {@link Consumer.nack}).
  * - A {@link Delivery} object and its {@link BrokerMessage} may be shared by several sinks (fan-out
  *   to local subscribers of one topic). Sinks must treat them as immutable; sharing lets the session
  *   layer encode a MESSAGE frame once per fan-out.
@@ -88,6 +89,15 @@ export interface AckOptions {
   only?: boolean;
 }
 
+export interface NackOptions {
+  /**
+   * Whether the rejected delivery goes back to its queue (the default, `true`) or is given up:
+   * STOMP's NACK header `requeue: false`, which RabbitMQ's STOMP plugin honours (basic.nack with
+   * requeue=false). Without it a message no consumer can handle would come back forever.
+   */
+  requeue?: boolean;
+}
+
 export interface Consumer {
   /**
    * Acknowledges a delivery. For `client` mode this is cumulative: it also acks every earlier
@@ -99,11 +109,14 @@ export interface Consumer {
    */
   ack(ackId: string, options?: AckOptions): boolean;
   /**
-   * Rejects a delivery; a queue message goes back to its queue. For topic subscriptions engines
-   * differ (RabbitMQ requeues into the subscription's own queue, the embedded broker drops it), so
-   * the contract leaves it out. Same id rules as ack.
+   * Rejects a delivery; a queue message goes back to its queue (cumulatively in `client` mode, as
+   * ack). With `options.requeue === false` it does not: RabbitMQ dead-letters it when the queue has
+   * a dead-letter exchange (`x-dead-letter-exchange`) and drops it otherwise; the embedded broker
+   * drops it (it has no dead-lettering). For topic subscriptions engines differ (RabbitMQ requeues
+   * into the subscription's own queue, the embedded broker drops it), so the contract leaves it
+   * out. Same id rules as ack.
    */
-  nack(ackId: string): boolean;
+  nack(ackId: string, options?: NackOptions): boolean;
   /** Stops deliveries. Unacked deliveries go back to their queue. Idempotent. */
   close(): Promise<void>;
 }

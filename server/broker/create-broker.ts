@@ -17,6 +17,7 @@ export function createBroker(config: RelayConfig, logger: Logger, metrics: Relay
       instanceId: config.instanceId,
       queueTtlMs: config.routeQueueTtlMs,
     },
+    heartbeatMs: config.brokerHeartbeatMs,
     logger,
     metrics,
   });

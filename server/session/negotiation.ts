@@ -52,19 +52,35 @@ function toInterval(text: string): number {
 }
 
 /**
- * STOMP 1.2 §"Heart-beating": with the client's `cx,cy` and our `sx,sy` (config `sendMs,receiveMs`),
- * the server sends every max(sx, cy) ms unless either is 0, and expects the client every
- * max(cx, sy) ms unless either is 0. STOMP 1.0 has no heart-beats.
+ * STOMP 1.2 §"Heart-beating": with the client's `cx,cy` and our offer `sx,sy`, the server sends
+ * every max(sx, cy) ms unless either is 0, and expects the client every max(cx, sy) ms unless
+ * either is 0. STOMP 1.0 has no heart-beats.
+ *
+ * Our offer is the configured `sendMs,receiveMs`, lowered towards what the client asks when it
+ * asks for finer intervals, but never below `minMs`: a client asking `1000,1000` gets `1000,1000`
+ * (and a dead peer is noticed after 2 s, not 20 s), one asking `10,10` gets the floor. In a
+ * direction the client does not heart-beat in (0), the configured value is offered unchanged. The
+ * CONNECTED header carries the offer, so the client computes the same intervals we use.
  */
 export function negotiateHeartbeat(
   version: StompVersion,
   clientHeader: [number, number],
   server: HeartbeatConfig
 ): HeartbeatPlan {
-  const header = `${server.sendMs},${server.receiveMs}`;
-  if (version === '1.0') return { sendMs: 0, receiveMs: 0, header };
+  if (version === '1.0') return { sendMs: 0, receiveMs: 0, header: `${server.sendMs},${server.receiveMs}` };
   const [cx, cy] = clientHeader;
-  const sendMs = server.sendMs === 0 || cy === 0 ? 0 : Math.max(server.sendMs, cy);
-  const receiveMs = server.receiveMs === 0 || cx === 0 ? 0 : Math.max(server.receiveMs, cx);
-  return { sendMs, receiveMs, header };
+  const sx = offer(server.sendMs, cy, server.minMs);
+  const sy = offer(server.receiveMs, cx, server.minMs);
+  const sendMs = sx === 0 || cy === 0 ? 0 : Math.max(sx, cy);
+  const receiveMs = sy === 0 || cx === 0 ? 0 : Math.max(sy, cx);
+  return { sendMs, receiveMs, header: `${sx},${sy}` };
+}
+
+/**
+ * Our interval for one direction: `configured`, or the client's finer `asked` raised to `floor`.
+ * The floor only bounds how far a client can pull us down; it never raises the configured value.
+ */
+function offer(configured: number, asked: number, floor: number): number {
+  if (configured === 0 || asked === 0) return configured;
+  return Math.min(configured, Math.max(asked, floor));
 }

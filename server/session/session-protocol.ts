@@ -11,7 +11,7 @@
  *
  * This class knows nothing of transports: it talks to its {@link SessionIo}.
  */
-import type { AckMode, Delivery } from '../broker/broker';
+import type { AckMode, Delivery, NackOptions } from '../broker/broker';
 import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { renderMessage } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError } from '../errors';
@@ -241,8 +241,7 @@ export class SessionProtocol {
 
     const transaction = h.transaction;
     if (transaction !== undefined) {
-      this.transactions.add(transaction, op);
-      this.receipt(frame);
+      this.transactions.add(transaction, op, h.receipt); // RECEIPT once COMMIT applied it
       return;
     }
     return this.track(invoke(op, false), frame);
@@ -416,6 +415,7 @@ export class SessionProtocol {
       key = required(frame, 'message-id');
       subscriptionId = h.subscription;
     }
+    const nack = outcome === 'nack' ? nackOptions(frame) : undefined;
     const pending = this.subscriptions.find(key, subscriptionId);
     if (pending === undefined) throw relayError(Errors.UNKNOWN_ACK, key);
 
@@ -425,11 +425,11 @@ export class SessionProtocol {
       // of the same transaction already covered it, there is nothing left to do.
       this.transactions.add(transaction, () => {
         const stillPending = this.subscriptions.find(key, subscriptionId);
-        if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome);
-      });
-    } else {
-      this.subscriptions.settle(pending, outcome);
+        if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome, nack);
+      }, h.receipt); // RECEIPT once COMMIT applied it
+      return;
     }
+    this.subscriptions.settle(pending, outcome, nack);
     this.receipt(frame);
   }
 
@@ -441,12 +441,18 @@ export class SessionProtocol {
   }
 
   commit(frame: StompFrame): void | Promise<void> {
-    const ops = this.transactions.commit(required(frame, 'transaction'));
+    const held = this.transactions.commit(required(frame, 'transaction'));
     // Started in order, synchronously: the broker keeps one caller's publish order, so the
     // transaction's messages stay in order and ahead of any SEND that follows the COMMIT.
     const confirm = frame.headers.receipt !== undefined;
-    const started = ops.map((op) => invoke(op, confirm));
-    return this.track(Promise.all(started).then(() => undefined), frame);
+    const started = held.map(({ op }) => invoke(op, confirm));
+    // §"Header receipt": a held frame took effect now, so its RECEIPT comes now, once every
+    // operation completed (a SEND that asked for a receipt waited for the broker's confirm), in
+    // order and before the COMMIT's own. A failure ends the session with an ERROR instead.
+    const applied = Promise.all(started).then(() => {
+      for (const { receipt } of held) this.sendReceipt(receipt);
+    });
+    return this.track(applied, frame);
   }
 
   abort(frame: StompFrame): void {
@@ -482,7 +488,10 @@ export class SessionProtocol {
 
   /** §"Header receipt": sends RECEIPT when the frame asked for one. */
   private receipt(frame: StompFrame): void {
-    const id = frame.headers.receipt;
+    this.sendReceipt(frame.headers.receipt);
+  }
+
+  private sendReceipt(id: string | undefined): void {
     if (id === undefined || !this.io.open) return;
     this.io.sendFrame({ command: 'RECEIPT', headers: makeHeaders({ 'receipt-id': id }), body: EMPTY });
   }
@@ -517,6 +526,21 @@ export class SessionProtocol {
 
 const EMPTY = Buffer.alloc(0);
 const CONFIRM = Object.freeze({ confirm: true });
+const GIVE_UP: NackOptions = Object.freeze({ requeue: false });
+
+/**
+ * A NACK's `requeue` header, read as RabbitMQ's STOMP plugin reads it: `false` (any letter case)
+ * gives the message up (RabbitMQ dead-letters or drops it), `true` or absent puts it back. Anything
+ * else is INVALID_HEADER: RabbitMQ would requeue it silently, and a typo must not turn "drop this
+ * poison message" into "send it again forever".
+ */
+function nackOptions(frame: StompFrame): NackOptions | undefined {
+  const value = frame.headers.requeue;
+  if (value === undefined) return undefined;
+  if (value.length === 5 && value.toLowerCase() === 'false') return GIVE_UP;
+  if (value.length === 4 && value.toLowerCase() === 'true') return undefined;
+  throw relayError(Errors.INVALID_HEADER, 'requeue', value);
+}
 
 /** Runs a buffered operation, turning a synchronous throw into a rejection. */
 function invoke(op: TransactionOp, confirm: boolean): Promise<void> {

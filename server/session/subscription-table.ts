@@ -8,7 +8,7 @@
  * Each key maps to the consumer's own ackId, so the broker never sees client-chosen tokens and a
  * client can only settle deliveries of its own session.
  */
-import type { AckMode, Consumer } from '../broker/broker';
+import type { AckMode, Consumer, NackOptions } from '../broker/broker';
 import type { StompVersion } from '../codec/frame';
 
 export interface ClientSubscription {
@@ -24,7 +24,7 @@ export interface ClientSubscription {
   /** False once unsubscribed or the session closed; late deliveries are ignored. */
   active: boolean;
   /** Settlements made before the broker handed us the consumer (deliveries may precede it). */
-  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean }>;
+  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean; nack?: NackOptions }>;
 }
 
 export interface PendingAck {
@@ -93,20 +93,34 @@ export class SubscriptionTable {
   /**
    * Finds the delivery an ACK/NACK names: `id` (1.2) or `message-id` [+ `subscription`] (1.0/1.1).
    * Undefined when there is no such unsettled delivery.
+   *
+   * STOMP 1.1's `subscription` header picks the subscription when it holds the message. When it
+   * does not (a client that names the wrong one), the message-id alone decides if exactly one
+   * subscription holds it: RabbitMQ reads the subscription out of the message-id and ignores the
+   * header, and stock clients rely on that. The same lookup serves a 1.0 message-id the index lost
+   * (two subscriptions held it and the later one settled). Several holders and no right name: none.
    */
   find(key: string, subscriptionId: string | undefined): PendingAck | undefined {
-    const subscription = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex.get(key);
-    if (subscription === undefined || !subscription.unacked.has(key)) return undefined;
-    return { subscription, key };
+    const named = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex.get(key);
+    if (named !== undefined && named.unacked.has(key)) return { subscription: named, key };
+    // Rare path (a misnamed subscription): a scan of at most maxSubscriptionsPerSession Map lookups.
+    let holder: ClientSubscription | undefined;
+    for (const subscription of this.byId.values()) {
+      if (!subscription.unacked.has(key)) continue;
+      if (holder !== undefined) return undefined;
+      holder = subscription;
+    }
+    return holder === undefined ? undefined : { subscription: holder, key };
   }
 
   /**
    * Settles a delivery at the consumer. In `client` mode ACK and NACK are cumulative (STOMP 1.2
    * §SUBSCRIBE ack header; NACK as RabbitMQ and both engines do it): they settle every earlier
-   * delivery of that subscription too. Returns false when the delivery was already settled (e.g. by
-   * an earlier cumulative ACK inside the same transaction).
+   * delivery of that subscription too. `nack` carries a NACK's options (`requeue: false` gives the
+   * message up). Returns false when the delivery was already settled (e.g. by an earlier cumulative
+   * ACK inside the same transaction).
    */
-  settle(pending: PendingAck, outcome: 'ack' | 'nack'): boolean {
+  settle(pending: PendingAck, outcome: 'ack' | 'nack', nack?: NackOptions): boolean {
     const { subscription, key } = pending;
     const consumerAckId = subscription.unacked.get(key);
     if (consumerAckId === undefined || !subscription.active) return false;
@@ -121,9 +135,9 @@ export class SubscriptionTable {
       this.unindex(key, subscription);
     }
     const consumer = subscription.consumer;
-    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome });
+    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome, nack });
     else if (outcome === 'ack') consumer.ack(consumerAckId);
-    else consumer.nack(consumerAckId);
+    else consumer.nack(consumerAckId, nack);
     return true;
   }
 
@@ -140,9 +154,9 @@ export class SubscriptionTable {
   /** The broker handed over the consumer: apply what was settled before. */
   attach(subscription: ClientSubscription, consumer: Consumer): void {
     subscription.consumer = consumer;
-    for (const { consumerAckId, outcome, only } of subscription.deferred.splice(0)) {
+    for (const { consumerAckId, outcome, only, nack } of subscription.deferred.splice(0)) {
       if (outcome === 'ack') consumer.ack(consumerAckId, only ? { only } : undefined);
-      else consumer.nack(consumerAckId);
+      else consumer.nack(consumerAckId, nack);
     }
   }
 

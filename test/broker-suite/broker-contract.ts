@@ -93,6 +93,7 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
           expect(message.body.equals(body), `${sink.label} body`).to.equal(true);
           expect(message.destination).to.equal(topic);
           expect(message.headers).to.include(sent);
+          expect(message.headers.redelivered, 'RabbitMQ marks every first delivery, topics too').to.equal('false');
           for (const owned of NOT_SHOWN_HEADERS) expect(message.headers).not.to.have.property(owned);
           expect(message.messageId).to.be.a('string').and.not.equal('');
           expect(delivery.ackId, 'auto-ack deliveries carry no ack id').to.equal(undefined);
@@ -156,6 +157,7 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
           const [delivery] = await sink.waitFor(1);
           expect(delivery.message.body.toString()).to.equal('via exchange');
           expect(delivery.message.headers['content-type']).to.equal('text/plain');
+          expect(delivery.message.headers.redelivered).to.equal('false');
         }
       });
     });
@@ -189,6 +191,7 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         expect(sink.bodies()).to.deep.equal(['q1', 'q2', 'q3']);
         expect(deliveries[0].message.destination).to.equal(queue);
         expect(deliveries[0].message.headers['content-type']).to.equal('text/plain');
+        expect(deliveries.map((d) => d.message.headers.redelivered), 'first deliveries say so').to.deep.equal(['false', 'false', 'false']);
       });
 
       it('sends later messages to the remaining consumers once one closes', async function () {
@@ -216,7 +219,7 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         expect(sink.bodies()).to.deep.equal(['a', 'b']);
         expect(a.ackId).to.be.a('string');
         expect(b.ackId).to.be.a('string').and.not.equal(a.ackId);
-        expect(redelivered(a) || redelivered(b), 'first deliveries are not redelivered').to.equal(false);
+        expect([a, b].map((d) => d.message.headers.redelivered), 'first deliveries are not redelivered').to.deep.equal(['false', 'false']);
 
         expect(consumer.ack(a.ackId as string)).to.equal(true);
         expect(consumer.ack(a.ackId as string), 'already settled').to.equal(false);
@@ -237,6 +240,40 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         await publish(queue, 'c');
         await next.waitFor(1);
         expect(next.bodies()).to.deep.equal(['c']);
+      });
+
+      it('NACK with { requeue: false } drops the message instead of putting it back (client-individual, and client cumulatively)', async function () {
+        // RabbitMQ: basic.nack with requeue=false (dead-lettered when the queue has a dead-letter
+        // exchange, else dropped). Had anything been requeued, it would be at the head of the queue.
+        for (const mode of ['client-individual', 'client'] as const) {
+          const queue = freshDestination('/queue/');
+          const sink = new RecordingSink(mode);
+          const consumer = await subscribe(queue, sink, mode);
+          for (const body of ['m1', 'm2', 'm3']) await publish(queue, body);
+          const [m1, m2, m3] = await sink.waitFor(3);
+
+          if (mode === 'client-individual') {
+            expect(consumer.nack(m2.ackId as string, { requeue: false }), mode).to.equal(true);
+            expect(consumer.nack(m2.ackId as string, { requeue: false }), 'already settled').to.equal(false);
+            expect(consumer.ack(m1.ackId as string)).to.equal(true);
+          } else {
+            // Cumulative: m1 and m2 are dropped together.
+            expect(consumer.nack(m2.ackId as string, { requeue: false }), mode).to.equal(true);
+            expect(consumer.ack(m1.ackId as string), 'm1 was settled by the NACK of m2').to.equal(false);
+          }
+          expect(consumer.ack(m3.ackId as string)).to.equal(true);
+          // A requeued message would come straight back to this, the queue's only consumer.
+          await quietPeriod();
+          expect(sink.bodies(), `${mode}: nothing came back to the consumer that NACKed`).to.deep.equal(['m1', 'm2', 'm3']);
+          await consumer.close();
+
+          const next = new RecordingSink(`${mode} next`);
+          await subscribe(queue, next);
+          await publish(queue, 'm4');
+          await next.waitFor(1);
+          await quietPeriod();
+          expect(next.bodies(), mode).to.deep.equal(['m4']);
+        }
       });
 
       it('client: ACK is cumulative, and what stays unacked comes back when the consumer closes', async function () {
@@ -441,7 +478,7 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         const [reply] = await requester.waitFor(1);
         expect(reply.message.body.toString()).to.equal('re: ping');
         expect(reply.message.destination).to.equal(address.destination);
-        expect(reply.message.headers).to.include({ 'content-type': 'text/plain', 'app-correlation': 'c-1' });
+        expect(reply.message.headers).to.include({ 'content-type': 'text/plain', 'app-correlation': 'c-1', redelivered: 'false' });
         for (const owned of NOT_SHOWN_HEADERS) expect(reply.message.headers).not.to.have.property(owned);
         expect(reply.ackId, 'replies are auto-ack').to.equal(undefined);
         await address.close();

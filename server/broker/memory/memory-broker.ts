@@ -6,7 +6,8 @@
  * - `/topic/<key>`, `/exchange/<name>/<key>`: publish/subscribe, exact match on the whole
  *   destination, no wildcards (see {@link TopicRouter}).
  * - `/queue/<name>`, `/amq/queue/<name>` (one namespace): competing consumers, round-robin, ack
- *   modes, `prefetch-count`, requeue at the head on NACK or close (see {@link MessageQueue}).
+ *   modes, `prefetch-count`, requeue at the head on NACK or close (see {@link MessageQueue}); a
+ *   NACK with `requeue: false` drops the message (no dead-lettering here).
  * - `/reply-queue/<name>` (SEND only): to the reply address called `name` (see
  *   {@link openReplyAddress}), else to the queue called `name` (RabbitMQ's default exchange), else
  *   dropped. Queue names under REPLY_QUEUE_PREFIX are reserved for reply addresses.
@@ -222,11 +223,17 @@ export class MemoryBroker implements Broker {
   }
 }
 
+/**
+ * What receivers see of a publisher's headers, plus `redelivered: false`: RabbitMQ's STOMP plugin
+ * sends `redelivered` on every MESSAGE (topics and exchanges too, as each subscription is a queue),
+ * and clients read it. A redelivery shows `true` instead (queue-consumer.ts).
+ */
 function carriedHeaders(source: Readonly<StompHeaders>): StompHeaders {
   const copy: StompHeaders = Object.create(null);
   for (const name of Object.keys(source)) {
     if (!NOT_CARRIED.has(name)) copy[name] = source[name];
   }
+  copy.redelivered = 'false';
   return copy;
 }
 

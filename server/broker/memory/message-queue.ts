@@ -86,9 +86,9 @@ export class MessageQueue implements DeliveryTask, ConsumerHost {
     this.kick();
   }
 
-  rejected(entries: QueuedMessage[]): void {
+  rejected(entries: QueuedMessage[], requeue: boolean): void {
     this.unackedCount -= entries.length;
-    if (this.policy.requeueRejected) {
+    if (requeue && this.policy.requeueRejected) {
       // Back to the head in original order; a requeue is never refused, even over the limit.
       for (let i = entries.length - 1; i >= 0; i--) {
         entries[i].redelivered = true;
@@ -104,7 +104,7 @@ export class MessageQueue implements DeliveryTask, ConsumerHost {
       this.consumers.splice(index, 1);
       if (index < this.nextConsumer) this.nextConsumer--;
     }
-    this.rejected(unacked);
+    this.rejected(unacked, true);
     this.releaseIfIdle();
   }
 

@@ -1,7 +1,7 @@
 /**
  * One consumer of an embedded queue: the ack-mode bookkeeping behind {@link Consumer}.
  */
-import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink } from '../broker';
+import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink, NackOptions } from '../broker';
 import type { StompHeaders } from '../../codec/frame';
 import type { Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
@@ -19,8 +19,11 @@ export interface QueuedMessage {
 export interface ConsumerHost {
   /** `count` unacked messages of this queue were acked. */
   settled(count: number): void;
-  /** Unacked messages were NACKed (in delivery order): back to the head of the queue, or dropped. */
-  rejected(entries: QueuedMessage[]): void;
+  /**
+   * Unacked messages were NACKed (in delivery order): back to the head of the queue, or dropped
+   * when `requeue` is false (a NACK with `requeue: false`) or the queue never requeues.
+   */
+  rejected(entries: QueuedMessage[], requeue: boolean): void;
   /** The consumer closed; `unacked` were still unacked (in delivery order). */
   consumerClosed(consumer: QueueConsumer, unacked: QueuedMessage[]): void;
 }
@@ -76,10 +79,12 @@ export class QueueConsumer implements Consumer {
     return true;
   }
 
-  nack(ackId: string): boolean {
+  nack(ackId: string, options?: NackOptions): boolean {
     const entries = this.open ? this.take(ackId) : undefined;
     if (entries === undefined) return false;
-    this.host.rejected(entries);
+    // requeue:false drops: RabbitMQ would dead-letter where the queue names a dead-letter exchange,
+    // which the embedded broker (no exchanges, no queue arguments) has no faithful equivalent for.
+    this.host.rejected(entries, options?.requeue !== false);
     return true;
   }
 

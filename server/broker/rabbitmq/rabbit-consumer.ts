@@ -4,10 +4,13 @@
  */
 import { anchorAckId } from './anchor';
 import { makeFrame } from './frames';
-import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink } from '../broker';
+import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink, NackOptions } from '../broker';
 import { deliverSafely } from '../deliver-safely';
 import type { BrokerConnection } from './broker-connection';
 import type { Logger } from '../../observability/logger';
+
+/** What a client settlement sends: ACK, NACK (requeue), or NACK with `requeue: false`. */
+type Settlement = 'ACK' | 'NACK' | 'NACK-DROP';
 
 interface Unacked {
   /** RabbitMQ's `ack` header of the MESSAGE. */
@@ -57,8 +60,10 @@ export class RabbitConsumer implements Consumer {
     return this.settle(ackId, 'ACK', options?.only === true);
   }
 
-  nack(ackId: string): boolean {
-    return this.settle(ackId, 'NACK');
+  nack(ackId: string, options?: NackOptions): boolean {
+    // RabbitMQ's STOMP plugin reads `requeue` on NACK (basic.nack requeue=false: dead-lettered, or
+    // dropped when the queue has no dead-letter exchange); absent means requeue.
+    return this.settle(ackId, options?.requeue === false ? 'NACK-DROP' : 'NACK');
   }
 
   /**
@@ -86,7 +91,7 @@ export class RabbitConsumer implements Consumer {
     return this.closing;
   }
 
-  private settle(ackId: string, command: 'ACK' | 'NACK', only = false): boolean {
+  private settle(ackId: string, command: Settlement, only = false): boolean {
     if (this.closing) return false;
     const target = this.unacked.get(ackId);
     if (!target) return false;
@@ -104,8 +109,9 @@ export class RabbitConsumer implements Consumer {
     return true;
   }
 
-  private sendSettle(entry: Unacked, command: 'ACK' | 'NACK'): void {
+  private sendSettle(entry: Unacked, settlement: Settlement): void {
     if (entry.connection.closed) return; // RabbitMQ requeued it when the connection dropped
-    entry.connection.send(makeFrame(command, { id: entry.brokerAck }));
+    const drop = settlement === 'NACK-DROP';
+    entry.connection.send(makeFrame(drop ? 'NACK' : settlement, { id: entry.brokerAck, requeue: drop ? 'false' : undefined }));
   }
 }

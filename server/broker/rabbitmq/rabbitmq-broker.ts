@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import { headers as makeHeaders } from '../../codec/frame';
 import { Errors, isRelayError, relayError, type RelayError } from '../../errors';
-import { deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndpoint } from '../../config';
+import { DEFAULT_CONFIG, deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndpoint } from '../../config';
 import { silentLogger, type Logger } from '../../observability/logger';
 import type { RelayMetrics } from '../../observability/metrics';
 import {
@@ -54,7 +54,10 @@ export interface RabbitMqBrokerOptions {
   endpoint: BrokerEndpoint;
   /** Most TCP connections to RabbitMQ. Default 4. */
   poolSize?: number;
-  /** Heart-beat interval both ways on broker connections; 0 disables. Default 10 000 ms. */
+  /**
+   * Heart-beat interval both ways on broker connections; 0 disables. A connection silent for twice
+   * the interval is closed and reopened. Default 2000 ms (the relay's `BROKER_HEARTBEAT_MS`).
+   */
   heartbeatMs?: number;
   /** Reconnect backoff. Default 200 ms doubling up to 10 s, with jitter. */
   reconnect?: BackoffOptions;
@@ -122,7 +125,7 @@ export class RabbitMqBroker implements Broker {
   constructor(options: RabbitMqBrokerOptions) {
     const poolSize = options.poolSize ?? 4;
     if (!Number.isInteger(poolSize) || poolSize < 1) throw relayError(Errors.INVALID_CONFIG, `broker pool size must be a whole number ≥ 1, got ${poolSize}`);
-    const heartbeatMs = options.heartbeatMs ?? 10_000;
+    const heartbeatMs = options.heartbeatMs ?? DEFAULT_CONFIG.brokerHeartbeatMs;
     if (!(heartbeatMs >= 0)) throw relayError(Errors.INVALID_CONFIG, `broker heart-beat must be ≥ 0, got ${heartbeatMs}`);
     const backoff = options.reconnect ?? DEFAULT_BACKOFF;
     if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) {

@@ -184,4 +184,23 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
     expect(broker.connectionsOpened).to.equal(opened);
   });
 
+  it('dead-letters a message NACKed with { requeue: false } when its queue has a dead-letter exchange', async () => {
+    const broker = await startBroker(1);
+    const deadLetters = freshDestination('/topic/');
+    const dead = new RecordingSink('dead letters');
+    await subscribe(broker, deadLetters, dead);
+    const queue = freshDestination('/queue/');
+    const queueArgs = headers({ 'x-dead-letter-exchange': 'amq.topic', 'x-dead-letter-routing-key': deadLetters.slice('/topic/'.length) });
+    const sink = new RecordingSink('worker');
+    const consumer = await broker.subscribe({ destination: queue, ack: 'client-individual', headers: queueArgs }, sink);
+    await broker.publish({ destination: queue, headers: queueArgs, body: Buffer.from('poison') }, { confirm: true });
+    const [poison] = await sink.waitFor(1);
+
+    expect(consumer.nack(poison.ackId as string, { requeue: false })).to.equal(true);
+
+    const [letter] = await dead.waitFor(1);
+    expect(letter.message.body.toString()).to.equal('poison');
+    expect(sink.deliveries, 'not requeued to the worker').to.have.length(1);
+  });
+
 });

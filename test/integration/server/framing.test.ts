@@ -200,6 +200,22 @@ describe('server: framing, versions and heart-beats', function () {
       await raw.waitClosed();
     });
 
+    it('with the default settings, honours heart-beat:1000,1000: beats every second and closes a silent client after the 2 s grace', async () => {
+      const relay = await startRelay(); // heart-beats 10000,10000, floor 1000
+      try {
+        const raw = track(await RawStomp.open(relay.wsUrl));
+        const connected = await raw.connect({ 'heart-beat': '1000,1000' });
+        expect(connected.headers['heart-beat']).to.equal('1000,1000');
+        // Silent from now on. Closed after 2 × 1000 ms; with 10000 it would take 20 s.
+        const error = await raw.nextError(8_000);
+        expect(error.headers.code).to.equal('HEARTBEAT_TIMEOUT');
+        expect(raw.heartbeats.length, 'the server heart-beat at 1000 ms meanwhile').to.be.at.least(1);
+        await raw.waitClosed();
+      } finally {
+        await relay.close();
+      }
+    });
+
     it('keeps a client that heart-beats on time', async () => {
       const raw = track(await RawStomp.open(fast.wsUrl));
       await raw.connect({ 'heart-beat': '100,0' });

@@ -158,7 +158,8 @@ describe('MemoryBroker (embedded engine specifics)', function () {
       const sink = new RecordingSink();
       await subscribe('/queue/copies', sink);
       const [{ message }] = await sink.waitFor(1);
-      expect({ ...message.headers }).to.deep.equal({ 'content-type': 'text/plain', 'app-id': '7' });
+      // `redelivered` is the broker's own: the publisher's `true` is replaced by a first delivery's `false`.
+      expect({ ...message.headers }).to.deep.equal({ 'content-type': 'text/plain', 'app-id': '7', redelivered: 'false' });
       expect(message.body.toString()).to.equal('body');
       expect(message.messageId).not.to.equal('forged');
     });
@@ -341,7 +342,7 @@ describe('MemoryBroker (embedded engine specifics)', function () {
       await subscribe('/queue/reentrant-close', second);
       await second.waitFor(3);
       expect(second.bodies()).to.deep.equal(['1', '2', '3']);
-      expect(second.deliveries.map((d) => d.message.headers.redelivered)).to.deep.equal(['true', 'true', undefined]);
+      expect(second.deliveries.map((d) => d.message.headers.redelivered)).to.deep.equal(['true', 'true', 'false']);
       expect(first.deliveries).to.have.length(2);
     });
 

@@ -73,6 +73,99 @@ describe('session: ACK and NACK', () => {
     await c.expectError('MISSING_HEADER');
   });
 
+  it('NACK with requeue:false gives the message up instead of redelivering it (any letter case, as RabbitMQ reads it)', async () => {
+    for (const [mode, requeue] of [['client-individual', 'false'], ['client', 'FALSE']]) {
+      const c = await subscribed(mode);
+      await publish('poison');
+      const poison = await c.next('MESSAGE');
+      c.sendFrame('NACK', { id: poison.headers.ack, requeue, receipt: 'n' });
+      // The embedded broker would redeliver inside the NACK, before its RECEIPT.
+      expect((await c.next()).command, mode).to.equal('RECEIPT');
+      await publish('next');
+      const next = await c.next('MESSAGE');
+      expect(next.body.toString(), mode).to.equal('next');
+      c.sendFrame('ACK', { id: next.headers.ack });
+      c.sendFrame('DISCONNECT', { receipt: 'bye' });
+      await c.next('RECEIPT');
+      await c.closedEvent;
+    }
+  });
+
+  it('NACK with requeue:true, or without it, redelivers', async () => {
+    const c = await subscribed('client-individual');
+    await publish('again');
+    const first = await c.next('MESSAGE');
+    c.sendFrame('NACK', { id: first.headers.ack, requeue: 'True' });
+    const second = await c.next('MESSAGE');
+    expect(second.body.toString()).to.equal('again');
+    expect(second.headers.redelivered).to.equal('true');
+  });
+
+  it('closes with INVALID_HEADER on a NACK whose requeue is neither true nor false', async () => {
+    const c = await subscribed('client-individual');
+    await publish('x');
+    const m = await c.next('MESSAGE');
+    c.sendFrame('NACK', { id: m.headers.ack, requeue: 'no', receipt: 'bad' });
+    const error = await c.expectError('INVALID_HEADER');
+    expect(error.headers.message).to.include('requeue');
+    expect(error.headers['receipt-id']).to.equal('bad');
+  });
+
+  it('STOMP 1.1: accepts an ACK whose subscription header names another subscription when the message-id is unambiguous (as RabbitMQ does)', async () => {
+    const c = await t.open({ acceptVersion: '1.1' });
+    c.sendFrame('SUBSCRIBE', { id: 'other', destination: '/queue/elsewhere', ack: 'client-individual', receipt: 'r0' });
+    await c.next('RECEIPT');
+    c.sendFrame('SUBSCRIBE', { id: 'q', destination: '/queue/work', ack: 'client-individual', receipt: 'r1' });
+    await c.next('RECEIPT');
+    await publish('x', 'y');
+    const x = await c.next('MESSAGE');
+    const y = await c.next('MESSAGE');
+    c.sendFrame('ACK', { 'message-id': x.headers['message-id'], subscription: 'other', receipt: 'ok' });
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('ok');
+    c.sendFrame('ACK', { 'message-id': y.headers['message-id'], subscription: 'no-such-subscription', receipt: 'ok2' });
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('ok2');
+    c.drop();
+    await c.closedEvent;
+    // Both were settled by those ACKs: nothing goes back to the queue.
+    const next = await subscribed('client-individual');
+    await publish('z');
+    expect((await next.next('MESSAGE')).body.toString()).to.equal('z');
+  });
+
+  it('STOMP 1.1: a message-id two subscriptions hold is settled where the subscription header says, and is UNKNOWN_ACK when it names neither', async () => {
+    // The embedded broker gives one topic message the same message-id in every subscription.
+    const c = await t.open({ acceptVersion: '1.1' });
+    for (const id of ['a', 'b']) {
+      c.sendFrame('SUBSCRIBE', { id, destination: '/topic/both', ack: 'client-individual', receipt: id });
+      await c.next('RECEIPT');
+    }
+    const producer = await t.open();
+    producer.sendFrame('SEND', { destination: '/topic/both', receipt: 'sent' }, 'twice');
+    await producer.next('RECEIPT');
+    const [first, second] = [await c.next('MESSAGE'), await c.next('MESSAGE')];
+    expect(first.headers['message-id']).to.equal(second.headers['message-id']);
+    c.sendFrame('ACK', { 'message-id': first.headers['message-id'], subscription: 'b', receipt: 'b-acked' });
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('b-acked');
+    // Now only 'a' holds it: unambiguous again, whatever the header names.
+    c.sendFrame('ACK', { 'message-id': first.headers['message-id'], subscription: 'b', receipt: 'a-acked' });
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('a-acked');
+
+    producer.sendFrame('SEND', { destination: '/topic/both', receipt: 'sent2' }, 'again');
+    await producer.next('RECEIPT');
+    const third = await c.next('MESSAGE');
+    await c.next('MESSAGE');
+    c.sendFrame('ACK', { 'message-id': third.headers['message-id'], subscription: 'neither' });
+    await c.expectError('UNKNOWN_ACK');
+  });
+
+  it('STOMP 1.1: an ACK naming a message-id no subscription holds is still UNKNOWN_ACK', async () => {
+    const c = await subscribed('client-individual', '1.1');
+    await publish('x');
+    await c.next('MESSAGE');
+    c.sendFrame('ACK', { 'message-id': 'no-such-message', subscription: 'q' });
+    await c.expectError('UNKNOWN_ACK');
+  });
+
   it('STOMP 1.0 acknowledges by message-id alone', async () => {
     const c = await subscribed('client', '1.0');
     await publish('x');

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader } from '../../../server/session/negotiation';
 import { Errors, relayError, RelayError } from '../../../server/errors';
 import type { Authenticator } from '../../../server/auth/authenticator';
+import { DEFAULT_CONFIG, ENV_VARS, configFromEnv, resolveConfig } from '../../../server/config';
 import { createTestHub, type TestHub } from './session-harness';
 
 describe('session: CONNECT', () => {
@@ -58,22 +59,35 @@ describe('session: CONNECT', () => {
   });
 
   describe('heart-beat negotiation (STOMP 1.2 §Heart-beating)', () => {
-    const server = { sendMs: 10_000, receiveMs: 5_000, graceFactor: 2 };
+    const server = { sendMs: 10_000, receiveMs: 5_000, graceFactor: 2, minMs: 1_000 };
 
-    it('sends at max(sx, cy) and expects the client at max(cx, sy)', () => {
-      const plan = negotiateHeartbeat('1.2', [4_000, 20_000], server);
-      expect(plan.sendMs).to.equal(20_000);
-      expect(plan.receiveMs).to.equal(5_000);
-      expect(plan.header).to.equal('10000,5000');
-      const other = negotiateHeartbeat('1.1', [8_000, 1_000], server);
-      expect(other.sendMs).to.equal(10_000);
-      expect(other.receiveMs).to.equal(8_000);
+    it('sends at max(sx, cy) and expects the client at max(cx, sy) when the client asks for coarser intervals', () => {
+      const plan = negotiateHeartbeat('1.2', [8_000, 20_000], server);
+      expect(plan).to.deep.equal({ sendMs: 20_000, receiveMs: 8_000, header: '10000,5000' });
+    });
+
+    it('honours finer intervals the client asks for, down to the floor, and offers them in CONNECTED', () => {
+      // heart-beat:1000,1000 against the defaults: 1000 both ways, not 10000.
+      const defaults = { sendMs: 10_000, receiveMs: 10_000, graceFactor: 2, minMs: 1_000 };
+      expect(negotiateHeartbeat('1.2', [1_000, 1_000], defaults)).to.deep.equal({ sendMs: 1_000, receiveMs: 1_000, header: '1000,1000' });
+      expect(negotiateHeartbeat('1.2', [4_000, 2_500], server)).to.deep.equal({ sendMs: 2_500, receiveMs: 4_000, header: '2500,4000' });
+      // Finer than the floor: the floor, in both the plan and the header the client computes from.
+      expect(negotiateHeartbeat('1.1', [100, 10], server)).to.deep.equal({ sendMs: 1_000, receiveMs: 1_000, header: '1000,1000' });
+      expect(negotiateHeartbeat('1.2', [100, 10], { ...server, minMs: 250 })).to.deep.equal({ sendMs: 250, receiveMs: 250, header: '250,250' });
+      // The floor never raises what the server is configured to: 100 ms configured stays 100 ms.
+      expect(negotiateHeartbeat('1.2', [50, 50], { sendMs: 100, receiveMs: 100, graceFactor: 2, minMs: 1_000 })).to.deep.equal({ sendMs: 100, receiveMs: 100, header: '100,100' });
+    });
+
+    it('keeps the configured offer in a direction the client does not heart-beat in', () => {
+      expect(negotiateHeartbeat('1.2', [0, 0], server)).to.deep.equal({ sendMs: 0, receiveMs: 0, header: '10000,5000' });
+      expect(negotiateHeartbeat('1.2', [0, 2_000], server)).to.deep.equal({ sendMs: 2_000, receiveMs: 0, header: '2000,5000' });
+      expect(negotiateHeartbeat('1.2', [2_000, 0], server)).to.deep.equal({ sendMs: 0, receiveMs: 2_000, header: '10000,2000' });
     });
 
     it('turns a direction off when either side says 0', () => {
-      expect(negotiateHeartbeat('1.2', [0, 1000], server)).to.include({ sendMs: 10_000, receiveMs: 0 });
-      expect(negotiateHeartbeat('1.2', [1000, 0], server)).to.include({ sendMs: 0, receiveMs: 5_000 });
-      expect(negotiateHeartbeat('1.2', [1000, 1000], { sendMs: 0, receiveMs: 0, graceFactor: 2 })).to.include({ sendMs: 0, receiveMs: 0 });
+      expect(negotiateHeartbeat('1.2', [0, 1000], server)).to.include({ sendMs: 1_000, receiveMs: 0 });
+      expect(negotiateHeartbeat('1.2', [1000, 0], server)).to.include({ sendMs: 0, receiveMs: 1_000 });
+      expect(negotiateHeartbeat('1.2', [1000, 1000], { sendMs: 0, receiveMs: 0, graceFactor: 2, minMs: 1_000 })).to.deep.equal({ sendMs: 0, receiveMs: 0, header: '0,0' });
     });
 
     it('has no heart-beats in 1.0', () => {
@@ -93,6 +107,35 @@ describe('session: CONNECT', () => {
       const c = await t.open({ connect: false });
       c.sendFrame('CONNECT', { 'accept-version': '1.2', 'heart-beat': '0,0' });
       expect((await c.next('CONNECTED')).headers['heart-beat']).to.equal('30000,40000');
+    });
+
+    it('answers heart-beat:1000,1000 with 1000,1000 under the default settings', async () => {
+      t = await createTestHub({ heartbeat: { sendMs: DEFAULT_CONFIG.heartbeat.sendMs, receiveMs: DEFAULT_CONFIG.heartbeat.receiveMs } });
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.2', 'heart-beat': '1000,1000' });
+      expect((await c.next('CONNECTED')).headers['heart-beat']).to.equal('1000,1000');
+      c.drop();
+    });
+
+    it('applies the configured floor: heart-beat:100,100 gets the floor', async () => {
+      t = await createTestHub({ heartbeat: { sendMs: 10_000, receiveMs: 10_000, minMs: 2_000 } });
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.2', 'heart-beat': '100,100' });
+      expect((await c.next('CONNECTED')).headers['heart-beat']).to.equal('2000,2000');
+      c.drop();
+    });
+
+    it('reads the floor from HEARTBEAT_MIN_MS and the heartbeat.minMs option (default 1000), and refuses one below 1 ms', () => {
+      expect(DEFAULT_CONFIG.heartbeat.minMs).to.equal(1_000);
+      expect(configFromEnv({ HEARTBEAT_MIN_MS: '250' }).heartbeat.minMs).to.equal(250);
+      expect(resolveConfig({ heartbeat: { minMs: 500 } }).heartbeat.minMs).to.equal(500);
+      expect(ENV_VARS.find((v) => v.name === 'HEARTBEAT_MIN_MS')?.help).to.match(/default 1000/);
+      for (const bad of ['0', '-5', 'soon', '1.5']) {
+        expect(() => configFromEnv({ HEARTBEAT_MIN_MS: bad }), bad).to.throw(RelayError).with.property('code', 'INVALID_CONFIG');
+      }
+      for (const bad of [0, -1, 1.5, Number.NaN]) {
+        expect(() => resolveConfig({ heartbeat: { minMs: bad } }), String(bad)).to.throw(RelayError).with.property('code', 'INVALID_CONFIG');
+      }
     });
 
     it('closes with INVALID_HEADER on a malformed heart-beat header', async () => {

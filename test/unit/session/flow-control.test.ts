@@ -154,6 +154,24 @@ describe('session: flow control, heart-beats, encoding, shutdown', () => {
       await c.closedEvent;
     });
 
+    it('answers a SEND inside a transaction at COMMIT, once the broker confirmed it, before the COMMIT itself', async () => {
+      const broker = new HeldBroker();
+      t = await createTestHub({}, { broker });
+      const c = await t.open();
+      c.sendFrame('BEGIN', { transaction: 'tx' });
+      c.sendFrame('SEND', { destination: '/topic/x', transaction: 'tx', receipt: 'in-tx' }, 'm');
+      // A later frame's receipt overtakes it: the SEND has not been applied yet.
+      c.sendFrame('BEGIN', { transaction: 'other', receipt: 'later' });
+      expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('later');
+      c.sendFrame('COMMIT', { transaction: 'tx', receipt: 'committed' });
+      await c.waitFor(() => broker.held.length === 1, 2000, 'the committed publish');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(c.pending(), 'nothing before the broker confirmed').to.deep.equal([]);
+      broker.held[0]();
+      expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('in-tx');
+      expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('committed');
+    });
+
     it('persistent:true also waits for the confirm', async () => {
       const broker = new HeldBroker();
       t = await createTestHub({}, { broker });

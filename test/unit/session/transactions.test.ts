@@ -18,11 +18,13 @@ describe('session: transactions (BEGIN / COMMIT / ABORT)', () => {
     await c.next('RECEIPT');
     c.sendFrame('SEND', { destination: '/topic/tx', transaction: 't1' }, 'first');
     c.sendFrame('SEND', { destination: '/topic/tx', transaction: 't1', receipt: 's2' }, 'second');
-    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('s2');
-    c.sendFrame('SEND', { destination: '/topic/tx' }, 'outside');
+    c.sendFrame('SEND', { destination: '/topic/tx', receipt: 'o' }, 'outside');
+    // The transactional SEND's RECEIPT waits for COMMIT (as on RabbitMQ); the one outside does not.
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('o');
     expect((await listener.next('MESSAGE')).body.toString()).to.equal('outside');
 
     c.sendFrame('COMMIT', { transaction: 't1', receipt: 'c' });
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('s2');
     expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('c');
     expect((await listener.next('MESSAGE')).body.toString()).to.equal('first');
     expect((await listener.next('MESSAGE')).body.toString()).to.equal('second');
@@ -32,10 +34,12 @@ describe('session: transactions (BEGIN / COMMIT / ABORT)', () => {
   it('drops everything on ABORT', async () => {
     const c = await t.open();
     c.sendFrame('BEGIN', { transaction: 't' });
-    c.sendFrame('SEND', { destination: '/topic/tx', transaction: 't' }, 'never');
+    c.sendFrame('SEND', { destination: '/topic/tx', transaction: 't', receipt: 'dropped' }, 'never');
     c.sendFrame('ABORT', { transaction: 't', receipt: 'a' });
-    await c.next('RECEIPT');
-    c.sendFrame('SEND', { destination: '/topic/tx' }, 'after');
+    // The aborted SEND never took effect, so it gets no RECEIPT (RabbitMQ sends none either).
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('a');
+    c.sendFrame('SEND', { destination: '/topic/tx', receipt: 'after' }, 'after');
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('after');
     expect((await listener.next('MESSAGE')).body.toString()).to.equal('after');
   });
 
@@ -66,9 +70,13 @@ describe('session: transactions (BEGIN / COMMIT / ABORT)', () => {
     await consumer.next('RECEIPT');
     // Aborted: still unacked, so it can be acked for real now.
     consumer.sendFrame('BEGIN', { transaction: 'b' });
-    consumer.sendFrame('ACK', { id: job.headers.ack, transaction: 'b' });
+    consumer.sendFrame('ACK', { id: job.headers.ack, transaction: 'b', receipt: 'acked' });
+    consumer.sendFrame('BEGIN', { transaction: 'c', receipt: 'later' });
+    // The ACK takes effect at COMMIT, and so does its RECEIPT.
+    expect((await consumer.next('RECEIPT')).headers['receipt-id']).to.equal('later');
     consumer.sendFrame('COMMIT', { transaction: 'b', receipt: 'committed' });
-    await consumer.next('RECEIPT');
+    expect((await consumer.next('RECEIPT')).headers['receipt-id']).to.equal('acked');
+    expect((await consumer.next('RECEIPT')).headers['receipt-id']).to.equal('committed');
     consumer.drop();
     await consumer.closedEvent;
     // Acked at COMMIT: nothing goes back to the queue.
