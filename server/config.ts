@@ -38,6 +38,11 @@ export interface RelayConfig {
   brokerPoolSize: number;
   /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
   authJwtSecret: string | undefined;
+  /**
+   * Refuse JWTs without an `exp` claim (STOMP sessions and the push API). Default true: a token
+   * that never expires is a credential that can never be taken back.
+   */
+  authJwtRequireExp: boolean;
   limits: SessionLimits;
   heartbeat: HeartbeatConfig;
   /** Destination prefixes relayed to the broker. Anything else (but /app and /user) gets ERROR. */
@@ -66,6 +71,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   brokerUrl: undefined,
   brokerPoolSize: 4,
   authJwtSecret: undefined,
+  authJwtRequireExp: true,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
     maxSubscriptionsPerSession: 256,
@@ -104,6 +110,12 @@ const int = (name: string, value: string, min: number, max = Number.MAX_SAFE_INT
   if (n < min || n > max) throw relayError(Errors.INVALID_CONFIG, `${name} must be between ${min} and ${max}, got ${n}`);
   return n;
 };
+const bool = (name: string, value: string): boolean => {
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw relayError(Errors.INVALID_CONFIG, `${name} must be true or false, got "${value}"`);
+};
 const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Every environment variable the CLI reads. `--help` prints this table; docs/operations.md mirrors it. */
@@ -113,6 +125,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
+  { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
   { name: 'MAX_HEADER_LINE_BYTES', help: 'longest header line (default 8192)', apply: (c, v) => { c.limits.maxHeaderLineBytes = int('MAX_HEADER_LINE_BYTES', v, 64); } },
@@ -187,6 +200,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(config.presenceIntervalMs) || config.presenceIntervalMs < 100) fail('presenceIntervalMs must be a whole number ≥ 100');
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`);
   if (config.authJwtSecret !== undefined && config.authJwtSecret.length < 16) fail('AUTH_JWT_SECRET must be at least 16 characters');
+  if (typeof config.authJwtRequireExp !== 'boolean') fail(`authJwtRequireExp must be true or false, got ${String(config.authJwtRequireExp)}`);
   Object.freeze(config.limits);
   Object.freeze(config.heartbeat);
   Object.freeze(config.relayPrefixes);

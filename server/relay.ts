@@ -88,7 +88,8 @@ export class Relay {
     this.metrics = new RelayMetrics({ defaultMetrics: true });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
     const secret = this.config.authJwtSecret;
-    this.authenticator = authenticator ?? (secret ? new JwtAuthenticator({ secret }) : new DevLoginAuthenticator());
+    const requireExp = this.config.authJwtRequireExp;
+    this.authenticator = authenticator ?? (secret ? new JwtAuthenticator({ secret, requireExp }) : new DevLoginAuthenticator());
     this.handlers = new MessageHandlers((sender) => this.appContext(sender));
     this.hub = new SessionHub({
       broker: this.broker,
@@ -142,7 +143,7 @@ export class Relay {
     this.router.use(createPushRoutes({
       messaging: this.messaging,
       presence: this.presence,
-      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret) : noPushAuth,
+      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret, { requireExp }) : noPushAuth,
       maxBodyBytes: this.config.limits.maxFrameBytes,
     }));
     this.router.use(errorMiddleware(this.logger));
