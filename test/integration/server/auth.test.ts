@@ -4,10 +4,11 @@
  */
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
+import { JwtAuthenticator } from '../../../server/auth/jwt-authenticator';
 import {
   connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
   type TestRelay,
-  trackClients,
+  trackClients, within,
 } from '../../harness/stomp-test-kit';
 
 const SECRET = 'integration-secret-0123456789';
@@ -160,6 +161,23 @@ describe('server: JWT authentication', function () {
       const outcome = await tryConnect(wsFactory(lenient.wsUrl), { connectHeaders: { passcode: expired({ sub: alice }) } });
       expect(outcome.ok).to.equal(false);
       if (!outcome.ok) expect(outcome.error.headers.code).to.equal('AUTHENTICATION_FAILED');
+    });
+  });
+
+  describe('a session whose token expires', () => {
+    let strict: TestRelay;
+    // No clock tolerance, so the test waits for exp itself rather than exp + 5 s.
+    before(async () => { strict = await startRelay({ authJwtSecret: SECRET, authenticator: new JwtAuthenticator({ secret: SECRET, clockToleranceSec: 0 }) }); });
+    after(async () => { await strict.close(); });
+
+    it('gets ERROR TOKEN_EXPIRED when exp passes, and is closed', async () => {
+      const alice = unique('alice');
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const client = track(await connect(wsFactory(strict.wsUrl), { connectHeaders: { passcode: jwt.sign({ sub: alice, exp }, SECRET, { algorithm: 'HS256' }) } }));
+      const error = await client.errors.next('ERROR TOKEN_EXPIRED', 5_000);
+      expect(error.headers.code).to.equal('TOKEN_EXPIRED');
+      expect(error.headers.message).to.match(/token .*expired/);
+      await within(client.closed, 'the socket to close after TOKEN_EXPIRED');
     });
   });
 });
