@@ -28,6 +28,15 @@ export interface HeartbeatConfig {
   graceFactor: number;
 }
 
+/**
+ * How STOMP sessions authenticate (AUTH_MODE): `dev` (the CONNECT `login` names the user, no
+ * check), `jwt` (an HS256 JWT signed with AUTH_JWT_SECRET), `broker` (the CONNECT `login` /
+ * `passcode` are checked against RabbitMQ's users, as Web-STOMP does).
+ */
+export type AuthMode = 'dev' | 'jwt' | 'broker';
+
+export const AUTH_MODES: readonly AuthMode[] = ['dev', 'jwt', 'broker'];
+
 export interface RelayConfig {
   /** HTTP port for everything: WebSocket, SockJS, push API, health, metrics, demo. */
   port: number;
@@ -36,7 +45,15 @@ export interface RelayConfig {
   brokerUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
-  /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
+  /**
+   * How sessions authenticate. Unset: `jwt` when {@link authJwtSecret} is set, else `dev` (after
+   * {@link resolveConfig} / {@link configFromEnv} it is always set).
+   */
+  authMode: AuthMode | undefined;
+  /**
+   * HS256 secret of JWTs: of STOMP sessions in `jwt` mode, and of the push API in every mode (unset:
+   * pushes need no token).
+   */
   authJwtSecret: string | undefined;
   /**
    * Refuse JWTs without an `exp` claim (STOMP sessions and the push API). Default true: a token
@@ -70,6 +87,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   host: '0.0.0.0',
   brokerUrl: undefined,
   brokerPoolSize: 4,
+  authMode: undefined,
   authJwtSecret: undefined,
   authJwtRequireExp: true,
   limits: Object.freeze({
@@ -124,7 +142,8 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
-  { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
+  { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
+  { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
@@ -201,6 +220,13 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`);
   if (config.authJwtSecret !== undefined && config.authJwtSecret.length < 16) fail('AUTH_JWT_SECRET must be at least 16 characters');
   if (typeof config.authJwtRequireExp !== 'boolean') fail(`authJwtRequireExp must be true or false, got ${String(config.authJwtRequireExp)}`);
+  const authMode = config.authMode ?? (config.authJwtSecret !== undefined ? 'jwt' : 'dev');
+  if (!AUTH_MODES.includes(authMode)) fail(`AUTH_MODE must be one of ${AUTH_MODES.join(', ')}, got "${String(authMode)}"`);
+  if (authMode === 'jwt' && config.authJwtSecret === undefined) fail('AUTH_MODE=jwt needs AUTH_JWT_SECRET, the HS256 secret the tokens are signed with');
+  if (authMode === 'broker' && config.brokerUrl === undefined) {
+    fail('AUTH_MODE=broker needs BROKER_URL: the RabbitMQ node whose users sign in (the embedded broker has no users)');
+  }
+  config.authMode = authMode;
   Object.freeze(config.limits);
   Object.freeze(config.heartbeat);
   Object.freeze(config.relayPrefixes);
