@@ -186,6 +186,10 @@ export class SessionProtocol {
     }
     // Whatever produced the name (a JWT sub, a host strategy), it must be usable everywhere.
     if (principal !== null) checkUserName(principal.name);
+    // An expiry that is not a time could neither be scheduled nor ignored safely.
+    if (principal?.expiresAt !== undefined && !Number.isFinite(principal.expiresAt)) {
+      throw relayError(Errors.AUTHENTICATION_FAILED, 'the credential has an invalid expiry');
+    }
     return principal;
   }
 

@@ -77,6 +77,13 @@ describe('session: ends when its token expires', () => {
     expect(forever.isClosed).to.equal(false);
   });
 
+  it('refuses a principal whose expiry is not a time (an authenticator bug) with AUTHENTICATION_FAILED', async () => {
+    t = await createTestHub({}, { authenticator: expiringAuth(() => Number.NaN) });
+    const c = await t.open({ connect: false });
+    c.sendFrame('CONNECT', { 'accept-version': '1.2', login: 'ann' });
+    expect((await c.expectError('AUTHENTICATION_FAILED')).headers.message).to.match(/expiry/);
+  });
+
   it('JwtAuthenticator gives the principal the token\'s exp (plus the clock tolerance) as its expiry', async () => {
     const secret = 'unit-secret-0123456789';
     const exp = Math.floor(Date.now() / 1000) + 600;
