@@ -90,7 +90,6 @@ export class Relay {
     this.metrics = new RelayMetrics({ defaultMetrics: true });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
     const secret = this.config.authJwtSecret;
-    const requireExp = this.config.authJwtRequireExp;
     this.authenticator = authenticator ?? defaultAuthenticator(this.config);
     this.handlers = new MessageHandlers((sender) => this.appContext(sender));
     this.hub = new SessionHub({
@@ -145,7 +144,7 @@ export class Relay {
     this.router.use(createPushRoutes({
       messaging: this.messaging,
       presence: this.presence,
-      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret, { requireExp }) : noPushAuth,
+      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret, { requireExp: this.config.authJwtRequireExp }) : noPushAuth,
       maxBodyBytes: this.config.limits.maxFrameBytes,
     }));
     this.router.use(errorMiddleware(this.logger));

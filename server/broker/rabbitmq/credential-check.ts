@@ -113,11 +113,6 @@ export class CredentialCheck {
     return check;
   }
 
-  /** Forgets every verdict (waiting checks still complete). */
-  clear(): void {
-    this.cache.clear();
-  }
-
   /** One sign-in, once a slot is free. */
   private attempt(login: string, passcode: string): Promise<boolean> {
     if (this.running >= this.maxConcurrent) {
