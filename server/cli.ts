@@ -48,8 +48,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger(config.logLevel);
-  if (config.authJwtSecret === undefined) {
+  if (config.authMode === 'dev' && config.authJwtSecret === undefined) {
     logger.warn('AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.');
+  } else if (config.authMode === 'dev') {
+    logger.warn('AUTH_MODE=dev: the CONNECT login header names the user, unchecked. Do not run this in production.');
+  } else if (config.authJwtSecret === undefined) {
+    logger.warn('AUTH_JWT_SECRET is not set: the push API (POST /push/:user, GET /users/:user) needs no token. Set it before exposing that API.');
   }
   if (config.brokerUrl === undefined) {
     logger.warn('BROKER_URL is not set: embedded in-memory broker, single instance only.');

@@ -33,6 +33,15 @@ export interface HeartbeatConfig {
   minMs: number;
 }
 
+/**
+ * How STOMP sessions authenticate (AUTH_MODE): `dev` (the CONNECT `login` names the user, no
+ * check), `jwt` (an HS256 JWT signed with AUTH_JWT_SECRET), `broker` (the CONNECT `login` /
+ * `passcode` are checked against RabbitMQ's users, as Web-STOMP does).
+ */
+export type AuthMode = 'dev' | 'jwt' | 'broker';
+
+export const AUTH_MODES: readonly AuthMode[] = ['dev', 'jwt', 'broker'];
+
 export interface RelayConfig {
   /** HTTP port for everything: WebSocket, SockJS, push API, health, metrics, demo. */
   port: number;
@@ -56,8 +65,21 @@ export interface RelayConfig {
    * default 2000 finds a half-dead link (no data, no close) within about 5 s.
    */
   brokerHeartbeatMs: number;
-  /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
+  /**
+   * How sessions authenticate. Unset: `jwt` when {@link authJwtSecret} is set, else `dev` (after
+   * {@link resolveConfig} / {@link configFromEnv} it is always set).
+   */
+  authMode: AuthMode | undefined;
+  /**
+   * HS256 secret of JWTs: of STOMP sessions in `jwt` mode, and of the push API in every mode (unset:
+   * pushes need no token).
+   */
   authJwtSecret: string | undefined;
+  /**
+   * Refuse JWTs without an `exp` claim (STOMP sessions and the push API). Default true: a token
+   * that never expires is a credential that can never be taken back.
+   */
+  authJwtRequireExp: boolean;
   limits: SessionLimits;
   heartbeat: HeartbeatConfig;
   /** Destination prefixes relayed to the broker. Anything else (but /app and /user) gets ERROR. */
@@ -89,7 +111,9 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   routeQueueTtlMs: 30_000,
   userRouteWaitMs: 2_000,
   brokerHeartbeatMs: 2_000,
+  authMode: undefined,
   authJwtSecret: undefined,
+  authJwtRequireExp: true,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
     maxSubscriptionsPerSession: 256,
@@ -128,6 +152,12 @@ const int = (name: string, value: string, min: number, max = Number.MAX_SAFE_INT
   if (n < min || n > max) throw relayError(Errors.INVALID_CONFIG, `${name} must be between ${min} and ${max}, got ${n}`);
   return n;
 };
+const bool = (name: string, value: string): boolean => {
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw relayError(Errors.INVALID_CONFIG, `${name} must be true or false, got "${value}"`);
+};
 const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Every environment variable the CLI reads. `--help` prints this table; docs/operations.md mirrors it. */
@@ -140,7 +170,9 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
   { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
   { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 2000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
-  { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
+  { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
+  { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
+  { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
   { name: 'MAX_HEADER_LINE_BYTES', help: 'longest header line (default 8192)', apply: (c, v) => { c.limits.maxHeaderLineBytes = int('MAX_HEADER_LINE_BYTES', v, 64); } },
@@ -221,6 +253,14 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(config.presenceIntervalMs) || config.presenceIntervalMs < 100) fail('presenceIntervalMs must be a whole number ≥ 100');
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`);
   if (config.authJwtSecret !== undefined && config.authJwtSecret.length < 16) fail('AUTH_JWT_SECRET must be at least 16 characters');
+  if (typeof config.authJwtRequireExp !== 'boolean') fail(`authJwtRequireExp must be true or false, got ${String(config.authJwtRequireExp)}`);
+  const authMode = config.authMode ?? (config.authJwtSecret !== undefined ? 'jwt' : 'dev');
+  if (!AUTH_MODES.includes(authMode)) fail(`AUTH_MODE must be one of ${AUTH_MODES.join(', ')}, got "${String(authMode)}"`);
+  if (authMode === 'jwt' && config.authJwtSecret === undefined) fail('AUTH_MODE=jwt needs AUTH_JWT_SECRET, the HS256 secret the tokens are signed with');
+  if (authMode === 'broker' && config.brokerUrl === undefined) {
+    fail('AUTH_MODE=broker needs BROKER_URL: the RabbitMQ node whose users sign in (the embedded broker has no users)');
+  }
+  config.authMode = authMode;
   Object.freeze(config.limits);
   Object.freeze(config.heartbeat);
   Object.freeze(config.relayPrefixes);

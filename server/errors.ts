@@ -50,6 +50,7 @@ export const Errors = Object.freeze({
   UNKNOWN_ACK: def('UNKNOWN_ACK', 'no unacknowledged message with id %s'),
   DESTINATION_NOT_ALLOWED: def('DESTINATION_NOT_ALLOWED', 'destination not allowed: %s'),
   ACCESS_DENIED: def('ACCESS_DENIED', 'access denied: %s'),
+  TOKEN_EXPIRED: def('TOKEN_EXPIRED', 'the token that authenticated this session expired at %s; reconnect with a fresh token'),
   HEARTBEAT_TIMEOUT: def('HEARTBEAT_TIMEOUT', 'no data from client for %s ms (heart-beat grace period)'),
   SLOW_CONSUMER: def('SLOW_CONSUMER', 'session outbound buffer exceeds %s bytes; client is too slow'),
   NOT_UTF8_ON_TEXT_TRANSPORT: def('NOT_UTF8_ON_TEXT_TRANSPORT', 'message body is not valid UTF-8 and this transport carries only text'),

@@ -12,7 +12,7 @@ import express, { type Router } from 'express';
 import type { Duplex } from 'node:stream';
 import type { Broker } from './broker/broker';
 import { createBroker } from './broker/create-broker';
-import { resolveConfig, type RelayConfig, type RelayOptions } from './config';
+import { parseBrokerUrl, resolveConfig, type RelayConfig, type RelayOptions } from './config';
 import { createLogger, type Logger } from './observability/logger';
 import { RelayMetrics } from './observability/metrics';
 import { SessionHub } from './session/session-hub';
@@ -20,6 +20,8 @@ import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
 import { DevLoginAuthenticator } from './auth/authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
+import { BrokerAuthenticator } from './auth/broker-authenticator';
+import { CredentialCheck } from './broker/rabbitmq/credential-check';
 import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type HandlerOptions } from './application/message-handlers';
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
@@ -43,7 +45,7 @@ export const PATHS = Object.freeze({ websocket: '/ws', sockjs: '/sockjs' });
 export interface CreateRelayOptions extends RelayOptions {
   /** A broker engine to use instead of the one `brokerUrl` selects (tests, custom engines). */
   broker?: Broker;
-  /** Replaces the authenticator `authJwtSecret` selects (e.g. a host application's own). */
+  /** Replaces the authenticator `authMode` selects (e.g. a host application's own). */
   authenticator?: Authenticator;
   /** Replaces the destination router (advanced: user and application destinations are lost). */
   router?: DestinationRouter;
@@ -88,7 +90,7 @@ export class Relay {
     this.metrics = new RelayMetrics({ defaultMetrics: true });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
     const secret = this.config.authJwtSecret;
-    this.authenticator = authenticator ?? (secret ? new JwtAuthenticator({ secret }) : new DevLoginAuthenticator());
+    this.authenticator = authenticator ?? defaultAuthenticator(this.config);
     this.handlers = new MessageHandlers((sender) => this.appContext(sender));
     this.hub = new SessionHub({
       broker: this.broker,
@@ -143,7 +145,7 @@ export class Relay {
     this.router.use(createPushRoutes({
       messaging: this.messaging,
       presence: this.presence,
-      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret) : noPushAuth,
+      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret, { requireExp: this.config.authJwtRequireExp }) : noPushAuth,
       maxBodyBytes: this.config.limits.maxFrameBytes,
     }));
     this.router.use(errorMiddleware(this.logger));
@@ -317,6 +319,19 @@ export class Relay {
       return;
     }
     this.hub.accept(transport);
+  }
+}
+
+/** The authenticator `config.authMode` names. */
+function defaultAuthenticator(config: RelayConfig): Authenticator {
+  switch (config.authMode) {
+    case 'jwt':
+      return new JwtAuthenticator({ secret: config.authJwtSecret!, requireExp: config.authJwtRequireExp });
+    case 'broker':
+      // Only host, port and vhost of BROKER_URL: each check signs in with the client's own credentials.
+      return new BrokerAuthenticator(new CredentialCheck({ endpoint: parseBrokerUrl(config.brokerUrl!) }));
+    default:
+      return new DevLoginAuthenticator();
   }
 }
 

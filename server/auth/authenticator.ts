@@ -11,6 +11,11 @@ export interface Principal {
   name: string;
   /** Whatever else the authenticator learned (JWT claims...). Never sent to the client. */
   claims?: Readonly<Record<string, unknown>>;
+  /**
+   * When the credential stops being valid (ms since the epoch; a JWT's `exp`): the session is then
+   * ended with ERROR TOKEN_EXPIRED. Undefined: it lasts as long as the connection.
+   */
+  expiresAt?: number;
 }
 
 export interface AuthRequest {

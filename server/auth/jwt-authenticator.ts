@@ -3,10 +3,13 @@
  * preference, from the CONNECT `Authorization: Bearer …` header, the CONNECT `passcode` header
  * (what stomp.js's `connectHeaders.passcode` sends), the handshake's `access_token` query
  * parameter (SockJS cannot set headers), or the handshake's own Authorization header.
+ *
+ * The principal expires with the token (`exp` plus the clock tolerance): the session then gets
+ * ERROR TOKEN_EXPIRED and is closed, and the client reconnects with a fresh token.
  */
 import { Errors, relayError } from '../errors';
 import type { AuthRequest, Authenticator, Principal } from './authenticator';
-import { bearerToken, queryParam, verifyJwt, type JwtOptions } from './jwt';
+import { DEFAULT_CLOCK_TOLERANCE_SEC, bearerToken, queryParam, verifyJwt, type JwtOptions } from './jwt';
 
 export class JwtAuthenticator implements Authenticator {
   readonly mode = 'jwt';
@@ -27,7 +30,10 @@ export class JwtAuthenticator implements Authenticator {
     if (typeof claims.sub !== 'string' || claims.sub === '') {
       throw relayError(Errors.AUTHENTICATION_FAILED, 'token has no "sub" claim naming the user');
     }
-    return { name: claims.sub, claims };
+    // The session ends when the token would no longer be accepted: exp plus the tolerated skew.
+    const tolerance = this.options.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC;
+    const expiresAt = typeof claims.exp === 'number' ? (claims.exp + tolerance) * 1000 : undefined;
+    return { name: claims.sub, claims, expiresAt };
   }
 }
 

@@ -9,16 +9,33 @@ export interface JwtOptions {
   secret: string;
   /** Seconds of clock skew tolerated on exp/nbf (default 5). */
   clockToleranceSec?: number;
+  /** Refuse tokens without an `exp` claim (default true; AUTH_JWT_REQUIRE_EXP). */
+  requireExp?: boolean;
 }
 
-/** Verifies signature (HS256 only: no `alg: none`, no key confusion) and times. Throws AUTHENTICATION_FAILED. */
+/** Default of {@link JwtOptions.clockToleranceSec}. */
+export const DEFAULT_CLOCK_TOLERANCE_SEC = 5;
+
+/** Why a token without `exp` is refused, in the words both STOMP and the push API use. */
+export const NO_EXP_REASON = 'token has no "exp" claim (tokens must expire; AUTH_JWT_REQUIRE_EXP=false accepts them)';
+
+/** True when `claims` lack an `exp` while `options` require one. */
+export function lacksRequiredExp(claims: JwtPayload, options: Pick<JwtOptions, 'requireExp'>): boolean {
+  return (options.requireExp ?? true) && claims.exp === undefined;
+}
+
+/**
+ * Verifies signature (HS256 only: no `alg: none`, no key confusion), times, and (unless
+ * `requireExp: false`) that the token expires at all. Throws AUTHENTICATION_FAILED.
+ */
 export function verifyJwt(token: string, options: JwtOptions): JwtPayload {
   try {
     const payload = jwt.verify(token, options.secret, {
       algorithms: ['HS256'],
-      clockTolerance: options.clockToleranceSec ?? 5,
+      clockTolerance: options.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC,
     });
     if (typeof payload === 'string') throw new Error('token payload is not a JSON object');
+    if (lacksRequiredExp(payload, options)) throw new Error(NO_EXP_REASON);
     return payload;
   } catch (err) {
     const reason = err instanceof jwt.TokenExpiredError ? 'token expired'

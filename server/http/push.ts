@@ -10,7 +10,7 @@
 import express, { type RequestHandler, type Router } from 'express';
 import passport from 'passport';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
-import { hasScope } from '../auth/jwt';
+import { hasScope, lacksRequiredExp, NO_EXP_REASON } from '../auth/jwt';
 import { Errors, relayError } from '../errors';
 import type { ClusterPresence } from '../user/presence';
 import type { Payload, UserMessaging } from '../user/user-messaging';
@@ -25,12 +25,15 @@ export interface PushAuthStrategy {
   authorize?(user: unknown): boolean;
 }
 
-/** passport-jwt with HS256 and the `push` scope. */
-export function jwtPushAuth(secret: string): RequestHandler {
+/** passport-jwt with HS256 and the `push` scope; tokens without `exp` are refused unless `requireExp: false`. */
+export function jwtPushAuth(secret: string, options: { requireExp?: boolean } = {}): RequestHandler {
   const pp = new passport.Passport();
   pp.use('push-jwt', new JwtStrategy(
     { secretOrKey: secret, algorithms: ['HS256'], jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken() },
-    (payload: unknown, done: (err: unknown, user?: unknown) => void) => done(null, payload),
+    (payload: Record<string, unknown>, done: (err: unknown, user?: unknown, info?: unknown) => void) => {
+      if (lacksRequiredExp(payload, options)) done(null, false, { message: NO_EXP_REASON });
+      else done(null, payload);
+    },
   ));
   return strategyAuth({ passport: pp, strategy: 'push-jwt', authorize: (user) => hasScope(user as Record<string, unknown>, 'push') });
 }

@@ -21,6 +21,22 @@ export function isInternalHeader(name: string): boolean {
   return name.length >= INTERNAL_HEADER_PREFIX.length && name.slice(0, INTERNAL_HEADER_PREFIX.length).toLowerCase() === INTERNAL_HEADER_PREFIX;
 }
 
+/**
+ * Header the relay sets on every client SEND to the sending session's user name (absent for an
+ * anonymous session). It is carried to receivers like an application header, through the broker
+ * and across instances, so receivers can tell who wrote to them. A client cannot set it: whatever
+ * the client sent under this name, in any letter case, is dropped and the relay's value put in its
+ * place (replaced rather than refused, so a client that forwards a MESSAGE's headers unchanged
+ * keeps working, and the receiver still sees the truth). Pushes, `relay.publish()` and application
+ * handlers' replies carry none, and may not set one.
+ */
+export const SENDER_HEADER = 'x-relay-sender';
+
+/** True for headers only the relay may put on a message, whatever their case (today {@link SENDER_HEADER}). */
+export function isRelaySetHeader(name: string): boolean {
+  return name.length === SENDER_HEADER.length && name.toLowerCase() === SENDER_HEADER;
+}
+
 /** True for headers a publisher's message carries to its receivers. */
 export function isCarriedHeader(name: string): boolean {
   return !PROTOCOL_HEADERS.has(name) && !isInternalHeader(name);

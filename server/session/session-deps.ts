@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticator';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import type { DestinationRouter } from './destination-router';
+import type { DeadlineQueue } from './deadline-queue';
 import type { MessageEncoder } from './message-encoder';
 import type { StompSession } from './stomp-session';
 
@@ -25,6 +26,8 @@ export interface SessionDeps {
   readonly logger: Logger;
   readonly router: DestinationRouter;
   readonly encoder: MessageEncoder;
+  /** When sessions' credentials expire: one timer for the whole hub. */
+  readonly expiries: DeadlineQueue;
   /** CONNECTED `server` header, `stomp-relay/<version> (<instanceId>)`. */
   readonly serverHeader: string;
   readonly lifecycle: SessionLifecycle;

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Transport } from '../transport/transport';
 import { PrefixRouter, type DestinationRouter } from './destination-router';
+import { DeadlineQueue } from './deadline-queue';
 import { MessageEncoder } from './message-encoder';
 import { PACKAGE_VERSION } from '../package-info';
 import type { SessionDeps, SessionLifecycle } from './session-deps';
@@ -26,6 +27,8 @@ export interface SessionHubOptions {
   router?: DestinationRouter;
   /** Default: a fresh encoder. Tests pass one with a counting template factory. */
   encoder?: MessageEncoder;
+  /** Default: a fresh queue on the real clock. Tests pass one on a clock they move. */
+  expiries?: DeadlineQueue;
 }
 
 export interface SessionEvent {
@@ -66,6 +69,9 @@ export class SessionHub {
       logger: options.logger,
       router: options.router ?? new PrefixRouter(options.config.relayPrefixes),
       encoder: options.encoder ?? new MessageEncoder(),
+      expiries: options.expiries ?? new DeadlineQueue({
+        onError: (err) => options.logger.error({ err }, 'ending a session whose token expired threw'),
+      }),
       // STOMP 1.2 §CONNECTED: name/version, then free comments: which instance answered helps operators.
       serverHeader: `stomp-relay/${PACKAGE_VERSION} (${options.config.instanceId})`,
       lifecycle,

@@ -23,7 +23,7 @@ import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
 import type { StompSession } from './stomp-session';
 import type { SendRoute } from './destination-router';
-import { PROTOCOL_HEADERS, isInternalHeader } from './header-policy';
+import { PROTOCOL_HEADERS, SENDER_HEADER, isInternalHeader, isRelaySetHeader } from './header-policy';
 
 /** What the protocol needs from the session that carries it. */
 export interface SessionIo {
@@ -186,6 +186,10 @@ export class SessionProtocol {
     }
     // Whatever produced the name (a JWT sub, a host strategy), it must be usable everywhere.
     if (principal !== null) checkUserName(principal.name);
+    // An expiry that is not a time could neither be scheduled nor ignored safely.
+    if (principal?.expiresAt !== undefined && !Number.isFinite(principal.expiresAt)) {
+      throw relayError(Errors.AUTHENTICATION_FAILED, 'the credential has an invalid expiry');
+    }
     return principal;
   }
 
@@ -226,16 +230,22 @@ export class SessionProtocol {
     // A client that asks for a receipt, or marks the message persistent, gets its RECEIPT only once
     // the broker confirmed it took the message: never a receipt for a message that could be lost.
     const ownConfirm = h.receipt !== undefined || h.persistent === 'true';
+    // Who wrote this, as the relay knows it (header-policy.ts): passThrough dropped the client's own.
+    const sender = this.io.session.principal?.name;
     let op: TransactionOp;
     if (route.kind === 'broker') {
       const { broker } = this.io.deps;
       const carried = passThrough(h, PROTOCOL_HEADERS, route.headers);
       if (replyTo !== undefined) carried['reply-to'] = replyTo;
+      if (sender !== undefined) carried[SENDER_HEADER] = sender;
       const request = { destination: route.destination, headers: carried, body: frame.body };
       op = (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
     } else {
       const session = this.io.session;
-      const handled = replyTo === undefined ? frame : { ...frame, headers: withHeader(h, 'reply-to', replyTo) };
+      const seen = passThrough(h, EMPTY_SET, undefined);
+      if (replyTo !== undefined) seen['reply-to'] = replyTo;
+      if (sender !== undefined) seen[SENDER_HEADER] = sender;
+      const handled = { ...frame, headers: seen };
       op = () => route.handle(handled, session);
     }
 
@@ -525,6 +535,7 @@ export class SessionProtocol {
 }
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_SET: ReadonlySet<string> = new Set();
 const CONFIRM = Object.freeze({ confirm: true });
 const GIVE_UP: NackOptions = Object.freeze({ requeue: false });
 
@@ -557,19 +568,12 @@ function required(frame: StompFrame, name: string): string {
   return value;
 }
 
-/** A copy of `source` with `name` set to `value`. */
-function withHeader(source: StompHeaders, name: string, value: string): StompHeaders {
-  const out: StompHeaders = Object.assign(Object.create(null) as StompHeaders, source);
-  out[name] = value;
-  return out;
-}
-
 /** Copies `source` without `own`, then applies the router's `extra` headers over it. */
 function passThrough(source: StompHeaders, own: ReadonlySet<string>, extra: StompHeaders | undefined): StompHeaders {
   const out: StompHeaders = Object.create(null);
   for (const name of Object.keys(source)) {
-    // Relay-internal headers (`x-stomp-relay-*`) cannot come from a client (header-policy.ts).
-    if (!own.has(name) && !isInternalHeader(name)) out[name] = source[name];
+    // Relay-internal (`x-stomp-relay-*`) and relay-set (`x-relay-sender`) headers cannot come from a client (header-policy.ts).
+    if (!own.has(name) && !isInternalHeader(name) && !isRelaySetHeader(name)) out[name] = source[name];
   }
   if (extra !== undefined) for (const name of Object.keys(extra)) out[name] = extra[name];
   return out;

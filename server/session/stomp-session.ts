@@ -31,6 +31,7 @@ import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { HandshakeInfo, Transport, TransportKind } from '../transport/transport';
+import type { Deadline } from './deadline-queue';
 import { HeartbeatTimers, type HeartbeatHooks } from './heartbeat-timers';
 import type { HeartbeatPlan } from './negotiation';
 import type { SessionDeps } from './session-deps';
@@ -64,6 +65,8 @@ export class StompSession {
   private readonly parser: StompParser;
   private readonly protocol: SessionProtocol;
   private heartbeat: HeartbeatTimers | undefined;
+  /** The principal's expiry (a JWT's exp), in the hub's shared queue. */
+  private expiry: Deadline | undefined;
   private resolveClosed!: () => void;
 
   /** Frames waiting while a handler finishes (see "Inbound"). */
@@ -324,6 +327,8 @@ export class StompSession {
     this.connectDeadline = undefined;
     this.heartbeat?.stop();
     this.heartbeat = undefined;
+    this.expiry?.cancel();
+    this.expiry = undefined;
     this.inbox.length = 0;
     this.inboxHead = 0;
     this.inboxBytes = 0;
@@ -366,6 +371,14 @@ export class StompSession {
     this.connectDeadline = undefined;
     if (plan.sendMs > 0 || plan.receiveMs > 0) {
       this.heartbeat = new HeartbeatTimers(plan.sendMs, plan.receiveMs, this.deps.config.heartbeat.graceFactor, this.heartbeatHooks());
+    }
+    const expiresAt = principal?.expiresAt;
+    if (expiresAt !== undefined) {
+      // The credential is checked once, at CONNECT; past its expiry the session must not go on.
+      this.expiry = this.deps.expiries.add(expiresAt, () => {
+        this.expiry = undefined;
+        this.end(relayError(Errors.TOKEN_EXPIRED, new Date(expiresAt).toISOString()), undefined);
+      });
     }
     // Presence and the user index learn of the session once CONNECTED is on its way.
     this.announced = true;

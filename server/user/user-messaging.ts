@@ -8,7 +8,7 @@ import { Errors, isRelayError, relayError } from '../errors';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
 import { TARGET_SESSION_HEADER, userBrokerDestination } from './user-destinations';
-import { isCarriedHeader, underPrefix } from '../session/header-policy';
+import { isCarriedHeader, isRelaySetHeader, underPrefix } from '../session/header-policy';
 
 /** A payload: bytes and strings go as they are; anything else is sent as JSON. */
 export type Payload = Buffer | string | number | boolean | null | object;
@@ -112,7 +112,8 @@ export function encodePayload(payload: Payload): { body: Buffer; contentType: st
 
 /**
  * Copies caller-supplied application headers onto a message, refusing (BAD_REQUEST) names the
- * protocol or the relay owns (header-policy.ts), `redelivered`, and anything that is not a plain value.
+ * protocol or the relay owns (header-policy.ts: `x-relay-sender` is the relay's word for who sent a
+ * client SEND, and a push has no such sender), `redelivered`, and anything that is not a plain value.
  */
 export function copyApplicationHeaders(target: StompHeaders, source: SendToUserOptions['headers']): void {
   if (source === undefined) return;
@@ -120,7 +121,7 @@ export function copyApplicationHeaders(target: StompHeaders, source: SendToUserO
   for (const [name, value] of Object.entries(source)) {
     const lower = name.toLowerCase();
     if (name === '' || name.length > 256 || /[\r\n:]/.test(name)) throw relayError(Errors.BAD_REQUEST, `invalid header name "${name.slice(0, 64)}"`);
-    if (!isCarriedHeader(lower) || lower === 'redelivered') throw relayError(Errors.BAD_REQUEST, `header "${name}" is reserved`);
+    if (!isCarriedHeader(lower) || isRelaySetHeader(lower) || lower === 'redelivered') throw relayError(Errors.BAD_REQUEST, `header "${name}" is reserved`);
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
       throw relayError(Errors.BAD_REQUEST, `header "${name}" must be a string, number or boolean`);
     }

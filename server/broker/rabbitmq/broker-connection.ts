@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import { StompParser } from '../../codec/parser';
 import { encodeFrame, HEARTBEAT_EOL } from '../../codec/serializer';
 import { headers as makeHeaders, type ParserLimits, type StompFrame, type StompHeaders } from '../../codec/frame';
-import { Errors, relayError, type RelayError } from '../../errors';
+import { Errors, RelayError, relayError } from '../../errors';
 import type { BrokerEndpoint } from '../../config';
 import { brokerErrorToRelayError } from './broker-errors';
 
@@ -30,6 +30,17 @@ export interface BrokerConnectionHandler {
   onError(error: RelayError, frame: StompFrame): void;
   /** The connection is gone (socket closed, heart-beat timeout, ERROR then close). Called once. */
   onClose(reason: RelayError): void;
+}
+
+/**
+ * Why {@link BrokerConnection.open} failed when RabbitMQ answered CONNECT with ERROR (a bad login or
+ * passcode, no access to the vhost) rather than being unreachable. Still BROKER_UNAVAILABLE to
+ * everything that just needs a connection; the credential check (credential-check.ts) tells them apart.
+ */
+export class ConnectRefusedError extends RelayError {
+  constructor(message: string, readonly brokerError: RelayError) {
+    super(Errors.BROKER_UNAVAILABLE, message);
+  }
 }
 
 interface PendingReceipt {
@@ -86,8 +97,8 @@ export class BrokerConnection {
       connection.awaitConnected = (frame) => {
         clearTimeout(timer);
         if (frame.command !== 'CONNECTED') {
-          const detail = brokerErrorToRelayError(frame).message;
-          fail(relayError(Errors.BROKER_UNAVAILABLE, `${endpoint.host}:${endpoint.port} refused CONNECT (${detail})`));
+          const brokerError = brokerErrorToRelayError(frame);
+          fail(new ConnectRefusedError(`${endpoint.host}:${endpoint.port} refused CONNECT (${brokerError.message})`, brokerError));
           return;
         }
         connection.handler = handler;

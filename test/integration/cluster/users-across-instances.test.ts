@@ -62,6 +62,25 @@ describe('users across instances (RabbitMQ)', function () {
     expect(bobOnA.all.map((m) => m.body)).to.deep.equal(['for bob']);
   });
 
+  it('carries the sender\'s name in x-relay-sender through RabbitMQ to receivers on another instance; a forged one is replaced', async () => {
+    const alice = uniqueName('alice');
+    const bob = uniqueName('bob');
+    const topic = `/topic/${uniqueName('room')}`;
+    const bobClient = await client(b, bob);
+    const room = await inbox(bobClient, topic);
+    const bobsInbox = await inbox(bobClient, '/user/queue/dm');
+    const mallory = await client(a, alice);
+    await mallory.publish(topic, 'to the room', { 'x-relay-sender': 'the-ceo', 'X-Relay-Sender': 'the-ceo' });
+    await mallory.publish(`/user/${bob}/queue/dm`, 'to bob', { 'x-relay-sender': 'the-ceo' });
+    for (const m of [await room.next('the topic message on B'), await bobsInbox.next('the private message on B')]) {
+      expect(m.headers['x-relay-sender'], m.body).to.equal(alice);
+      expect(Object.keys(m.headers).filter((h) => h.toLowerCase() === 'x-relay-sender')).to.deep.equal(['x-relay-sender']);
+    }
+    // A push through the HTTP API on A names no sender.
+    await push(a, bob, { destination: '/queue/dm', payload: 'from the backend' });
+    expect((await bobsInbox.next('the push on B')).headers['x-relay-sender']).to.equal(undefined);
+  });
+
   it('reports the user\'s sessions across the cluster in the push response and GET /users/:user', async () => {
     const carol = uniqueName('carol');
     await inbox(await client(a, carol), '/user/queue/x');

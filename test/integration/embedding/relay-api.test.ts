@@ -85,6 +85,31 @@ describe('relay library API (embedded broker)', function () {
     expect(m.headers['x-stomp-relay-session']).to.equal(undefined);
   });
 
+  it('pushes, publishes and handler replies carry no x-relay-sender, and may not set one (BAD_REQUEST)', async () => {
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code);
+    const ivy = await client('ivy');
+    const inboxOf = await inbox(ivy, '/user/queue/inbox');
+    const news = await inbox(ivy, '/topic/sender-news');
+    await relay.sendToUser('ivy', '/queue/inbox', 'from the backend');
+    await relay.publish('/topic/sender-news', 'published');
+    for (const m of [await inboxOf.next('the push'), await news.next('the publish')]) {
+      expect(Object.keys(m.headers).filter((h) => h.toLowerCase() === 'x-relay-sender'), m.body).to.deep.equal([]);
+    }
+    expect(await codeOf(relay.sendToUser('ivy', '/queue/inbox', 'x', { headers: { 'x-relay-sender': 'ann' } }))).to.equal('BAD_REQUEST');
+    expect(await codeOf(relay.sendToUser('ivy', '/queue/inbox', 'x', { headers: { 'X-Relay-Sender': 'ann' } }))).to.equal('BAD_REQUEST');
+    expect(await codeOf(relay.publish('/topic/sender-news', 'x', { 'x-relay-sender': 'ann' }))).to.equal('BAD_REQUEST');
+  });
+
+  it('an application handler sees the relay\'s x-relay-sender, not the client\'s', async () => {
+    relay.onMessage('/sender-echo', { sendToUser: '/queue/echo' }, (msg) => ({ header: msg.headers['x-relay-sender'] ?? null, user: msg.user }));
+    const jon = await client('jon');
+    const echoes = await inbox(jon, '/user/queue/echo');
+    await jon.publish('/app/sender-echo', '{}', { 'x-relay-sender': 'ann' });
+    const m = await echoes.next('the handler\'s reply');
+    expect(JSON.parse(m.body)).to.deep.equal({ header: 'jon', user: 'jon' });
+    expect(m.headers['x-relay-sender'], 'a handler\'s reply is a push: no sender').to.equal(undefined);
+  });
+
   it('rejects a sendToUser whose destination is outside the relayed prefixes', async () => {
     const err = await relay.sendToUser('ann', '/elsewhere/x', 1).then(() => null, (e: Error & { code?: string }) => e);
     expect(err?.code).to.equal('BAD_REQUEST');

@@ -4,10 +4,11 @@
  */
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
+import { JwtAuthenticator } from '../../../server/auth/jwt-authenticator';
 import {
   connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
   type TestRelay,
-  trackClients,
+  trackClients, within,
 } from '../../harness/stomp-test-kit';
 
 const SECRET = 'integration-secret-0123456789';
@@ -16,6 +17,8 @@ function token(claims: Record<string, unknown>, options: jwt.SignOptions = {}, s
   return jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: '5m', ...options });
 }
 const expired = (claims: Record<string, unknown>) => jwt.sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 60 }, SECRET, { algorithm: 'HS256' });
+/** A token that never expires: no `exp` claim. */
+const endless = (claims: Record<string, unknown>) => jwt.sign(claims, SECRET, { algorithm: 'HS256' });
 
 describe('server: JWT authentication', function () {
   let server: TestRelay;
@@ -54,6 +57,7 @@ describe('server: JWT authentication', function () {
       ['no token at all (a dev-mode login is not enough)', () => ({ login: 'alice' }), /no token/],
       ['a token signed with another key', () => ({ passcode: token({ sub: 'alice' }, {}, 'some-other-secret-0123456') }), /invalid token/],
       ['an expired token', () => ({ passcode: expired({ sub: 'alice' }) }), /token expired/],
+      ['a token without exp (AUTH_JWT_REQUIRE_EXP defaults to true)', () => ({ passcode: endless({ sub: 'alice' }) }), /no "exp" claim/],
       ['a token without sub', () => ({ passcode: token({ scope: 'push' }) }), /"sub"/],
       ['an unsigned (alg none) token', () => ({ passcode: jwt.sign({ sub: 'alice' }, '', { algorithm: 'none' }) }), /invalid token/],
       ['a token that is not a JWT', () => ({ Authorization: 'Bearer not.a.jwt' }), /invalid token/],
@@ -101,6 +105,13 @@ describe('server: JWT authentication', function () {
       expect(res.body.error.message).to.match(/expired/);
     });
 
+    it('answers a push-scoped token without exp with 401', async () => {
+      const res = await push(server, 'alice', body, { token: endless({ sub: 'svc', scope: 'push' }) });
+      expect(res.status).to.equal(401);
+      expect(res.body.error.code).to.equal('UNAUTHORIZED');
+      expect(res.body.error.message).to.match(/no "exp" claim/);
+    });
+
     it('answers a valid token without the push scope with 403 FORBIDDEN', async () => {
       const res = await push(server, 'alice', body, { token: token({ sub: 'svc', scope: 'read write' }) });
       expect(res.status).to.equal(403);
@@ -131,6 +142,42 @@ describe('server: JWT authentication', function () {
     it('leaves health and readiness open', async () => {
       expect((await request(`${server.http}/healthz`)).status).to.equal(200);
       expect((await request(`${server.http}/readyz`)).status).to.equal(200);
+    });
+  });
+
+  describe('with authJwtRequireExp: false (AUTH_JWT_REQUIRE_EXP=false)', () => {
+    let lenient: TestRelay;
+    before(async () => { lenient = await startRelay({ authJwtSecret: SECRET, authJwtRequireExp: false }); });
+    after(async () => { await lenient.close(); });
+
+    it('accepts a token without exp for STOMP and for the push API, and still refuses an expired one', async () => {
+      const alice = unique('alice');
+      const client = track(await connect(wsFactory(lenient.wsUrl), { connectHeaders: { passcode: endless({ sub: alice }) } }));
+      expect(client.connected.headers['user-name']).to.equal(alice);
+      const sub = await client.subscribe('/user/queue/x');
+      const res = await push(lenient, alice, { destination: '/queue/x', payload: 'hi' }, { token: endless({ sub: 'svc', scope: 'push' }) });
+      expect(res.status).to.equal(202);
+      expect((await sub.messages.next()).body).to.equal('hi');
+      const outcome = await tryConnect(wsFactory(lenient.wsUrl), { connectHeaders: { passcode: expired({ sub: alice }) } });
+      expect(outcome.ok).to.equal(false);
+      if (!outcome.ok) expect(outcome.error.headers.code).to.equal('AUTHENTICATION_FAILED');
+    });
+  });
+
+  describe('a session whose token expires', () => {
+    let strict: TestRelay;
+    // No clock tolerance, so the test waits for exp itself rather than exp + 5 s.
+    before(async () => { strict = await startRelay({ authJwtSecret: SECRET, authenticator: new JwtAuthenticator({ secret: SECRET, clockToleranceSec: 0 }) }); });
+    after(async () => { await strict.close(); });
+
+    it('gets ERROR TOKEN_EXPIRED when exp passes, and is closed', async () => {
+      const alice = unique('alice');
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const client = track(await connect(wsFactory(strict.wsUrl), { connectHeaders: { passcode: jwt.sign({ sub: alice, exp }, SECRET, { algorithm: 'HS256' }) } }));
+      const error = await client.errors.next('ERROR TOKEN_EXPIRED', 5_000);
+      expect(error.headers.code).to.equal('TOKEN_EXPIRED');
+      expect(error.headers.message).to.match(/token .*expired/);
+      await within(client.closed, 'the socket to close after TOKEN_EXPIRED');
     });
   });
 });

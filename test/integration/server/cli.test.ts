@@ -51,7 +51,7 @@ describe('server: CLI (dist/server/cli.js)', function () {
   it('--help prints the environment table and exits 0', async () => {
     const out = await runCli(['--help'], {});
     expect(out.code).to.equal(0);
-    for (const name of ['PORT', 'HOST', 'BROKER_URL', 'AUTH_JWT_SECRET', 'ALLOWED_ORIGINS', 'HEARTBEAT_SEND_MS', 'LOG_LEVEL']) {
+    for (const name of ['PORT', 'HOST', 'BROKER_URL', 'AUTH_MODE', 'AUTH_JWT_SECRET', 'AUTH_JWT_REQUIRE_EXP', 'ALLOWED_ORIGINS', 'HEARTBEAT_SEND_MS', 'LOG_LEVEL']) {
       expect(out.stdout).to.match(new RegExp(`^\\s+${name}\\s+\\S`, 'm'), `${name} row in --help`);
     }
     expect(out.stdout).to.include('/ws');
@@ -73,6 +73,21 @@ describe('server: CLI (dist/server/cli.js)', function () {
     expect(unknown.code).to.not.equal(0);
     expect(unknown.stderr).to.include('--bogus');
   });
+
+  const authRefusals: Array<[string, Record<string, string>, RegExp]> = [
+    ['an unknown AUTH_MODE', { AUTH_MODE: 'ldap' }, /AUTH_MODE must be one of dev, jwt, broker, got "ldap"/],
+    ['AUTH_MODE=broker without BROKER_URL', { AUTH_MODE: 'broker' }, /AUTH_MODE=broker needs BROKER_URL/],
+    ['AUTH_MODE=jwt without AUTH_JWT_SECRET', { AUTH_MODE: 'jwt' }, /AUTH_MODE=jwt needs AUTH_JWT_SECRET/],
+    ['AUTH_JWT_REQUIRE_EXP=maybe', { AUTH_JWT_REQUIRE_EXP: 'maybe' }, /AUTH_JWT_REQUIRE_EXP must be true or false, got "maybe"/],
+  ];
+  for (const [name, env, says] of authRefusals) {
+    it(`refuses ${name} with a readable message and exit status 2`, async () => {
+      const out = await runCli([], env);
+      expect(out.code).to.equal(2);
+      expect(out.stderr).to.match(says);
+      expect(out.stderr, 'no stack trace for a config mistake').to.not.match(/\n\s+at /);
+    });
+  }
 
   describe('running', () => {
     let child: ChildProcess;

@@ -218,6 +218,7 @@ export async function createTestHub(
     logger: extra.logger ?? silentLogger(),
     router: extra.router,
     encoder: extra.encoder,
+    expiries: extra.expiries,
   });
   const transports: FakeTransport[] = [];
   return {
