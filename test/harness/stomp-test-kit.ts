@@ -460,23 +460,26 @@ export interface JsonResponse {
 }
 
 /** fetch + parse JSON (when it is JSON). */
-export async function request(url: string, init: RequestInit = {}): Promise<JsonResponse> {
-  const res = await within(fetch(url, init), `${init.method ?? 'GET'} ${url}`);
+export async function request(url: string, init: RequestInit = {}, ms = WAIT_MS): Promise<JsonResponse> {
+  const res = await within(fetch(url, init), `${init.method ?? 'GET'} ${url}`, ms);
   const text = await res.text();
   let body: unknown;
   try { body = JSON.parse(text); } catch { body = undefined; }
   return { status: res.status, headers: res.headers, body, text };
 }
 
-/** `POST /push/:user` with a JSON body (or a raw string body when `raw` is given). */
-export function push(server: TestRelay, user: string, body: unknown, options: { token?: string; raw?: string } = {}): Promise<JsonResponse> {
+/**
+ * `POST /push/:user` with a JSON body (or a raw string body when `raw` is given). `ms` bounds the
+ * wait for the answer (a burst of a thousand requests queues behind itself on a loaded box).
+ */
+export function push(server: TestRelay, user: string, body: unknown, options: { token?: string; raw?: string; ms?: number } = {}): Promise<JsonResponse> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   return request(`${server.http}/push/${encodeURIComponent(user)}`, {
     method: 'POST',
     headers,
     body: options.raw ?? JSON.stringify(body),
-  });
+  }, options.ms);
 }
 
 /** Value of one Prometheus sample, e.g. `stomp_relay_sessions{transport="ws"}`; undefined if absent. */

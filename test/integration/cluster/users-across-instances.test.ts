@@ -107,7 +107,7 @@ describe('users across instances (RabbitMQ)', function () {
     const bulk = await inbox(await client(a, dave), '/user/queue/bulk');
     const n = 1000;
     const statuses = await Promise.all(Array.from({ length: n }, (_, i) =>
-      push(b, dave, { destination: '/queue/bulk', payload: { i } }).then((r) => r.status)));
+      push(b, dave, { destination: '/queue/bulk', payload: { i } }, { ms: 45_000 }).then((r) => r.status)));
     expect(statuses.filter((s) => s !== 202)).to.deep.equal([]);
     const got = await bulk.take(n, `${n} pushes`, 30_000);
     const seen = got.map((m) => (JSON.parse(m.body) as { i: number }).i).sort((x, y) => x - y);

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_CONFIG, ENV_VARS, parseBrokerUrl } from '../../../server/config';
+import { DEFAULT_CONFIG, ENV_VARS, parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
 import { nginxUnavailableReason, renderNginxConfig, testNginxConfig } from '../../harness/nginx';
 import { findAll, parseDockerfile, parseNginxConf, type NginxDirective } from './config-parsers';
 
@@ -102,6 +102,16 @@ describe('deploy config: docker-compose.yml', () => {
       expect(endpoint.host, name).to.equal('rabbitmq');
       expect(endpoint.port, name).to.equal(Number(stompPort));
       expect(services[name].depends_on?.rabbitmq?.condition, `${name} waits for a healthy broker`).to.equal('service_healthy');
+    }
+  });
+
+  it("points every relay's BROKER_AMQP_URL at the rabbitmq service's AMQP listener (user and topic routes)", () => {
+    const amqpPort = /^listeners\.tcp\.default\s*=\s*(\d+)\s*$/m.exec(read('broker/rabbitmq.conf'))?.[1];
+    expect(amqpPort, 'broker/rabbitmq.conf sets listeners.tcp.default').to.be.a('string');
+    for (const name of relayNames) {
+      const [endpoint] = parseAmqpUrls(environment(services[name]).BROKER_AMQP_URL);
+      expect(endpoint.host, name).to.equal('rabbitmq');
+      expect(endpoint.port, name).to.equal(Number(amqpPort));
     }
   });
 
