@@ -19,7 +19,9 @@ function usage(): string {
     'Configuration comes from environment variables:',
     ...ENV_VARS.map((v) => `  ${v.name.padEnd(width)}  ${v.help}`),
     '',
-    'Endpoints: /ws, /sockjs, POST /push/:user, GET /healthz, /readyz, /metrics, demo page at /',
+    'Public endpoints: /ws, /sockjs, GET /healthz, /readyz, /instance, /client/*, demo page at /',
+    'Admin endpoints (on ADMIN_PORT when set): POST /push/:user, POST /push, POST /publish, GET /users,',
+    '  GET /users/:user, DELETE /users/:user/sessions, GET /metrics, GET /openapi.json',
   ].join('\n');
 }
 
@@ -53,7 +55,7 @@ async function main(argv: string[]): Promise<void> {
   } else if (config.authMode === 'dev') {
     logger.warn('AUTH_MODE=dev: the CONNECT login header names the user, unchecked. Do not run this in production.');
   } else if (config.authJwtSecret === undefined) {
-    logger.warn('AUTH_JWT_SECRET is not set: the push API (POST /push/:user, GET /users/:user) needs no token. Set it before exposing that API.');
+    logger.warn('AUTH_JWT_SECRET is not set: the HTTP API (POST /push, /publish, /users...) needs no token. Set it before exposing that API.');
   }
   if (config.brokerUrl === undefined) {
     logger.warn('BROKER_URL is not set: embedded in-memory broker, single instance only.');

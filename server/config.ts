@@ -43,9 +43,21 @@ export type AuthMode = 'dev' | 'jwt' | 'broker';
 export const AUTH_MODES: readonly AuthMode[] = ['dev', 'jwt', 'broker'];
 
 export interface RelayConfig {
-  /** HTTP port for everything: WebSocket, SockJS, push API, health, metrics, demo. */
+  /**
+   * HTTP port of the relay: WebSocket, SockJS, health, readiness, the client and the demo; also the
+   * HTTP API and metrics unless {@link adminPort} is set.
+   */
   port: number;
   host: string;
+  /**
+   * A second HTTP port for the HTTP API (`/push*`, `/publish`, `/users*`), `/metrics` and
+   * `/openapi.json`, which {@link port} then no longer serves (404). Unset: everything on `port`.
+   */
+  adminPort: number | undefined;
+  /** Address the admin port listens on (default: {@link host}). */
+  adminHost: string | undefined;
+  /** Most users one `POST /push` may name (beyond: 413 TOO_MANY_USERS). */
+  pushMaxUsers: number;
   /** `stomp://user:pass@host:61613/vhost`; undefined selects the embedded in-memory broker. */
   brokerUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
@@ -105,6 +117,9 @@ export interface RelayConfig {
 export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
+  adminPort: undefined,
+  adminHost: undefined,
+  pushMaxUsers: 1000,
   brokerUrl: undefined,
   brokerPoolSize: 4,
   brokerAmqpUrl: undefined,
@@ -164,6 +179,9 @@ const list = (value: string): string[] => value.split(',').map((s) => s.trim()).
 export const ENV_VARS: readonly EnvVar[] = [
   { name: 'PORT', help: 'HTTP port (default 8080)', apply: (c, v) => { c.port = int('PORT', v, 0, 65535); } },
   { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
+  { name: 'ADMIN_PORT', help: 'second HTTP port for /push*, /publish, /users*, /metrics, /openapi.json, which PORT then no longer serves; unset = all on PORT', apply: (c, v) => { c.adminPort = int('ADMIN_PORT', v, 0, 65535); } },
+  { name: 'ADMIN_HOST', help: 'address the admin port listens on (default: HOST)', apply: (c, v) => { c.adminHost = v; } },
+  { name: 'PUSH_MAX_USERS', help: 'most users one POST /push may name (default 1000)', apply: (c, v) => { c.pushMaxUsers = int('PUSH_MAX_USERS', v, 1, 100_000); } },
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
   { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost of RabbitMQ (comma-separated: cluster nodes); default: BROKER_URL hosts and credentials on port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
@@ -231,6 +249,12 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export function validateConfig(config: RelayConfig): RelayConfig {
   const fail = (msg: string): never => { throw relayError(Errors.INVALID_CONFIG, msg); };
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) fail(`port must be 0-65535, got ${config.port}`);
+  if (config.adminPort !== undefined) {
+    if (!Number.isInteger(config.adminPort) || config.adminPort < 0 || config.adminPort > 65535) fail(`adminPort must be 0-65535, got ${config.adminPort}`);
+    // Port 0 means "any free port" for both, so only a fixed port can clash.
+    if (config.adminPort !== 0 && config.adminPort === config.port) fail(`ADMIN_PORT must differ from PORT (both ${config.port}); unset it to serve everything on PORT`);
+  }
+  if (!Number.isInteger(config.pushMaxUsers) || config.pushMaxUsers < 1) fail(`pushMaxUsers must be a whole number ≥ 1, got ${config.pushMaxUsers}`);
   if (config.brokerUrl !== undefined) parseBrokerUrl(config.brokerUrl);
   if (config.brokerAmqpUrl !== undefined) parseAmqpUrls(config.brokerAmqpUrl);
   if (!Number.isInteger(config.routeQueueTtlMs) || config.routeQueueTtlMs < 1000) fail('routeQueueTtlMs must be a whole number ≥ 1000');

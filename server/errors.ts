@@ -48,13 +48,14 @@ export const Errors = Object.freeze({
   TRANSACTION_TOO_LARGE: def('TRANSACTION_TOO_LARGE', 'transaction %s exceeds the limit of %s frames'),
   TOO_MANY_TRANSACTIONS: def('TOO_MANY_TRANSACTIONS', 'session exceeds the limit of %s open transactions'),
   UNKNOWN_ACK: def('UNKNOWN_ACK', 'no unacknowledged message with id %s'),
-  DESTINATION_NOT_ALLOWED: def('DESTINATION_NOT_ALLOWED', 'destination not allowed: %s'),
+  DESTINATION_NOT_ALLOWED: def('DESTINATION_NOT_ALLOWED', 'destination not allowed: %s', 403),
   ACCESS_DENIED: def('ACCESS_DENIED', 'access denied: %s'),
   TOKEN_EXPIRED: def('TOKEN_EXPIRED', 'the token that authenticated this session expired at %s; reconnect with a fresh token'),
   HEARTBEAT_TIMEOUT: def('HEARTBEAT_TIMEOUT', 'no data from client for %s ms (heart-beat grace period)'),
   SLOW_CONSUMER: def('SLOW_CONSUMER', 'session outbound buffer exceeds %s bytes; client is too slow'),
   NOT_UTF8_ON_TEXT_TRANSPORT: def('NOT_UTF8_ON_TEXT_TRANSPORT', 'message body is not valid UTF-8 and this transport carries only text'),
   SHUTTING_DOWN: def('SHUTTING_DOWN', 'server is shutting down; reconnect to another instance'),
+  SESSION_REVOKED: def('SESSION_REVOKED', 'session ended by the server: %s'),
   INTERNAL_ERROR: def('INTERNAL_ERROR', 'internal error: %s', 500),
 
   // --- broker ---
@@ -70,6 +71,7 @@ export const Errors = Object.freeze({
   FORBIDDEN: def('FORBIDDEN', 'forbidden: %s', 403),
   NOT_FOUND: def('NOT_FOUND', 'not found: %s', 404),
   PAYLOAD_TOO_LARGE: def('PAYLOAD_TOO_LARGE', 'request body exceeds %s bytes', 413),
+  TOO_MANY_USERS: def('TOO_MANY_USERS', 'push names %s users; the limit is %s (PUSH_MAX_USERS)', 413),
   ORIGIN_NOT_ALLOWED: def('ORIGIN_NOT_ALLOWED', 'origin not allowed: %s', 403),
 
   // --- configuration ---

@@ -15,6 +15,7 @@ export { DevLoginAuthenticator, type Authenticator, type Principal, type AuthReq
 export { JwtAuthenticator } from './auth/jwt-authenticator';
 export { PassportAuthenticator, type PassportAuthenticatorOptions } from './auth/passport-authenticator';
 export type { PushAuthStrategy } from './http/push';
+export type { ApiAuthStrategy, ApiScope } from './http/api-auth';
 export type { AppHandler, AppMessage, AppContext, HandlerOptions } from './application/message-handlers';
 export type { Payload, SendToUserOptions, SendResult } from './user/user-messaging';
 export type { UserPresence } from './user/presence';

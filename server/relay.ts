@@ -29,7 +29,10 @@ import { isInternalDestination, userDestinationPrefixes } from './user/user-dest
 import { underPrefix } from './session/header-policy';
 import { TEMP_QUEUE_PREFIX } from './session/temp-queues';
 import { UserMessaging, copyApplicationHeaders, encodePayload, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
-import { createPushRoutes, jwtPushAuth, noPushAuth, strategyAuth, type PushAuthStrategy } from './http/push';
+import type { PushAuthStrategy } from './http/push';
+import { jwtApiAuth, noApiAuth, strategyApiAuth } from './http/api-auth';
+import { createAdminRoutes } from './http/admin-routes';
+import { SessionControl } from './user/session-control';
 import { headers as makeHeaders } from './codec/frame';
 import { WsEndpoint, pathOf } from './transport/ws-transport';
 import { SockJsEndpoint } from './transport/sockjs-transport';
@@ -50,8 +53,8 @@ export interface CreateRelayOptions extends RelayOptions {
   /** Replaces the destination router (advanced: user and application destinations are lost). */
   router?: DestinationRouter;
   /**
-   * A passport strategy of the host application for `POST /push/:user` (e.g. its session cookie),
-   * instead of the JWT `push` scope check.
+   * A passport strategy of the host application for the HTTP API (e.g. its session cookie), instead
+   * of the JWT scope check. Its `authorize(user, scope)` grants scopes; without one, `push` only.
    */
   pushAuth?: PushAuthStrategy;
   logger?: Logger;
@@ -66,12 +69,23 @@ export class Relay {
   readonly broker: Broker;
   readonly hub: SessionHub;
   readonly authenticator: Authenticator;
-  /** express Router with the relay's HTTP routes; mount it on a host app, or let {@link listen} do it. */
+  /**
+   * express Router with all the relay's HTTP routes ({@link publicRouter} and {@link adminRouter});
+   * mount it on a host app, or let {@link listen} do it.
+   */
   readonly router: Router;
+  /** The public routes only: `/healthz`, `/readyz`, `/instance`, `/client/*`, `/ws` (426 without Upgrade), the demo page. */
+  readonly publicRouter: Router;
+  /**
+   * The admin routes only: the HTTP API (`/push*`, `/publish`, `/users*`), `/metrics`, `/openapi.json`.
+   * A host that keeps them off its public port mounts this on an internal server instead of {@link router}.
+   */
+  readonly adminRouter: Router;
   /** Cluster-wide presence: which users have sessions on which instances. */
   readonly presence: ClusterPresence;
 
   private readonly messaging: UserMessaging;
+  private readonly control: SessionControl;
   private readonly handlers: MessageHandlers;
 
   private readonly origins: OriginPolicy;
@@ -79,6 +93,7 @@ export class Relay {
   private readonly sockjsEndpoint: SockJsEndpoint;
   private accepting = true;
   private ownServer: http.Server | null = null;
+  private ownAdminServer: http.Server | null = null;
   private closing: Promise<void> | null = null;
   private unsubscribeReady: (() => void) | null = null;
 
@@ -135,20 +150,32 @@ export class Relay {
       logger: this.logger,
       onTransport,
     });
-    this.router = createRoutes({
+    this.control = new SessionControl({
       broker: this.broker,
-      metrics: this.metrics,
+      instanceId: this.config.instanceId,
+      logger: this.logger,
+      endLocalSessions: (user, reason) => this.hub.endUserSessions(user, () => relayError(Errors.SESSION_REVOKED, reason)),
+    });
+    this.publicRouter = createRoutes({
+      broker: this.broker,
       instanceId: this.config.instanceId,
       isAccepting: () => this.accepting,
       serveDemo: serveDemo ?? true,
     });
-    this.router.use(createPushRoutes({
+    this.publicRouter.use(errorMiddleware(this.logger));
+    this.adminRouter = createAdminRoutes({
       messaging: this.messaging,
       presence: this.presence,
-      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret, { requireExp: this.config.authJwtRequireExp }) : noPushAuth,
+      control: this.control,
+      publish: (destination, payload, headers) => this.publish(destination, payload, headers),
+      metrics: this.metrics,
+      auth: pushAuth ? strategyApiAuth(pushAuth) : secret ? jwtApiAuth(secret, { requireExp: this.config.authJwtRequireExp }) : noApiAuth,
       maxBodyBytes: this.config.limits.maxFrameBytes,
-    }));
-    this.router.use(errorMiddleware(this.logger));
+      pushMaxUsers: this.config.pushMaxUsers,
+    });
+    this.adminRouter.use(errorMiddleware(this.logger));
+    this.router = express.Router();
+    this.router.use(this.publicRouter, this.adminRouter);
   }
 
   /**
@@ -224,6 +251,7 @@ export class Relay {
     // The RabbitMQ engine reports its own connection count; the embedded broker is one, in-process.
     if (this.broker.kind === 'memory') this.metrics.brokerConnected.set(1);
     await this.presence.start();
+    await this.control.start();
   }
 
   /**
@@ -257,35 +285,48 @@ export class Relay {
 
   /**
    * Standalone mode: starts the broker, creates an express app with {@link router}, listens on
-   * `config.port` / `config.host` (or the given ones) and attaches the endpoints.
+   * `config.port` / `config.host` (or the given ones) and attaches the endpoints. With
+   * `config.adminPort` set, the public server gets {@link publicRouter} only and a second server on
+   * `adminPort` / `adminHost` gets {@link adminRouter} ({@link adminServer}).
    */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
+    const split = this.config.adminPort !== undefined;
+    const server = http.createServer(this.app(split ? this.publicRouter : this.router));
+    this.ownServer = server;
+    this.attach(server);
+    await this.start();
+    const address = await listenOn(server, port, host);
+    this.logger.info({ port: address.port, host, broker: this.broker.kind, instanceId: this.config.instanceId }, 'stomp-relay listening');
+    if (split) {
+      const adminHost = this.config.adminHost ?? host;
+      const admin = http.createServer(this.app(this.adminRouter));
+      this.ownAdminServer = admin;
+      const adminAddress = await listenOn(admin, this.config.adminPort!, adminHost);
+      this.logger.info({ port: adminAddress.port, host: adminHost }, 'admin port listening: HTTP API, metrics, OpenAPI');
+    }
+    return address;
+  }
+
+  /** An express app serving `router`, with JSON 404s and errors. */
+  private app(router: Router): express.Express {
     const app = express();
     app.disable('x-powered-by');
-    app.use(this.router);
+    app.use(router);
     app.use((req, res) => {
       res.status(404).json({ error: { code: Errors.NOT_FOUND.code, message: `not found: ${req.method} ${req.path}` } });
     });
     app.use(errorMiddleware(this.logger));
-    const server = http.createServer(app);
-    this.ownServer = server;
-    this.attach(server);
-    await this.start();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address() as AddressInfo;
-    this.logger.info({ port: address.port, host, broker: this.broker.kind, instanceId: this.config.instanceId }, 'stomp-relay listening');
-    return address;
+    return app;
   }
 
   /** The server {@link listen} created, if any. */
   get server(): http.Server | null {
     return this.ownServer;
+  }
+
+  /** The admin server {@link listen} created when `adminPort` is set, if any. */
+  get adminServer(): http.Server | null {
+    return this.ownAdminServer;
   }
 
   /**
@@ -302,12 +343,13 @@ export class Relay {
     this.accepting = false;
     await this.hub.drain({ deadlineMs: this.config.shutdownGraceMs });
     await this.presence.stop();
+    await this.control.stop();
     this.sockjsEndpoint.close();
     await this.wsEndpoint.close();
     this.unsubscribeReady?.();
     await this.broker.stop();
-    const server = this.ownServer;
-    if (server) {
+    for (const server of [this.ownServer, this.ownAdminServer]) {
+      if (!server) continue;
       server.closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
@@ -333,6 +375,17 @@ function defaultAuthenticator(config: RelayConfig): Authenticator {
     default:
       return new DevLoginAuthenticator();
   }
+}
+
+/** Listens on `port` / `host`; resolves with the address, rejects on a listen error (port taken). */
+function listenOn(server: http.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }
 
 /** Creates a relay; see {@link Relay}. */

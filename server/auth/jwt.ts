@@ -46,10 +46,14 @@ export function verifyJwt(token: string, options: JwtOptions): JwtPayload {
   }
 }
 
-/** True when the token's `scope` (space-separated string, or array, as in OAuth 2) contains `scope`. */
+/**
+ * True when the token's `scope` (a whitespace-separated string, as in OAuth 2) or `scp` (string or
+ * array) names `scope` as a whole word: `nopush` does not grant `push`.
+ */
 export function hasScope(claims: JwtPayload, scope: string): boolean {
+  if (scope === '') return false;
   const s: unknown = claims.scope ?? claims.scp;
-  if (typeof s === 'string') return s.split(' ').includes(scope);
+  if (typeof s === 'string') return s.split(/\s+/).includes(scope);
   if (Array.isArray(s)) return s.includes(scope);
   return false;
 }

@@ -1,17 +1,16 @@
 /**
- * The relay's HTTP routes, as one express Router that a standalone server or a host application
- * mounts: health, readiness, metrics, instance info, the browser client and the demo page.
+ * The relay's public HTTP routes, as one express Router that a standalone server or a host
+ * application mounts: health, readiness, instance info, the browser client and the demo page
+ * (the admin routes, with the HTTP API and metrics, are in admin-routes.ts).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type Router } from 'express';
 import type { Broker } from '../broker/broker';
-import type { RelayMetrics } from '../observability/metrics';
 import { PACKAGE_ROOT } from '../package-info';
 
 export interface RouteDeps {
   broker: Broker;
-  metrics: RelayMetrics;
   instanceId: string;
   /** False once shutdown began: /readyz turns 503 so load balancers stop sending new clients. */
   isAccepting(): boolean;
@@ -38,14 +37,6 @@ export function createRoutes(deps: RouteDeps): Router {
       accepting,
       instanceId: deps.instanceId,
     });
-  });
-
-  router.get('/metrics', async (_req, res, next) => {
-    try {
-      res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-    } catch (err) {
-      next(err);
-    }
   });
 
   router.get('/instance', (_req, res) => {

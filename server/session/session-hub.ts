@@ -6,7 +6,7 @@
 import type { Broker } from '../broker/broker';
 import type { RelayConfig } from '../config';
 import type { Authenticator } from '../auth/authenticator';
-import { Errors, relayError } from '../errors';
+import { Errors, relayError, type RelayError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Transport } from '../transport/transport';
@@ -112,6 +112,16 @@ export class SessionHub {
   sessionsOfUser(name: string): StompSession[] {
     const set = this.byUser.get(name);
     return set === undefined ? [] : [...set];
+  }
+
+  /**
+   * Ends every connected session of `name` on this instance with `error` (an ERROR frame, then
+   * close). Returns how many were ended.
+   */
+  endUserSessions(name: string, error: () => RelayError): number {
+    const sessions = this.sessionsOfUser(name);
+    for (const session of sessions) session.close(error());
+    return sessions.length;
   }
 
   /** Calls `listener` when a session connects (CONNECTED sent) or ends. Returns an unsubscribe function. */

@@ -10,9 +10,9 @@
  * Eventually consistent by design: presence answers "how many sessions, as far as we know", it
  * never gates delivery (a push is published whatever presence says).
  */
-import type { Broker, Consumer, Delivery } from '../broker/broker';
-import { headers } from '../codec/frame';
+import type { Broker } from '../broker/broker';
 import type { Logger } from '../observability/logger';
+import { InternalChannel } from './internal-channel';
 import { REGISTRY_DESTINATION } from './user-destinations';
 
 export interface PresenceOptions {
@@ -56,17 +56,24 @@ export class ClusterPresence {
   private readonly intervalMs: number;
   private readonly ttlMs: number;
   private readonly changeDelayMs: number;
-  private consumer: Consumer | null = null;
+  private readonly registry: InternalChannel;
   private timer: NodeJS.Timeout | null = null;
   private changeTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private subscribing = false;
-  private unsubscribeReady: (() => void) | null = null;
 
   constructor(private readonly options: PresenceOptions) {
     this.intervalMs = options.intervalMs ?? 5_000;
     this.ttlMs = this.intervalMs * (options.ttlFactor ?? 3);
     this.changeDelayMs = options.changeDelayMs ?? 50;
+    this.registry = new InternalChannel({
+      broker: options.broker,
+      destination: REGISTRY_DESTINATION,
+      name: 'presence registry',
+      logger: options.logger,
+      onMessage: (m) => this.onSnapshot(m),
+      // A broker that comes back after an outage missed our snapshots: send one at once.
+      onReady: () => this.publish(false),
+    });
   }
 
   /**
@@ -76,35 +83,8 @@ export class ClusterPresence {
   async start(): Promise<void> {
     this.timer = setInterval(() => this.publish(false), this.intervalMs);
     this.timer.unref();
-    // A broker that comes back after an outage missed our snapshots: send one at once.
-    this.unsubscribeReady = this.options.broker.onReadyChange((ready) => {
-      if (!ready || this.stopped) return;
-      void this.ensureSubscribed().then(() => this.publish(false));
-    });
-    await this.ensureSubscribed();
+    await this.registry.start();
     this.publish(false);
-  }
-
-  private async ensureSubscribed(): Promise<void> {
-    if (this.consumer || this.subscribing || this.stopped) return;
-    this.subscribing = true;
-    try {
-      this.consumer = await this.options.broker.subscribe(
-        { destination: REGISTRY_DESTINATION, ack: 'auto', headers: headers() },
-        {
-          deliver: (d) => this.onSnapshot(d),
-          cancelled: (reason) => {
-            this.consumer = null;
-            this.options.logger.warn({ reason: reason.message }, 'presence registry subscription cancelled');
-          },
-        },
-      );
-      if (this.stopped) await this.consumer.close();
-    } catch (err) {
-      this.options.logger.warn({ err }, 'presence registry not subscribed yet; retrying when the broker is ready');
-    } finally {
-      this.subscribing = false;
-    }
   }
 
   /** Local users changed (a session connected or left): publish soon, coalescing bursts. */
@@ -134,15 +114,41 @@ export class ClusterPresence {
     return { user, sessions: instances.reduce((a, i) => a + i.sessions, 0), instances };
   }
 
+  /**
+   * Online users as far as this instance knows (its own sessions and its peers' snapshots), sorted
+   * by name (code-unit order), at most `limit` of them whose names come after `after`; `more` tells
+   * whether others follow. Costs a pass over every known user: for an admin listing, not a hot path.
+   */
+  list(after: string | undefined, limit: number): { users: UserPresence[]; more: boolean } {
+    const byUser = new Map<string, Array<{ instanceId: string; sessions: number }>>();
+    const add = (user: string, instanceId: string, sessions: number) => {
+      if (sessions <= 0 || (after !== undefined && user <= after)) return;
+      let instances = byUser.get(user);
+      if (instances === undefined) byUser.set(user, (instances = []));
+      instances.push({ instanceId, sessions });
+    };
+    for (const [user, n] of this.options.localUsers()) add(user, this.options.instanceId, n);
+    const now = Date.now();
+    for (const [instanceId, peer] of this.peers) {
+      if (peer.expiresAt < now) continue;
+      for (const [user, n] of peer.users) add(user, instanceId, n);
+    }
+    const names = [...byUser.keys()].sort();
+    const users = names.slice(0, limit).map((user) => {
+      const instances = byUser.get(user)!;
+      return { user, sessions: instances.reduce((a, i) => a + i.sessions, 0), instances };
+    });
+    return { users, more: names.length > limit };
+  }
+
   /** Announces departure (peers forget us at once) and stops. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.changeTimer) clearTimeout(this.changeTimer);
-    this.unsubscribeReady?.();
     await this.send(true).catch(() => undefined);
-    await this.consumer?.close();
+    await this.registry.stop();
   }
 
   private publish(leaving: boolean): void {
@@ -158,21 +164,12 @@ export class ClusterPresence {
       users: leaving ? {} : Object.fromEntries(this.options.localUsers()),
       ...(leaving ? { leaving: true } : {}),
     };
-    return this.options.broker.publish({
-      destination: REGISTRY_DESTINATION,
-      headers: headers({ 'content-type': 'application/json' }),
-      body: Buffer.from(JSON.stringify(snapshot)),
-    });
+    return this.registry.publish(snapshot);
   }
 
-  private onSnapshot(delivery: Delivery): void {
-    let snapshot: Snapshot;
-    try {
-      snapshot = JSON.parse(delivery.message.body.toString('utf8')) as Snapshot;
-    } catch {
-      return; // not ours: the registry destination is closed to clients, but stay robust
-    }
-    if (snapshot?.v !== 1 || typeof snapshot.instanceId !== 'string' || typeof snapshot.users !== 'object' || snapshot.users === null) return;
+  private onSnapshot(message: Record<string, unknown>): void {
+    const snapshot = message as unknown as Snapshot;
+    if (snapshot.v !== 1 || typeof snapshot.instanceId !== 'string' || typeof snapshot.users !== 'object' || snapshot.users === null) return;
     if (snapshot.instanceId === this.options.instanceId) return;
     if (snapshot.leaving) {
       this.peers.delete(snapshot.instanceId);

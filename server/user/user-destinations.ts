@@ -69,6 +69,9 @@ export function userBrokerDestination(user: string, destination: string): string
 /** Broker destination of the presence registry every instance publishes to and reads. */
 export const REGISTRY_DESTINATION = INTERNAL_DESTINATION_PREFIX + 'stomp-relay.registry';
 
+/** Broker destination of session control (end a user's sessions on every instance; session-control.ts). */
+export const CONTROL_DESTINATION = INTERNAL_DESTINATION_PREFIX + 'stomp-relay.control';
+
 /**
  * The relayed prefixes that make sense inside a user's space (`/user/queue/x`, `/user/topic/x`...):
  * all but temporary and reply queues, which belong to one session already.

@@ -58,9 +58,7 @@ export class UserMessaging {
   async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
     const started = process.hrtime.bigint();
     if (typeof user !== 'string' || user === '') throw relayError(Errors.BAD_REQUEST, 'user must be a non-empty string');
-    if (!underPrefix(destination, this.deps.destinationPrefixes)) {
-      throw relayError(Errors.BAD_REQUEST, `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`);
-    }
+    this.checkDestination(destination);
     const { body, contentType } = encodePayload(payload);
     const h = makeHeaders({ 'content-type': contentType });
     copyApplicationHeaders(h, options.headers);
@@ -76,6 +74,21 @@ export class UserMessaging {
     }
     this.deps.metrics.pushLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return { ...this.deps.presence.lookup(user), destination, routed };
+  }
+
+  /**
+   * Throws the BAD_REQUEST {@link sendToUser} would for `destination` and `headers`, without sending
+   * anything: a push to many users checks what they share once, before the first is sent.
+   */
+  checkMessage(destination: string, headers?: SendToUserOptions['headers']): void {
+    this.checkDestination(destination);
+    copyApplicationHeaders(makeHeaders(), headers);
+  }
+
+  private checkDestination(destination: string): void {
+    if (!underPrefix(destination, this.deps.destinationPrefixes)) {
+      throw relayError(Errors.BAD_REQUEST, `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`);
+    }
   }
 
   /**

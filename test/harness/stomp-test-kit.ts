@@ -482,6 +482,18 @@ export function push(server: TestRelay, user: string, body: unknown, options: { 
   }, options.ms);
 }
 
+/**
+ * Calls the relay's HTTP API: `method` `path` (e.g. `POST /push`) on `base` (a relay's `http` or
+ * its `admin` URL), with a JSON body (or `raw` bytes) and an optional bearer token.
+ */
+export function api(base: string | TestRelay, method: string, path: string, body?: unknown, options: { token?: string; raw?: string; ms?: number } = {}): Promise<JsonResponse> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined || options.raw !== undefined) headers['content-type'] = 'application/json';
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const url = `${typeof base === 'string' ? base : base.http}${path}`;
+  return request(url, { method, headers, body: options.raw ?? (body === undefined ? undefined : JSON.stringify(body)) }, options.ms);
+}
+
 /** Value of one Prometheus sample, e.g. `stomp_relay_sessions{transport="ws"}`; undefined if absent. */
 export function metricValue(exposition: string, sample: string): number | undefined {
   for (const line of exposition.split('\n')) {

@@ -163,4 +163,16 @@ describe('relay embedded in a host express app with its own passport strategy', 
     const ok = await fetch(`http://${base}/push/alice`, { method: 'POST', headers: { 'content-type': 'application/json', Cookie: 'sid=token-bob' }, body });
     expect(ok.status).to.equal(202);
   });
+
+  it("grants a host strategy's users only the push scope unless authorize() says more: publish and admin routes answer 403", async () => {
+    const cookie = { 'content-type': 'application/json', Cookie: 'sid=token-bob' };
+    const publish = await fetch(`http://${base}/publish`, { method: 'POST', headers: cookie, body: JSON.stringify({ destination: '/topic/x', payload: 1 }) });
+    expect(publish.status).to.equal(403);
+    expect(((await publish.json()) as { error: { message: string } }).error.message).to.include('"publish"');
+    const revoke = await fetch(`http://${base}/users/alice/sessions`, { method: 'DELETE', headers: cookie });
+    expect(revoke.status).to.equal(403);
+    const list = await fetch(`http://${base}/users`, { headers: cookie });
+    expect(list.status).to.equal(403);
+    expect((await fetch(`http://${base}/users/alice`, { headers: cookie })).status, 'one user\'s presence comes with push').to.equal(200);
+  });
 });

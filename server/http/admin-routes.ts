@@ -1,0 +1,47 @@
+/**
+ * The relay's admin routes, as one express Router: the HTTP API for backends (`/push/:user`,
+ * `/push`, `/publish`, `/users`, `/users/:user`, `/users/:user/sessions`) and `/metrics`. With
+ * ADMIN_PORT they are served only on that port; otherwise next to the public routes (routes.ts).
+ */
+import express, { type Router } from 'express';
+import type { RelayMetrics } from '../observability/metrics';
+import type { ClusterPresence } from '../user/presence';
+import type { SessionControl } from '../user/session-control';
+import type { UserMessaging } from '../user/user-messaging';
+import type { ApiAuth } from './api-auth';
+import { createPublishRoutes, type PublishRouteDeps } from './publish';
+import { createPushManyRoutes } from './push-many';
+import { createPushRoutes } from './push';
+import { createUserRoutes } from './users';
+
+export interface AdminRouteDeps {
+  messaging: UserMessaging;
+  presence: ClusterPresence;
+  control: SessionControl;
+  publish: PublishRouteDeps['publish'];
+  metrics: RelayMetrics;
+  auth: ApiAuth;
+  /** Largest JSON body accepted (bytes). */
+  maxBodyBytes: number;
+  /** Most users one `POST /push` may name. */
+  pushMaxUsers: number;
+}
+
+export function createAdminRoutes(deps: AdminRouteDeps): Router {
+  const router = express.Router();
+  const { auth, maxBodyBytes } = deps;
+  router.use(createPushRoutes({ messaging: deps.messaging, auth, maxBodyBytes }));
+  router.use(createPushManyRoutes({ messaging: deps.messaging, auth, maxBodyBytes, maxUsers: deps.pushMaxUsers }));
+  router.use(createPublishRoutes({ publish: deps.publish, auth, maxBodyBytes }));
+  router.use(createUserRoutes({ presence: deps.presence, control: deps.control, auth, maxBodyBytes }));
+
+  router.get('/metrics', async (_req, res, next) => {
+    try {
+      res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,78 @@
+/**
+ * Authentication of the HTTP API. Each route asks for a scope:
+ *
+ * | scope     | routes                                                            |
+ * |-----------|-------------------------------------------------------------------|
+ * | `push`    | `POST /push/:user`, `POST /push`, `GET /users/:user`              |
+ * | `publish` | `POST /publish`                                                   |
+ * | `admin`   | `GET /users`, `GET /users/:user`, `DELETE /users/:user/sessions`  |
+ *
+ * Authentication is a passport strategy on a private Passport instance (never the global one, so a
+ * host application's passport setup is untouched): by default passport-jwt with AUTH_JWT_SECRET,
+ * where the token's `scope` must name the route's scope as a whole word; or the host's own
+ * strategy ({@link ApiAuthStrategy}). In dev mode (no secret) nothing is checked.
+ */
+import type { RequestHandler } from 'express';
+import passport from 'passport';
+import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
+import { hasScope, lacksRequiredExp, NO_EXP_REASON } from '../auth/jwt';
+import { Errors, relayError } from '../errors';
+import { sendError } from './errors';
+
+/** What a caller of the HTTP API may do; each route needs one of a list of them. */
+export type ApiScope = 'push' | 'publish' | 'admin';
+
+/** A host application's own passport strategy for the HTTP API. */
+export interface ApiAuthStrategy {
+  passport: passport.PassportStatic | passport.Authenticator;
+  /** Strategy name registered on that passport instance. */
+  strategy: string;
+  /**
+   * Whether an authenticated user has `scope`. Default: `push` only (pushing and reading one
+   * user's presence, what the push API always allowed); `publish` and `admin` need an answer of
+   * your own, so that every signed-in user of the host cannot disconnect the others.
+   */
+  authorize?(user: unknown, scope: ApiScope): boolean;
+}
+
+/** Builds the middleware that lets a request through when its caller has one of `scopes`. */
+export type ApiAuth = (...scopes: ApiScope[]) => RequestHandler;
+
+/** passport-jwt with HS256 and the route's scope; tokens without `exp` are refused unless `requireExp: false`. */
+export function jwtApiAuth(secret: string, options: { requireExp?: boolean } = {}): ApiAuth {
+  const pp = new passport.Passport();
+  pp.use('api-jwt', new JwtStrategy(
+    { secretOrKey: secret, algorithms: ['HS256'], jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken() },
+    (payload: Record<string, unknown>, done: (err: unknown, user?: unknown, info?: unknown) => void) => {
+      if (lacksRequiredExp(payload, options)) done(null, false, { message: NO_EXP_REASON });
+      else done(null, payload);
+    },
+  ));
+  return strategyApiAuth({ passport: pp, strategy: 'api-jwt', authorize: (user, scope) => hasScope(user as Record<string, unknown>, scope) });
+}
+
+/** Wraps a passport strategy so failures answer 401/403 JSON from the error catalogue. */
+export function strategyApiAuth(auth: ApiAuthStrategy): ApiAuth {
+  const authorize = auth.authorize ?? ((_user: unknown, scope: ApiScope) => scope === 'push');
+  return (...scopes) => (req, res, next) => {
+    auth.passport.authenticate(auth.strategy, { session: false }, (err: unknown, user: unknown, info: unknown) => {
+      if (err) return next(err);
+      if (!user) return sendError(res, relayError(Errors.UNAUTHORIZED, failureReason(info)));
+      if (!scopes.some((scope) => authorize(user, scope))) {
+        const names = scopes.map((s) => `"${s}"`).join(' or ');
+        return sendError(res, relayError(Errors.FORBIDDEN, `credentials lack the ${names} scope`));
+      }
+      (req as { user?: unknown }).user = user;
+      next();
+    })(req, res, next);
+  };
+}
+
+/** Dev mode: no authentication. */
+export const noApiAuth: ApiAuth = () => (_req, _res, next) => next();
+
+function failureReason(info: unknown): string {
+  if (info instanceof Error) return info.message;
+  if (typeof info === 'object' && info !== null && 'message' in info) return String((info as { message: unknown }).message);
+  return 'missing or invalid bearer token';
+}
