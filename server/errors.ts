@@ -73,6 +73,7 @@ export const Errors = Object.freeze({
   PAYLOAD_TOO_LARGE: def('PAYLOAD_TOO_LARGE', 'request body exceeds %s bytes', 413),
   TOO_MANY_USERS: def('TOO_MANY_USERS', 'push names %s users; the limit is %s (PUSH_MAX_USERS)', 413),
   ORIGIN_NOT_ALLOWED: def('ORIGIN_NOT_ALLOWED', 'origin not allowed: %s', 403),
+  UPGRADE_REQUIRED: def('UPGRADE_REQUIRED', '%s takes WebSocket connections only (Upgrade: websocket)', 426),
 
   // --- configuration ---
   INVALID_CONFIG: def('INVALID_CONFIG', 'invalid configuration: %s'),

@@ -1,6 +1,6 @@
 /**
  * The relay's admin routes, as one express Router: the HTTP API for backends (`/push/:user`,
- * `/push`, `/publish`, `/users`, `/users/:user`, `/users/:user/sessions`) and `/metrics`. With
+ * `/push`, `/publish`, `/users`, `/users/:user`, `/users/:user/sessions`), `/metrics` and `/openapi.json`. With
  * ADMIN_PORT they are served only on that port; otherwise next to the public routes (routes.ts).
  */
 import express, { type Router } from 'express';
@@ -8,7 +8,9 @@ import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence } from '../user/presence';
 import type { SessionControl } from '../user/session-control';
 import type { UserMessaging } from '../user/user-messaging';
+import { PACKAGE_VERSION } from '../package-info';
 import type { ApiAuth } from './api-auth';
+import { openApiDocument } from './openapi';
 import { createPublishRoutes, type PublishRouteDeps } from './publish';
 import { createPushManyRoutes } from './push-many';
 import { createPushRoutes } from './push';
@@ -34,6 +36,11 @@ export function createAdminRoutes(deps: AdminRouteDeps): Router {
   router.use(createPushManyRoutes({ messaging: deps.messaging, auth, maxBodyBytes, maxUsers: deps.pushMaxUsers }));
   router.use(createPublishRoutes({ publish: deps.publish, auth, maxBodyBytes }));
   router.use(createUserRoutes({ presence: deps.presence, control: deps.control, auth, maxBodyBytes }));
+
+  const openapi = JSON.stringify(openApiDocument({ version: PACKAGE_VERSION, pushMaxUsers: deps.pushMaxUsers, maxBodyBytes }));
+  router.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(openapi);
+  });
 
   router.get('/metrics', async (_req, res, next) => {
     try {

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import express, { type Router } from 'express';
 import type { Broker } from '../broker/broker';
 import { PACKAGE_ROOT } from '../package-info';
+import { Errors, relayError } from '../errors';
+import { sendError } from './errors';
 
 export interface RouteDeps {
   broker: Broker;
@@ -41,6 +43,11 @@ export function createRoutes(deps: RouteDeps): Router {
 
   router.get('/instance', (_req, res) => {
     res.json({ instanceId: deps.instanceId });
+  });
+
+  // A plain request to the WebSocket endpoint (a browser tab, curl): say what it is instead of 404.
+  router.get('/ws', (req, res) => {
+    sendError(res, relayError(Errors.UPGRADE_REQUIRED, req.path));
   });
 
   // Browser client bundle (built by client/build.mjs) and sockjs-client for SockJS's iframe transports.

@@ -60,6 +60,13 @@ describe('server: HTTP API', function () {
       expect(res.body.sessions).to.equal(0);
     });
 
+    it('answers a plain HTTP GET /ws (no Upgrade) with 426 UPGRADE_REQUIRED, not 404', async () => {
+      const res = await request(`${server.http}/ws`);
+      expect(res.status).to.equal(426);
+      expect(res.body.error.code).to.equal('UPGRADE_REQUIRED');
+      expect(res.body.error.message).to.match(/WebSocket/);
+    });
+
     it('answers unknown routes with a JSON 404', async () => {
       const res = await request(`${server.http}/no/such/route`);
       expect(res.status).to.equal(404);
