@@ -1,4 +1,4 @@
-// stomp-relay demo: a topic chat, personal notifications and a push form, on the browser client
+// stomp-relay demo: a topic chat, personal notifications and a send-to-user form, on the browser client
 // that the relay serves at /client/stomp-relay-client.js. Plain ES module, no build step.
 // ?name=alice&transport=sockjs in the URL signs in at once (handy for screenshots and tests);
 // &sockjs=xhr-streaming,xhr-polling narrows the SockJS transports (to see the HTTP fallbacks work).
@@ -152,25 +152,28 @@ async function signOut() {
   setState('signed-out', 'signed out');
 }
 
-async function push(user, text) {
+/**
+ * Sends `text` to every session of `user` (their /user/queue/notifications, on any instance) as a
+ * STOMP SEND to `/user/{user}/queue/notifications`: a private message, routed by the relay exactly
+ * as a backend's `POST /push/:user` is. The page does not call the push API itself: it is for
+ * backends (behind the compose gateway it is on the relays' admin port, and with JWTs it needs a
+ * token with the `push` scope, which a user's token need not have).
+ */
+function push(user, text) {
   const result = $('push-result');
   result.classList.remove('error');
-  result.textContent = 'sending…';
+  if (!relay?.connected) {
+    result.classList.add('error');
+    result.textContent = 'not connected: sign in first';
+    return;
+  }
+  const destination = `/user/${encodeURIComponent(user)}/queue/notifications`;
   try {
-    const res = await fetch(`/push/${encodeURIComponent(user)}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ destination: '/queue/notifications', payload: { from: me, text } }),
-    });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(body.message ?? body.error ?? `HTTP ${res.status}`);
-    const sessions = body.sessions ?? 0;
-    result.textContent = `delivered to ${sessions} session${sessions === 1 ? '' : 's'} of ${body.user ?? user}`;
-    result.dataset.sessions = String(sessions);
+    relay.publish(destination, { from: me, text });
+    result.textContent = `sent to ${user} (${destination})`;
   } catch (err) {
     result.classList.add('error');
-    result.textContent = `push failed: ${err.message}`;
-    delete result.dataset.sessions;
+    result.textContent = `not sent: ${err.message}`;
   }
 }
 

@@ -4,7 +4,7 @@
  * README, with every piece real. What a user would notice is asserted on the page itself:
  * - it connects over SockJS (also with WebSocket gone and only xhr-streaming allowed) and shows the
  *   instance its socket is on;
- * - a backend's push sent to the *other* instance reaches it;
+ * - a backend's push sent to the *other* instance (its admin port, as in production) reaches it;
  * - when its instance goes away (graceful close, or cut off hard), it reconnects through nginx to
  *   the survivor without a reload, and pushes reach it there;
  * - two pages on different instances chat over a topic.
@@ -134,7 +134,7 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
 
     await pushToSelfThroughForm(alice.page, 'alice', 'notifications are live');
     const other = cluster!.other(on);
-    const result = await pushFromBackend(other.url, 'alice', `report ready (pushed to ${other.id})`);
+    const result = await pushFromBackend(other.adminUrl, 'alice', `report ready (pushed to ${other.id})`);
     // What the push API reports is what presence knows: alice's one session, on the instance she is on.
     expect(result).to.deep.include({ user: 'alice', sessions: 1, instances: [{ instanceId: on, sessions: 1 }] });
     await waitForLine(alice.page, 'notifications', `report ready (pushed to ${other.id})`);
@@ -155,7 +155,7 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
     // Live means confirmed by the relay: a backend push sent now cannot race the SUBSCRIBE.
     await notificationsLive(bob.page);
     const other = cluster!.other(on);
-    await pushFromBackend(other.url, 'bob', `pushed via ${other.id} over xhr-streaming`);
+    await pushFromBackend(other.adminUrl, 'bob', `pushed via ${other.id} over xhr-streaming`);
     await waitForLine(bob.page, 'notifications', `pushed via ${other.id} over xhr-streaming`);
     expect(bob.errors).to.deep.equal([]);
   });
@@ -188,7 +188,7 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
       await notificationsLive(carol.page);
 
       // A push that only the survivor can deliver: the dead instance is gone.
-      await pushFromBackend(survivor.url, user, `after the outage, via ${survivor.id}`);
+      await pushFromBackend(survivor.adminUrl, user, `after the outage, via ${survivor.id}`);
       await waitForLine(carol.page, 'notifications', `after the outage, via ${survivor.id}`, 8000);
       expect(await carol.page.getByTestId('notifications').getByText('before the outage').count(), 'old notifications kept').to.equal(1);
 
@@ -209,7 +209,7 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
     expect(await dave.page.getByTestId('transport').textContent()).to.equal('sockjs');
     expect(dave.websockets, 'no WebSocket opened').to.deep.equal([]);
     await pushToSelfThroughForm(dave.page, 'dave', 'fallback works');
-    await pushFromBackend(cluster!.other(on).url, 'dave', 'pushed over the fallback');
+    await pushFromBackend(cluster!.other(on).adminUrl, 'dave', 'pushed over the fallback');
     await waitForLine(dave.page, 'notifications', 'pushed over the fallback');
     expect(dave.errors).to.deep.equal([]);
   });

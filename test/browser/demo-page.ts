@@ -43,7 +43,7 @@ export async function notificationsLive(page: Page, timeoutMs = 10_000): Promise
 }
 
 /**
- * Pushes to the page's own user with the page's push form and waits for it to arrive: the user's
+ * Sends to the page's own user with the page's send-to-user form and waits for it to arrive: the user's
  * way of seeing that notifications work now (the subscription is live at the broker), so that a
  * push sent next by a backend cannot race the page's SUBSCRIBE.
  */
@@ -67,7 +67,7 @@ export interface PushResult {
   instances: Array<{ instanceId: string; sessions: number }>;
 }
 
-/** What a backend does: `POST {relayUrl}/push/{user}` to /queue/notifications. */
+/** What a backend does: `POST {relayUrl}/push/{user}` to /queue/notifications (`relayUrl`: an instance's admin port). */
 export async function pushFromBackend(relayUrl: string, user: string, text: string): Promise<PushResult> {
   const res = await fetch(`${relayUrl}/push/${encodeURIComponent(user)}`, {
     method: 'POST',

@@ -5,7 +5,7 @@
  * every socket destroyed, no ERROR frame, no close handshake), as a crashed process would look to
  * nginx and the browser.
  */
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createRelay, type Relay } from '../../server/relay';
 import { silentLogger } from '../../server/observability/logger';
 import { startNginx, type NginxGateway } from '../harness/nginx';
@@ -17,6 +17,10 @@ export interface RelayInstance {
   readonly url: string;
   /** `127.0.0.1:<port>`, as written into the nginx upstreams. */
   readonly address: string;
+  /** `http://127.0.0.1:<adminPort>`: the instance's admin port (ADMIN_PORT), where backends push. */
+  readonly adminUrl: string;
+  /** `127.0.0.1:<adminPort>`, as written into nginx's admin upstream. */
+  readonly adminAddress: string;
   /** Connected STOMP sessions of `user` on this instance (the ground truth for "where is the page"). */
   sessionsOf(user: string): number;
   /** Graceful: ERROR SHUTTING_DOWN to every session, then the broker and listener close. */
@@ -43,9 +47,12 @@ export interface RelayCluster {
 /** Where a relay finds RabbitMQ (RabbitNode.relayOptions). */
 export interface BrokerOptions { brokerUrl: string; brokerAmqpUrl?: string }
 
-/** Starts one relay on `brokerUrl`, listening on an ephemeral port on 127.0.0.1. */
+/**
+ * Starts one relay on `brokerUrl`, listening on ephemeral ports on 127.0.0.1: the public one and,
+ * as in production (docker-compose.yml), an admin port for the HTTP API.
+ */
 export async function startRelayInstance(broker: BrokerOptions, id: string): Promise<RelayInstance> {
-  const relay = createRelay({ ...broker, brokerPoolSize: 1, instanceId: id, shutdownGraceMs: 2000, logger: silentLogger() });
+  const relay = createRelay({ ...broker, brokerPoolSize: 1, instanceId: id, shutdownGraceMs: 2000, adminPort: 0, logger: silentLogger() });
   const sockets = new Set<Socket>();
   let address;
   try {
@@ -60,16 +67,20 @@ export async function startRelayInstance(broker: BrokerOptions, id: string): Pro
     socket.once('close', () => sockets.delete(socket));
   });
   let killed = false;
+  const adminPort = (relay.adminServer!.address() as AddressInfo).port;
   return {
     id,
     relay,
     url: `http://127.0.0.1:${address.port}`,
     address: `127.0.0.1:${address.port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    adminAddress: `127.0.0.1:${adminPort}`,
     sessionsOf: (user) => relay.hub.sessionsOfUser(user).length,
     close: () => (killed ? relay.close().catch(() => undefined) : relay.close()),
     async kill() {
       killed = true;
       server.close();
+      relay.adminServer?.close();
       for (const socket of sockets) socket.destroy();
       // What is left (broker connections, timers) is shut after the fact; the clients are gone already.
       await relay.close().catch(() => undefined);
@@ -87,7 +98,7 @@ export async function startRelayCluster(broker: BrokerOptions, ids: [string, str
   };
   try {
     for (const id of ids) started.push(await startRelayInstance(broker, id));
-    gateway = await startNginx({ upstreams: started.map((r) => r.address) });
+    gateway = await startNginx({ upstreams: started.map((r) => r.address), adminUpstreams: started.map((r) => r.adminAddress) });
   } catch (err) {
     await stop();
     throw err;

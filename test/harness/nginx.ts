@@ -33,8 +33,12 @@ export function nginxUnavailableReason(): string | undefined {
 export interface RenderOptions {
   /** `host:port` of each relay instance, replacing the compose service names in every upstream. */
   upstreams: string[];
-  /** Value of the `listen` directive, e.g. `127.0.0.1:18080`. */
+  /** `host:port` of each relay's admin port, for upstreams named `*_admin` (default: `upstreams`). */
+  adminUpstreams?: string[];
+  /** Value of the first `listen` directive (the public gateway), e.g. `127.0.0.1:18080`. */
   listen: string;
+  /** Value of the second `listen` directive (the admin gateway), when the config has one. */
+  adminListen?: string;
   /** Folder for nginx's temp paths (client bodies, proxy buffers). */
   tempDir: string;
   errorLog: string;
@@ -50,32 +54,39 @@ export function renderNginxConfig(options: RenderOptions, template = readFileSyn
   if (options.upstreams.length === 0) throw new Error('renderNginxConfig needs at least one upstream');
   const out: string[] = [];
   const seen = { upstream: 0, listen: 0, errorLog: 0, accessLog: 0, http: 0 };
-  let inUpstream = false;
+  let inUpstream: string | undefined;
   let serversWritten = false;
+  const listens = [options.listen, options.adminListen];
   for (const line of template.split('\n')) {
     const trimmed = line.trim();
     const indent = line.slice(0, line.length - line.trimStart().length);
-    if (/^upstream\s+\S+\s*\{$/.test(trimmed)) {
-      inUpstream = true;
+    const upstreamName = /^upstream\s+(\S+)\s*\{$/.exec(trimmed)?.[1];
+    if (upstreamName !== undefined) {
+      inUpstream = upstreamName;
       serversWritten = false;
       seen.upstream += 1;
       out.push(line);
     } else if (inUpstream && /^server\s+[^\s;]+(\s[^;]*)?;$/.test(trimmed)) {
-      if (!serversWritten) for (const address of options.upstreams) out.push(`${indent}server ${address};`);
+      const addresses = inUpstream.endsWith('_admin') ? options.adminUpstreams ?? options.upstreams : options.upstreams;
+      if (!serversWritten) for (const address of addresses) out.push(`${indent}server ${address};`);
       serversWritten = true;
     } else if (inUpstream && trimmed === '}') {
       if (!serversWritten) throw new Error('an upstream block in nginx.conf has no `server host:port;` lines');
-      inUpstream = false;
+      inUpstream = undefined;
       out.push(line);
     } else if (/^listen\s+[^;]+;$/.test(trimmed)) {
+      const listen = listens[seen.listen];
       seen.listen += 1;
-      out.push(`${indent}listen ${options.listen};`);
+      if (listen === undefined) throw new Error(`nginx.conf has a listen line #${seen.listen} but no address was given for it (adminListen?)`);
+      out.push(`${indent}listen ${listen};`);
     } else if (/^error_log\s+[^;]+;$/.test(trimmed)) {
       seen.errorLog += 1;
       out.push(`${indent}error_log ${options.errorLog} info;`);
     } else if (/^access_log\s+[^;]+;$/.test(trimmed)) {
       seen.accessLog += 1;
-      out.push(`${indent}access_log ${options.accessLog} combined;`);
+      // Keep the config's own log format: what it leaves out of the log is part of what is tested.
+      const format = /^access_log\s+\S+\s+([^;\s]+)/.exec(trimmed)?.[1] ?? 'combined';
+      out.push(`${indent}access_log ${options.accessLog} ${format};`);
     } else if (trimmed === 'http {') {
       seen.http += 1;
       out.push(line);
@@ -118,6 +129,9 @@ export interface NginxGateway {
   /** `http://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
+  /** `http://127.0.0.1:<adminPort>`: the admin gateway (the config's second server). */
+  readonly adminUrl: string;
+  readonly adminPort: number;
   /** The private folder with the rendered config, logs and temp paths (removed by stop()). */
   readonly dir: string;
   readonly errorLogPath: string;
@@ -125,6 +139,8 @@ export interface NginxGateway {
   readonly process: ChildProcess;
   /** The error log so far (for assertion messages). */
   errorLog(): Promise<string>;
+  /** The access log so far. */
+  accessLog(): Promise<string>;
   /** Stops nginx (SIGTERM, fast shutdown; SIGKILL after 5 s) and removes its folder unless `keep`. */
   stop(options?: { keep?: boolean }): Promise<void>;
 }
@@ -160,8 +176,11 @@ async function waitForPort(port: number, deadline: number, exited: () => string 
   }
 }
 
-/** Starts nginx with deploy/nginx.conf in front of `upstreams` (`host:port` each). */
-export async function startNginx(options: { upstreams: string[]; port?: number; timeoutMs?: number }): Promise<NginxGateway> {
+/**
+ * Starts nginx with deploy/nginx.conf in front of `upstreams` (`host:port` each), with its admin
+ * gateway in front of `adminUpstreams` (default: the same addresses, for relays without ADMIN_PORT).
+ */
+export async function startNginx(options: { upstreams: string[]; adminUpstreams?: string[]; port?: number; timeoutMs?: number }): Promise<NginxGateway> {
   const reason = nginxUnavailableReason();
   if (reason) throw new Error(reason);
   const dir = await mkdtemp(join(tmpdir(), 'stomp-relay-nginx-'));
@@ -176,9 +195,19 @@ export async function startNginx(options: { upstreams: string[]; port?: number; 
   // A port picked free can be taken before nginx binds it; then nginx exits and we try another.
   for (let tries = 1; ; tries++) {
     const port = options.port ?? (await freePort());
+    let adminPort = await freePort();
+    while (adminPort === port) adminPort = await freePort();
     await writeFile(
       confPath,
-      renderNginxConfig({ upstreams: options.upstreams, listen: `127.0.0.1:${port}`, tempDir, errorLog: errorLogPath, accessLog: accessLogPath }),
+      renderNginxConfig({
+        upstreams: options.upstreams,
+        adminUpstreams: options.adminUpstreams,
+        listen: `127.0.0.1:${port}`,
+        adminListen: `127.0.0.1:${adminPort}`,
+        tempDir,
+        errorLog: errorLogPath,
+        accessLog: accessLogPath,
+      }),
     );
     const child = spawn(NGINX_BIN, ['-p', dir, '-c', confPath, '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -191,7 +220,9 @@ export async function startNginx(options: { upstreams: string[]; port?: number; 
       exit = `nginx exited (${signal ?? code}) before listening:\n${output}`;
     });
     try {
-      await waitForPort(port, Date.now() + (options.timeoutMs ?? 10_000), () => exit);
+      const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+      await waitForPort(port, deadline, () => exit);
+      await waitForPort(adminPort, deadline, () => exit);
     } catch (err) {
       child.kill('SIGKILL');
       await exited;
@@ -204,11 +235,14 @@ export async function startNginx(options: { upstreams: string[]; port?: number; 
     return {
       url: `http://127.0.0.1:${port}`,
       port,
+      adminUrl: `http://127.0.0.1:${adminPort}`,
+      adminPort,
       dir,
       errorLogPath,
       accessLogPath,
       process: child,
       errorLog: () => readFile(errorLogPath, 'utf8').catch(() => ''),
+      accessLog: () => readFile(accessLogPath, 'utf8').catch(() => ''),
       async stop({ keep = false } = {}) {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');

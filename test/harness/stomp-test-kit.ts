@@ -104,6 +104,8 @@ export interface TestRelay {
   wsUrl: string;
   /** `http://127.0.0.1:port/sockjs` */
   sockjsUrl: string;
+  /** `http://127.0.0.1:adminPort` when started with `adminPort` (0 = any free port); else undefined. */
+  admin: string | undefined;
   close(): Promise<void>;
 }
 
@@ -120,12 +122,14 @@ export async function startRelay(options: CreateRelayOptions = {}): Promise<Test
   });
   const { port } = (await relay.listen(0, '127.0.0.1')) as AddressInfo;
   const http = `http://127.0.0.1:${port}`;
+  const adminAddress = relay.adminServer?.address() as AddressInfo | undefined;
   return {
     relay,
     port,
     http,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     sockjsUrl: `${http}/sockjs`,
+    admin: adminAddress ? `http://127.0.0.1:${adminAddress.port}` : undefined,
     close: () => relay.close(),
   };
 }

@@ -89,6 +89,15 @@ describe('server: CLI (dist/server/cli.js)', function () {
     });
   }
 
+  it('refuses ADMIN_PORT equal to PORT, and ADMIN_PORT=abc, with exit status 2', async () => {
+    const same = await runCli([], { PORT: '8123', ADMIN_PORT: '8123' });
+    expect(same.code).to.equal(2);
+    expect(same.stderr).to.match(/ADMIN_PORT must differ from PORT/);
+    const bad = await runCli([], { ADMIN_PORT: 'abc' });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/ADMIN_PORT must be a whole number, got "abc"/);
+  });
+
   describe('running', () => {
     let child: ChildProcess;
     let port: number;

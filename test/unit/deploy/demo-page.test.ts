@@ -47,7 +47,7 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
     expect(alice.errors).to.deep.equal([]);
   });
 
-  it('delivers chat from one user to another (here over SockJS) and pushes a notification to one user', async () => {
+  it('delivers chat from one user to another (here over SockJS) and sends a notification to one user', async () => {
     const bob = await browser.openPage(`${peer.url}/demo/?name=bob&transport=sockjs`);
     opened.push(bob);
     const alice = opened[0];
@@ -62,7 +62,7 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
     await byId(bob.page, 'push-user').fill('alice');
     await byId(bob.page, 'push-text').fill('your report is ready');
     await byId(bob.page, 'push-send').click();
-    expect(await waitText(bob.page, 'push-result', 'delivered to 1 session of alice')).to.equal('delivered to 1 session of alice');
+    expect(await waitText(bob.page, 'push-result', 'sent to alice (/user/alice/queue/notifications)')).to.equal('sent to alice (/user/alice/queue/notifications)');
     await alice.page.getByTestId('notifications').getByText('your report is ready').waitFor({ timeout: 5000 });
     expect(await bob.page.getByTestId('notifications').locator('li').count(), 'bob gets no copy').to.equal(0);
 

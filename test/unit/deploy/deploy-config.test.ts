@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_CONFIG, ENV_VARS, parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
+import { openApiDocument } from '../../../server/http/openapi';
 import { nginxUnavailableReason, renderNginxConfig, testNginxConfig } from '../../harness/nginx';
 import { findAll, parseDockerfile, parseNginxConf, type NginxDirective } from './config-parsers';
 
@@ -43,6 +44,19 @@ const relayNames = Object.keys(services).filter((name) => {
   const sameImage = s.image !== undefined && Object.values(services).some((o) => o.build !== undefined && o.image === s.image);
   return builtHere || sameImage;
 });
+
+/** Paths of the admin routes, from the OpenAPI document (path parameters filled with their examples). */
+function adminRoutePaths(): string[] {
+  const doc = openApiDocument({ version: '0', pushMaxUsers: 1, maxBodyBytes: 1 }) as { paths: Record<string, Record<string, { tags?: string[]; parameters?: Array<{ name: string; example?: unknown }> }>> };
+  const out: string[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const op of Object.values(item)) {
+      if (!op.tags?.includes('admin')) continue;
+      out.push(path.replace(/\{(\w+)\}/g, (_, name: string) => String(op.parameters?.find((p) => p.name === name)?.example ?? 'x')));
+    }
+  }
+  return [...new Set(out)];
+}
 
 function upstream(name: string): NginxDirective {
   const found = findAll(nginxTree, 'upstream').find((u) => u.args[0] === name);
@@ -88,6 +102,14 @@ describe('deploy config: docker-compose.yml', () => {
     }
   });
 
+  it('runs every relay with an ADMIN_PORT other than its PORT, so the public port serves no admin route', () => {
+    for (const name of relayNames) {
+      const env = environment(services[name]);
+      expect(env.ADMIN_PORT, `${name} sets ADMIN_PORT`).to.match(/^\d+$/);
+      expect(env.ADMIN_PORT, name).to.not.equal(env.PORT ?? String(DEFAULT_CONFIG.port));
+    }
+  });
+
   it('gives every relay its own INSTANCE_ID, so the demo and logs tell them apart', () => {
     const ids = relayNames.map((n) => environment(services[n]).INSTANCE_ID);
     expect(ids.every(Boolean), 'INSTANCE_ID set on every relay').to.equal(true);
@@ -127,23 +149,59 @@ describe('deploy config: docker-compose.yml', () => {
     expect(services.rabbitmq.healthcheck?.test.join(' ')).to.match(/rabbitmq-diagnostics/);
   });
 
-  it('publishes nginx on 8080 and mounts deploy/nginx.conf as its main config', () => {
-    expect(services.nginx.ports).to.deep.equal(['8080:80']);
+  it('publishes nginx on 8080 (public) and its admin gateway on the host\'s loopback only, and mounts deploy/nginx.conf', () => {
+    expect(services.nginx.ports).to.deep.equal(['8080:80', '127.0.0.1:8081:8081']);
     expect(services.nginx.volumes).to.include('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro');
     const listens = findAll(nginxTree, 'listen').map((l) => l.args[0]);
-    expect(listens).to.deep.equal(['80']);
+    expect(listens).to.deep.equal(['80', '8081']);
     for (const name of relayNames) expect(services.nginx.depends_on?.[name]?.condition, name).to.equal('service_healthy');
   });
 });
 
 describe('deploy config: deploy/nginx.conf', () => {
-  it("lists exactly the compose relay services, on their PORT, in every upstream", () => {
-    const expected = relayNames.map((n) => `${n}:${environment(services[n]).PORT ?? DEFAULT_CONFIG.port}`).sort();
+  it('lists exactly the compose relay services in every upstream: on their PORT, or their ADMIN_PORT for *_admin upstreams', () => {
+    const on = (variable: 'PORT' | 'ADMIN_PORT') => relayNames.map((n) => `${n}:${environment(services[n])[variable] ?? DEFAULT_CONFIG.port}`).sort();
     const upstreams = findAll(nginxTree, 'upstream');
-    expect(upstreams.length).to.be.at.least(1);
+    expect(upstreams.map((u) => u.args[0])).to.include.members(['relay', 'relay_sockjs', 'relay_admin']);
     for (const u of upstreams) {
       const servers = (u.children ?? []).filter((d) => d.name === 'server').map((d) => d.args[0]).sort();
-      expect(servers, `upstream ${u.args[0]}`).to.deep.equal(expected);
+      expect(servers, `upstream ${u.args[0]}`).to.deep.equal(on(u.args[0].endsWith('_admin') ? 'ADMIN_PORT' : 'PORT'));
+    }
+  });
+
+  it('serves the admin routes only on the admin gateway: the public server answers them itself, never forwards them', () => {
+    const [publicServer, adminServer] = findAll(nginxTree, 'server').filter((d) => d.children !== undefined);
+    const adminPaths = adminRoutePaths();
+    expect(adminPaths.length).to.be.at.least(6);
+    const blocks = (publicServer.children ?? []).filter((d) => d.name === 'location' && d.args[0] === '~');
+    for (const path of adminPaths) {
+      const block = blocks.find((l) => new RegExp(l.args[1]).test(path));
+      expect(block, `a regex location of the public server takes ${path}`).to.not.equal(undefined);
+      const inside = (block!.children ?? []).map((d) => d.name);
+      expect(inside, `${path} is answered, not proxied`).to.include('return').and.not.include('proxy_pass');
+      expect(block!.children!.find((d) => d.name === 'return')!.args[0]).to.equal('404');
+    }
+    for (const path of ['/ws', '/sockjs/info', '/healthz', '/readyz', '/client/stomp-relay-client.js', '/']) {
+      expect(blocks.some((l) => new RegExp(l.args[1]).test(path)), `${path} still reaches the relays`).to.equal(false);
+    }
+    const proxied = findAll(publicServer.children ?? [], 'proxy_pass').map((d) => d.args[0]);
+    expect(proxied.some((u) => u.includes('relay_admin')), 'the public server never proxies to the admin ports').to.equal(false);
+    expect(findAll(adminServer.children ?? [], 'proxy_pass').map((d) => d.args[0])).to.deep.equal(['http://relay_admin']);
+  });
+
+  it('never writes query strings (access_token) or a raw Referer to the access log', () => {
+    const formats = new Map(findAll(nginxTree, 'log_format').map((d) => [d.args[0], d.args.slice(1).join('')]));
+    const logs = findAll(nginxTree, 'access_log');
+    expect(logs.length).to.be.at.least(1);
+    for (const log of logs) {
+      if (log.args[0] === 'off') continue;
+      const format = log.args[1];
+      expect(format, 'access_log names a log_format of its own (the built-in combined logs $request)').to.not.equal(undefined);
+      const text = formats.get(format);
+      expect(text, `log_format ${format} is defined`).to.be.a('string');
+      for (const variable of ['$request ', '$request"', '$request_uri', '$args', '$query_string', '$is_args', '$http_referer', '$arg_']) {
+        expect(`${text} `.includes(variable), `log_format ${format} uses ${variable.trim()}`).to.equal(false);
+      }
     }
   });
 
@@ -169,12 +227,17 @@ describe('deploy config: deploy/nginx.conf', () => {
 
   it('renders for native runs with the given upstreams, port, logs and temp paths', () => {
     const rendered = parseNginxConf(
-      renderNginxConfig({ upstreams: ['127.0.0.1:9001', '127.0.0.1:9002'], listen: '127.0.0.1:18080', tempDir: '/tmp/x', errorLog: '/tmp/e.log', accessLog: '/tmp/a.log' }),
+      renderNginxConfig({
+        upstreams: ['127.0.0.1:9001', '127.0.0.1:9002'], adminUpstreams: ['127.0.0.1:9101', '127.0.0.1:9102'],
+        listen: '127.0.0.1:18080', adminListen: '127.0.0.1:18081', tempDir: '/tmp/x', errorLog: '/tmp/e.log', accessLog: '/tmp/a.log',
+      }),
     );
     for (const u of findAll(rendered, 'upstream')) {
-      expect((u.children ?? []).filter((d) => d.name === 'server').map((d) => d.args[0])).to.deep.equal(['127.0.0.1:9001', '127.0.0.1:9002']);
+      const expected = u.args[0].endsWith('_admin') ? ['127.0.0.1:9101', '127.0.0.1:9102'] : ['127.0.0.1:9001', '127.0.0.1:9002'];
+      expect((u.children ?? []).filter((d) => d.name === 'server').map((d) => d.args[0]), u.args[0]).to.deep.equal(expected);
     }
-    expect(findAll(rendered, 'listen').map((d) => d.args[0])).to.deep.equal(['127.0.0.1:18080']);
+    expect(findAll(rendered, 'listen').map((d) => d.args[0])).to.deep.equal(['127.0.0.1:18080', '127.0.0.1:18081']);
+    expect(findAll(rendered, 'access_log')[0].args).to.deep.equal(['/tmp/a.log', 'no_query']);
     expect(findAll(rendered, 'error_log')[0].args[0]).to.equal('/tmp/e.log');
     expect(findAll(rendered, 'proxy_temp_path')[0].args[0]).to.equal('/tmp/x/proxy');
   });
@@ -187,7 +250,7 @@ describe('deploy config: deploy/nginx.conf', () => {
       this.skip();
     }
     const output = await testNginxConfig(
-      renderNginxConfig({ upstreams: ['127.0.0.1:9001', '127.0.0.1:9002'], listen: '127.0.0.1:18080', tempDir: '/tmp', errorLog: '/dev/null', accessLog: '/dev/null' }),
+      renderNginxConfig({ upstreams: ['127.0.0.1:9001', '127.0.0.1:9002'], listen: '127.0.0.1:18080', adminListen: '127.0.0.1:18081', tempDir: '/tmp', errorLog: '/dev/null', accessLog: '/dev/null' }),
     );
     expect(output).to.match(/syntax is ok/);
   });

@@ -1,13 +1,16 @@
 /**
- * deploy/nginx.conf, run by the real nginx in front of two small upstream servers standing in for
- * relay instances: WebSocket upgrades pass through, a SockJS session's requests all reach one
- * instance, streaming responses are not buffered, and an instance that is down is skipped.
+ * deploy/nginx.conf, run by the real nginx in front of small upstream servers standing in for
+ * relay instances (their public ports and their admin ports): WebSocket upgrades pass through, a
+ * SockJS session's requests all reach one instance, streaming responses are not buffered, an
+ * instance that is down is skipped, the admin routes are served only on the admin gateway, and the
+ * access log never holds an `access_token`.
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
 import { nginxUnavailableReason, startNginx, type NginxGateway } from '../../harness/nginx';
+import { waitFor } from '../../harness/stomp-test-kit';
 
 interface Upstream {
   name: string;
@@ -63,6 +66,8 @@ describe('deploy/nginx.conf in front of two instances (real nginx)', function ()
   this.timeout(20_000);
   let a: Upstream;
   let b: Upstream;
+  let adminA: Upstream;
+  let adminB: Upstream;
   let gateway: NginxGateway;
 
   before(async function () {
@@ -72,12 +77,14 @@ describe('deploy/nginx.conf in front of two instances (real nginx)', function ()
   beforeEach(async () => {
     a = await startUpstream('A');
     b = await startUpstream('B');
-    gateway = await startNginx({ upstreams: [a.address, b.address] });
+    adminA = await startUpstream('admin-A');
+    adminB = await startUpstream('admin-B');
+    gateway = await startNginx({ upstreams: [a.address, b.address], adminUpstreams: [adminA.address, adminB.address] });
   });
 
   afterEach(async () => {
     await gateway?.stop();
-    await Promise.all([a, b].filter(Boolean).map(stopUpstream));
+    await Promise.all([a, b, adminA, adminB].filter(Boolean).map(stopUpstream));
   });
 
   it('upgrades /ws to a WebSocket with the STOMP subprotocol, and forwards frames both ways', async () => {
@@ -133,10 +140,43 @@ describe('deploy/nginx.conf in front of two instances (real nginx)', function ()
     expect(first).to.equal(`hello from ${instance}`);
   });
 
-  it('routes health checks and the push API to an instance', async () => {
+  it('routes health checks to an instance\'s public port, and the push API only through the admin gateway to its admin port', async () => {
     expect(await get(`${gateway.url}/healthz`)).to.match(/^[AB]$/);
-    const res = await fetch(`${gateway.url}/push/alice`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"destination":"/queue/x","payload":1}' });
+    const body = '{"destination":"/queue/x","payload":1}';
+    const res = await fetch(`${gateway.adminUrl}/push/alice`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).to.equal(200);
+    expect(await res.text()).to.match(/^admin-[AB]$/);
+  });
+
+  it('answers the admin routes on the public gateway with a JSON 404 of its own, forwarding nothing', async () => {
+    const before = a.seen.length + b.seen.length + adminA.seen.length + adminB.seen.length;
+    for (const [method, path] of [['POST', '/push/alice'], ['POST', '/push'], ['POST', '/publish'], ['GET', '/users'], ['GET', '/users/alice'],
+      ['DELETE', '/users/alice/sessions'], ['GET', '/metrics'], ['GET', '/openapi.json'], ['GET', '/push/../metrics'], ['GET', '/%6Detrics']]) {
+      const res = await fetch(`${gateway.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{}' });
+      expect(res.status, `${method} ${path}`).to.equal(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code, `${method} ${path}`).to.equal('NOT_FOUND');
+    }
+    expect(a.seen.length + b.seen.length + adminA.seen.length + adminB.seen.length, 'no upstream saw those requests').to.equal(before);
+    // Look-alikes of admin routes are not admin routes: they reach the instances as usual.
+    expect(await get(`${gateway.url}/pushed-content.html`)).to.match(/^[AB]$/);
+  });
+
+  it('never writes an access_token (or any query string) to the access log', async () => {
+    const secret = `secret${Math.random().toString(36).slice(2)}`;
+    expect(await get(`${gateway.url}/healthz?access_token=${secret}`)).to.match(/^[AB]$/);
+    const { ws } = await openWebSocket(`${gateway.url.replace('http', 'ws')}/ws?access_token=${secret}`);
+    ws.close();
+    await once(ws, 'close');
+    await fetch(`${gateway.url}/sockjs/info?access_token=${secret}`, { headers: { referer: `http://app.example/page?access_token=${secret}` } }).then((r) => r.text());
+    // nginx writes a line when a request ends (the WebSocket's when it closed): wait for all three.
+    let log = '';
+    await waitFor(async () => {
+      log = await gateway.accessLog();
+      return /GET \/healthz /.test(log) && /GET \/ws /.test(log) && /GET \/sockjs\/info /.test(log);
+    }, 'the three access log lines');
+    expect(log).to.not.include(secret);
+    expect(log).to.not.include('access_token');
+    expect(log).to.include('"http://app.example/page"');
   });
 
   it('skips an instance that is down, so new connections still succeed', async () => {

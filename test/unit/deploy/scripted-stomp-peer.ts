@@ -104,6 +104,11 @@ export async function startScriptedPeer(): Promise<ScriptedPeer> {
         } else if (frame.command === 'SEND' && frame.headers.destination.startsWith('/topic/')) {
           // A broadcast topic, as the relay would do it: every subscription on every connection.
           deliver(() => true, frame.headers.destination, frame.body, frame.headers['content-type']);
+        } else if (frame.command === 'SEND' && /^\/user\/[^/]+\//.test(frame.headers.destination)) {
+          // A private message, as the relay routes it: /user/{name}/queue/x reaches that user's /user/queue/x.
+          const [, name, inner] = /^\/user\/([^/]+)(\/.*)$/.exec(frame.headers.destination)!;
+          const user = decodeURIComponent(name);
+          deliver((c) => c.login === user, `/user${inner}`, frame.body, frame.headers['content-type']);
         } else if (frame.command === 'DISCONNECT' && frame.headers.receipt) {
           connection.send('RECEIPT', { 'receipt-id': frame.headers.receipt });
         }
