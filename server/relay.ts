@@ -40,6 +40,8 @@ import type { Transport } from './transport/transport';
 import { OriginPolicy } from './http/origin';
 import { createRoutes } from './http/routes';
 import { errorMiddleware } from './http/errors';
+import { httpMetrics } from './http/http-metrics';
+import { PACKAGE_VERSION } from './package-info';
 import { Errors, relayError } from './errors';
 
 /** Paths the relay answers on (part of the public contract: extend, don't rename). */
@@ -102,7 +104,7 @@ export class Relay {
     this.config = resolveConfig(relayOptions);
     // Every line names its instance: logs of several instances end up in one place.
     this.logger = (logger ?? createLogger(this.config.logLevel)).child({ instanceId: this.config.instanceId });
-    this.metrics = new RelayMetrics({ defaultMetrics: true });
+    this.metrics = new RelayMetrics({ defaultMetrics: true, version: PACKAGE_VERSION });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
     const secret = this.config.authJwtSecret;
     this.authenticator = authenticator ?? defaultAuthenticator(this.config);
@@ -156,14 +158,17 @@ export class Relay {
       logger: this.logger,
       endLocalSessions: (user, reason) => this.hub.endUserSessions(user, () => relayError(Errors.SESSION_REVOKED, reason)),
     });
-    this.publicRouter = createRoutes({
+    const measure = httpMetrics(this.metrics);
+    this.publicRouter = express.Router();
+    this.publicRouter.use(measure, createRoutes({
       broker: this.broker,
       instanceId: this.config.instanceId,
       isAccepting: () => this.accepting,
       serveDemo: serveDemo ?? true,
-    });
+    }));
     this.publicRouter.use(errorMiddleware(this.logger));
-    this.adminRouter = createAdminRoutes({
+    this.adminRouter = express.Router();
+    this.adminRouter.use(measure, createAdminRoutes({
       messaging: this.messaging,
       presence: this.presence,
       control: this.control,
@@ -172,7 +177,7 @@ export class Relay {
       auth: pushAuth ? strategyApiAuth(pushAuth) : secret ? jwtApiAuth(secret, { requireExp: this.config.authJwtRequireExp }) : noApiAuth,
       maxBodyBytes: this.config.limits.maxFrameBytes,
       pushMaxUsers: this.config.pushMaxUsers,
-    });
+    }));
     this.adminRouter.use(errorMiddleware(this.logger));
     this.router = express.Router();
     this.router.use(this.publicRouter, this.adminRouter);
@@ -244,6 +249,7 @@ export class Relay {
     this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
     this.unsubscribeReady = this.broker.onReadyChange((ready) => {
       this.metrics.brokerReady.set(ready ? 1 : 0);
+      this.metrics.brokerReadyChanges.inc();
       this.logger.info({ broker: this.broker.kind, ready }, ready ? 'broker ready' : 'broker not ready');
     });
     await this.broker.start();

@@ -59,8 +59,38 @@ export class RelayMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly brokerReadyChanges = new Counter({
+    name: 'stomp_relay_broker_ready_changes_total',
+    help: 'Times broker readiness (and with it /readyz) flipped; counts flaps a scrape interval would miss',
+    registers: [this.registry],
+  });
+  readonly brokerReconnects = new Counter({
+    name: 'stomp_relay_broker_reconnects_total',
+    help: 'Broker connections re-established after being lost, by link (stomp: the pooled STOMP connections, amqp: the route link)',
+    labelNames: ['link'] as const, registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'stomp_relay_http_requests_total', help: 'HTTP requests to the relay\'s routes (not SockJS transport requests), by route template and status',
+    labelNames: ['method', 'route', 'status_code'] as const, registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'stomp_relay_http_request_duration_seconds', help: 'Time from an HTTP request to its response, by route template and status',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({
+    name: 'stomp_relay_build_info', help: 'Always 1; labels name the relay version and the Node.js version',
+    labelNames: ['version', 'nodejs'] as const, registers: [this.registry],
+  });
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'stomp_relay_process_' });
+  /**
+   * `defaultMetrics`: prom-client's process and Node metrics under their usual names
+   * (`process_cpu_user_seconds_total`, `nodejs_eventloop_lag_p99_seconds`...), as Node dashboards
+   * expect. `version`: fills {@link buildInfo}.
+   */
+  constructor(options: { defaultMetrics?: boolean; version?: string } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (options.version !== undefined) this.buildInfo.set({ version: options.version, nodejs: process.version }, 1);
   }
 }

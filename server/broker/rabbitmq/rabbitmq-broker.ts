@@ -116,6 +116,8 @@ export class RabbitMqBroker implements Broker {
   private nextSubscriptionId = 0;
   /** The AMQP side: one connection, one route queue per instance (see amqp/instance-routes.ts). */
   private readonly amqpLink: AmqpLink;
+  /** Times the AMQP link came up; every one after the first is a reconnect. */
+  private amqpLinkUps = 0;
   private readonly routes: InstanceRoutes;
   private isReady = false;
   /** At least one pooled STOMP connection is open (ready also needs the routes). */
@@ -150,7 +152,10 @@ export class RabbitMqBroker implements Broker {
       backoff,
       logger: this.logger,
     }, {
-      up: (session) => this.routes.linkUp(session),
+      up: (session) => {
+        if (this.amqpLinkUps++ > 0) this.metrics?.brokerReconnects.inc({ link: 'amqp' });
+        return this.routes.linkUp(session);
+      },
       down: () => this.routes.linkDown(),
     });
     this.routes = new InstanceRoutes({
@@ -461,6 +466,7 @@ export class RabbitMqBroker implements Broker {
   }
 
   private slotUp(slot: ConnectionSlot): void {
+    if (slot.opened > 1) this.metrics?.brokerReconnects.inc({ link: 'stomp' });
     // RabbitMQ is reachable again: the other connections need not sit out their backoff.
     for (const other of this.slots) if (other !== slot) other.retryNow();
     this.amqpLink.retryNow();
