@@ -62,7 +62,10 @@ export interface RelayConfig {
   /**
    * Heart-beat interval (ms) asked of RabbitMQ and offered to it, both ways, on every broker
    * connection; 0 = none. A link silent for twice the interval is closed and reopened, so the
-   * default 2000 finds a half-dead link (no data, no close) within about 5 s.
+   * default 5000 finds a half-dead link (no data, no close) within about 12 s. Shorter finds it
+   * sooner, but a relay or broker whose event loop stalls that long under load (seen at 2000 on a
+   * loaded 2-core box) then drops healthy links. Nothing is lost meanwhile: user messages wait in
+   * the instance's route queue.
    */
   brokerHeartbeatMs: number;
   /**
@@ -110,7 +113,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   brokerAmqpUrl: undefined,
   routeQueueTtlMs: 30_000,
   userRouteWaitMs: 2_000,
-  brokerHeartbeatMs: 2_000,
+  brokerHeartbeatMs: 5_000,
   authMode: undefined,
   authJwtSecret: undefined,
   authJwtRequireExp: true,
@@ -169,7 +172,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost of RabbitMQ (comma-separated: cluster nodes); default: BROKER_URL hosts and credentials on port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
   { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
   { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
-  { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 2000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
+  { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 5000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
   { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },

@@ -24,8 +24,10 @@
  * ## Guarantees (both engines)
  * - Order: messages published by one caller of {@link Broker.publish} to one destination reach each
  *   subscription in publish order (redeliveries after NACK or a consumer closing may come later).
- * - Topics (`/topic`, `/exchange`) are at-most-once: a subscription receives what is published while
- *   it is active. Nothing is stored for absent subscribers.
+ * - Topics (`/topic`, `/exchange`): a subscription receives what is published while it is active.
+ *   Nothing is stored for absent subscribers. Across a broker reconnect an engine may lose what was
+ *   published meanwhile, or deliver what was in flight twice (RabbitMQ's route queue: see
+ *   rabbitmq/amqp/instance-routes.ts); the contract pins neither.
  * - Queues (`/queue`, `/amq/queue`) hold messages until a consumer takes them. With ack mode `auto` a
  *   message counts as delivered once handed to the sink. With `client` / `client-individual` it stays
  *   owned by the consumer until acked; a NACK, or closing the consumer with it unacked, puts it back

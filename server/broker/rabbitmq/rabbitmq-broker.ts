@@ -56,7 +56,7 @@ export interface RabbitMqBrokerOptions {
   poolSize?: number;
   /**
    * Heart-beat interval both ways on broker connections; 0 disables. A connection silent for twice
-   * the interval is closed and reopened. Default 2000 ms (the relay's `BROKER_HEARTBEAT_MS`).
+   * the interval is closed and reopened. Default 5000 ms (the relay's `BROKER_HEARTBEAT_MS`).
    */
   heartbeatMs?: number;
   /** Reconnect backoff. Default 200 ms doubling up to 10 s, with jitter. */
@@ -80,7 +80,7 @@ export interface RouteOptions {
   queueTtlMs?: number;
   /** Most messages the route queue holds for a stalled instance. Default 100 000. */
   maxQueuedMessages?: number;
-  /** Unacked deliveries in flight on the route queue. Default 2000. */
+  /** Unacked deliveries in flight on the route queue (what a dropped link can deliver twice). Default 500. */
   prefetch?: number;
 }
 
@@ -158,7 +158,7 @@ export class RabbitMqBroker implements Broker {
       instanceId: routeOptions.instanceId ?? randomBytes(6).toString('hex'),
       queueTtlMs: routeOptions.queueTtlMs ?? 30_000,
       maxQueuedMessages: routeOptions.maxQueuedMessages ?? 100_000,
-      prefetch: routeOptions.prefetch ?? 2000,
+      prefetch: routeOptions.prefetch ?? 500,
       logger: this.logger,
       onReadyChange: () => this.setReady(),
     });
