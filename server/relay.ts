@@ -310,11 +310,11 @@ export class Relay {
     }
   }
 
+  /**
+   * Every transport becomes a session, whose guard makes calls into it safe. Once shutdown began the
+   * hub is draining, and tells a new session ERROR SHUTTING_DOWN at once.
+   */
   private accept(transport: Transport): void {
-    if (!this.accepting) {
-      transport.close(1001, 'server shutting down');
-      return;
-    }
     this.hub.accept(transport);
   }
 }

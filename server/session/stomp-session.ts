@@ -30,6 +30,7 @@ import { StompParser } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
+import { GuardedTransport } from '../transport/guarded-transport';
 import type { HandshakeInfo, Transport, TransportKind } from '../transport/transport';
 import { HeartbeatTimers, type HeartbeatHooks } from './heartbeat-timers';
 import type { HeartbeatPlan } from './negotiation';
@@ -76,10 +77,13 @@ export class StompSession {
   private busy = false;
 
   constructor(transport: Transport, deps: SessionDeps) {
-    this.transport = transport;
     this.deps = deps;
     this.transportKind = transport.kind;
     this.logger = deps.logger.child({ session: this.id, transport: transport.kind });
+    // Every call into the adapter goes through the guard: nothing it throws can reach the process.
+    this.transport = new GuardedTransport(transport, (operation, err) => {
+      this.logger.warn({ err, operation }, 'transport failed; connection dropped');
+    });
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
     this.parser = new StompParser(
       { onFrame: (frame, frameBytes) => this.onFrame(frame, frameBytes), onHeartbeat: () => undefined },
@@ -246,14 +250,9 @@ export class StompSession {
       this.end(relayError(Errors.SLOW_CONSUMER, limit), undefined);
       return false;
     }
-    try {
-      this.transport.send(bytes, binary);
-    } catch (err) {
-      // The adapter could not write (socket torn down under us): nothing more can reach the client.
-      this.logger.warn({ err }, 'transport refused a write; closing the session');
-      this.end(undefined, undefined);
-      return false;
-    }
+    this.transport.send(bytes, binary);
+    // A write the adapter refused dropped the connection (see GuardedTransport): the session is over.
+    if (this.closing) return false;
     this.heartbeat?.noteSent();
     const metrics = this.deps.metrics;
     metrics.bytesOut.inc(bytes.length);
@@ -279,6 +278,9 @@ export class StompSession {
 
   private end(error: RelayError | undefined, receiptId: string | undefined): void {
     if (this.closing) return;
+    // Closing from here on: if a write below drops the connection, the close it reports to
+    // onTransportClose must find the session already ending (teardown runs once, below).
+    this.closing = true;
     if (error !== undefined) {
       const frame: StompFrame = {
         command: 'ERROR',
@@ -294,18 +296,13 @@ export class StompSession {
       };
       // Written past the slow-consumer check: the client should learn why it is being closed.
       const bytes = encodeFrame(frame, this._version ?? '1.2');
-      try {
-        this.transport.send(bytes, false);
-      } catch (err) {
-        this.logger.debug({ err }, 'could not write the ERROR frame');
-      }
+      this.transport.send(bytes, false);
       const metrics = this.deps.metrics;
       metrics.bytesOut.inc(bytes.length);
       metrics.framesOut.inc({ command: 'ERROR' });
       metrics.protocolErrors.inc({ code: error.code });
       this.logger.debug({ code: error.code, message: error.message }, 'session error');
     }
-    this.closing = true;
     this.transport.close();
     this.teardown();
   }

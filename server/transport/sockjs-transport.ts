@@ -53,8 +53,7 @@ export class SockJsTransport implements Transport {
     if (buffer !== this.counted.buffer) this.counted = { buffer, entries: 0, chars: 0 };
     for (let i = this.counted.entries; i < buffer.length; i++) this.counted.chars += buffer[i].length;
     this.counted.entries = buffer.length;
-    const sock = session.recv?.connection ?? session.recv?.response?.connection;
-    return this.counted.chars + (sock?.writableLength ?? 0);
+    return this.counted.chars + (this.socketUnderReceiver()?.writableLength ?? 0);
   }
 
   send(data: Buffer, _binary: boolean): void {
@@ -64,10 +63,25 @@ export class SockJsTransport implements Transport {
 
   close(code = 1000, reason = 'Normal closure'): void {
     if (this.closed) return;
-    this.conn.close(String(code), reason.slice(0, 120));
+    closeConnection(this.conn, code, reason.slice(0, 120));
     // sockjs reports 'close' only once its session times out (up to disconnect_delay later, for
     // polling transports); the session is over for us now, so say so at once.
     this.finish();
+  }
+
+  /**
+   * Destroys the socket under the session's current receiver, if one is attached (a polling session
+   * between polls has none: sockjs expires it after disconnect_delay), and reports the close.
+   */
+  destroy(): void {
+    this.socketUnderReceiver()?.destroy?.();
+    this.finish();
+  }
+
+  /** The TCP socket of the request or WebSocket currently carrying the session, from sockjs internals. */
+  private socketUnderReceiver(): SocketInternals | undefined {
+    const recv = (this.conn as unknown as { _session?: SockJsSessionInternals })._session?.recv;
+    return recv?.connection ?? recv?.response?.connection;
   }
 
   private finish(): void {
@@ -77,9 +91,31 @@ export class SockJsTransport implements Transport {
   }
 }
 
+interface SocketInternals {
+  writableLength?: number;
+  destroy?(): void;
+}
+
 interface SockJsSessionInternals {
   send_buffer?: string[];
-  recv?: { connection?: { writableLength?: number }; response?: { connection?: { writableLength?: number } } };
+  recv?: { connection?: SocketInternals; response?: { connection?: SocketInternals } };
+}
+
+/**
+ * A close code as SockJS can carry it (`protocol` is the connection's, e.g. `websocket-raw`). The
+ * framed transports send it in a `c[code,"reason"]` frame that sockjs-client hands to the
+ * application as `CloseEvent.code`, so it must be a number. The raw WebSocket endpoint passes it to
+ * faye-websocket, which throws for anything but 1000 and 3000–4999 (what a browser's
+ * `WebSocket.close()` accepts): other codes become 1000 there; the ERROR frame before says why.
+ */
+export function sockjsCloseCode(code: number, protocol: string | undefined): number {
+  if (protocol !== 'websocket-raw') return code;
+  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+}
+
+/** Closes with a numeric code: @types/sockjs declares it a string, which is what caused the bug. */
+function closeConnection(conn: sockjs.Connection, code: number, reason: string): void {
+  (conn.close as unknown as (code: number, reason: string) => boolean).call(conn, sockjsCloseCode(code, conn.protocol), reason);
 }
 
 export interface SockJsEndpointOptions {
@@ -168,6 +204,6 @@ export class SockJsEndpoint {
   }
 
   close(): void {
-    for (const conn of this.connections) conn.close('1001', 'Going away');
+    for (const conn of this.connections) closeConnection(conn, 1001, 'Going away');
   }
 }

@@ -37,6 +37,11 @@ export interface Transport {
   readonly bufferedAmount: number;
   /** Closes after queued data is flushed. Idempotent. */
   close(code?: number, reason?: string): void;
+  /**
+   * Drops the connection at once, without flushing or a closing handshake: for when {@link close}
+   * or {@link send} failed and the connection is beyond use. Idempotent.
+   */
+  destroy(): void;
   /** Registers the single consumer of this transport's events (the session). */
   bind(events: TransportEvents): void;
 }

@@ -47,6 +47,10 @@ export class WsTransport implements Transport {
     this.socket.once('close', () => clearTimeout(timer));
   }
 
+  destroy(): void {
+    this.socket.terminate();
+  }
+
   private finish(): void {
     if (this.closed) return;
     this.closed = true;

@@ -104,6 +104,8 @@ export interface TestRelay {
   wsUrl: string;
   /** `http://127.0.0.1:port/sockjs` */
   sockjsUrl: string;
+  /** `ws://127.0.0.1:port/sockjs/websocket`: SockJS's raw, unframed WebSocket endpoint. */
+  sockjsRawWsUrl: string;
   close(): Promise<void>;
 }
 
@@ -126,6 +128,7 @@ export async function startRelay(options: CreateRelayOptions = {}): Promise<Test
     http,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     sockjsUrl: `${http}/sockjs`,
+    sockjsRawWsUrl: `ws://127.0.0.1:${port}/sockjs/websocket`,
     close: () => relay.close(),
   };
 }
@@ -134,7 +137,7 @@ export async function startRelay(options: CreateRelayOptions = {}): Promise<Test
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 
-export type SockJsTransportName = 'xhr-streaming' | 'xhr-polling';
+export type SockJsTransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
 
 export interface StompClientOptions {
   /** Dev mode user name (CONNECT `login`). */
@@ -301,27 +304,46 @@ export interface RawOptions {
   headers?: Record<string, string>;
 }
 
+/** What a raw peer drives: a `ws` socket (to any WebSocket path), or sockjs-client on one transport. */
+export type RawSocket = WebSocket | WebSocketLike;
+
 /**
- * A STOMP peer over a bare `ws` socket: sends whatever bytes a test wants (malformed included), and
+ * A STOMP peer over a bare socket: sends whatever bytes a test wants (malformed included), and
  * parses what comes back with its own parser. Heart-beat EOLs are recorded with their arrival times.
+ * Over `ws` ({@link RawStomp.open}) it speaks to `/ws` or SockJS's raw `/sockjs/websocket`; over
+ * sockjs-client ({@link RawStomp.openSockJs}) to one of SockJS's framed transports, which carry text only.
  */
 export class RawStomp {
   readonly frames = new Inbox<RawFrame>();
   /** Arrival times (ms, monotonic) of heart-beat EOLs from the server. */
   readonly heartbeats: number[] = [];
-  /** Resolves with the close code once the socket closed. */
+  /**
+   * Resolves with the close code once the socket closed. `code` is what the client library reported,
+   * as is: sockjs-client passes on whatever the server's close frame carried (a string, if it sent one).
+   */
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** False for sockjs-client: it sends text only. */
+  readonly canSendBinary: boolean;
   private buffer: Buffer = Buffer.alloc(0);
 
-  private constructor(readonly socket: WebSocket) {
-    this.closed = new Promise((resolve) => {
-      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-    });
-    socket.on('error', () => undefined);
-    socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onData(toBuffer(data), isBinary));
+  private constructor(readonly socket: RawSocket) {
+    if (socket instanceof WebSocket) {
+      this.canSendBinary = true;
+      this.closed = new Promise((resolve) => {
+        socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      });
+      socket.on('error', () => undefined);
+      socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onData(toBuffer(data), isBinary));
+    } else {
+      this.canSendBinary = false;
+      this.closed = new Promise((resolve) => {
+        socket.onclose = (event) => resolve({ code: event.code, reason: String(event.reason) });
+      });
+      socket.onmessage = (event) => this.onData(Buffer.from(String(event.data), 'utf8'), false);
+    }
   }
 
-  /** Opens a socket to `url`, resolving once the handshake completed. */
+  /** Opens a `ws` socket to `url`, resolving once the handshake completed. */
   static async open(url: string, options: RawOptions = {}): Promise<RawStomp> {
     const socket = new WebSocket(url, options.protocols ?? STOMP_SUBPROTOCOLS, { headers: options.headers });
     const peer = new RawStomp(socket);
@@ -333,18 +355,34 @@ export class RawStomp {
     return peer;
   }
 
+  /** Opens sockjs-client on `url` (e.g. `http://…/sockjs`) forced onto `transport`, resolving once open. */
+  static async openSockJs(url: string, transport: SockJsTransportName, sockjsOptions: SockJS.Options = {}): Promise<RawStomp> {
+    const socket = new SockJS(url, null, { ...sockjsOptions, transports: [transport] });
+    const peer = new RawStomp(socket);
+    await within(new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      peer.closed.then(({ code, reason }) => reject(new Error(`SockJS closed before open: ${code} ${reason}`)));
+    }), `SockJS ${transport} open on ${url}`);
+    return peer;
+  }
+
   get open(): boolean {
     return this.socket.readyState === WebSocket.OPEN;
   }
 
-  /** Sends raw bytes as one WebSocket message (text unless `binary`). */
+  /** Sends raw bytes as one message (text unless `binary`; sockjs-client cannot send binary). */
   send(data: string | Buffer, binary = false): void {
-    this.socket.send(data, { binary });
+    if (this.socket instanceof WebSocket) {
+      this.socket.send(data, { binary });
+      return;
+    }
+    if (binary) throw new Error('sockjs-client sends text only');
+    this.socket.send(Buffer.isBuffer(data) ? data.toString('utf8') : data);
   }
 
   /** Sends one well-formed frame. Header values are sent as given (no escaping). */
   sendFrame(command: string, headers: Record<string, string | number> = {}, body: string | Buffer = ''): void {
-    this.send(encodeRawFrame(command, headers, body), Buffer.isBuffer(body));
+    this.send(encodeRawFrame(command, headers, body), Buffer.isBuffer(body) && this.canSendBinary);
   }
 
   /** CONNECT (1.2 unless headers say otherwise) and wait for CONNECTED; throws on ERROR. */
@@ -379,7 +417,8 @@ export class RawStomp {
 
   close(): Promise<void> {
     if (this.socket.readyState === WebSocket.CLOSED) return Promise.resolve();
-    this.socket.terminate();
+    if (this.socket instanceof WebSocket) this.socket.terminate();
+    else this.socket.close();
     return this.closed.then(() => undefined);
   }
 
@@ -430,6 +469,34 @@ export class RawStomp {
     return { command, headers, body, binary };
   }
 }
+
+/** One way a raw peer reaches the relay. */
+export interface RawChannel {
+  name: string;
+  /** Whether the peer can send binary messages (sockjs-client cannot). */
+  binary: boolean;
+  /** Opens a peer; `query` (e.g. `access_token=…`) goes on the URL, as a browser would put it. */
+  open(server: TestRelay, query?: string): Promise<RawStomp>;
+}
+
+function withQuery(url: string, query: string | undefined): string {
+  return query ? `${url}?${query}` : url;
+}
+
+/**
+ * Every way in: the plain WebSocket endpoint, SockJS's raw WebSocket endpoint (what stomp.py and
+ * other plain STOMP-over-WebSocket clients use; it offers no STOMP subprotocol), and SockJS's framed
+ * transports through sockjs-client.
+ */
+export const RAW_CHANNELS: readonly RawChannel[] = [
+  { name: 'WebSocket /ws', binary: true, open: (s, q) => RawStomp.open(withQuery(s.wsUrl, q)) },
+  { name: 'SockJS raw WebSocket /sockjs/websocket', binary: true, open: (s, q) => RawStomp.open(withQuery(s.sockjsRawWsUrl, q), { protocols: [] }) },
+  ...(['websocket', 'xhr-streaming', 'xhr-polling'] as const).map((transport): RawChannel => ({
+    name: `SockJS ${transport}`,
+    binary: false,
+    open: (s, q) => RawStomp.openSockJs(withQuery(s.sockjsUrl, q), transport),
+  })),
+];
 
 function unescapeHeader(s: string, escape: boolean): string {
   if (!escape || !s.includes('\\')) return s;

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import {
-  connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
+  RAW_CHANNELS, connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
   type TestRelay,
   trackClients,
 } from '../../harness/stomp-test-kit';
@@ -68,6 +68,17 @@ describe('server: JWT authentication', function () {
         expect(outcome.error.headers.code).to.equal('AUTHENTICATION_FAILED');
         expect(outcome.error.headers.message).to.match(says);
         await outcome.closed;
+      });
+    }
+
+    for (const channel of RAW_CHANNELS) {
+      it(`refuses a CONNECT without a token over ${channel.name}: ERROR, a numeric close, and the relay stays up`, async () => {
+        const raw = track(await channel.open(server));
+        raw.sendFrame('CONNECT', { 'accept-version': '1.2', host: 'x' });
+        const error = await raw.expect('ERROR');
+        expect(error.headers.code).to.equal('AUTHENTICATION_FAILED');
+        expect((await raw.waitClosed()).code).to.equal(1000);
+        expect((await request(`${server.http}/healthz`)).status).to.equal(200);
       });
     }
 
