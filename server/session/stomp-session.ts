@@ -125,11 +125,22 @@ export class StompSession {
   }
 
   /**
-   * Sends a frame to the client, encoded for its version (before CONNECT: 1.2). Subject to the
-   * slow-consumer limit. Returns false when the session is closing or was just closed as slow.
+   * Sends a frame to the client, encoded for its version (before CONNECTED: see {@link encode}).
+   * Subject to the slow-consumer limit. Returns false when the session is closing or was just closed
+   * as slow.
    */
   send(frame: StompFrame): boolean {
-    return this.write(encodeFrame(frame, this._version ?? '1.2'), !isUtf8(frame.body), frame.command);
+    return this.write(this.encode(frame), !isUtf8(frame.body), frame.command);
+  }
+
+  /**
+   * Encodes for the negotiated version; before CONNECTED, for the highest version the CONNECT offered
+   * (1.0, nothing escaped, when none did), with colons in values left readable: clients such as
+   * stomp.js unescape only once CONNECTED fixed the version.
+   */
+  private encode(frame: StompFrame): Buffer {
+    if (this._version !== null) return encodeFrame(frame, this._version);
+    return encodeFrame(frame, this.protocol.versionBeforeConnected, { readableColons: true });
   }
 
   /**
@@ -295,7 +306,7 @@ export class StompSession {
         body: Buffer.from(error.message + '\n'),
       };
       // Written past the slow-consumer check: the client should learn why it is being closed.
-      const bytes = encodeFrame(frame, this._version ?? '1.2');
+      const bytes = this.encode(frame);
       this.transport.send(bytes, false);
       const metrics = this.deps.metrics;
       metrics.bytesOut.inc(bytes.length);

@@ -325,6 +325,11 @@ export class RawStomp {
   /** False for sockjs-client: it sends text only. */
   readonly canSendBinary: boolean;
   private buffer: Buffer = Buffer.alloc(0);
+  /**
+   * How the server escapes what it sends, as far as this client knows: nothing before a CONNECT
+   * (sent with {@link sendFrame}) offered versions, then the highest offered, then CONNECTED's.
+   */
+  private escaping: '1.0' | '1.1' | '1.2' = '1.0';
 
   private constructor(readonly socket: RawSocket) {
     if (socket instanceof WebSocket) {
@@ -382,6 +387,10 @@ export class RawStomp {
 
   /** Sends one well-formed frame. Header values are sent as given (no escaping). */
   sendFrame(command: string, headers: Record<string, string | number> = {}, body: string | Buffer = ''): void {
+    if (command === 'CONNECT' || command === 'STOMP') {
+      const offered = String(headers['accept-version'] ?? '').split(',').map((v) => v.trim());
+      this.escaping = offered.includes('1.2') ? '1.2' : offered.includes('1.1') ? '1.1' : '1.0';
+    }
     this.send(encodeRawFrame(command, headers, body), Buffer.isBuffer(body) && this.canSendBinary);
   }
 
@@ -448,12 +457,13 @@ export class RawStomp {
     const lines = buf.subarray(0, end).toString('utf8').split(/\r?\n/);
     const command = lines[0];
     const headers: Record<string, string> = {};
-    const escape = command !== 'CONNECTED';
+    const escape = command !== 'CONNECTED' && this.escaping !== '1.0';
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
       const name = unescapeHeader(line.slice(0, colon), escape);
       if (!(name in headers)) headers[name] = unescapeHeader(line.slice(colon + 1), escape);
     }
+    if (command === 'CONNECTED') this.escaping = headers.version === '1.1' || headers.version === '1.2' ? headers.version : '1.0';
     const bodyStart = end + sep;
     let bodyEnd: number;
     if (headers['content-length'] !== undefined) {

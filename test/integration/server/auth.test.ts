@@ -82,6 +82,14 @@ describe('server: JWT authentication', function () {
       });
     }
 
+    it('words a refusal so stomp.js shows it as written: no \\c escapes before CONNECTED', async () => {
+      const outcome = await tryConnect(wsFactory(server.wsUrl), { connectHeaders: { login: 'alice' } });
+      if (outcome.ok) expect.fail('connected without a token');
+      expect(outcome.error.headers.message).to.match(/^authentication failed: no token: send "Authorization: Bearer <jwt>"/);
+      expect(outcome.error.headers.message).to.not.include('\\');
+      await outcome.closed;
+    });
+
     it('refuses a bad token on SockJS too', async () => {
       const url = `${server.sockjsUrl}?access_token=${expired({ sub: 'alice' })}`;
       const outcome = await tryConnect(sockjsFactory(url, 'xhr-polling'));
