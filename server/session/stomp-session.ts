@@ -90,7 +90,11 @@ export class StompSession {
       deps.config.limits
     );
     this.protocol = new SessionProtocol(this.io());
-    transport.bind({ data: (chunk) => this.onData(chunk), close: () => this.onTransportClose() });
+    this.transport.bind({
+      data: (chunk) => this.onData(chunk),
+      messageTooLarge: (limitBytes) => this.end(relayError(Errors.MESSAGE_TOO_LARGE, limitBytes), undefined),
+      close: () => this.onTransportClose(),
+    });
     // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
     // (bare EOLs included): an unauthenticated socket must not hold resources forever.
     const { receiveMs, graceFactor } = deps.config.heartbeat;

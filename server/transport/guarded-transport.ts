@@ -50,6 +50,9 @@ export class GuardedTransport implements Transport {
       data: (chunk) => {
         if (!this.closeReported) events.data(chunk);
       },
+      messageTooLarge: (limitBytes) => {
+        if (!this.closeReported) events.messageTooLarge(limitBytes);
+      },
       close: () => this.reportClose(),
     });
   }

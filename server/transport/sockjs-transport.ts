@@ -123,6 +123,11 @@ export interface SockJsEndpointOptions {
   prefix: string;
   /** URL of the sockjs-client bundle SockJS's iframe transports load. */
   sockjsClientUrl?: string;
+  /**
+   * Largest message SockJS's WebSocket transports (framed and raw) accept, in bytes; faye-websocket
+   * closes a larger one with 1009 (it sends the close before anything else could be written).
+   */
+  maxMessageBytes: number;
   logger: Logger;
   onTransport(transport: Transport): void;
 }
@@ -150,6 +155,7 @@ export class SockJsEndpoint {
     const server = sockjs.createServer({
       prefix: options.prefix,
       sockjs_url: options.sockjsClientUrl,
+      faye_server_options: { maxLength: options.maxMessageBytes },
       log: (severity: string, message: string) => {
         if (severity === 'error') options.logger.error({ transport: 'sockjs' }, message);
         else options.logger.trace({ transport: 'sockjs' }, message);

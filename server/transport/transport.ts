@@ -19,6 +19,11 @@ export interface HandshakeInfo {
 export interface TransportEvents {
   /** A chunk of STOMP bytes; may hold part of a frame, or several frames. */
   data(chunk: Buffer): void;
+  /**
+   * The peer sent one message above the transport's bound (`limitBytes`). The transport closes
+   * (1009) right after this returns; what is sent from inside this call still goes out first.
+   */
+  messageTooLarge(limitBytes: number): void;
   /** The connection ended, for whatever reason. Called once. */
   close(): void;
 }

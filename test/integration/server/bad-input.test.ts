@@ -25,6 +25,7 @@ interface BadInputCase {
 const MAX_FRAME = 4096;
 const MAX_HEADERS = 8;
 const MAX_SUBSCRIPTIONS = 3;
+const MAX_WS_MESSAGE = 64 * 1024;
 
 const frame = encodeRawFrame;
 
@@ -98,7 +99,7 @@ describe('server: bad input', function () {
 
   before(async () => {
     server = await startRelay({
-      limits: { maxFrameBytes: MAX_FRAME, maxHeaderLineBytes: 1024, maxHeaders: MAX_HEADERS, maxSubscriptionsPerSession: MAX_SUBSCRIPTIONS },
+      limits: { maxFrameBytes: MAX_FRAME, maxHeaderLineBytes: 1024, maxHeaders: MAX_HEADERS, maxSubscriptionsPerSession: MAX_SUBSCRIPTIONS, maxWsMessageBytes: MAX_WS_MESSAGE },
     });
     bystander = await wsClient(server, { login: 'bystander' });
     topic = `/topic/${unique('bystander')}`;
@@ -142,6 +143,34 @@ describe('server: bad input', function () {
       }
     });
   }
+
+  describe('over WebSocket /ws, one message above MAX_WS_MESSAGE_BYTES', () => {
+    it('gets ERROR MESSAGE_TOO_LARGE, then close 1009, even when every frame in it is valid', async () => {
+      const raw = await RawStomp.open(server.wsUrl);
+      raws.push(raw);
+      await raw.connect();
+      const batch = Buffer.concat(Array.from({ length: 20 }, () => frame('SEND', { destination: `/topic/${unique('batch')}` }, 'z'.repeat(MAX_FRAME - 200))));
+      expect(batch.length).to.be.greaterThan(MAX_WS_MESSAGE);
+      expectedErrors.set('MESSAGE_TOO_LARGE', (expectedErrors.get('MESSAGE_TOO_LARGE') ?? 0) + 1);
+      raw.send(batch);
+      const error = await raw.nextError();
+      expect(error.headers.code).to.equal('MESSAGE_TOO_LARGE');
+      expect(error.headers.message).to.match(new RegExp(`WebSocket message exceeds the limit of ${MAX_WS_MESSAGE} bytes`));
+      expect((await raw.waitClosed()).code).to.equal(1009);
+      await bystanderStillWorks('an oversize WebSocket message');
+    });
+  });
+
+  describe('over SockJS raw WebSocket /sockjs/websocket, one message above MAX_WS_MESSAGE_BYTES', () => {
+    it('is closed with 1009 (faye-websocket closes before an ERROR could go out) and the relay stays up', async () => {
+      const raw = await RawStomp.open(server.sockjsRawWsUrl, { protocols: [] });
+      raws.push(raw);
+      await raw.connect();
+      raw.send('SEND\ndestination:/topic/x\n\n' + 'z'.repeat(MAX_WS_MESSAGE) + '\0');
+      expect((await raw.waitClosed()).code).to.equal(1009);
+      await bystanderStillWorks('an oversize SockJS WebSocket message');
+    });
+  });
 
   // A suite after the per-channel ones: mocha runs a suite's own tests before its child suites.
   describe('afterwards', () => {
