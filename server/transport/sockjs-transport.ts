@@ -3,10 +3,11 @@
  * xhr-polling, eventsource, iframe, jsonp). SockJS carries text only: STOMP bytes arrive as strings
  * and leave as strings, so a body that is not valid UTF-8 cannot cross it (see docs/protocol.md).
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Logger } from '../observability/logger';
+import { bindingFor, presentedBy, satisfies, type SockJsBinding } from './sockjs-credential';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
 
 /** Adapts one SockJS connection to the session layer's {@link Transport}. */
@@ -113,6 +114,18 @@ export function sockjsCloseCode(code: number, protocol: string | undefined): num
   return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
 }
 
+const SEALED: SockJsBinding = Object.freeze({ kind: 'sealed' });
+
+/** Answers as SockJS does for a session that does not exist, on a request or an upgrade socket. */
+function refuseAsUnknown(res: ServerResponse | Duplex): void {
+  if (res instanceof ServerResponse) {
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=UTF-8', 'Cache-Control': 'no-store' });
+    res.end('Not Found');
+  } else {
+    res.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+}
+
 /** Closes with a numeric code: @types/sockjs declares it a string, which is what caused the bug. */
 function closeConnection(conn: sockjs.Connection, code: number, reason: string): void {
   (conn.close as unknown as (code: number, reason: string) => boolean).call(conn, sockjsCloseCode(code, conn.protocol), reason);
@@ -138,20 +151,38 @@ type SockJsHandler = (req: IncomingMessage, res: ServerResponse | Duplex, head?:
 const PENDING_HEADERS_TTL_MS = 30_000;
 const PENDING_HEADERS_MAX = 10_000;
 
-/** Owns one SockJS server; {@link handle} returns false for requests outside its prefix. */
+/** A request for one SockJS session: `/<prefix>/<server>/<session>/<transport>`. */
+interface SessionRequest {
+  sessionId: string;
+  /** `xhr_send` / `jsonp_send`: delivers to a session, never opens one. */
+  sending: boolean;
+}
+
+/**
+ * Owns one SockJS server; {@link handle} returns false for requests outside its prefix.
+ *
+ * Every request of a SockJS session must present the credential that opened it (see
+ * ./sockjs-credential.ts): otherwise a session id, which travels in every URL, would be all it
+ * takes to read a user's pushes and send as them. A request that does not is answered 404, as for
+ * a session that does not exist, and never reaches SockJS.
+ */
 export class SockJsEndpoint {
   private readonly handler: SockJsHandler;
   private readonly connections = new Set<sockjs.Connection>();
   /**
-   * Headers of requests that may open a session, by SockJS session id, so authenticators see the
-   * cookies and Authorization header SockJS drops. Bounded in count and age.
+   * Requests that may open a session, by SockJS session id, until it opens: their headers, so
+   * authenticators see the cookies and Authorization header SockJS drops, and the session's
+   * binding. Bounded in count and age.
    */
-  private readonly pendingHeaders = new Map<string, { headers: IncomingHttpHeaders; at: number }>();
-  private readonly liveSessionIds = new Set<string>();
+  private readonly pending = new Map<string, { headers: IncomingHttpHeaders; binding: SockJsBinding; at: number }>();
+  /** Bindings of the open sessions, by SockJS session id. */
+  private readonly liveSessions = new Map<string, SockJsBinding>();
   private readonly prefix: string;
+  private readonly logger: Logger;
 
   constructor(options: SockJsEndpointOptions) {
     this.prefix = options.prefix;
+    this.logger = options.logger;
     const server = sockjs.createServer({
       prefix: options.prefix,
       sockjs_url: options.sockjsClientUrl,
@@ -166,12 +197,14 @@ export class SockJsEndpoint {
       if (!conn) return;
       this.connections.add(conn);
       conn.on('close', () => this.connections.delete(conn));
-      const sessionId = this.sessionIdOf(conn.url ?? '');
-      const pending = sessionId === undefined ? undefined : this.pendingHeaders.get(sessionId);
+      const sessionId = this.sessionRequestOf(conn.url ?? '')?.sessionId;
+      const pending = sessionId === undefined ? undefined : this.pending.get(sessionId);
       if (sessionId !== undefined) {
-        this.pendingHeaders.delete(sessionId);
-        this.liveSessionIds.add(sessionId);
-        conn.on('close', () => this.liveSessionIds.delete(sessionId));
+        this.pending.delete(sessionId);
+        // Polling sessions open in the tick of their first request, so `pending` is there; if it
+        // ever were not, no later request of the session is let in (fail closed).
+        this.liveSessions.set(sessionId, pending?.binding ?? SEALED);
+        conn.on('close', () => this.liveSessions.delete(sessionId));
       }
       options.onTransport(new SockJsTransport(conn, pending?.headers));
     });
@@ -183,30 +216,50 @@ export class SockJsEndpoint {
 
   /** True when the request belonged to SockJS (and is now handled). */
   handle(req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer): boolean {
-    const sessionId = this.sessionIdOf(req.url ?? '');
-    if (sessionId !== undefined && !this.liveSessionIds.has(sessionId) && !this.pendingHeaders.has(sessionId)) {
-      this.remember(sessionId, req.headers);
+    const target = this.sessionRequestOf(req.url ?? '');
+    if (target !== undefined) {
+      const credentials = presentedBy(req.url ?? '', req.headers);
+      const binding = this.liveSessions.get(target.sessionId) ?? this.pending.get(target.sessionId)?.binding;
+      if (binding !== undefined) {
+        if (!satisfies(credentials, binding)) {
+          this.logger.info({ transport: 'sockjs', remoteAddress: req.socket.remoteAddress }, 'refused a SockJS request without the credential its session was opened with');
+          refuseAsUnknown(res);
+          return true;
+        }
+      } else if (!target.sending) {
+        this.remember(target.sessionId, req.headers, bindingFor(credentials));
+      }
     }
     return this.handler(req, res, head);
   }
 
-  private remember(sessionId: string, headers: IncomingHttpHeaders): void {
+  private remember(sessionId: string, headers: IncomingHttpHeaders, binding: SockJsBinding): void {
     const now = Date.now();
     // Map iteration is insertion order: the oldest entries come first.
-    for (const [id, entry] of this.pendingHeaders) {
-      if (now - entry.at < PENDING_HEADERS_TTL_MS && this.pendingHeaders.size < PENDING_HEADERS_MAX) break;
-      this.pendingHeaders.delete(id);
+    for (const [id, entry] of this.pending) {
+      if (now - entry.at < PENDING_HEADERS_TTL_MS && this.pending.size < PENDING_HEADERS_MAX) break;
+      this.pending.delete(id);
     }
-    this.pendingHeaders.set(sessionId, { headers, at: now });
+    this.pending.set(sessionId, { headers, binding, at: now });
   }
 
-  /** `/sockjs/<server>/<session>/<transport>?...` → `<session>`; undefined for other paths (info, iframe). */
-  private sessionIdOf(url: string): string | undefined {
+  /**
+   * `/sockjs/<server>/<session>/<transport>[/][?…]` → the session it names; undefined for other
+   * paths (info, iframe, the raw `/sockjs/websocket`). Read as SockJS routes it (its path without
+   * query or fragment, one trailing slash allowed), so no spelling reaches a session unchecked.
+   */
+  private sessionRequestOf(url: string): SessionRequest | undefined {
     if (!url.startsWith(this.prefix + '/')) return undefined;
-    const q = url.indexOf('?');
-    const parts = (q === -1 ? url : url.slice(0, q)).slice(this.prefix.length + 1).split('/');
-    // Only requests that can open a session (receiving transports), not `xhr_send` / `jsonp_send`.
-    return parts.length === 3 && parts[1] !== '' && !parts[2].endsWith('_send') ? parts[1] : undefined;
+    let end = url.length;
+    for (const stop of ['?', '#']) {
+      const at = url.indexOf(stop);
+      if (at !== -1 && at < end) end = at;
+    }
+    let path = url.slice(this.prefix.length + 1, end);
+    if (path.endsWith('/')) path = path.slice(0, -1);
+    const parts = path.split('/');
+    if (parts.length !== 3 || parts[0] === '' || parts[1] === '' || parts[2] === '') return undefined;
+    return { sessionId: parts[1], sending: parts[2].endsWith('_send') };
   }
 
   close(): void {

@@ -563,3 +563,62 @@ export function metricValue(exposition: string, sample: string): number | undefi
   }
   return undefined;
 }
+
+// --- SockJS by hand --------------------------------------------------------------------------------
+
+/** What one SockJS receiving request answered: the HTTP status and the SockJS frames in the body. */
+export interface SockJsPollResult {
+  status: number;
+  /** `o` (open), `h` (heart-beat), `a` (messages), `c` (close), in order. */
+  kinds: string[];
+  /** The messages of every `a` frame (STOMP text). */
+  messages: string[];
+  text: string;
+}
+
+/**
+ * SockJS's xhr-polling transport driven request by request, with whatever query and headers a test
+ * chooses: to play a client that learned another's session id. `base` is
+ * `http://host:port/sockjs/<server>/<session>`.
+ */
+export class SockJsXhr {
+  constructor(readonly base: string, readonly query = '', readonly headers: Record<string, string> = {}) {}
+
+  /** One `xhr` request: opens the session (first time) or takes what is queued for it. */
+  async poll(): Promise<SockJsPollResult> {
+    const res = await request(this.url('xhr'), { method: 'POST', headers: this.headers });
+    const kinds: string[] = [];
+    const messages: string[] = [];
+    for (const line of res.text.split('\n').filter(Boolean)) {
+      kinds.push(line[0]);
+      if (line[0] === 'a') messages.push(...(JSON.parse(line.slice(1)) as string[]));
+    }
+    return { status: res.status, kinds, messages, text: res.text };
+  }
+
+  /** One `xhr_send` request carrying `messages`; resolves with the HTTP status (204 = taken). */
+  async send(...messages: string[]): Promise<number> {
+    const res = await request(this.url('xhr_send'), {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain;charset=UTF-8', ...this.headers },
+      body: JSON.stringify(messages),
+    });
+    return res.status;
+  }
+
+  /**
+   * Polls until messages arrive (a poll is held open until there is something to send; it may come
+   * back with only a heart-beat). Throws on a close frame or an HTTP error.
+   */
+  async nextMessages(what: string): Promise<string[]> {
+    for (;;) {
+      const result = await this.poll();
+      if (result.status !== 200 || result.kinds.includes('c')) throw new Error(`${what}: got ${result.status} ${result.text}`);
+      if (result.messages.length > 0) return result.messages;
+    }
+  }
+
+  private url(transport: string): string {
+    return `${this.base}/${transport}${this.query ? `?${this.query}` : ''}`;
+  }
+}
