@@ -154,9 +154,12 @@ const PENDING_HEADERS_MAX = 10_000;
 /** A request for one SockJS session: `/<prefix>/<server>/<session>/<transport>`. */
 interface SessionRequest {
   sessionId: string;
-  /** `xhr_send` / `jsonp_send`: delivers to a session, never opens one. */
-  sending: boolean;
+  /** A receiving transport, which opens the session when it does not exist yet (not `xhr_send`...). */
+  opens: boolean;
 }
+
+/** SockJS transports whose request opens a session (the `_send` ones only deliver to one). */
+const OPENING_TRANSPORTS: ReadonlySet<string> = new Set(['websocket', 'xhr', 'xhr_streaming', 'eventsource', 'htmlfile', 'jsonp']);
 
 /**
  * Owns one SockJS server; {@link handle} returns false for requests outside its prefix.
@@ -216,7 +219,8 @@ export class SockJsEndpoint {
 
   /** True when the request belonged to SockJS (and is now handled). */
   handle(req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer): boolean {
-    const target = this.sessionRequestOf(req.url ?? '');
+    // A CORS preflight carries no cookies and touches no session (SockJS answers it with headers only).
+    const target = req.method === 'OPTIONS' ? undefined : this.sessionRequestOf(req.url ?? '');
     if (target !== undefined) {
       const credentials = presentedBy(req.url ?? '', req.headers);
       const binding = this.liveSessions.get(target.sessionId) ?? this.pending.get(target.sessionId)?.binding;
@@ -226,7 +230,7 @@ export class SockJsEndpoint {
           refuseAsUnknown(res);
           return true;
         }
-      } else if (!target.sending) {
+      } else if (target.opens) {
         this.remember(target.sessionId, req.headers, bindingFor(credentials));
       }
     }
@@ -259,7 +263,7 @@ export class SockJsEndpoint {
     if (path.endsWith('/')) path = path.slice(0, -1);
     const parts = path.split('/');
     if (parts.length !== 3 || parts[0] === '' || parts[1] === '' || parts[2] === '') return undefined;
-    return { sessionId: parts[1], sending: parts[2].endsWith('_send') };
+    return { sessionId: parts[1], opens: OPENING_TRANSPORTS.has(parts[2]) };
   }
 
   close(): void {

@@ -113,8 +113,8 @@ describe('server: JWT authentication', function () {
      * of its requests), connected with `connectHeaders`, subscribed to /user/queue/inbox. Returns it
      * and the session's base URL, which is all an attacker who learned the id needs.
      */
-    async function openSession(opening: { query?: string; headers?: Record<string, string> }, connectHeaders: Record<string, string> = {}) {
-      const base = `${server.sockjsUrl}/${serverId++}/${unique('sess')}`;
+    const newBase = () => `${server.sockjsUrl}/${serverId++}/${unique('sess')}`;
+    async function openSession(opening: { query?: string; headers?: Record<string, string> }, connectHeaders: Record<string, string> = {}, base = newBase()) {
       const owner = new SockJsXhr(base, opening.query, opening.headers);
       expect((await owner.poll()).kinds).to.deep.equal(['o']);
       expect(await owner.send(stomp('CONNECT', { 'accept-version': '1.2', host: 'x', ...connectHeaders }))).to.equal(204);
@@ -152,6 +152,17 @@ describe('server: JWT authentication', function () {
       expect(await new SockJsXhr(base).send(stomp('SEND', { destination: topic }, 'forged by mallory'))).to.equal(404);
       expect(await owner.send(stomp('SEND', { destination: topic }, 'from alice'))).to.equal(204);
       expect((await sub.messages.next()).body).to.equal('from alice');
+    });
+
+    it('binds a session to the request that opened it, not to an earlier one naming the same id (a preflight, a wrong path)', async () => {
+      const alice = unique('alice');
+      const base = newBase();
+      expect((await request(`${base}/xhr`, { method: 'OPTIONS' })).status).to.be.within(200, 204);
+      expect((await request(`${base}/nonsense`, { method: 'POST' })).status).to.equal(404);
+      const { owner } = await openSession({ query: `access_token=${token({ sub: alice })}` }, {}, base);
+      expect((await new SockJsXhr(base).poll()).status).to.equal(404);
+      expect(await owner.send(stomp('SEND', { destination: `/user/${alice}/queue/inbox` }, 'mine'))).to.equal(204);
+      expect((await owner.nextMessages('the message')).join('')).to.include('mine');
     });
 
     it('binds a session opened with an Authorization header to that header', async () => {
