@@ -126,6 +126,15 @@ function refuseAsUnknown(res: ServerResponse | Duplex): void {
   }
 }
 
+/** 413, then the connection goes: the rest of the body is never read. */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  if (!res.headersSent) {
+    res.writeHead(413, { 'Content-Type': 'text/plain; charset=UTF-8', Connection: 'close' });
+    res.end('Payload Too Large');
+  }
+  res.once('finish', () => req.destroy());
+}
+
 /** Closes with a numeric code: @types/sockjs declares it a string, which is what caused the bug. */
 function closeConnection(conn: sockjs.Connection, code: number, reason: string): void {
   (conn.close as unknown as (code: number, reason: string) => boolean).call(conn, sockjsCloseCode(code, conn.protocol), reason);
@@ -138,7 +147,9 @@ export interface SockJsEndpointOptions {
   sockjsClientUrl?: string;
   /**
    * Largest message SockJS's WebSocket transports (framed and raw) accept, in bytes; faye-websocket
-   * closes a larger one with 1009 (it sends the close before anything else could be written).
+   * closes a larger one with 1009 (it sends the close before anything else could be written). Also
+   * the largest body of one `xhr_send` / `jsonp_send` request (413 above it): SockJS itself reads
+   * those bodies whole, without a bound, before it even looks at the session.
    */
   maxMessageBytes: number;
   logger: Logger;
@@ -182,10 +193,12 @@ export class SockJsEndpoint {
   private readonly liveSessions = new Map<string, SockJsBinding>();
   private readonly prefix: string;
   private readonly logger: Logger;
+  private readonly maxMessageBytes: number;
 
   constructor(options: SockJsEndpointOptions) {
     this.prefix = options.prefix;
     this.logger = options.logger;
+    this.maxMessageBytes = options.maxMessageBytes;
     const server = sockjs.createServer({
       prefix: options.prefix,
       sockjs_url: options.sockjsClientUrl,
@@ -233,8 +246,34 @@ export class SockJsEndpoint {
       } else if (target.opens) {
         this.remember(target.sessionId, req.headers, bindingFor(credentials));
       }
+      if (!target.opens && res instanceof ServerResponse && !this.boundBody(req, res)) return true;
     }
     return this.handler(req, res, head);
+  }
+
+  /**
+   * Holds a send request's body to {@link SockJsEndpointOptions.maxMessageBytes}: refused (413)
+   * from its declared length before anything is read, or cut off as soon as it streams past it.
+   * False when refused at once.
+   */
+  private boundBody(req: IncomingMessage, res: ServerResponse): boolean {
+    const limit = this.maxMessageBytes;
+    if (Number(req.headers['content-length']) > limit) {
+      refuseTooLarge(req, res);
+      return false;
+    }
+    let seen = 0;
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= limit) return;
+      // SockJS's own listener stops collecting here too: nothing more of this body is kept.
+      req.removeAllListeners('data');
+      req.removeAllListeners('end');
+      req.pause();
+      refuseTooLarge(req, res);
+    };
+    req.on('data', count);
+    return true;
   }
 
   private remember(sessionId: string, headers: IncomingHttpHeaders, binding: SockJsBinding): void {

@@ -5,6 +5,7 @@
  * connected all along keeps working, and the process stays healthy.
  */
 import { isUtf8 } from 'node:buffer';
+import http from 'node:http';
 import { expect } from 'chai';
 import {
   RAW_CHANNELS, RawStomp, closeAll, encodeRawFrame, metricValue, request, startRelay, unique, wsClient,
@@ -169,6 +170,34 @@ describe('server: bad input', function () {
       raw.send('SEND\ndestination:/topic/x\n\n' + 'z'.repeat(MAX_WS_MESSAGE) + '\0');
       expect((await raw.waitClosed()).code).to.equal(1009);
       await bystanderStillWorks('an oversize SockJS WebSocket message');
+    });
+  });
+
+  describe('over SockJS xhr_send, a request body above MAX_WS_MESSAGE_BYTES', () => {
+    /** POSTs to `path` declaring `declared` bytes and sending `sent`; resolves with the status or the error. */
+    function post(path: string, headers: Record<string, string | number>, chunks: string[]): Promise<number | string> {
+      return new Promise((resolve) => {
+        const req = http.request(`${server.http}${path}`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', (err) => resolve(err.message));
+        for (const chunk of chunks) req.write(chunk);
+        // A declared length is left unfinished on purpose: the answer must not wait for the body.
+        if (headers['content-length'] === undefined) req.end();
+      });
+    }
+
+    it('is refused with 413 from its declared length, before the body is read', async () => {
+      expect(await post(`/sockjs/1/${unique('s')}/xhr_send`, { 'content-length': MAX_WS_MESSAGE + 1 }, ['["x'])).to.equal(413);
+      await bystanderStillWorks('an oversize declared xhr_send');
+    });
+
+    it('is cut off once a body without a declared length crosses the bound', async () => {
+      const piece = 'y'.repeat(16 * 1024);
+      const outcome = await post(`/sockjs/1/${unique('s')}/xhr_send`, { 'transfer-encoding': 'chunked' }, Array.from({ length: (MAX_WS_MESSAGE / piece.length) + 2 }, () => piece));
+      expect([413, 'socket hang up', 'read ECONNRESET', 'write EPIPE', 'write ECONNRESET']).to.include(outcome);
+      await bystanderStillWorks('an oversize chunked xhr_send');
     });
   });
 
