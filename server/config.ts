@@ -17,6 +17,13 @@ export interface SessionLimits extends ParserLimits {
   maxTransactionsPerSession: number;
   /** Most SEND/ACK/NACK frames one transaction may hold before COMMIT. */
   maxTransactionFrames: number;
+  /**
+   * Largest single WebSocket message (bytes). Not a frame limit (the parser enforces those): one
+   * message may carry several frames, and a frame may span messages. Above it the client gets ERROR
+   * MESSAGE_TOO_LARGE and the socket closes with 1009. Default: 4 MiB, or the frame limit + 64 KiB
+   * when that is more, unless set.
+   */
+  maxWsMessageBytes: number;
 }
 
 export interface HeartbeatConfig {
@@ -105,6 +112,15 @@ export interface RelayConfig {
   logLevel: string;
 }
 
+/**
+ * Default WebSocket message bound for a frame limit: room for a batch of frames (4 MiB), and never
+ * less than one largest frame plus its headers' worth, so raising MAX_FRAME_BYTES alone keeps
+ * working for clients that send each frame as one message (stomp.js does).
+ */
+export function defaultWsMessageBytes(maxFrameBytes: number): number {
+  return Math.max(4 * 1024 * 1024, maxFrameBytes + 64 * 1024);
+}
+
 export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
@@ -123,6 +139,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
     maxBufferedBytes: 4 * 1024 * 1024,
     maxTransactionsPerSession: 16,
     maxTransactionFrames: 1024,
+    maxWsMessageBytes: defaultWsMessageBytes(DEFAULT_PARSER_LIMITS.maxFrameBytes),
   }),
   heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2, minMs: 1_000 }),
   // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
@@ -180,6 +197,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
   { name: 'MAX_HEADER_LINE_BYTES', help: 'longest header line (default 8192)', apply: (c, v) => { c.limits.maxHeaderLineBytes = int('MAX_HEADER_LINE_BYTES', v, 64); } },
   { name: 'MAX_SUBSCRIPTIONS', help: 'subscriptions per session (default 256)', apply: (c, v) => { c.limits.maxSubscriptionsPerSession = int('MAX_SUBSCRIPTIONS', v, 1); } },
+  { name: 'MAX_WS_MESSAGE_BYTES', help: 'largest WebSocket message, which may hold several frames (default 4194304, or MAX_FRAME_BYTES + 65536 if more)', apply: (c, v) => { c.limits.maxWsMessageBytes = int('MAX_WS_MESSAGE_BYTES', v, 1024); } },
   { name: 'MAX_BUFFERED_BYTES', help: 'outbound bytes queued per session before it is closed as a slow consumer (default 4194304)', apply: (c, v) => { c.limits.maxBufferedBytes = int('MAX_BUFFERED_BYTES', v, 1024); } },
   { name: 'HEARTBEAT_SEND_MS', help: 'server heart-beat interval offered to clients (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.sendMs = int('HEARTBEAT_SEND_MS', v, 0); } },
   { name: 'HEARTBEAT_RECEIVE_MS', help: 'client heart-beat interval the server asks for (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.receiveMs = int('HEARTBEAT_RECEIVE_MS', v, 0); } },
@@ -209,6 +227,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RelayConfig
     const value = env[v.name];
     if (value !== undefined && value !== '') v.apply(config, value);
   }
+  if (!env.MAX_WS_MESSAGE_BYTES) config.limits.maxWsMessageBytes = defaultWsMessageBytes(config.limits.maxFrameBytes);
   return validateConfig(config);
 }
 
@@ -221,6 +240,7 @@ export function resolveConfig(options: RelayOptions = {}): RelayConfig {
     limits: { ...base.limits, ...stripUndefined(options.limits ?? {}) },
     heartbeat: { ...base.heartbeat, ...stripUndefined(options.heartbeat ?? {}) },
   } as RelayConfig;
+  if (options.limits?.maxWsMessageBytes === undefined) config.limits.maxWsMessageBytes = defaultWsMessageBytes(config.limits.maxFrameBytes);
   return validateConfig(config);
 }
 

@@ -16,7 +16,7 @@ import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompV
 import { renderMessage } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError } from '../errors';
 import { checkUserName, type Principal } from '../auth/authenticator';
-import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, type HeartbeatPlan } from './negotiation';
+import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, versionBeforeConnected, type HeartbeatPlan } from './negotiation';
 import { SubscriptionTable, type ClientSubscription } from './subscription-table';
 import { TransactionTable, type TransactionOp } from './transaction-table';
 import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
@@ -90,6 +90,8 @@ type Outcome = 'ack' | 'nack';
 export class SessionProtocol {
   private state: 'new' | 'connecting' | 'connected' | 'disconnecting' = 'new';
   private version: StompVersion = '1.2';
+  /** What frames before CONNECTED are encoded as, from the CONNECT's accept-version (see negotiation.ts). */
+  private offered: StompVersion = '1.0';
   private readonly subscriptions = new SubscriptionTable();
   private readonly transactions: TransactionTable;
   /** Work whose RECEIPT (or failure) is still to come: publishes, commits, handled sends. */
@@ -112,6 +114,11 @@ export class SessionProtocol {
 
   get subscriptionCount(): number {
     return this.subscriptions.size;
+  }
+
+  /** The version to encode frames in until CONNECTED is sent: 1.0 until a CONNECT offered more. */
+  get versionBeforeConnected(): StompVersion {
+    return this.offered;
   }
 
   /** True once DISCONNECT arrived: later frames are ignored (STOMP 1.2 §DISCONNECT). */
@@ -149,6 +156,7 @@ export class SessionProtocol {
     if (this.state !== 'new') throw relayError(Errors.ALREADY_CONNECTED);
     this.state = 'connecting';
     const h = frame.headers;
+    this.offered = versionBeforeConnected(h['accept-version']);
     const negotiated = negotiateVersion(h['accept-version']);
     // §"Protocol Negotiation": the session adds a `version` header listing ours to this ERROR.
     if (negotiated instanceof RelayError) throw negotiated;
