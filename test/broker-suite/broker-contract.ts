@@ -506,6 +506,68 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       });
     });
 
+    describe('reserved names', function () {
+      /** Queue names the relay or RabbitMQ's STOMP plugin generate (server/broker/reserved-names.ts). */
+      const generated = ['stomp-relay.s1.0a1b2c3d4e5f', 'stomp-relay.durable.abc', 'stomp-subscription-Ab_c', 'amq.gen-Xy1'];
+      /** The same name in the spellings a client might try: RabbitMQ decodes percent-escapes in names. */
+      const spellings = (name: string): string[] => [name, `%${name.charCodeAt(0).toString(16)}${name.slice(1)}`, name.replace('-', '%2D').replace('.', '%2e')];
+
+      it('refuses the generated queue names under /amq/queue/ and /queue/, for SUBSCRIBE and SEND, in every spelling', async function () {
+        for (const name of generated) {
+          for (const spelled of spellings(name)) {
+            for (const destination of [`/amq/queue/${spelled}`, `/queue/${spelled}`, `/amq%2Fqueue%2F${spelled}`]) {
+              const error = await expectRelayError(subscribe(destination, new RecordingSink('thief')), 'DESTINATION_NOT_ALLOWED');
+              expect(error.message, destination).to.include('reserved');
+              await expectRelayError(publish(destination, 'forged'), 'DESTINATION_NOT_ALLOWED');
+            }
+            // Through the default exchange (a reply's path), a SEND would slip a message into the queue.
+            await expectRelayError(publish(`/reply-queue/${spelled}`, 'forged'), 'DESTINATION_NOT_ALLOWED');
+          }
+        }
+      });
+
+      it('refuses them as a subscription\'s x-queue-name, in every spelling and on every kind of destination', async function () {
+        for (const name of generated) {
+          for (const spelled of spellings(name)) {
+            for (const destination of [freshDestination('/topic/'), freshDestination('/exchange/amq.topic/'), freshDestination('/queue/')]) {
+              const error = await expectRelayError(subscribe(destination, new RecordingSink('thief'), 'auto', { 'x-queue-name': spelled }), 'DESTINATION_NOT_ALLOWED');
+              expect(error.message, `${destination} x-queue-name:${spelled}`).to.include('x-queue-name');
+            }
+          }
+        }
+      });
+
+      it('refuses RabbitMQ\'s internal exchanges (amq.rabbitmq.*: the trace firehose, logs, events), in every spelling', async function () {
+        for (const destination of [
+          '/exchange/amq.rabbitmq.trace/#', '/exchange/amq.rabbitmq.trace', '/exchange/amq.rabbitmq.log/#', '/exchange/amq.rabbitmq.event/queue.*',
+          '/exchange/amq%2Erabbitmq.trace/#', '/exchange/%61mq.rabbitmq.trace/publish.x',
+        ]) {
+          const error = await expectRelayError(subscribe(destination, new RecordingSink('mallory')), 'DESTINATION_NOT_ALLOWED');
+          expect(error.message, destination).to.include('reserved');
+          await expectRelayError(publish(destination, 'forged'), 'DESTINATION_NOT_ALLOWED');
+        }
+      });
+
+      it('refuses subscriptions to the headers exchanges (without match arguments they see every message) but lets clients publish there', async function () {
+        for (const destination of ['/exchange/amq.headers', '/exchange/amq.headers/k', '/exchange/amq.match', '/exchange/amq%2Ematch/k']) {
+          const error = await expectRelayError(subscribe(destination, new RecordingSink('mallory')), 'DESTINATION_NOT_ALLOWED');
+          expect(error.message, destination).to.include('headers exchange');
+        }
+        await publish('/exchange/amq.headers/k', 'for AMQP consumers that match on headers', { kind: 'x' });
+      });
+
+      it('still serves names that only look alike', async function () {
+        const suffix = randomBytes(4).toString('hex');
+        for (const queue of [`/queue/stomp-relay-${suffix}`, `/queue/my.stomp-relay.${suffix}`, `/queue/amq-gen-${suffix}`]) {
+          const sink = new RecordingSink(queue);
+          const consumer = await subscribe(queue, sink);
+          await publish(queue, 'hello');
+          await sink.waitFor(1);
+          await consumer.close();
+        }
+      });
+    });
+
     describe('stop', function () {
       it('is no longer ready, tells listeners, and refuses publish and subscribe', async function () {
         const changes: boolean[] = [];

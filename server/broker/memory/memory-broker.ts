@@ -9,7 +9,8 @@
  *   modes, `prefetch-count`, requeue at the head on NACK or close (see {@link MessageQueue}).
  * - `/reply-queue/<name>` (SEND only): to the reply address called `name` (see
  *   {@link openReplyAddress}), else to the queue called `name` (RabbitMQ's default exchange), else
- *   dropped. Queue names under REPLY_QUEUE_PREFIX are reserved for reply addresses.
+ *   dropped.
+ * - Names reserved for the relay and RabbitMQ (reserved-names.ts) are refused, as on RabbitMQ.
  * - Anything else is refused with DESTINATION_NOT_ALLOWED.
  *
  * Other SUBSCRIBE headers (`selector`, `durable`, `exclusive`, `x-*`...) are accepted and ignored.
@@ -32,6 +33,7 @@ import { Errors, relayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
 import { parsePrefetchCount } from '../header-values';
+import { reservedNameRefusal } from '../reserved-names';
 import { DeliveryScheduler } from './delivery-scheduler';
 import { routeDestination, type RoutedDestination } from './destination';
 import { MessageQueue } from './message-queue';
@@ -112,6 +114,8 @@ export class MemoryBroker implements Broker {
   }
 
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
+    const reserved = reservedNameRefusal('SUBSCRIBE', request.destination, request.headers);
+    if (reserved) throw reserved;
     const route = this.route(request.destination);
     if (route.kind === 'reply') throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${request.destination} (reply queues can only be sent to)`);
     const prefetch = parsePrefetchCount(request.headers['prefetch-count']);
@@ -128,6 +132,8 @@ export class MemoryBroker implements Broker {
 
   /** Delivers to local sinks before resolving; `confirm` changes nothing here. */
   async publish(request: PublishRequest, _options?: PublishOptions): Promise<void> {
+    const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
+    if (reserved) throw reserved;
     const route = this.route(request.destination);
     const replyTo = request.headers['reply-to'];
     if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
@@ -190,9 +196,6 @@ export class MemoryBroker implements Broker {
     if (route === undefined) {
       const why = destination.startsWith('/temp-queue/') ? ' (a temporary queue is no destination: name it in a reply-to, see openReplyAddress)' : '';
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination + why);
-    }
-    if (route.kind === 'queue' && route.name.startsWith(REPLY_QUEUE_PREFIX)) {
-      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reserved for reply addresses)`);
     }
     return route;
   }

@@ -37,6 +37,7 @@ import {
   REPLY_QUEUE_PREFIX,
   type Broker, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
 } from '../broker';
+import { reservedNameRefusal } from '../reserved-names';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { BrokerSubscription } from './broker-subscription';
 import { ConnectionSlot, type SlotSubscription } from './connection-slot';
@@ -167,6 +168,8 @@ export class RabbitMqBroker implements Broker {
    */
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
     this.assertReady();
+    const reserved = reservedNameRefusal('SUBSCRIBE', request.destination, request.headers);
+    if (reserved) throw reserved;
     const releaseProbe = await this.guard.checkSubscribe(request);
     try {
       return await this.subscribeVerified(request, sink);
@@ -211,6 +214,8 @@ export class RabbitMqBroker implements Broker {
 
   async publish(request: PublishRequest, options: PublishOptions = {}): Promise<void> {
     this.assertReady();
+    const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
+    if (reserved) throw reserved;
     const verifying = this.guard.checkPublish(request.destination, request.headers);
     if (verifying) await verifying;
     const slot = this.slotFor(request.destination);

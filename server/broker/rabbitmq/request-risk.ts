@@ -19,7 +19,7 @@
  */
 import type { StompHeaders } from '../../codec/frame';
 import { Errors, relayError, type RelayError } from '../../errors';
-import { REPLY_QUEUE_PREFIX, type SubscribeRequest } from '../broker';
+import type { SubscribeRequest } from '../broker';
 import { isWholeNumber, parsePrefetchCount } from '../header-values';
 import { ENGINE_SUBSCRIBE_HEADERS, stompBoolean } from './subscription-headers';
 
@@ -210,10 +210,6 @@ function refuseDestination(parsed: Parsed, destination: string, command: 'SUBSCR
         : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
     case 'exchange':
       return parsed.exchange.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no exchange name)`);
-    case 'queue':
-    case 'amq-queue':
-      if (parsed.name.startsWith(REPLY_QUEUE_PREFIX)) return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reserved for reply addresses; send replies to /reply-queue/${parsed.name})`);
-      return parsed.name.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no name after the prefix)`);
     default:
       return parsed.name.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no name after the prefix)`);
   }

@@ -187,6 +187,36 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
     }
   });
 
+  it('keeps the relay\'s own queues to itself: a client that learned one cannot consume it (and take half of alice\'s messages)', async () => {
+    const topic = freshDestination('/topic/');
+    const alice = new RecordingSink('alice');
+    const before = new Set((await node.listQueues()).map((q) => q.name));
+    await broker.subscribe({ destination: topic, ack: 'auto', headers: headers() }, alice);
+    // What `rabbitmqctl list_queues` (or the management UI) shows mallory.
+    const learned = (await node.listQueues()).map((q) => q.name).filter((name) => !before.has(name) && name.startsWith('stomp-relay.'));
+    expect(learned, 'the shared subscription\'s queue').to.have.length(1);
+    const [name] = learned;
+    await expectUndisturbed(() => subscribe(`/amq/queue/${name}`), 'DESTINATION_NOT_ALLOWED', 'reserved');
+    await expectUndisturbed(() => subscribe(`/queue/${name}`), 'DESTINATION_NOT_ALLOWED', 'reserved');
+    await expectUndisturbed(() => subscribe(`/amq/queue/${name.replace('-', '%2D')}`), 'DESTINATION_NOT_ALLOWED', 'reserved');
+    await expectUndisturbed(() => subscribe(freshDestination('/topic/'), { 'x-queue-name': name }), 'DESTINATION_NOT_ALLOWED', 'x-queue-name');
+    await expectUndisturbed(() => send(`/amq/queue/${name}`, {}, true), 'DESTINATION_NOT_ALLOWED', 'reserved');
+    for (const body of ['a', 'b', 'c']) await broker.publish({ destination: topic, headers: headers(), body: Buffer.from(body) }, { confirm: true });
+    await alice.waitFor(3);
+    expect(alice.bodies()).to.deep.equal(['a', 'b', 'c']);
+    const consumers = (await node.listConsumers()).filter((c) => c.queue === name);
+    expect(consumers, 'only the relay consumes the queue').to.have.length(1);
+  });
+
+  it('keeps the trace firehose closed even with tracing on', async () => {
+    await node.ctl(['trace_on']);
+    try {
+      await expectUndisturbed(() => subscribe('/exchange/amq.rabbitmq.trace/#'), 'DESTINATION_NOT_ALLOWED', 'reserved');
+    } finally {
+      await node.ctl(['trace_off']);
+    }
+  });
+
   it('still serves verified queue subscriptions and publishes, and remembers the verdict', async () => {
     const queue = freshDestination('/queue/');
     const sink = new RecordingSink('queue');
