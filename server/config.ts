@@ -36,6 +36,11 @@ export interface RelayConfig {
   brokerUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
+  /**
+   * Most sessions per instance holding exclusive queues (RabbitMQ only): each gets one broker
+   * connection of its own for them, outside the pool. 0 refuses exclusive queues.
+   */
+  brokerExclusiveConnections: number;
   /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
   authJwtSecret: string | undefined;
   limits: SessionLimits;
@@ -65,6 +70,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   host: '0.0.0.0',
   brokerUrl: undefined,
   brokerPoolSize: 4,
+  brokerExclusiveConnections: 100,
   authJwtSecret: undefined,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
@@ -112,6 +118,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
+  { name: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each (default 100, 0 = refuse them)', apply: (c, v) => { c.brokerExclusiveConnections = int('BROKER_EXCLUSIVE_CONNECTIONS', v, 0, 100_000); } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
@@ -172,6 +179,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) fail(`port must be 0-65535, got ${config.port}`);
   if (config.brokerUrl !== undefined) parseBrokerUrl(config.brokerUrl);
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
+  if (!Number.isInteger(config.brokerExclusiveConnections) || config.brokerExclusiveConnections < 0) fail('brokerExclusiveConnections must be a whole number ≥ 0');
   for (const [k, v] of Object.entries(config.limits)) {
     if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
   }

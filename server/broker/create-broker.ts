@@ -12,6 +12,7 @@ export function createBroker(config: RelayConfig, logger: Logger, metrics: Relay
   return new RabbitMqBroker({
     endpoint: parseBrokerUrl(config.brokerUrl),
     poolSize: config.brokerPoolSize,
+    maxExclusiveConnections: config.brokerExclusiveConnections,
     logger,
     metrics,
   });

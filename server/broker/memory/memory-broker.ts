@@ -13,7 +13,11 @@
  * - Names reserved for the relay and RabbitMQ (reserved-names.ts) are refused, as on RabbitMQ.
  * - Anything else is refused with DESTINATION_NOT_ALLOWED.
  *
- * Other SUBSCRIBE headers (`selector`, `durable`, `exclusive`, `x-*`...) are accepted and ignored.
+ * - Exclusive queues (`/queue/` with `exclusive:true`, or `durable:false`) belong to the
+ *   subscriber's session, as on RabbitMQ (exclusive-queues.ts); durable topic subscriptions keep
+ *   a buffer per user, destination and id (or per `x-queue-name`) while nobody consumes it.
+ *
+ * Other SUBSCRIBE headers (`selector`, `auto-delete`, `x-*`...) are accepted and ignored.
  * Deliveries run synchronously inside the call that causes them; see {@link DeliveryScheduler}.
  */
 import { randomBytes } from 'node:crypto';
@@ -34,7 +38,9 @@ import { silentLogger, type Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
 import { parsePrefetchCount } from '../header-values';
 import { reservedNameRefusal } from '../reserved-names';
+import { asksDurable, engineDurableQueue, isExclusiveQueueRequest, resolveDurableTopic, stompBoolean } from '../subscription-flags';
 import { DeliveryScheduler } from './delivery-scheduler';
+import { ExclusiveQueues } from './exclusive-queues';
 import { routeDestination, type RoutedDestination } from './destination';
 import { MessageQueue } from './message-queue';
 import { TopicRouter } from './topic-router';
@@ -71,6 +77,9 @@ export class MemoryBroker implements Broker {
   private readonly replies = new Map<string, DeliverySink>();
   private readonly scheduler: DeliveryScheduler;
   private readonly topics: TopicRouter;
+  private readonly exclusive = new ExclusiveQueues();
+  /** Owners for exclusive subscriptions that name no session: one each. */
+  private lastAnonymousOwner = 0;
   private readonly logger: Logger;
   private readonly maxQueued: number;
   /** Sequence number of the last published message; also its message id. */
@@ -101,6 +110,7 @@ export class MemoryBroker implements Broker {
     this.topics.closeAll();
     for (const queue of this.queues.values()) queue.closeAll();
     this.queues.clear();
+    this.exclusive.clear();
     this.replies.clear();
     this.scheduler.clear();
     this.emitReady();
@@ -120,9 +130,24 @@ export class MemoryBroker implements Broker {
     if (route.kind === 'reply') throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${request.destination} (reply queues can only be sent to)`);
     const prefetch = parsePrefetchCount(request.headers['prefetch-count']);
     if (route.kind === 'topic') {
-      return this.topics.subscribe(route.key, sink, request.ack, prefetch, this.lastSequence);
+      // Durable: the user's own queue (subscription-flags.ts), or the one the client named.
+      const resolved = resolveDurableTopic(request);
+      const durable = asksDurable(resolved.headers) ? resolved.headers['x-queue-name'] : undefined;
+      if (durable === undefined) return this.topics.subscribe(route.key, sink, request.ack, prefetch, this.lastSequence);
+      const consumer = this.topics.subscribeDurable(durable, route.key, sink, request.ack, prefetch, this.lastSequence, {
+        removable: engineDurableQueue(resolved) !== undefined,
+        autoDelete: stompBoolean(resolved.headers['auto-delete']) !== false,
+      });
+      this.scheduler.runSoon(); // what waited for it goes out after this call, as for a queue
+      return consumer;
     }
-    const consumer = this.queueNamed(route.name).addConsumer(sink, request.ack, prefetch);
+    // An exclusive queue belongs to its subscriber's session (exclusive-queues.ts).
+    const owner = isExclusiveQueueRequest(request.destination, request.headers)
+      ? request.subscriber?.session ?? `subscription-${++this.lastAnonymousOwner}`
+      : undefined;
+    this.exclusive.admit(request.destination, route.name, owner, this.queues.has(route.name));
+    const onClosed = owner === undefined ? undefined : () => this.exclusiveClosed(owner);
+    const consumer = this.queueNamed(route.name).addConsumer(sink, request.ack, prefetch, onClosed);
     // A backlog goes out on the next turn, not inside this call: the caller gets the Consumer (and
     // can send its RECEIPT) before the first MESSAGE, as with RabbitMQ. A publish in between still
     // queues behind the backlog, so order holds.
@@ -169,6 +194,16 @@ export class MemoryBroker implements Broker {
         if (this.replies.get(name) === sink) this.replies.delete(name);
       },
     };
+  }
+
+  /** An exclusive subscription ended: once its session has none left, its exclusive queues go. */
+  private exclusiveClosed(owner: string): void {
+    for (const name of this.exclusive.closed(owner)) {
+      const queue = this.queues.get(name);
+      if (queue === undefined) continue;
+      this.queues.delete(name);
+      queue.closeAll();
+    }
   }
 
   /** A SEND to `/reply-queue/<name>`; like RabbitMQ's default exchange, what has no queue is dropped. */

@@ -35,17 +35,19 @@ import { silentLogger, type Logger } from '../../observability/logger';
 import type { RelayMetrics } from '../../observability/metrics';
 import {
   REPLY_QUEUE_PREFIX,
-  type Broker, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
+  type Broker, type CloseOptions, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
 } from '../broker';
 import { reservedNameRefusal } from '../reserved-names';
+import { isExclusiveQueueRequest, resolveDurableTopic } from '../subscription-flags';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { BrokerSubscription } from './broker-subscription';
 import { ConnectionSlot, type SlotSubscription } from './connection-slot';
 import { DestinationGuard, type DestinationGuardOptions } from './destination-guard';
+import { ExclusiveConnections } from './exclusive-connections';
 import { ProbeConnection } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
 import { dependsOnBrokerState } from './request-risk';
-import { sendHeaders, shareKey } from './subscription-headers';
+import { sendHeaders, shareKey, unsubscribeHeaders } from './subscription-headers';
 
 export interface RabbitMqBrokerOptions {
   /** Where RabbitMQ's STOMP plugin listens; see parseBrokerUrl in server/config.ts. */
@@ -62,6 +64,8 @@ export interface RabbitMqBrokerOptions {
   metrics?: RelayMetrics;
   /** How long verdicts of the probe connection are remembered; see destination-guard.ts. */
   verification?: DestinationGuardOptions;
+  /** Most sessions with exclusive queues, one broker connection each (exclusive-connections.ts). Default 100. */
+  maxExclusiveConnections?: number;
 }
 
 /** How often one subscribe is retried on another connection when its connection drops mid-way. */
@@ -80,6 +84,8 @@ export class RabbitMqBroker implements Broker {
   /** Not in the pool: risky requests are tried here first (probe-connection.ts). */
   private readonly probes: ProbeConnection;
   private readonly guard: DestinationGuard;
+  /** Sessions' own connections for their exclusive queues, outside the pool. */
+  private readonly exclusive: ExclusiveConnections;
   private readonly logger: Logger;
   private readonly metrics: RelayMetrics | undefined;
   /** Every broker subscription that should exist, attached or waiting for a connection. */
@@ -117,6 +123,9 @@ export class RabbitMqBroker implements Broker {
     this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
     this.probes = new ProbeConnection({ connection: connectionOptions, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
     this.guard = new DestinationGuard(this.probes, options.verification);
+    const maxExclusive = options.maxExclusiveConnections ?? 100;
+    if (!Number.isInteger(maxExclusive) || maxExclusive < 0) throw relayError(Errors.INVALID_CONFIG, `most exclusive-queue connections must be a whole number ≥ 0, got ${maxExclusive}`);
+    this.exclusive = new ExclusiveConnections({ connection: connectionOptions, maxConnections: maxExclusive, logger: this.logger });
   }
 
   get ready(): boolean { return this.isReady; }
@@ -153,7 +162,7 @@ export class RabbitMqBroker implements Broker {
     }
     this.live.clear();
     this.shared.clear();
-    await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop()]);
+    await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop(), this.exclusive.stop()]);
     this.setReady();
   }
 
@@ -170,11 +179,14 @@ export class RabbitMqBroker implements Broker {
     this.assertReady();
     const reserved = reservedNameRefusal('SUBSCRIBE', request.destination, request.headers);
     if (reserved) throw reserved;
-    const releaseProbe = await this.guard.checkSubscribe(request);
+    // A durable topic subscription gets its user's queue (subscription-flags.ts).
+    const resolved = resolveDurableTopic(request);
+    if (isExclusiveQueueRequest(resolved.destination, resolved.headers)) return this.exclusive.subscribe(resolved, sink);
+    const releaseProbe = await this.guard.checkSubscribe(resolved);
     try {
-      return await this.subscribeVerified(request, sink);
+      return await this.subscribeVerified(resolved, sink);
     } catch (err) {
-      if (isRelayError(err) && err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetSubscribe(request);
+      if (isRelayError(err) && err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetSubscribe(resolved);
       throw err;
     } finally {
       // Awaited: until the probe lets go, its own subscription could take (and later requeue, out of
@@ -195,7 +207,7 @@ export class RabbitMqBroker implements Broker {
       // A reply queue is not retried on another connection under the same name (see the file comment).
       subscription.firstAttach = this.attachFirst(subscription, replyQueue ? 1 : SUBSCRIBE_ATTEMPTS);
     }
-    const consumer = new RabbitConsumer({ release: (c) => this.release(subscription, c) }, sink, request.ack, this.logger);
+    const consumer = new RabbitConsumer({ release: (c, options) => this.release(subscription, c, options) }, sink, request.ack, this.logger);
     // Joined before RabbitMQ confirms, so a shared subscription is never ended under a waiting joiner.
     subscription.consumers.add(consumer);
     // A new broker subscription's first messages may come before its RECEIPT (queues: they must
@@ -217,12 +229,13 @@ export class RabbitMqBroker implements Broker {
     const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
     if (reserved) throw reserved;
     const verifying = this.guard.checkPublish(request.destination, request.headers);
-    if (verifying) await verifying;
+    // Another way for the message (a queue exclusive to another connection: destination-guard.ts).
+    const destination = (verifying ? await verifying : undefined) ?? request.destination;
     const slot = this.slotFor(request.destination);
     const connection = slot?.connection;
     if (!connection) throw relayError(Errors.BROKER_UNAVAILABLE, 'no open connection to RabbitMQ');
     // sendHeaders already builds a fresh header object: no second copy through makeFrame.
-    const frame = { command: 'SEND', headers: sendHeaders(request.destination, request.headers), body: request.body };
+    const frame = { command: 'SEND', headers: sendHeaders(destination, request.headers), body: request.body };
     try {
       if (options.confirm) await connection.request(frame);
       else await connection.write(frame);
@@ -373,11 +386,14 @@ export class RabbitMqBroker implements Broker {
     );
   }
 
-  private release(subscription: BrokerSubscription, consumer: RabbitConsumer): Promise<void> {
+  private release(subscription: BrokerSubscription, consumer: RabbitConsumer, options?: CloseOptions): Promise<void> {
     subscription.consumers.delete(consumer);
     if (subscription.consumers.size > 0 || subscription.ended) return Promise.resolve();
     this.forget(subscription);
-    return subscription.end();
+    const removal = unsubscribeHeaders(subscription.request, options);
+    return subscription.end(removal).then((said) => {
+      if (!said && removal) this.logger.warn({ destination: subscription.request.destination }, 'a durable subscription ended while its connection was down; its queue stays');
+    });
   }
 
   /** RabbitMQ ended a subscription by itself: its consumers' sinks are told. */
