@@ -17,6 +17,10 @@
  *   outside the pool, and remembered for a while (destination-guard.ts): one bad client cannot cut
  *   the connections every other session shares. Cost: one or two extra round trips the first time
  *   a risky destination is used; safe ones (plain topics, built-in exchanges) pay nothing.
+ * - Exclusive queues a client declares (RPC reply queues) ride on a connection of their session's
+ *   own, outside the pool (exclusive-connections.ts); durable topic subscriptions are named after
+ *   their user (subscription-flags.ts). Names reserved for the relay and RabbitMQ are refused
+ *   before anything else (reserved-names.ts).
  * - Reply addresses (the relay's `/temp-queue/`) are exclusive auto-delete queues the engine names
  *   and consumes on one pooled connection; UNSUBSCRIBE deletes them. RabbitMQ's own temporary
  *   queues cannot be used: they live as long as the connection (UNSUBSCRIBE of `/temp-queue/` ids
