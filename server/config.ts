@@ -57,6 +57,11 @@ export interface RelayConfig {
   brokerUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
+  /**
+   * Most sessions per instance holding exclusive queues (RabbitMQ only): each gets one broker
+   * connection of its own for them, outside the pool. 0 refuses exclusive queues.
+   */
+  brokerExclusiveConnections: number;
   /** `amqp://user:pass@host:5672/vhost` (comma-separated: cluster nodes); undefined = derived from brokerUrl. */
   brokerAmqpUrl: string | undefined;
   /** How long the instance's route queue outlives it on RabbitMQ (`x-expires`). */
@@ -126,6 +131,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   host: '0.0.0.0',
   brokerUrl: undefined,
   brokerPoolSize: 4,
+  brokerExclusiveConnections: 100,
   brokerAmqpUrl: undefined,
   routeQueueTtlMs: 30_000,
   userRouteWaitMs: 2_000,
@@ -186,6 +192,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
+  { name: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each (default 100, 0 = refuse them)', apply: (c, v) => { c.brokerExclusiveConnections = int('BROKER_EXCLUSIVE_CONNECTIONS', v, 0, 100_000); } },
   { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost of RabbitMQ (comma-separated: cluster nodes); default: BROKER_URL hosts and credentials on port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
   { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
   { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
@@ -260,6 +267,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(config.userRouteWaitMs) || config.userRouteWaitMs < 0) fail('userRouteWaitMs must be a whole number ≥ 0');
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
   if (!Number.isInteger(config.brokerHeartbeatMs) || config.brokerHeartbeatMs < 0) fail(`brokerHeartbeatMs must be a whole number ≥ 0, got ${config.brokerHeartbeatMs}`);
+  if (!Number.isInteger(config.brokerExclusiveConnections) || config.brokerExclusiveConnections < 0) fail('brokerExclusiveConnections must be a whole number ≥ 0');
   for (const [k, v] of Object.entries(config.limits)) {
     if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
   }

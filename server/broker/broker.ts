@@ -84,6 +84,33 @@ export interface SubscribeRequest {
    * Never `id`, `ack`, `destination`, `receipt`.
    */
   headers: StompHeaders;
+  /**
+   * Whose subscription this is. Engines need it for two RabbitMQ features (see
+   * subscription-flags.ts): an exclusive queue belongs to its subscriber's session, and a durable
+   * topic subscription is named after its user and subscription id. Without it, each exclusive
+   * subscription is a session of its own and durable topic subscriptions are refused.
+   */
+  subscriber?: Subscriber;
+}
+
+/** The session, user and client subscription id behind a {@link SubscribeRequest}. */
+export interface Subscriber {
+  /** The session (one client connection); unique within the relay. */
+  readonly session: string;
+  /** The authenticated user; undefined for anonymous sessions. */
+  readonly user: string | undefined;
+  /** The client's own subscription id (SUBSCRIBE `id`). */
+  readonly id: string;
+}
+
+/** How a consumer ends ({@link Consumer.close}). */
+export interface CloseOptions {
+  /**
+   * The client UNSUBSCRIBEd with `durable:true` or `persistent:true`: as on RabbitMQ, a durable
+   * topic subscription's queue is deleted with it (and what waited in it). Otherwise the queue
+   * stays, and a later subscription with the same user, destination and id gets its messages.
+   */
+  removeDurable?: boolean;
 }
 
 export interface AckOptions {
@@ -120,7 +147,7 @@ export interface Consumer {
    */
   nack(ackId: string, options?: NackOptions): boolean;
   /** Stops deliveries. Unacked deliveries go back to their queue. Idempotent. */
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /**
