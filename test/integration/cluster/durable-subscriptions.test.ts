@@ -18,8 +18,8 @@ describe('durable topic subscriptions (RabbitMQ, stock stompjs)', function () {
 
   before(async () => {
     node = await sharedRabbitNode();
-    a = await startInstance(node.brokerUrl, 'durable-a');
-    b = await startInstance(node.brokerUrl, 'durable-b');
+    a = await startInstance(node.relayOptions, 'durable-a');
+    b = await startInstance(node.relayOptions, 'durable-b');
   });
 
   afterEach(async () => {

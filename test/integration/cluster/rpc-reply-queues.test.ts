@@ -24,8 +24,8 @@ describe('RPC with exclusive reply queues (RabbitMQ, stock stompjs)', function (
   before(async () => {
     node = await sharedRabbitNode();
     // One pooled connection each: anything that cut it would show in the witness.
-    a = await startInstance(node.brokerUrl, 'rpc-a', { brokerPoolSize: 1 });
-    b = await startInstance(node.brokerUrl, 'rpc-b', { brokerPoolSize: 1 });
+    a = await startInstance(node.relayOptions, 'rpc-a', { brokerPoolSize: 1 });
+    b = await startInstance(node.relayOptions, 'rpc-b', { brokerPoolSize: 1 });
   });
 
   afterEach(async () => {
