@@ -209,7 +209,7 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
 
     it('holds at most maxExclusiveConnections sessions\' connections; beyond, the next session is refused for now', async () => {
       await broker.stop();
-      broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), poolSize: 1, heartbeatMs: 0, maxExclusiveConnections: 1 });
+      broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), routes: { endpoints: parseAmqpUrls(node.amqpUrl) }, poolSize: 1, heartbeatMs: 0, maxExclusiveConnections: 1 });
       await broker.start();
       const held = await exclusiveSubscribe('alice-session', freshDestination('/queue/'), new RecordingSink());
       await expectUndisturbed(() => exclusiveSubscribe('bob-session', freshDestination('/queue/'), new RecordingSink()), 'BROKER_UNAVAILABLE', 'BROKER_EXCLUSIVE_CONNECTIONS');
