@@ -34,7 +34,7 @@ describe('RabbitMQ engine: broker heart-beats (BROKER_HEARTBEAT_MS)', function (
     const endpoint = parseBrokerUrl(node.brokerUrl);
     proxy = await TcpProxy.start({ host: endpoint.host, port: endpoint.port });
     const brokerUrl = `stomp://${endpoint.login}:${endpoint.passcode}@127.0.0.1:${proxy.port}/`;
-    const config = configFromEnv({ BROKER_URL: brokerUrl, BROKER_POOL_SIZE: '1', ...env });
+    const config = configFromEnv({ BROKER_URL: brokerUrl, BROKER_AMQP_URL: node.amqpUrl, BROKER_POOL_SIZE: '1', ...env });
     broker = createBroker(config, silentLogger(), new RelayMetrics());
     await broker.start();
     expect(broker.ready).to.equal(true);

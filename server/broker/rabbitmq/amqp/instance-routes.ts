@@ -362,6 +362,8 @@ export class InstanceRoutes {
     const { exchange, routingKey } = msg.fields;
     const headers = messageHeaders(msg);
     delete headers[PUBLICATION_HEADER];
+    // As the STOMP plugin marks every MESSAGE (true after a redelivery: a link that dropped).
+    headers.redelivered = msg.fields.redelivered ? 'true' : 'false';
     const message: BrokerMessage = {
       destination: stompDestination(exchange, routingKey),
       headers,
