@@ -17,6 +17,13 @@ export interface SessionLimits extends ParserLimits {
   maxTransactionsPerSession: number;
   /** Most SEND/ACK/NACK frames one transaction may hold before COMMIT. */
   maxTransactionFrames: number;
+  /**
+   * Largest single WebSocket message (bytes). Not a frame limit (the parser enforces those): one
+   * message may carry several frames, and a frame may span messages. Above it the client gets ERROR
+   * MESSAGE_TOO_LARGE and the socket closes with 1009. Default: 4 MiB, or the frame limit + 64 KiB
+   * when that is more, unless set.
+   */
+  maxWsMessageBytes: number;
 }
 
 export interface HeartbeatConfig {
@@ -62,6 +69,11 @@ export interface RelayConfig {
   brokerUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
+  /**
+   * Most sessions per instance holding exclusive queues (RabbitMQ only): each gets one broker
+   * connection of its own for them, outside the pool. 0 refuses exclusive queues.
+   */
+  brokerExclusiveConnections: number;
   /** `amqp://user:pass@host:5672/vhost` (comma-separated: cluster nodes); undefined = derived from brokerUrl. */
   brokerAmqpUrl: string | undefined;
   /** How long the instance's route queue outlives it on RabbitMQ (`x-expires`). */
@@ -74,7 +86,10 @@ export interface RelayConfig {
   /**
    * Heart-beat interval (ms) asked of RabbitMQ and offered to it, both ways, on every broker
    * connection; 0 = none. A link silent for twice the interval is closed and reopened, so the
-   * default 2000 finds a half-dead link (no data, no close) within about 5 s.
+   * default 5000 finds a half-dead link (no data, no close) within about 12 s. Shorter finds it
+   * sooner, but a relay or broker whose event loop stalls that long under load (seen at 2000 on a
+   * loaded 2-core box) then drops healthy links. Nothing is lost meanwhile: user messages wait in
+   * the instance's route queue.
    */
   brokerHeartbeatMs: number;
   /**
@@ -114,6 +129,15 @@ export interface RelayConfig {
   logLevel: string;
 }
 
+/**
+ * Default WebSocket message bound for a frame limit: room for a batch of frames (4 MiB), and never
+ * less than one largest frame plus its headers' worth, so raising MAX_FRAME_BYTES alone keeps
+ * working for clients that send each frame as one message (stomp.js does).
+ */
+export function defaultWsMessageBytes(maxFrameBytes: number): number {
+  return Math.max(4 * 1024 * 1024, maxFrameBytes + 64 * 1024);
+}
+
 export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
@@ -122,10 +146,11 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   pushMaxUsers: 1000,
   brokerUrl: undefined,
   brokerPoolSize: 4,
+  brokerExclusiveConnections: 100,
   brokerAmqpUrl: undefined,
   routeQueueTtlMs: 30_000,
   userRouteWaitMs: 2_000,
-  brokerHeartbeatMs: 2_000,
+  brokerHeartbeatMs: 5_000,
   authMode: undefined,
   authJwtSecret: undefined,
   authJwtRequireExp: true,
@@ -135,6 +160,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
     maxBufferedBytes: 4 * 1024 * 1024,
     maxTransactionsPerSession: 16,
     maxTransactionFrames: 1024,
+    maxWsMessageBytes: defaultWsMessageBytes(DEFAULT_PARSER_LIMITS.maxFrameBytes),
   }),
   heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2, minMs: 1_000 }),
   // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
@@ -184,10 +210,11 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'PUSH_MAX_USERS', help: 'most users one POST /push may name (default 1000)', apply: (c, v) => { c.pushMaxUsers = int('PUSH_MAX_USERS', v, 1, 100_000); } },
   { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
+  { name: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each (default 100, 0 = refuse them)', apply: (c, v) => { c.brokerExclusiveConnections = int('BROKER_EXCLUSIVE_CONNECTIONS', v, 0, 100_000); } },
   { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost of RabbitMQ (comma-separated: cluster nodes); default: BROKER_URL hosts and credentials on port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
   { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
   { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
-  { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 2000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
+  { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 5000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
   { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },
@@ -195,6 +222,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
   { name: 'MAX_HEADER_LINE_BYTES', help: 'longest header line (default 8192)', apply: (c, v) => { c.limits.maxHeaderLineBytes = int('MAX_HEADER_LINE_BYTES', v, 64); } },
   { name: 'MAX_SUBSCRIPTIONS', help: 'subscriptions per session (default 256)', apply: (c, v) => { c.limits.maxSubscriptionsPerSession = int('MAX_SUBSCRIPTIONS', v, 1); } },
+  { name: 'MAX_WS_MESSAGE_BYTES', help: 'largest WebSocket message, which may hold several frames (default 4194304, or MAX_FRAME_BYTES + 65536 if more)', apply: (c, v) => { c.limits.maxWsMessageBytes = int('MAX_WS_MESSAGE_BYTES', v, 1024); } },
   { name: 'MAX_BUFFERED_BYTES', help: 'outbound bytes queued per session before it is closed as a slow consumer (default 4194304)', apply: (c, v) => { c.limits.maxBufferedBytes = int('MAX_BUFFERED_BYTES', v, 1024); } },
   { name: 'HEARTBEAT_SEND_MS', help: 'server heart-beat interval offered to clients (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.sendMs = int('HEARTBEAT_SEND_MS', v, 0); } },
   { name: 'HEARTBEAT_RECEIVE_MS', help: 'client heart-beat interval the server asks for (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.receiveMs = int('HEARTBEAT_RECEIVE_MS', v, 0); } },
@@ -224,6 +252,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RelayConfig
     const value = env[v.name];
     if (value !== undefined && value !== '') v.apply(config, value);
   }
+  if (!env.MAX_WS_MESSAGE_BYTES) config.limits.maxWsMessageBytes = defaultWsMessageBytes(config.limits.maxFrameBytes);
   return validateConfig(config);
 }
 
@@ -236,6 +265,7 @@ export function resolveConfig(options: RelayOptions = {}): RelayConfig {
     limits: { ...base.limits, ...stripUndefined(options.limits ?? {}) },
     heartbeat: { ...base.heartbeat, ...stripUndefined(options.heartbeat ?? {}) },
   } as RelayConfig;
+  if (options.limits?.maxWsMessageBytes === undefined) config.limits.maxWsMessageBytes = defaultWsMessageBytes(config.limits.maxFrameBytes);
   return validateConfig(config);
 }
 
@@ -261,6 +291,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(config.userRouteWaitMs) || config.userRouteWaitMs < 0) fail('userRouteWaitMs must be a whole number ≥ 0');
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
   if (!Number.isInteger(config.brokerHeartbeatMs) || config.brokerHeartbeatMs < 0) fail(`brokerHeartbeatMs must be a whole number ≥ 0, got ${config.brokerHeartbeatMs}`);
+  if (!Number.isInteger(config.brokerExclusiveConnections) || config.brokerExclusiveConnections < 0) fail('brokerExclusiveConnections must be a whole number ≥ 0');
   for (const [k, v] of Object.entries(config.limits)) {
     if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
   }

@@ -33,6 +33,9 @@ export const Errors = Object.freeze({
   INVALID_COMMAND: def('INVALID_COMMAND', 'not a STOMP command line: %s'),
   INVALID_UTF8: def('INVALID_UTF8', 'frame command or headers are not valid UTF-8'),
 
+  // --- transport ---
+  MESSAGE_TOO_LARGE: def('MESSAGE_TOO_LARGE', 'WebSocket message exceeds the limit of %s bytes (one message may hold several frames; split them across messages)'),
+
   // --- STOMP session: protocol misuse ---
   UNKNOWN_COMMAND: def('UNKNOWN_COMMAND', 'unknown STOMP command: %s'),
   NOT_CONNECTED: def('NOT_CONNECTED', 'expected CONNECT or STOMP as the first frame, got %s'),

@@ -142,13 +142,14 @@ export class Relay {
     const onTransport = (t: Transport) => this.accept(t);
     this.wsEndpoint = new WsEndpoint({
       path: PATHS.websocket,
-      // A frame may span several WebSocket messages; this only caps one message. The codec enforces frame size.
-      maxPayload: this.config.limits.maxFrameBytes + 64 * 1024,
+      // Caps one message, which may hold several frames (or part of one); the codec enforces frame size.
+      maxPayload: this.config.limits.maxWsMessageBytes,
       onTransport,
     });
     this.sockjsEndpoint = new SockJsEndpoint({
       prefix: PATHS.sockjs,
       sockjsClientUrl: '/client/sockjs.min.js',
+      maxMessageBytes: this.config.limits.maxWsMessageBytes,
       logger: this.logger,
       onTransport,
     });
@@ -361,11 +362,11 @@ export class Relay {
     }
   }
 
+  /**
+   * Every transport becomes a session, whose guard makes calls into it safe. Once shutdown began the
+   * hub is draining, and tells a new session ERROR SHUTTING_DOWN at once.
+   */
   private accept(transport: Transport): void {
-    if (!this.accepting) {
-      transport.close(1001, 'server shutting down');
-      return;
-    }
     this.hub.accept(transport);
   }
 }

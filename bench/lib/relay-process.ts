@@ -7,7 +7,7 @@
  * `{ dist: true }` runs dist/server/cli.js as `npm start` does (build first: `npm run build`).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -62,7 +62,11 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
   };
   const child = spawn(process.execPath, entry, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
+  // BENCH_RELAY_LOG_DIR=<dir>: every relay's output also goes to <dir>/<instanceId>.log.
+  const logDir = process.env.BENCH_RELAY_LOG_DIR;
+  const logFile = logDir ? path.join(logDir, `${options.instanceId}.log`) : undefined;
   const keep = (chunk: Buffer): void => {
+    if (logFile) appendFileSync(logFile, chunk);
     output.push(chunk.toString('utf8'));
     if (output.length > 50) output.shift();
   };

@@ -24,8 +24,10 @@
  * ## Guarantees (both engines)
  * - Order: messages published by one caller of {@link Broker.publish} to one destination reach each
  *   subscription in publish order (redeliveries after NACK or a consumer closing may come later).
- * - Topics (`/topic`, `/exchange`) are at-most-once: a subscription receives what is published while
- *   it is active. Nothing is stored for absent subscribers.
+ * - Topics (`/topic`, `/exchange`): a subscription receives what is published while it is active.
+ *   Nothing is stored for absent subscribers. Across a broker reconnect an engine may lose what was
+ *   published meanwhile, or deliver what was in flight twice (RabbitMQ's route queue: see
+ *   rabbitmq/amqp/instance-routes.ts); the contract pins neither.
  * - Queues (`/queue`, `/amq/queue`) hold messages until a consumer takes them. With ack mode `auto` a
  *   message counts as delivered once handed to the sink. With `client` / `client-individual` it stays
  *   owned by the consumer until acked; a NACK, or closing the consumer with it unacked, puts it back
@@ -82,6 +84,33 @@ export interface SubscribeRequest {
    * Never `id`, `ack`, `destination`, `receipt`.
    */
   headers: StompHeaders;
+  /**
+   * Whose subscription this is. Engines need it for two RabbitMQ features (see
+   * subscription-flags.ts): an exclusive queue belongs to its subscriber's session, and a durable
+   * topic subscription is named after its user and subscription id. Without it, each exclusive
+   * subscription is a session of its own and durable topic subscriptions are refused.
+   */
+  subscriber?: Subscriber;
+}
+
+/** The session, user and client subscription id behind a {@link SubscribeRequest}. */
+export interface Subscriber {
+  /** The session (one client connection); unique within the relay. */
+  readonly session: string;
+  /** The authenticated user; undefined for anonymous sessions. */
+  readonly user: string | undefined;
+  /** The client's own subscription id (SUBSCRIBE `id`). */
+  readonly id: string;
+}
+
+/** How a consumer ends ({@link Consumer.close}). */
+export interface CloseOptions {
+  /**
+   * The client UNSUBSCRIBEd with `durable:true` or `persistent:true`: as on RabbitMQ, a durable
+   * topic subscription's queue is deleted with it (and what waited in it). Otherwise the queue
+   * stays, and a later subscription with the same user, destination and id gets its messages.
+   */
+  removeDurable?: boolean;
 }
 
 export interface AckOptions {
@@ -118,7 +147,7 @@ export interface Consumer {
    */
   nack(ackId: string, options?: NackOptions): boolean;
   /** Stops deliveries. Unacked deliveries go back to their queue. Idempotent. */
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /**

@@ -18,6 +18,7 @@ export function createBroker(config: RelayConfig, logger: Logger, metrics: Relay
       queueTtlMs: config.routeQueueTtlMs,
     },
     heartbeatMs: config.brokerHeartbeatMs,
+    maxExclusiveConnections: config.brokerExclusiveConnections,
     logger,
     metrics,
   });

@@ -64,14 +64,17 @@ function describeBadEscape(text: string, at: number, next: number): string {
  *
  * 1.1 has no escape for CR, and a raw CR just before the LF that ends a header line would be read as
  * part of that EOL, so under 1.1 a CR is written as a space (the same choice as {@link sanitizeRawHeader}).
+ *
+ * `keepColons` leaves `:` as is, for a value only (a reader splits a header line at its first colon,
+ * so a colon later in the line is unambiguous): see `encodeFrame`'s `readableColons`.
  */
-export function escapeHeader(text: string, version: StompVersion): string {
+export function escapeHeader(text: string, version: StompVersion, keepColons = false): string {
   let i = 0;
   const n = text.length;
   // Fast path: most names and values need nothing.
   for (; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c === BACKSLASH || c === LF || c === CR || c === COLON) break;
+    if (c === BACKSLASH || c === LF || c === CR || (c === COLON && !keepColons)) break;
   }
   if (i === n) return text;
 
@@ -82,7 +85,7 @@ export function escapeHeader(text: string, version: StompVersion): string {
     let replacement: string;
     if (c === BACKSLASH) replacement = '\\\\';
     else if (c === LF) replacement = '\\n';
-    else if (c === COLON) replacement = '\\c';
+    else if (c === COLON && !keepColons) replacement = '\\c';
     else if (c === CR) replacement = version === '1.2' ? '\\r' : ' ';
     else continue;
     out += text.slice(copiedUpTo, i) + replacement;

@@ -21,11 +21,21 @@ import { escapeHeader, sanitizeRawHeader, usesEscaping } from './header-escaping
 /** A heart-beat: one bare EOL. Shared; never write into it. */
 export const HEARTBEAT_EOL: Buffer = Buffer.from('\n');
 
+export interface EncodeOptions {
+  /**
+   * Leave `:` in header values unescaped (every other escape still applies). For frames sent before
+   * CONNECTED: stomp.js, like other clients, unescapes only once CONNECTED fixed the version, and
+   * would show `\c` to the user; every parser splits a header line at its first colon, so a colon
+   * in a value reads the same either way.
+   */
+  readableColons?: boolean;
+}
+
 /** Encodes one frame for a peer speaking `version`. Ends with NUL. */
-export function encodeFrame(frame: StompFrame, version: StompVersion): Buffer {
+export function encodeFrame(frame: StompFrame, version: StompVersion, options?: EncodeOptions): Buffer {
   const escape = usesEscaping(frame.command, version);
   const body = frame.body;
-  let head = frame.command + '\n' + encodeHeaderLines(frame.headers, escape, version);
+  let head = frame.command + '\n' + encodeHeaderLines(frame.headers, escape, version, options?.readableColons === true);
   if (body.length > 0) head += 'content-length:' + body.length + '\n';
   head += '\n';
 
@@ -108,12 +118,12 @@ function renderReplacing(template: MessageTemplate, perReceiver: StompHeaders): 
 }
 
 /** `name:value\n` for each header except `content-length`, escaped or sanitised. */
-function encodeHeaderLines(headers: StompHeaders, escape: boolean, version: StompVersion): string {
+function encodeHeaderLines(headers: StompHeaders, escape: boolean, version: StompVersion, readableColons = false): string {
   let out = '';
   for (const name of Object.keys(headers)) {
     if (name === 'content-length') continue;
     const value = headers[name];
-    if (escape) out += escapeHeader(name, version) + ':' + escapeHeader(value, version) + '\n';
+    if (escape) out += escapeHeader(name, version) + ':' + escapeHeader(value, version, readableColons) + '\n';
     else out += sanitizeRawHeader(name, true) + ':' + sanitizeRawHeader(value, false) + '\n';
   }
   return out;

@@ -13,13 +13,26 @@ import type { HeartbeatConfig } from '../config';
  */
 export function negotiateVersion(acceptVersion: string | undefined): StompVersion | RelayError {
   if (acceptVersion === undefined) return '1.0';
+  return highestSupported(acceptVersion) ?? relayError(Errors.UNSUPPORTED_VERSION, acceptVersion);
+}
+
+/**
+ * The version to encode frames in before CONNECTED (an ERROR refusing the CONNECT, or one for
+ * bytes before it): the highest version the CONNECT's `accept-version` offers that we speak, and 1.0
+ * (no escaping) when there was no CONNECT yet, no `accept-version`, or nothing we speak in it.
+ */
+export function versionBeforeConnected(acceptVersion: string | undefined): StompVersion {
+  return acceptVersion === undefined ? '1.0' : highestSupported(acceptVersion) ?? '1.0';
+}
+
+function highestSupported(acceptVersion: string): StompVersion | undefined {
   let best: StompVersion | undefined;
   for (const raw of acceptVersion.split(',')) {
     const v = raw.trim();
     const index = SUPPORTED_VERSIONS.indexOf(v as StompVersion);
     if (index >= 0 && (best === undefined || index > SUPPORTED_VERSIONS.indexOf(best))) best = v as StompVersion;
   }
-  return best ?? relayError(Errors.UNSUPPORTED_VERSION, acceptVersion);
+  return best;
 }
 
 export interface HeartbeatPlan {

@@ -11,12 +11,13 @@
  *
  * This class knows nothing of transports: it talks to its {@link SessionIo}.
  */
-import type { AckMode, Delivery, NackOptions } from '../broker/broker';
+import type { AckMode, CloseOptions, Delivery, NackOptions, SubscribeRequest } from '../broker/broker';
+import { asksDurable } from '../broker/subscription-flags';
 import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { renderMessage } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError } from '../errors';
 import { checkUserName, type Principal } from '../auth/authenticator';
-import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, type HeartbeatPlan } from './negotiation';
+import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, versionBeforeConnected, type HeartbeatPlan } from './negotiation';
 import { SubscriptionTable, type ClientSubscription } from './subscription-table';
 import { TransactionTable, type TransactionOp } from './transaction-table';
 import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
@@ -90,6 +91,8 @@ type Outcome = 'ack' | 'nack';
 export class SessionProtocol {
   private state: 'new' | 'connecting' | 'connected' | 'disconnecting' = 'new';
   private version: StompVersion = '1.2';
+  /** What frames before CONNECTED are encoded as, from the CONNECT's accept-version (see negotiation.ts). */
+  private offered: StompVersion = '1.0';
   private readonly subscriptions = new SubscriptionTable();
   private readonly transactions: TransactionTable;
   /** Work whose RECEIPT (or failure) is still to come: publishes, commits, handled sends. */
@@ -112,6 +115,11 @@ export class SessionProtocol {
 
   get subscriptionCount(): number {
     return this.subscriptions.size;
+  }
+
+  /** The version to encode frames in until CONNECTED is sent: 1.0 until a CONNECT offered more. */
+  get versionBeforeConnected(): StompVersion {
+    return this.offered;
   }
 
   /** True once DISCONNECT arrived: later frames are ignored (STOMP 1.2 §DISCONNECT). */
@@ -149,6 +157,7 @@ export class SessionProtocol {
     if (this.state !== 'new') throw relayError(Errors.ALREADY_CONNECTED);
     this.state = 'connecting';
     const h = frame.headers;
+    this.offered = versionBeforeConnected(h['accept-version']);
     const negotiated = negotiateVersion(h['accept-version']);
     // §"Protocol Negotiation": the session adds a `version` header listing ours to this ERROR.
     if (negotiated instanceof RelayError) throw negotiated;
@@ -296,7 +305,13 @@ export class SessionProtocol {
         if (subscription.active) this.io.fail(reason);
       },
     };
-    const request = { destination: route.brokerDestination, ack: ack as AckMode, headers: passThrough(h, SUBSCRIBE_OWN_HEADERS, route.headers) };
+    const request: SubscribeRequest = {
+      destination: route.brokerDestination,
+      ack: ack as AckMode,
+      headers: passThrough(h, SUBSCRIBE_OWN_HEADERS, route.headers),
+      // Exclusive queues belong to this session; durable topic subscriptions to its user and id.
+      subscriber: { session: this.io.session.id, user: this.io.session.principal?.name, id },
+    };
     return broker.subscribe(request, sink).then(
       (consumer) => {
         this.subscriptions.attach(subscription, consumer);
@@ -327,8 +342,10 @@ export class SessionProtocol {
     const subscription = this.subscriptions.remove(id);
     if (subscription === undefined) throw relayError(Errors.UNKNOWN_SUBSCRIPTION, id);
     this.io.deps.metrics.subscriptions.dec();
-    // Closing the consumer returns its unacked messages to their queue.
-    return this.closeConsumer(subscription).then(() => this.receipt(frame));
+    // Closing the consumer returns its unacked messages to their queue. As on RabbitMQ, an
+    // UNSUBSCRIBE flagged durable/persistent also removes a durable subscription's queue.
+    const options = asksDurable(h) ? REMOVE_DURABLE : undefined;
+    return this.closeConsumer(subscription, options).then(() => this.receipt(frame));
   }
 
   // --- MESSAGE (§MESSAGE) ---
@@ -525,10 +542,10 @@ export class SessionProtocol {
     if (this.inFlight.size >= MAX_IN_FLIGHT) return Promise.race(this.inFlight);
   }
 
-  private closeConsumer(subscription: ClientSubscription): Promise<void> {
+  private closeConsumer(subscription: ClientSubscription, options?: CloseOptions): Promise<void> {
     const consumer = subscription.consumer;
     if (consumer === undefined) return Promise.resolve();
-    return consumer.close().catch((err: unknown) => {
+    return consumer.close(options).catch((err: unknown) => {
       this.io.deps.logger.warn({ err, session: this.io.session.id, subscription: subscription.id }, 'closing a broker consumer failed');
     });
   }
@@ -552,6 +569,8 @@ function nackOptions(frame: StompFrame): NackOptions | undefined {
   if (value.length === 4 && value.toLowerCase() === 'true') return undefined;
   throw relayError(Errors.INVALID_HEADER, 'requeue', value);
 }
+
+const REMOVE_DURABLE: CloseOptions = Object.freeze({ removeDurable: true });
 
 /** Runs a buffered operation, turning a synchronous throw into a rejection. */
 function invoke(op: TransactionOp, confirm: boolean): Promise<void> {

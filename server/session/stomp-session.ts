@@ -30,6 +30,7 @@ import { StompParser } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
+import { GuardedTransport } from '../transport/guarded-transport';
 import type { HandshakeInfo, Transport, TransportKind } from '../transport/transport';
 import type { Deadline } from './deadline-queue';
 import { HeartbeatTimers, type HeartbeatHooks } from './heartbeat-timers';
@@ -79,17 +80,24 @@ export class StompSession {
   private busy = false;
 
   constructor(transport: Transport, deps: SessionDeps) {
-    this.transport = transport;
     this.deps = deps;
     this.transportKind = transport.kind;
     this.logger = deps.logger.child({ session: this.id, transport: transport.kind });
+    // Every call into the adapter goes through the guard: nothing it throws can reach the process.
+    this.transport = new GuardedTransport(transport, (operation, err) => {
+      this.logger.warn({ err, operation }, 'transport failed; connection dropped');
+    });
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
     this.parser = new StompParser(
       { onFrame: (frame, frameBytes) => this.onFrame(frame, frameBytes), onHeartbeat: () => undefined },
       deps.config.limits
     );
     this.protocol = new SessionProtocol(this.io());
-    transport.bind({ data: (chunk) => this.onData(chunk), close: () => this.onTransportClose() });
+    this.transport.bind({
+      data: (chunk) => this.onData(chunk),
+      messageTooLarge: (limitBytes) => this.end(relayError(Errors.MESSAGE_TOO_LARGE, limitBytes), undefined),
+      close: () => this.onTransportClose(),
+    });
     // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
     // (bare EOLs included): an unauthenticated socket must not hold resources forever.
     const { receiveMs, graceFactor } = deps.config.heartbeat;
@@ -124,11 +132,22 @@ export class StompSession {
   }
 
   /**
-   * Sends a frame to the client, encoded for its version (before CONNECT: 1.2). Subject to the
-   * slow-consumer limit. Returns false when the session is closing or was just closed as slow.
+   * Sends a frame to the client, encoded for its version (before CONNECTED: see {@link encode}).
+   * Subject to the slow-consumer limit. Returns false when the session is closing or was just closed
+   * as slow.
    */
   send(frame: StompFrame): boolean {
-    return this.write(encodeFrame(frame, this._version ?? '1.2'), !isUtf8(frame.body), frame.command);
+    return this.write(this.encode(frame), !isUtf8(frame.body), frame.command);
+  }
+
+  /**
+   * Encodes for the negotiated version; before CONNECTED, for the highest version the CONNECT offered
+   * (1.0, nothing escaped, when none did), with colons in values left readable: clients such as
+   * stomp.js unescape only once CONNECTED fixed the version.
+   */
+  private encode(frame: StompFrame): Buffer {
+    if (this._version !== null) return encodeFrame(frame, this._version);
+    return encodeFrame(frame, this.protocol.versionBeforeConnected, { readableColons: true });
   }
 
   /**
@@ -249,14 +268,9 @@ export class StompSession {
       this.end(relayError(Errors.SLOW_CONSUMER, limit), undefined);
       return false;
     }
-    try {
-      this.transport.send(bytes, binary);
-    } catch (err) {
-      // The adapter could not write (socket torn down under us): nothing more can reach the client.
-      this.logger.warn({ err }, 'transport refused a write; closing the session');
-      this.end(undefined, undefined);
-      return false;
-    }
+    this.transport.send(bytes, binary);
+    // A write the adapter refused dropped the connection (see GuardedTransport): the session is over.
+    if (this.closing) return false;
     this.heartbeat?.noteSent();
     const metrics = this.deps.metrics;
     metrics.bytesOut.inc(bytes.length);
@@ -282,6 +296,9 @@ export class StompSession {
 
   private end(error: RelayError | undefined, receiptId: string | undefined): void {
     if (this.closing) return;
+    // Closing from here on: if a write below drops the connection, the close it reports to
+    // onTransportClose must find the session already ending (teardown runs once, below).
+    this.closing = true;
     if (error !== undefined) {
       const frame: StompFrame = {
         command: 'ERROR',
@@ -296,19 +313,14 @@ export class StompSession {
         body: Buffer.from(error.message + '\n'),
       };
       // Written past the slow-consumer check: the client should learn why it is being closed.
-      const bytes = encodeFrame(frame, this._version ?? '1.2');
-      try {
-        this.transport.send(bytes, false);
-      } catch (err) {
-        this.logger.debug({ err }, 'could not write the ERROR frame');
-      }
+      const bytes = this.encode(frame);
+      this.transport.send(bytes, false);
       const metrics = this.deps.metrics;
       metrics.bytesOut.inc(bytes.length);
       metrics.framesOut.inc({ command: 'ERROR' });
       metrics.protocolErrors.inc({ code: error.code });
       this.logger.debug({ code: error.code, message: error.message }, 'session error');
     }
-    this.closing = true;
     this.transport.close();
     this.teardown();
   }

@@ -3,10 +3,11 @@
  * xhr-polling, eventsource, iframe, jsonp). SockJS carries text only: STOMP bytes arrive as strings
  * and leave as strings, so a body that is not valid UTF-8 cannot cross it (see docs/protocol.md).
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Logger } from '../observability/logger';
+import { bindingFor, presentedBy, satisfies, type SockJsBinding } from './sockjs-credential';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
 
 /** Adapts one SockJS connection to the session layer's {@link Transport}. */
@@ -53,8 +54,7 @@ export class SockJsTransport implements Transport {
     if (buffer !== this.counted.buffer) this.counted = { buffer, entries: 0, chars: 0 };
     for (let i = this.counted.entries; i < buffer.length; i++) this.counted.chars += buffer[i].length;
     this.counted.entries = buffer.length;
-    const sock = session.recv?.connection ?? session.recv?.response?.connection;
-    return this.counted.chars + (sock?.writableLength ?? 0);
+    return this.counted.chars + (this.socketUnderReceiver()?.writableLength ?? 0);
   }
 
   send(data: Buffer, _binary: boolean): void {
@@ -64,10 +64,25 @@ export class SockJsTransport implements Transport {
 
   close(code = 1000, reason = 'Normal closure'): void {
     if (this.closed) return;
-    this.conn.close(String(code), reason.slice(0, 120));
+    closeConnection(this.conn, code, reason.slice(0, 120));
     // sockjs reports 'close' only once its session times out (up to disconnect_delay later, for
     // polling transports); the session is over for us now, so say so at once.
     this.finish();
+  }
+
+  /**
+   * Destroys the socket under the session's current receiver, if one is attached (a polling session
+   * between polls has none: sockjs expires it after disconnect_delay), and reports the close.
+   */
+  destroy(): void {
+    this.socketUnderReceiver()?.destroy?.();
+    this.finish();
+  }
+
+  /** The TCP socket of the request or WebSocket currently carrying the session, from sockjs internals. */
+  private socketUnderReceiver(): SocketInternals | undefined {
+    const recv = (this.conn as unknown as { _session?: SockJsSessionInternals })._session?.recv;
+    return recv?.connection ?? recv?.response?.connection;
   }
 
   private finish(): void {
@@ -77,9 +92,52 @@ export class SockJsTransport implements Transport {
   }
 }
 
+interface SocketInternals {
+  writableLength?: number;
+  destroy?(): void;
+}
+
 interface SockJsSessionInternals {
   send_buffer?: string[];
-  recv?: { connection?: { writableLength?: number }; response?: { connection?: { writableLength?: number } } };
+  recv?: { connection?: SocketInternals; response?: { connection?: SocketInternals } };
+}
+
+/**
+ * A close code as SockJS can carry it (`protocol` is the connection's, e.g. `websocket-raw`). The
+ * framed transports send it in a `c[code,"reason"]` frame that sockjs-client hands to the
+ * application as `CloseEvent.code`, so it must be a number. The raw WebSocket endpoint passes it to
+ * faye-websocket, which throws for anything but 1000 and 3000–4999 (what a browser's
+ * `WebSocket.close()` accepts): other codes become 1000 there; the ERROR frame before says why.
+ */
+export function sockjsCloseCode(code: number, protocol: string | undefined): number {
+  if (protocol !== 'websocket-raw') return code;
+  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+}
+
+const SEALED: SockJsBinding = Object.freeze({ kind: 'sealed' });
+
+/** Answers as SockJS does for a session that does not exist, on a request or an upgrade socket. */
+function refuseAsUnknown(res: ServerResponse | Duplex): void {
+  if (res instanceof ServerResponse) {
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=UTF-8', 'Cache-Control': 'no-store' });
+    res.end('Not Found');
+  } else {
+    res.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+}
+
+/** 413, then the connection goes: the rest of the body is never read. */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  if (!res.headersSent) {
+    res.writeHead(413, { 'Content-Type': 'text/plain; charset=UTF-8', Connection: 'close' });
+    res.end('Payload Too Large');
+  }
+  res.once('finish', () => req.destroy());
+}
+
+/** Closes with a numeric code: @types/sockjs declares it a string, which is what caused the bug. */
+function closeConnection(conn: sockjs.Connection, code: number, reason: string): void {
+  (conn.close as unknown as (code: number, reason: string) => boolean).call(conn, sockjsCloseCode(code, conn.protocol), reason);
 }
 
 export interface SockJsEndpointOptions {
@@ -87,6 +145,13 @@ export interface SockJsEndpointOptions {
   prefix: string;
   /** URL of the sockjs-client bundle SockJS's iframe transports load. */
   sockjsClientUrl?: string;
+  /**
+   * Largest message SockJS's WebSocket transports (framed and raw) accept, in bytes; faye-websocket
+   * closes a larger one with 1009 (it sends the close before anything else could be written). Also
+   * the largest body of one `xhr_send` / `jsonp_send` request (413 above it): SockJS itself reads
+   * those bodies whole, without a bound, before it even looks at the session.
+   */
+  maxMessageBytes: number;
   logger: Logger;
   onTransport(transport: Transport): void;
 }
@@ -97,23 +162,47 @@ type SockJsHandler = (req: IncomingMessage, res: ServerResponse | Duplex, head?:
 const PENDING_HEADERS_TTL_MS = 30_000;
 const PENDING_HEADERS_MAX = 10_000;
 
-/** Owns one SockJS server; {@link handle} returns false for requests outside its prefix. */
+/** A request for one SockJS session: `/<prefix>/<server>/<session>/<transport>`. */
+interface SessionRequest {
+  sessionId: string;
+  /** A receiving transport, which opens the session when it does not exist yet (not `xhr_send`...). */
+  opens: boolean;
+}
+
+/** SockJS transports whose request opens a session (the `_send` ones only deliver to one). */
+const OPENING_TRANSPORTS: ReadonlySet<string> = new Set(['websocket', 'xhr', 'xhr_streaming', 'eventsource', 'htmlfile', 'jsonp']);
+
+/**
+ * Owns one SockJS server; {@link handle} returns false for requests outside its prefix.
+ *
+ * Every request of a SockJS session must present the credential that opened it (see
+ * ./sockjs-credential.ts): otherwise a session id, which travels in every URL, would be all it
+ * takes to read a user's pushes and send as them. A request that does not is answered 404, as for
+ * a session that does not exist, and never reaches SockJS.
+ */
 export class SockJsEndpoint {
   private readonly handler: SockJsHandler;
   private readonly connections = new Set<sockjs.Connection>();
   /**
-   * Headers of requests that may open a session, by SockJS session id, so authenticators see the
-   * cookies and Authorization header SockJS drops. Bounded in count and age.
+   * Requests that may open a session, by SockJS session id, until it opens: their headers, so
+   * authenticators see the cookies and Authorization header SockJS drops, and the session's
+   * binding. Bounded in count and age.
    */
-  private readonly pendingHeaders = new Map<string, { headers: IncomingHttpHeaders; at: number }>();
-  private readonly liveSessionIds = new Set<string>();
+  private readonly pending = new Map<string, { headers: IncomingHttpHeaders; binding: SockJsBinding; at: number }>();
+  /** Bindings of the open sessions, by SockJS session id. */
+  private readonly liveSessions = new Map<string, SockJsBinding>();
   private readonly prefix: string;
+  private readonly logger: Logger;
+  private readonly maxMessageBytes: number;
 
   constructor(options: SockJsEndpointOptions) {
     this.prefix = options.prefix;
+    this.logger = options.logger;
+    this.maxMessageBytes = options.maxMessageBytes;
     const server = sockjs.createServer({
       prefix: options.prefix,
       sockjs_url: options.sockjsClientUrl,
+      faye_server_options: { maxLength: options.maxMessageBytes },
       log: (severity: string, message: string) => {
         if (severity === 'error') options.logger.error({ transport: 'sockjs' }, message);
         else options.logger.trace({ transport: 'sockjs' }, message);
@@ -124,12 +213,14 @@ export class SockJsEndpoint {
       if (!conn) return;
       this.connections.add(conn);
       conn.on('close', () => this.connections.delete(conn));
-      const sessionId = this.sessionIdOf(conn.url ?? '');
-      const pending = sessionId === undefined ? undefined : this.pendingHeaders.get(sessionId);
+      const sessionId = this.sessionRequestOf(conn.url ?? '')?.sessionId;
+      const pending = sessionId === undefined ? undefined : this.pending.get(sessionId);
       if (sessionId !== undefined) {
-        this.pendingHeaders.delete(sessionId);
-        this.liveSessionIds.add(sessionId);
-        conn.on('close', () => this.liveSessionIds.delete(sessionId));
+        this.pending.delete(sessionId);
+        // Polling sessions open in the tick of their first request, so `pending` is there; if it
+        // ever were not, no later request of the session is let in (fail closed).
+        this.liveSessions.set(sessionId, pending?.binding ?? SEALED);
+        conn.on('close', () => this.liveSessions.delete(sessionId));
       }
       options.onTransport(new SockJsTransport(conn, pending?.headers));
     });
@@ -141,33 +232,80 @@ export class SockJsEndpoint {
 
   /** True when the request belonged to SockJS (and is now handled). */
   handle(req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer): boolean {
-    const sessionId = this.sessionIdOf(req.url ?? '');
-    if (sessionId !== undefined && !this.liveSessionIds.has(sessionId) && !this.pendingHeaders.has(sessionId)) {
-      this.remember(sessionId, req.headers);
+    // A CORS preflight carries no cookies and touches no session (SockJS answers it with headers only).
+    const target = req.method === 'OPTIONS' ? undefined : this.sessionRequestOf(req.url ?? '');
+    if (target !== undefined) {
+      const credentials = presentedBy(req.url ?? '', req.headers);
+      const binding = this.liveSessions.get(target.sessionId) ?? this.pending.get(target.sessionId)?.binding;
+      if (binding !== undefined) {
+        if (!satisfies(credentials, binding)) {
+          this.logger.info({ transport: 'sockjs', remoteAddress: req.socket.remoteAddress }, 'refused a SockJS request without the credential its session was opened with');
+          refuseAsUnknown(res);
+          return true;
+        }
+      } else if (target.opens) {
+        this.remember(target.sessionId, req.headers, bindingFor(credentials));
+      }
+      if (!target.opens && res instanceof ServerResponse && !this.boundBody(req, res)) return true;
     }
     return this.handler(req, res, head);
   }
 
-  private remember(sessionId: string, headers: IncomingHttpHeaders): void {
-    const now = Date.now();
-    // Map iteration is insertion order: the oldest entries come first.
-    for (const [id, entry] of this.pendingHeaders) {
-      if (now - entry.at < PENDING_HEADERS_TTL_MS && this.pendingHeaders.size < PENDING_HEADERS_MAX) break;
-      this.pendingHeaders.delete(id);
+  /**
+   * Holds a send request's body to {@link SockJsEndpointOptions.maxMessageBytes}: refused (413)
+   * from its declared length before anything is read, or cut off as soon as it streams past it.
+   * False when refused at once.
+   */
+  private boundBody(req: IncomingMessage, res: ServerResponse): boolean {
+    const limit = this.maxMessageBytes;
+    if (Number(req.headers['content-length']) > limit) {
+      refuseTooLarge(req, res);
+      return false;
     }
-    this.pendingHeaders.set(sessionId, { headers, at: now });
+    let seen = 0;
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= limit) return;
+      // SockJS's own listener stops collecting here too: nothing more of this body is kept.
+      req.removeAllListeners('data');
+      req.removeAllListeners('end');
+      req.pause();
+      refuseTooLarge(req, res);
+    };
+    req.on('data', count);
+    return true;
   }
 
-  /** `/sockjs/<server>/<session>/<transport>?...` → `<session>`; undefined for other paths (info, iframe). */
-  private sessionIdOf(url: string): string | undefined {
+  private remember(sessionId: string, headers: IncomingHttpHeaders, binding: SockJsBinding): void {
+    const now = Date.now();
+    // Map iteration is insertion order: the oldest entries come first.
+    for (const [id, entry] of this.pending) {
+      if (now - entry.at < PENDING_HEADERS_TTL_MS && this.pending.size < PENDING_HEADERS_MAX) break;
+      this.pending.delete(id);
+    }
+    this.pending.set(sessionId, { headers, binding, at: now });
+  }
+
+  /**
+   * `/sockjs/<server>/<session>/<transport>[/][?…]` → the session it names; undefined for other
+   * paths (info, iframe, the raw `/sockjs/websocket`). Read as SockJS routes it (its path without
+   * query or fragment, one trailing slash allowed), so no spelling reaches a session unchecked.
+   */
+  private sessionRequestOf(url: string): SessionRequest | undefined {
     if (!url.startsWith(this.prefix + '/')) return undefined;
-    const q = url.indexOf('?');
-    const parts = (q === -1 ? url : url.slice(0, q)).slice(this.prefix.length + 1).split('/');
-    // Only requests that can open a session (receiving transports), not `xhr_send` / `jsonp_send`.
-    return parts.length === 3 && parts[1] !== '' && !parts[2].endsWith('_send') ? parts[1] : undefined;
+    let end = url.length;
+    for (const stop of ['?', '#']) {
+      const at = url.indexOf(stop);
+      if (at !== -1 && at < end) end = at;
+    }
+    let path = url.slice(this.prefix.length + 1, end);
+    if (path.endsWith('/')) path = path.slice(0, -1);
+    const parts = path.split('/');
+    if (parts.length !== 3 || parts[0] === '' || parts[1] === '' || parts[2] === '') return undefined;
+    return { sessionId: parts[1], opens: OPENING_TRANSPORTS.has(parts[2]) };
   }
 
   close(): void {
-    for (const conn of this.connections) conn.close('1001', 'Going away');
+    for (const conn of this.connections) closeConnection(conn, 1001, 'Going away');
   }
 }

@@ -19,6 +19,11 @@ export interface HandshakeInfo {
 export interface TransportEvents {
   /** A chunk of STOMP bytes; may hold part of a frame, or several frames. */
   data(chunk: Buffer): void;
+  /**
+   * The peer sent one message above the transport's bound (`limitBytes`). The transport closes
+   * (1009) right after this returns; what is sent from inside this call still goes out first.
+   */
+  messageTooLarge(limitBytes: number): void;
   /** The connection ended, for whatever reason. Called once. */
   close(): void;
 }
@@ -37,6 +42,11 @@ export interface Transport {
   readonly bufferedAmount: number;
   /** Closes after queued data is flushed. Idempotent. */
   close(code?: number, reason?: string): void;
+  /**
+   * Drops the connection at once, without flushing or a closing handshake: for when {@link close}
+   * or {@link send} failed and the connection is beyond use. Idempotent.
+   */
+  destroy(): void;
   /** Registers the single consumer of this transport's events (the session). */
   bind(events: TransportEvents): void;
 }

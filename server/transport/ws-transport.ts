@@ -3,6 +3,7 @@
  * Subprotocols: v12.stomp, v11.stomp, v10.stomp (the highest the client offers wins; none offered is
  * fine too: stomp.js sends them, other clients may not).
  */
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
@@ -16,9 +17,21 @@ export class WsTransport implements Transport {
   readonly textOnly = false;
   private events: TransportEvents | null = null;
   private closed = false;
+  /** The peer sent a message above `maxMessageBytes`: ws closes with 1009, and so do we. */
+  private tooLarge = false;
 
-  constructor(private readonly socket: WebSocket, readonly handshake: HandshakeInfo) {
+  /** @param maxMessageBytes the `maxPayload` the socket's server was given. */
+  constructor(private readonly socket: WebSocket, readonly handshake: HandshakeInfo, maxMessageBytes: number) {
     socket.on('message', (data: RawData) => this.events?.data(toBuffer(data)));
+    // ws refuses a message above maxPayload as soon as its length is known (nothing is buffered) by
+    // sending a 1009 close frame, before it emits 'error'. Listening on its receiver first lets the
+    // session write an ERROR frame that goes out ahead of that close.
+    const receiver = (socket as unknown as { _receiver?: EventEmitter })._receiver;
+    receiver?.prependListener('error', (err: { code?: string }) => {
+      if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || this.closed) return;
+      this.tooLarge = true;
+      this.events?.messageTooLarge(maxMessageBytes);
+    });
     socket.on('close', () => this.finish());
     // An 'error' is followed by 'close'; listening keeps it from being thrown at the process.
     socket.on('error', () => undefined);
@@ -41,10 +54,14 @@ export class WsTransport implements Transport {
   close(code = 1000, reason = ''): void {
     if (this.closed) return;
     // ws flushes queued data before its close frame; terminate if the peer never answers the close.
-    this.socket.close(code, reason.slice(0, 120));
+    this.socket.close(this.tooLarge ? 1009 : code, reason.slice(0, 120));
     const timer = setTimeout(() => this.socket.terminate(), 2_000);
     timer.unref();
     this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.socket.terminate();
   }
 
   private finish(): void {
@@ -63,7 +80,10 @@ function toBuffer(data: RawData): Buffer {
 export interface WsEndpointOptions {
   /** Path the endpoint answers on, e.g. `/ws`. */
   path: string;
-  /** Largest WebSocket message accepted (bytes); a STOMP frame may span several messages. */
+  /**
+   * Largest WebSocket message accepted (bytes); the client is told (ERROR MESSAGE_TOO_LARGE) before
+   * the 1009 close. Frames have their own limits (the parser's): a message may hold several.
+   */
   maxPayload: number;
   onTransport(transport: Transport): void;
 }
@@ -94,7 +114,7 @@ export class WsEndpoint {
         headers: req.headers,
         protocol: ws.protocol || undefined,
       };
-      this.options.onTransport(new WsTransport(ws, handshake));
+      this.options.onTransport(new WsTransport(ws, handshake, this.options.maxPayload));
     });
     return true;
   }

@@ -12,8 +12,11 @@
  *
  * The whole `amq.direct` exchange is reserved for the relay: clients can neither subscribe nor
  * send there (a direct exchange has no wildcards, but reserving it all leaves no spelling to guess).
+ * It is the user layer's own reservation (the engines carry user traffic there); the names the
+ * engines reserve for themselves are in broker/reserved-names.ts.
  */
 import { createHash } from 'node:crypto';
+import { percentDecoded } from '../broker/reserved-names';
 import { Errors, relayError } from '../errors';
 import { INTERNAL_HEADER_PREFIX, underPrefix } from '../session/header-policy';
 import { REPLY_QUEUE_PREFIX, TEMP_QUEUE_PREFIX } from '../session/temp-queues';
@@ -115,17 +118,12 @@ export function parseUserDestination(
 
 /**
  * True when a client-supplied destination reaches the relay's internal namespace. Percent-escapes
- * are decoded first, since RabbitMQ decodes them in destination names.
+ * are decoded first, since RabbitMQ decodes them in destination names. (Queue names the relay and
+ * RabbitMQ generate are refused by the engines themselves: broker/reserved-names.ts.)
  */
 export function isInternalDestination(destination: string): boolean {
-  let normalized = destination;
-  if (destination.includes('%')) {
-    try {
-      normalized = decodeURIComponent(destination);
-    } catch {
-      return true; // undecodable: refuse rather than guess what the broker would make of it
-    }
-  }
-  return normalized.startsWith(INTERNAL_DESTINATION_PREFIX) || normalized === INTERNAL_DESTINATION_PREFIX.slice(0, -1)
-    || normalized.startsWith('/amq/queue/stomp-subscription-') || normalized.startsWith('/amq/queue/amq.gen-');
+  const normalized = percentDecoded(destination);
+  // Undecodable: refuse rather than guess what the broker would make of it.
+  if (normalized === undefined) return true;
+  return normalized.startsWith(INTERNAL_DESTINATION_PREFIX) || normalized === INTERNAL_DESTINATION_PREFIX.slice(0, -1);
 }

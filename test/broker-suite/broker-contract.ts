@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import type { AckMode, Broker, Consumer, Delivery, ReplyAddress } from '../../server/broker/broker';
+import type { AckMode, Broker, Consumer, Delivery, ReplyAddress, Subscriber } from '../../server/broker/broker';
 import { headers as makeHeaders } from '../../server/codec/frame';
 import { RecordingSink } from './recording-sink';
 import { expectRelayError, freshDestination, quietPeriod, waitUntil } from './wait';
@@ -540,6 +540,176 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         await publish(queue, 'next');
         await sink.waitFor(1);
         expect(sink.bodies()).to.deep.equal(['next']);
+      });
+    });
+
+    describe('exclusive queues (rx-stomp\'s reply queues)', function () {
+      const REPLY_FLAGS = { durable: 'false', 'auto-delete': 'true', exclusive: 'true' };
+      const as = (session: string, id = 'replies'): Subscriber => ({ session, user: `user-${session}`, id });
+
+      function subscribeAs(subscriber: Subscriber, destination: string, sink: RecordingSink, extra: Record<string, string> = REPLY_FLAGS): Promise<Consumer> {
+        return broker.subscribe({ destination, ack: 'auto', headers: makeHeaders(extra), subscriber }, sink);
+      }
+
+      for (const flags of [REPLY_FLAGS, { durable: 'false' }, { exclusive: 'true' }] as Array<Record<string, string>>) {
+        it(`belong to the session that declared them (${JSON.stringify(flags)}): plain SENDs reach them, nobody else may consume them`, async function () {
+          const queue = freshDestination('/queue/');
+          const owner = new RecordingSink('owner');
+          const consumer = await subscribeAs(as('a'), queue, owner, flags);
+          // What a responder sends: a plain SEND to the reply-to it got, with and without a receipt.
+          await publish(queue, 'reply 1');
+          await publish(queue, 'reply 2', { 'correlation-id': 'c-2' }, false);
+          await owner.waitFor(2);
+
+          const name = queue.slice('/queue/'.length);
+          for (const [destination, extra] of [[queue, flags], [queue, {}], [`/amq/queue/${name}`, {}]] as Array<[string, Record<string, string>]>) {
+            await expectRelayError(subscribeAs(as('b'), destination, new RecordingSink('thief'), extra), 'DESTINATION_NOT_ALLOWED');
+          }
+          await publish(queue, 'reply 3');
+          await owner.waitFor(3);
+          expect(owner.bodies()).to.deep.equal(['reply 1', 'reply 2', 'reply 3']);
+          expect(owner.deliveries[1].message.headers['correlation-id']).to.equal('c-2');
+          expect(owner.cancellations).to.deep.equal([]);
+          await consumer.close();
+        });
+      }
+
+      it('let the owning session hold several, and other sessions their own', async function () {
+        const [first, second, other] = [freshDestination('/queue/'), freshDestination('/queue/'), freshDestination('/queue/')];
+        const sinks = [new RecordingSink('a first'), new RecordingSink('a second'), new RecordingSink('b own')];
+        const consumers = [
+          await subscribeAs(as('a', 'r1'), first, sinks[0]),
+          await subscribeAs(as('a', 'r2'), second, sinks[1]),
+          await subscribeAs(as('b'), other, sinks[2]),
+        ];
+        await publish(first, 'one');
+        await publish(second, 'two');
+        await publish(other, 'three');
+        await Promise.all(sinks.map((sink) => sink.waitFor(1)));
+        expect(sinks.map((sink) => sink.bodies())).to.deep.equal([['one'], ['two'], ['three']]);
+        // One of a's subscriptions ending leaves its other one in place.
+        await consumers[0].close();
+        await publish(second, 'two again');
+        await sinks[1].waitFor(2);
+        await Promise.all(consumers.slice(1).map((c) => c.close()));
+      });
+    });
+
+    describe('durable topic subscriptions', function () {
+      const DURABLE = { durable: 'true', 'auto-delete': 'false' };
+
+      function subscribeDurable(user: string | undefined, destination: string, sink: RecordingSink, id = 'news', extra: Record<string, string> = DURABLE): Promise<Consumer> {
+        const subscriber: Subscriber = { session: `session-${randomBytes(4).toString('hex')}`, user, id };
+        return broker.subscribe({ destination, ack: 'client-individual', headers: makeHeaders(extra), subscriber }, sink);
+      }
+
+      it('keep what is published while the user is away, for that user, destination and id only; UNSUBSCRIBE durable removes them', async function () {
+        const topic = freshDestination('/topic/');
+        const alice = `alice-${randomBytes(4).toString('hex')}`;
+        const bob = `bob-${randomBytes(4).toString('hex')}`;
+        const gone = await subscribeDurable(alice, topic, new RecordingSink('alice, first visit'));
+        await gone.close(); // she disconnects: the subscription's queue stays
+        await publish(topic, 'while away');
+
+        // Bob, with the same subscription id, attaches to a queue of his own: nothing of hers.
+        const atBob = new RecordingSink('bob');
+        const bobs = await subscribeDurable(bob, topic, atBob, 'news', { persistent: 'true' });
+        const back = new RecordingSink('alice is back');
+        const hers = await subscribeDurable(alice, topic, back);
+        const [kept] = await back.waitFor(1);
+        expect(kept.message.body.toString()).to.equal('while away');
+        expect(hers.ack(kept.ackId as string)).to.equal(true);
+        await publish(topic, 'live');
+        await back.waitFor(2);
+        const [live] = await atBob.waitFor(1);
+        expect(atBob.bodies(), 'bob got only what came after he subscribed').to.deep.equal(['live']);
+        bobs.ack(live.ackId as string);
+        hers.ack(back.deliveries[1].ackId as string);
+
+        // Another id is another subscription.
+        const elsewhere = new RecordingSink('alice, other id');
+        const other = await subscribeDurable(alice, topic, elsewhere, 'other-id');
+        await quietPeriod();
+        expect(elsewhere.bodies()).to.deep.equal([]);
+
+        // UNSUBSCRIBE with durable:true deletes her queue: what is published next waits for nobody.
+        await hers.close({ removeDurable: true });
+        await publish(topic, 'after removal');
+        const fresh = new RecordingSink('alice, after removal');
+        const again = await subscribeDurable(alice, topic, fresh);
+        await publish(topic, 'new');
+        const [first] = await fresh.waitFor(1);
+        expect(first.message.body.toString()).to.equal('new');
+        for (const c of [again, bobs, other]) await c.close({ removeDurable: true });
+      });
+
+      it('are refused for anonymous subscribers, and on /exchange/ without x-queue-name', async function () {
+        const anonymous = await expectRelayError(subscribeDurable(undefined, freshDestination('/topic/'), new RecordingSink()), 'DESTINATION_NOT_ALLOWED');
+        expect(anonymous.message).to.include('anonymous');
+        const exchange = await expectRelayError(subscribeDurable('alice', freshDestination('/exchange/amq.topic/'), new RecordingSink()), 'DESTINATION_NOT_ALLOWED');
+        expect(exchange.message).to.include('x-queue-name');
+      });
+    });
+
+    describe('reserved names', function () {
+      /** Queue names the relay or RabbitMQ's STOMP plugin generate (server/broker/reserved-names.ts). */
+      const generated = ['stomp-relay.s1.0a1b2c3d4e5f', 'stomp-relay.durable.abc', 'stomp-subscription-Ab_c', 'amq.gen-Xy1'];
+      /** The same name in the spellings a client might try: RabbitMQ decodes percent-escapes in names. */
+      const spellings = (name: string): string[] => [name, `%${name.charCodeAt(0).toString(16)}${name.slice(1)}`, name.replace('-', '%2D').replace('.', '%2e')];
+
+      it('refuses the generated queue names under /amq/queue/ and /queue/, for SUBSCRIBE and SEND, in every spelling', async function () {
+        for (const name of generated) {
+          for (const spelled of spellings(name)) {
+            for (const destination of [`/amq/queue/${spelled}`, `/queue/${spelled}`, `/amq%2Fqueue%2F${spelled}`]) {
+              const error = await expectRelayError(subscribe(destination, new RecordingSink('thief')), 'DESTINATION_NOT_ALLOWED');
+              expect(error.message, destination).to.include('reserved');
+              await expectRelayError(publish(destination, 'forged'), 'DESTINATION_NOT_ALLOWED');
+            }
+            // Through the default exchange (a reply's path), a SEND would slip a message into the queue.
+            await expectRelayError(publish(`/reply-queue/${spelled}`, 'forged'), 'DESTINATION_NOT_ALLOWED');
+          }
+        }
+      });
+
+      it('refuses them as a subscription\'s x-queue-name, in every spelling and on every kind of destination', async function () {
+        for (const name of generated) {
+          for (const spelled of spellings(name)) {
+            for (const destination of [freshDestination('/topic/'), freshDestination('/exchange/amq.topic/'), freshDestination('/queue/')]) {
+              const error = await expectRelayError(subscribe(destination, new RecordingSink('thief'), 'auto', { 'x-queue-name': spelled }), 'DESTINATION_NOT_ALLOWED');
+              expect(error.message, `${destination} x-queue-name:${spelled}`).to.include('x-queue-name');
+            }
+          }
+        }
+      });
+
+      it('refuses RabbitMQ\'s internal exchanges (amq.rabbitmq.*: the trace firehose, logs, events), in every spelling', async function () {
+        for (const destination of [
+          '/exchange/amq.rabbitmq.trace/#', '/exchange/amq.rabbitmq.trace', '/exchange/amq.rabbitmq.log/#', '/exchange/amq.rabbitmq.event/queue.*',
+          '/exchange/amq%2Erabbitmq.trace/#', '/exchange/%61mq.rabbitmq.trace/publish.x',
+        ]) {
+          const error = await expectRelayError(subscribe(destination, new RecordingSink('mallory')), 'DESTINATION_NOT_ALLOWED');
+          expect(error.message, destination).to.include('reserved');
+          await expectRelayError(publish(destination, 'forged'), 'DESTINATION_NOT_ALLOWED');
+        }
+      });
+
+      it('refuses subscriptions to the headers exchanges (without match arguments they see every message) but lets clients publish there', async function () {
+        for (const destination of ['/exchange/amq.headers', '/exchange/amq.headers/k', '/exchange/amq.match', '/exchange/amq%2Ematch/k']) {
+          const error = await expectRelayError(subscribe(destination, new RecordingSink('mallory')), 'DESTINATION_NOT_ALLOWED');
+          expect(error.message, destination).to.include('headers exchange');
+        }
+        await publish('/exchange/amq.headers/k', 'for AMQP consumers that match on headers', { kind: 'x' });
+      });
+
+      it('still serves names that only look alike', async function () {
+        const suffix = randomBytes(4).toString('hex');
+        for (const queue of [`/queue/stomp-relay-${suffix}`, `/queue/my.stomp-relay.${suffix}`, `/queue/amq-gen-${suffix}`]) {
+          const sink = new RecordingSink(queue);
+          const consumer = await subscribe(queue, sink);
+          await publish(queue, 'hello');
+          await sink.waitFor(1);
+          await consumer.close();
+        }
       });
     });
 

@@ -104,6 +104,8 @@ export interface TestRelay {
   wsUrl: string;
   /** `http://127.0.0.1:port/sockjs` */
   sockjsUrl: string;
+  /** `ws://127.0.0.1:port/sockjs/websocket`: SockJS's raw, unframed WebSocket endpoint. */
+  sockjsRawWsUrl: string;
   /** `http://127.0.0.1:adminPort` when started with `adminPort` (0 = any free port); else undefined. */
   admin: string | undefined;
   close(): Promise<void>;
@@ -129,6 +131,7 @@ export async function startRelay(options: CreateRelayOptions = {}): Promise<Test
     http,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     sockjsUrl: `${http}/sockjs`,
+    sockjsRawWsUrl: `ws://127.0.0.1:${port}/sockjs/websocket`,
     admin: adminAddress ? `http://127.0.0.1:${adminAddress.port}` : undefined,
     close: () => relay.close(),
   };
@@ -138,7 +141,7 @@ export async function startRelay(options: CreateRelayOptions = {}): Promise<Test
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 
-export type SockJsTransportName = 'xhr-streaming' | 'xhr-polling';
+export type SockJsTransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
 
 export interface StompClientOptions {
   /** Dev mode user name (CONNECT `login`). */
@@ -305,27 +308,51 @@ export interface RawOptions {
   headers?: Record<string, string>;
 }
 
+/** What a raw peer drives: a `ws` socket (to any WebSocket path), or sockjs-client on one transport. */
+export type RawSocket = WebSocket | WebSocketLike;
+
 /**
- * A STOMP peer over a bare `ws` socket: sends whatever bytes a test wants (malformed included), and
+ * A STOMP peer over a bare socket: sends whatever bytes a test wants (malformed included), and
  * parses what comes back with its own parser. Heart-beat EOLs are recorded with their arrival times.
+ * Over `ws` ({@link RawStomp.open}) it speaks to `/ws` or SockJS's raw `/sockjs/websocket`; over
+ * sockjs-client ({@link RawStomp.openSockJs}) to one of SockJS's framed transports, which carry text only.
  */
 export class RawStomp {
   readonly frames = new Inbox<RawFrame>();
   /** Arrival times (ms, monotonic) of heart-beat EOLs from the server. */
   readonly heartbeats: number[] = [];
-  /** Resolves with the close code once the socket closed. */
+  /**
+   * Resolves with the close code once the socket closed. `code` is what the client library reported,
+   * as is: sockjs-client passes on whatever the server's close frame carried (a string, if it sent one).
+   */
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** False for sockjs-client: it sends text only. */
+  readonly canSendBinary: boolean;
   private buffer: Buffer = Buffer.alloc(0);
+  /**
+   * How the server escapes what it sends, as far as this client knows: nothing before a CONNECT
+   * (sent with {@link sendFrame}) offered versions, then the highest offered, then CONNECTED's.
+   */
+  private escaping: '1.0' | '1.1' | '1.2' = '1.0';
 
-  private constructor(readonly socket: WebSocket) {
-    this.closed = new Promise((resolve) => {
-      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-    });
-    socket.on('error', () => undefined);
-    socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onData(toBuffer(data), isBinary));
+  private constructor(readonly socket: RawSocket) {
+    if (socket instanceof WebSocket) {
+      this.canSendBinary = true;
+      this.closed = new Promise((resolve) => {
+        socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      });
+      socket.on('error', () => undefined);
+      socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onData(toBuffer(data), isBinary));
+    } else {
+      this.canSendBinary = false;
+      this.closed = new Promise((resolve) => {
+        socket.onclose = (event) => resolve({ code: event.code, reason: String(event.reason) });
+      });
+      socket.onmessage = (event) => this.onData(Buffer.from(String(event.data), 'utf8'), false);
+    }
   }
 
-  /** Opens a socket to `url`, resolving once the handshake completed. */
+  /** Opens a `ws` socket to `url`, resolving once the handshake completed. */
   static async open(url: string, options: RawOptions = {}): Promise<RawStomp> {
     const socket = new WebSocket(url, options.protocols ?? STOMP_SUBPROTOCOLS, { headers: options.headers });
     const peer = new RawStomp(socket);
@@ -337,18 +364,38 @@ export class RawStomp {
     return peer;
   }
 
+  /** Opens sockjs-client on `url` (e.g. `http://…/sockjs`) forced onto `transport`, resolving once open. */
+  static async openSockJs(url: string, transport: SockJsTransportName, sockjsOptions: SockJS.Options = {}): Promise<RawStomp> {
+    const socket = new SockJS(url, null, { ...sockjsOptions, transports: [transport] });
+    const peer = new RawStomp(socket);
+    await within(new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      peer.closed.then(({ code, reason }) => reject(new Error(`SockJS closed before open: ${code} ${reason}`)));
+    }), `SockJS ${transport} open on ${url}`);
+    return peer;
+  }
+
   get open(): boolean {
     return this.socket.readyState === WebSocket.OPEN;
   }
 
-  /** Sends raw bytes as one WebSocket message (text unless `binary`). */
+  /** Sends raw bytes as one message (text unless `binary`; sockjs-client cannot send binary). */
   send(data: string | Buffer, binary = false): void {
-    this.socket.send(data, { binary });
+    if (this.socket instanceof WebSocket) {
+      this.socket.send(data, { binary });
+      return;
+    }
+    if (binary) throw new Error('sockjs-client sends text only');
+    this.socket.send(Buffer.isBuffer(data) ? data.toString('utf8') : data);
   }
 
   /** Sends one well-formed frame. Header values are sent as given (no escaping). */
   sendFrame(command: string, headers: Record<string, string | number> = {}, body: string | Buffer = ''): void {
-    this.send(encodeRawFrame(command, headers, body), Buffer.isBuffer(body));
+    if (command === 'CONNECT' || command === 'STOMP') {
+      const offered = String(headers['accept-version'] ?? '').split(',').map((v) => v.trim());
+      this.escaping = offered.includes('1.2') ? '1.2' : offered.includes('1.1') ? '1.1' : '1.0';
+    }
+    this.send(encodeRawFrame(command, headers, body), Buffer.isBuffer(body) && this.canSendBinary);
   }
 
   /** CONNECT (1.2 unless headers say otherwise) and wait for CONNECTED; throws on ERROR. */
@@ -383,7 +430,8 @@ export class RawStomp {
 
   close(): Promise<void> {
     if (this.socket.readyState === WebSocket.CLOSED) return Promise.resolve();
-    this.socket.terminate();
+    if (this.socket instanceof WebSocket) this.socket.terminate();
+    else this.socket.close();
     return this.closed.then(() => undefined);
   }
 
@@ -413,12 +461,13 @@ export class RawStomp {
     const lines = buf.subarray(0, end).toString('utf8').split(/\r?\n/);
     const command = lines[0];
     const headers: Record<string, string> = {};
-    const escape = command !== 'CONNECTED';
+    const escape = command !== 'CONNECTED' && this.escaping !== '1.0';
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
       const name = unescapeHeader(line.slice(0, colon), escape);
       if (!(name in headers)) headers[name] = unescapeHeader(line.slice(colon + 1), escape);
     }
+    if (command === 'CONNECTED') this.escaping = headers.version === '1.1' || headers.version === '1.2' ? headers.version : '1.0';
     const bodyStart = end + sep;
     let bodyEnd: number;
     if (headers['content-length'] !== undefined) {
@@ -434,6 +483,34 @@ export class RawStomp {
     return { command, headers, body, binary };
   }
 }
+
+/** One way a raw peer reaches the relay. */
+export interface RawChannel {
+  name: string;
+  /** Whether the peer can send binary messages (sockjs-client cannot). */
+  binary: boolean;
+  /** Opens a peer; `query` (e.g. `access_token=…`) goes on the URL, as a browser would put it. */
+  open(server: TestRelay, query?: string): Promise<RawStomp>;
+}
+
+function withQuery(url: string, query: string | undefined): string {
+  return query ? `${url}?${query}` : url;
+}
+
+/**
+ * Every way in: the plain WebSocket endpoint, SockJS's raw WebSocket endpoint (what stomp.py and
+ * other plain STOMP-over-WebSocket clients use; it offers no STOMP subprotocol), and SockJS's framed
+ * transports through sockjs-client.
+ */
+export const RAW_CHANNELS: readonly RawChannel[] = [
+  { name: 'WebSocket /ws', binary: true, open: (s, q) => RawStomp.open(withQuery(s.wsUrl, q)) },
+  { name: 'SockJS raw WebSocket /sockjs/websocket', binary: true, open: (s, q) => RawStomp.open(withQuery(s.sockjsRawWsUrl, q), { protocols: [] }) },
+  ...(['websocket', 'xhr-streaming', 'xhr-polling'] as const).map((transport): RawChannel => ({
+    name: `SockJS ${transport}`,
+    binary: false,
+    open: (s, q) => RawStomp.openSockJs(withQuery(s.sockjsUrl, q), transport),
+  })),
+];
 
 function unescapeHeader(s: string, escape: boolean): string {
   if (!escape || !s.includes('\\')) return s;
@@ -504,4 +581,63 @@ export function metricValue(exposition: string, sample: string): number | undefi
     if (line.startsWith(sample + ' ')) return Number(line.slice(sample.length + 1));
   }
   return undefined;
+}
+
+// --- SockJS by hand --------------------------------------------------------------------------------
+
+/** What one SockJS receiving request answered: the HTTP status and the SockJS frames in the body. */
+export interface SockJsPollResult {
+  status: number;
+  /** `o` (open), `h` (heart-beat), `a` (messages), `c` (close), in order. */
+  kinds: string[];
+  /** The messages of every `a` frame (STOMP text). */
+  messages: string[];
+  text: string;
+}
+
+/**
+ * SockJS's xhr-polling transport driven request by request, with whatever query and headers a test
+ * chooses: to play a client that learned another's session id. `base` is
+ * `http://host:port/sockjs/<server>/<session>`.
+ */
+export class SockJsXhr {
+  constructor(readonly base: string, readonly query = '', readonly headers: Record<string, string> = {}) {}
+
+  /** One `xhr` request: opens the session (first time) or takes what is queued for it. */
+  async poll(): Promise<SockJsPollResult> {
+    const res = await request(this.url('xhr'), { method: 'POST', headers: this.headers });
+    const kinds: string[] = [];
+    const messages: string[] = [];
+    for (const line of res.text.split('\n').filter(Boolean)) {
+      kinds.push(line[0]);
+      if (line[0] === 'a') messages.push(...(JSON.parse(line.slice(1)) as string[]));
+    }
+    return { status: res.status, kinds, messages, text: res.text };
+  }
+
+  /** One `xhr_send` request carrying `messages`; resolves with the HTTP status (204 = taken). */
+  async send(...messages: string[]): Promise<number> {
+    const res = await request(this.url('xhr_send'), {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain;charset=UTF-8', ...this.headers },
+      body: JSON.stringify(messages),
+    });
+    return res.status;
+  }
+
+  /**
+   * Polls until messages arrive (a poll is held open until there is something to send; it may come
+   * back with only a heart-beat). Throws on a close frame or an HTTP error.
+   */
+  async nextMessages(what: string): Promise<string[]> {
+    for (;;) {
+      const result = await this.poll();
+      if (result.status !== 200 || result.kinds.includes('c')) throw new Error(`${what}: got ${result.status} ${result.text}`);
+      if (result.messages.length > 0) return result.messages;
+    }
+  }
+
+  private url(transport: string): string {
+    return `${this.base}/${transport}${this.query ? `?${this.query}` : ''}`;
+  }
 }

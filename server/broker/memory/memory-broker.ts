@@ -10,10 +10,15 @@
  *   NACK with `requeue: false` drops the message (no dead-lettering here).
  * - `/reply-queue/<name>` (SEND only): to the reply address called `name` (see
  *   {@link openReplyAddress}), else to the queue called `name` (RabbitMQ's default exchange), else
- *   dropped. Queue names under REPLY_QUEUE_PREFIX are reserved for reply addresses.
+ *   dropped.
+ * - Names reserved for the relay and RabbitMQ (reserved-names.ts) are refused, as on RabbitMQ.
  * - Anything else is refused with DESTINATION_NOT_ALLOWED.
  *
- * Other SUBSCRIBE headers (`selector`, `durable`, `exclusive`, `x-*`...) are accepted and ignored.
+ * - Exclusive queues (`/queue/` with `exclusive:true`, or `durable:false`) belong to the
+ *   subscriber's session, as on RabbitMQ (exclusive-queues.ts); durable topic subscriptions keep
+ *   a buffer per user, destination and id (or per `x-queue-name`) while nobody consumes it.
+ *
+ * Other SUBSCRIBE headers (`selector`, `auto-delete`, `x-*`...) are accepted and ignored.
  * Deliveries run synchronously inside the call that causes them; see {@link DeliveryScheduler}.
  */
 import { randomBytes } from 'node:crypto';
@@ -33,7 +38,10 @@ import { Errors, relayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
 import { parsePrefetchCount } from '../header-values';
+import { reservedNameRefusal } from '../reserved-names';
+import { asksDurable, engineDurableQueue, isExclusiveQueueRequest, resolveDurableTopic, stompBoolean } from '../subscription-flags';
 import { DeliveryScheduler } from './delivery-scheduler';
+import { ExclusiveQueues } from './exclusive-queues';
 import { routeDestination, type RoutedDestination } from './destination';
 import { MessageQueue } from './message-queue';
 import { TopicRouter } from './topic-router';
@@ -70,6 +78,9 @@ export class MemoryBroker implements Broker {
   private readonly replies = new Map<string, DeliverySink>();
   private readonly scheduler: DeliveryScheduler;
   private readonly topics: TopicRouter;
+  private readonly exclusive = new ExclusiveQueues();
+  /** Owners for exclusive subscriptions that name no session: one each. */
+  private lastAnonymousOwner = 0;
   private readonly logger: Logger;
   private readonly maxQueued: number;
   /** Sequence number of the last published message; also its message id. */
@@ -100,6 +111,7 @@ export class MemoryBroker implements Broker {
     this.topics.closeAll();
     for (const queue of this.queues.values()) queue.closeAll();
     this.queues.clear();
+    this.exclusive.clear();
     this.replies.clear();
     this.scheduler.clear();
     this.emitReady();
@@ -113,13 +125,30 @@ export class MemoryBroker implements Broker {
   }
 
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
+    const reserved = reservedNameRefusal('SUBSCRIBE', request.destination, request.headers);
+    if (reserved) throw reserved;
     const route = this.route(request.destination);
     if (route.kind === 'reply') throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${request.destination} (reply queues can only be sent to)`);
     const prefetch = parsePrefetchCount(request.headers['prefetch-count']);
     if (route.kind === 'topic') {
-      return this.topics.subscribe(route.key, sink, request.ack, prefetch, this.lastSequence);
+      // Durable: the user's own queue (subscription-flags.ts), or the one the client named.
+      const resolved = resolveDurableTopic(request);
+      const durable = asksDurable(resolved.headers) ? resolved.headers['x-queue-name'] : undefined;
+      if (durable === undefined) return this.topics.subscribe(route.key, sink, request.ack, prefetch, this.lastSequence);
+      const consumer = this.topics.subscribeDurable(durable, route.key, sink, request.ack, prefetch, this.lastSequence, {
+        removable: engineDurableQueue(resolved) !== undefined,
+        autoDelete: stompBoolean(resolved.headers['auto-delete']) !== false,
+      });
+      this.scheduler.runSoon(); // what waited for it goes out after this call, as for a queue
+      return consumer;
     }
-    const consumer = this.queueNamed(route.name).addConsumer(sink, request.ack, prefetch);
+    // An exclusive queue belongs to its subscriber's session (exclusive-queues.ts).
+    const owner = isExclusiveQueueRequest(request.destination, request.headers)
+      ? request.subscriber?.session ?? `subscription-${++this.lastAnonymousOwner}`
+      : undefined;
+    this.exclusive.admit(request.destination, route.name, owner, this.queues.has(route.name));
+    const onClosed = owner === undefined ? undefined : () => this.exclusiveClosed(owner);
+    const consumer = this.queueNamed(route.name).addConsumer(sink, request.ack, prefetch, onClosed);
     // A backlog goes out on the next turn, not inside this call: the caller gets the Consumer (and
     // can send its RECEIPT) before the first MESSAGE, as with RabbitMQ. A publish in between still
     // queues behind the backlog, so order holds.
@@ -129,6 +158,8 @@ export class MemoryBroker implements Broker {
 
   /** Delivers to local sinks before resolving; `confirm` changes nothing here. */
   async publish(request: PublishRequest, options?: PublishOptions): Promise<void> {
+    const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
+    if (reserved) throw reserved;
     const route = this.route(request.destination);
     if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key)) throw relayError(Errors.NO_ROUTE, request.destination);
     const replyTo = request.headers['reply-to'];
@@ -167,6 +198,16 @@ export class MemoryBroker implements Broker {
     };
   }
 
+  /** An exclusive subscription ended: once its session has none left, its exclusive queues go. */
+  private exclusiveClosed(owner: string): void {
+    for (const name of this.exclusive.closed(owner)) {
+      const queue = this.queues.get(name);
+      if (queue === undefined) continue;
+      this.queues.delete(name);
+      queue.closeAll();
+    }
+  }
+
   /** A SEND to `/reply-queue/<name>`; like RabbitMQ's default exchange, what has no queue is dropped. */
   private reply(name: string, message: BrokerMessage): void {
     if (this.replies.has(name)) {
@@ -192,9 +233,6 @@ export class MemoryBroker implements Broker {
     if (route === undefined) {
       const why = destination.startsWith('/temp-queue/') ? ' (a temporary queue is no destination: name it in a reply-to, see openReplyAddress)' : '';
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination + why);
-    }
-    if (route.kind === 'queue' && route.name.startsWith(REPLY_QUEUE_PREFIX)) {
-      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reserved for reply addresses)`);
     }
     return route;
   }

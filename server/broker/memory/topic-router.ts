@@ -4,7 +4,7 @@
  * Matching is exact on the whole destination (no `*` / `#` wildcards). A subscription receives the
  * messages published after it was created (at-most-once; nothing is stored for absent subscribers).
  */
-import type { AckMode, BrokerMessage, Consumer, Delivery, DeliverySink } from '../broker';
+import type { AckMode, BrokerMessage, CloseOptions, Consumer, Delivery, DeliverySink } from '../broker';
 import type { Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
 import type { DeliveryScheduler, DeliveryTask } from './delivery-scheduler';
@@ -24,6 +24,8 @@ interface TopicTarget {
 
 export class TopicRouter {
   private readonly targets = new Map<string, Set<TopicTarget>>();
+  /** Durable subscriptions by queue name: they outlive their consumers (see {@link subscribeDurable}). */
+  private readonly durables = new Map<string, DurableSubscription>();
 
   constructor(
     private readonly scheduler: DeliveryScheduler,
@@ -64,6 +66,51 @@ export class TopicRouter {
     return this.targets.has(key);
   }
 
+  /**
+   * A durable subscription (subscription-flags.ts): the buffer called `name` collects what `key`
+   * gets from its first subscription on, whether or not anyone consumes it, and every consumer of
+   * the same name shares it (competing, as on a queue). A consumer closing leaves it in place,
+   * unless it was the last one and the buffer is `autoDelete` (RabbitMQ's default for topic
+   * subscriptions: durable ones say `auto-delete:false`); one closing with `removeDurable` (when
+   * `removable`: the engine named it) deletes it and what it holds.
+   */
+  subscribeDurable(
+    name: string, key: string, sink: DeliverySink, ackMode: AckMode, prefetch: number, after: number,
+    options: { removable: boolean; autoDelete: boolean }
+  ): Consumer {
+    let durable = this.durables.get(name);
+    if (durable === undefined) {
+      const buffer = new MessageQueue(name, { limit: this.bufferLimit, requeueRejected: true }, this.scheduler, this.logger);
+      durable = new DurableSubscription(buffer, after, this.logger);
+      this.durables.set(name, durable);
+    }
+    // A client-named queue may be bound to several keys, as on RabbitMQ.
+    if (!durable.keys.has(key)) {
+      durable.keys.add(key);
+      this.add(key, durable);
+    }
+    const consumer = durable.buffer.addConsumer(sink, ackMode, prefetch);
+    durable.consumers++;
+    const owner = durable;
+    let open = true;
+    return {
+      ack: (ackId, ackOptions) => consumer.ack(ackId, ackOptions),
+      nack: (ackId) => consumer.nack(ackId),
+      close: async (closeOptions?: CloseOptions) => {
+        if (!open) return;
+        open = false;
+        await consumer.close();
+        const last = --owner.consumers === 0;
+        const remove = (closeOptions?.removeDurable === true && options.removable) || (last && options.autoDelete);
+        if (remove && this.durables.get(name) === owner) {
+          this.durables.delete(name);
+          for (const bound of owner.keys) this.remove(bound, owner);
+          owner.detach();
+        }
+      },
+    };
+  }
+
   /** Schedules delivery of `message` (sequence number `sequence`) to the subscriptions of `key`. */
   publish(key: string, message: BrokerMessage, sequence: number): void {
     const targets = this.targets.get(key);
@@ -76,6 +123,7 @@ export class TopicRouter {
       for (const target of targets) target.detach();
     }
     this.targets.clear();
+    this.durables.clear();
   }
 
   private add(key: string, target: TopicTarget): void {
@@ -174,15 +222,7 @@ class BufferedSubscription implements TopicTarget {
   }
 
   accept(delivery: Delivery): number {
-    if (!this.buffer.offer(delivery.message)) {
-      // Log the first drop and then every 1000th, not each one: a stuck subscriber must not flood logs.
-      if (this.dropped++ % 1000 === 0) {
-        this.logger.warn(
-          { destination: delivery.message.destination, dropped: this.dropped, buffered: this.buffer.depth },
-          'topic subscription buffer is full; dropping messages for it'
-        );
-      }
-    }
+    this.dropped = offerOrDrop(this.buffer, delivery, this.dropped, this.logger);
     return 0; // the buffer is scheduled and delivers on its own
   }
 
@@ -190,4 +230,50 @@ class BufferedSubscription implements TopicTarget {
     this.consumer.detach();
     this.buffer.closeAll();
   }
+}
+
+/** A durable topic subscription: its buffer keeps collecting while no consumer is attached. */
+class DurableSubscription implements TopicTarget {
+  /** The keys its buffer is bound to. */
+  readonly keys = new Set<string>();
+  /** Consumers attached now. */
+  consumers = 0;
+  private dropped = 0;
+  private removed = false;
+
+  constructor(
+    readonly buffer: MessageQueue,
+    readonly after: number,
+    private readonly logger: Logger
+  ) {}
+
+  get active(): boolean {
+    return !this.removed;
+  }
+
+  accept(delivery: Delivery): number {
+    this.dropped = offerOrDrop(this.buffer, delivery, this.dropped, this.logger);
+    return 0;
+  }
+
+  detach(): void {
+    this.removed = true;
+    this.buffer.closeAll();
+  }
+}
+
+/**
+ * Offers a message to a subscription's buffer; a full buffer drops it (topics are at-most-once:
+ * one slow subscriber must not fail the publisher). Returns the new drop count. Logs the first drop
+ * and then every 1000th, not each one: a stuck subscriber must not flood logs.
+ */
+function offerOrDrop(buffer: MessageQueue, delivery: Delivery, dropped: number, logger: Logger): number {
+  if (buffer.offer(delivery.message)) return dropped;
+  if (dropped % 1000 === 0) {
+    logger.warn(
+      { destination: delivery.message.destination, dropped: dropped + 1, buffered: buffer.depth },
+      'topic subscription buffer is full; dropping messages for it'
+    );
+  }
+  return dropped + 1;
 }

@@ -130,19 +130,24 @@ export class BrokerSubscription implements SlotSubscription {
     return fence;
   }
 
-  /** Ends the broker subscription (UNSUBSCRIBE, waiting a bounded time for its receipt). */
-  async end(): Promise<void> {
+  /**
+   * Ends the broker subscription (UNSUBSCRIBE, waiting a bounded time for its receipt). `extra`
+   * headers go on the UNSUBSCRIBE (`durable` + `x-queue-name` make RabbitMQ delete a durable topic
+   * subscription's queue). Returns false when there was no connection to say it on.
+   */
+  async end(extra?: Record<string, string>): Promise<boolean> {
     this.ended = true;
     const connection = this.connection;
     const id = this.id;
     this.detach();
-    if (!connection || id === undefined || connection.closed) return;
+    if (!connection || id === undefined || connection.closed) return false;
     let timer: NodeJS.Timeout | undefined;
-    const unsubscribed = connection.request(makeFrame('UNSUBSCRIBE', { id })).catch((err: Error) => {
+    const unsubscribed = connection.request(makeFrame('UNSUBSCRIBE', { ...extra, id })).catch((err: Error) => {
       this.logger.debug({ err: err.message, destination: this.request.destination }, 'UNSUBSCRIBE failed');
     });
     await Promise.race([unsubscribed, new Promise((r) => { timer = setTimeout(r, UNSUBSCRIBE_TIMEOUT_MS); })]);
     clearTimeout(timer);
+    return true;
   }
 
   onMessage(frame: StompFrame): void {

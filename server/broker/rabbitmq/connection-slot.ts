@@ -39,13 +39,19 @@ export class ConnectionSlot {
   private readonly backoff: BackoffOptions;
   private readonly events: SlotEvents;
   private readonly logger: Logger;
+  private readonly reconnect: boolean;
 
-  constructor(index: number, options: BrokerConnectionOptions, backoff: BackoffOptions, events: SlotEvents, logger: Logger) {
+  /**
+   * `reconnect: false` makes a one-shot slot: one attempt, and once its connection is gone it stays
+   * down (a session's own connection for exclusive queues, which go with it: exclusive-connections.ts).
+   */
+  constructor(index: number, options: BrokerConnectionOptions, backoff: BackoffOptions, events: SlotEvents, logger: Logger, reconnect = true) {
     this.index = index;
     this.options = options;
     this.backoff = backoff;
     this.events = events;
     this.logger = logger;
+    this.reconnect = reconnect;
   }
 
   /** The open connection, or undefined while reconnecting. */
@@ -113,13 +119,13 @@ export class ConnectionSlot {
     const orphans = [...this.subscriptions.values()];
     this.subscriptions.clear();
     if (this.stopped) return;
-    this.logger.warn({ slot: this.index, reason: reason.message }, 'broker connection lost; reconnecting');
+    this.logger.warn({ slot: this.index, reason: reason.message, reconnect: this.reconnect }, 'broker connection lost');
     this.events.onDown(this, orphans, reason);
     this.scheduleRetry();
   }
 
   private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer !== undefined) return;
+    if (this.stopped || !this.reconnect || this.retryTimer !== undefined) return;
     const delay = backoffDelay(this.attempt++, this.backoff);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -12,8 +12,9 @@
  * The engine forgets the verdict when a verified request fails, so it happens at most once.
  */
 import type { StompHeaders } from '../../codec/frame';
-import type { RelayError } from '../../errors';
+import { isRelayError, type RelayError } from '../../errors';
 import type { SubscribeRequest } from '../broker';
+import { isQueueLocked } from './broker-errors';
 import type { ProbeConnection, ProbeRelease } from './probe-connection';
 import { assessPublish, assessSubscribe, type Assessment } from './request-risk';
 import { VerdictCache } from './verdict-cache';
@@ -55,11 +56,22 @@ export class DestinationGuard {
 
   /**
    * Undefined when the publish may go out now (the hot path: no promise); otherwise a promise
-   * that resolves once it may, or rejects with the refusal.
+   * that resolves once it may, or rejects with the refusal. It resolves with another destination
+   * when the message must take another way: a `/queue/` that exists but is exclusive to another
+   * connection (a reply queue, say) takes it through `/amq/queue/`, which declares nothing.
    */
-  checkPublish(destination: string, headers: StompHeaders): Promise<void> | undefined {
-    const pending = this.check(assessPublish(destination, headers), false);
-    return pending?.then(() => { /* nothing held for publishes */ });
+  checkPublish(destination: string, headers: StompHeaders): Promise<string | undefined> | undefined {
+    const assessment = assessPublish(destination, headers);
+    const pending = this.check(assessment, false);
+    if (!pending) return undefined;
+    const lockedVia = assessment.verdict === 'probe' ? assessment.lockedVia : undefined;
+    return pending.then(
+      () => undefined,
+      (err: unknown) => {
+        if (lockedVia !== undefined && isRelayError(err) && isQueueLocked(err)) return lockedVia;
+        throw err;
+      },
+    );
   }
 
   /**

@@ -49,8 +49,11 @@ export interface ProbeConnectionOptions {
  */
 export type ProbeRelease = () => Promise<void>;
 
-/** A request answered right behind the probe's SUBSCRIBE: RabbitMQ answers frames in order. */
-const SENTINEL_DESTINATION = '/topic/stomp-relay.probe-sentinel';
+/**
+ * A request answered right behind a SUBSCRIBE whose outcome must be known: RabbitMQ answers frames
+ * in order, and some refusals come as an ERROR without RECEIPT on a connection it keeps open.
+ */
+export const SENTINEL_DESTINATION = '/topic/stomp-relay.probe-sentinel';
 
 /** One probe connection and what RabbitMQ has already declared or checked on it. */
 interface ProbeLine {

@@ -4,7 +4,7 @@
  */
 import { anchorAckId } from './anchor';
 import { makeFrame } from './frames';
-import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink, NackOptions } from '../broker';
+import type { AckMode, AckOptions, BrokerMessage, CloseOptions, Consumer, DeliverySink, NackOptions } from '../broker';
 import { deliverSafely } from '../deliver-safely';
 import type { BrokerConnection } from './broker-connection';
 import type { Logger } from '../../observability/logger';
@@ -21,7 +21,7 @@ interface Unacked {
 /** The subscription a consumer belongs to, as the consumer sees it. */
 export interface ConsumerOwner {
   /** The consumer closed: drop it (and the broker subscription if it was the last one). */
-  release(consumer: RabbitConsumer): Promise<void>;
+  release(consumer: RabbitConsumer, options?: CloseOptions): Promise<void>;
 }
 
 export class RabbitConsumer implements Consumer {
@@ -74,14 +74,14 @@ export class RabbitConsumer implements Consumer {
     this.unacked.clear();
   }
 
-  close(): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
     if (!this.closing) {
       // Unacked messages go back to the queue, but only once the broker subscription has ended:
       // NACKed earlier, RabbitMQ could hand them straight back to it. After UNSUBSCRIBE it refuses
       // ACK/NACK naming the subscription, so they are NACKed through the connection's anchor.
       const unacked = [...this.unacked.values()];
       this.unacked.clear();
-      this.closing = this.owner.release(this).then(() => {
+      this.closing = this.owner.release(this, options).then(() => {
         for (const entry of unacked) {
           const viaAnchor = anchorAckId(entry.brokerAck);
           if (viaAnchor !== undefined) this.sendSettle({ brokerAck: viaAnchor, connection: entry.connection }, 'NACK');

@@ -17,6 +17,10 @@
  *   outside the pool, and remembered for a while (destination-guard.ts): one bad client cannot cut
  *   the connections every other session shares. Cost: one or two extra round trips the first time
  *   a risky destination is used; safe ones (plain topics, built-in exchanges) pay nothing.
+ * - Exclusive queues a client declares (RPC reply queues) ride on a connection of their session's
+ *   own, outside the pool (exclusive-connections.ts); durable topic subscriptions are named after
+ *   their user (subscription-flags.ts). Names reserved for the relay and RabbitMQ are refused
+ *   before anything else (reserved-names.ts).
  * - Reply addresses (the relay's `/temp-queue/`) are exclusive auto-delete queues the engine names
  *   and consumes on one pooled connection; UNSUBSCRIBE deletes them. RabbitMQ's own temporary
  *   queues cannot be used: they live as long as the connection (UNSUBSCRIBE of `/temp-queue/` ids
@@ -35,16 +39,19 @@ import { silentLogger, type Logger } from '../../observability/logger';
 import type { RelayMetrics } from '../../observability/metrics';
 import {
   REPLY_QUEUE_PREFIX,
-  type Broker, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
+  type Broker, type CloseOptions, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
 } from '../broker';
+import { reservedNameRefusal } from '../reserved-names';
+import { isExclusiveQueueRequest, resolveDurableTopic } from '../subscription-flags';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { BrokerSubscription } from './broker-subscription';
 import { ConnectionSlot, type SlotSubscription } from './connection-slot';
 import { DestinationGuard, type DestinationGuardOptions } from './destination-guard';
+import { ExclusiveConnections } from './exclusive-connections';
 import { ProbeConnection } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
 import { dependsOnBrokerState } from './request-risk';
-import { sendHeaders, shareKey } from './subscription-headers';
+import { sendHeaders, shareKey, unsubscribeHeaders } from './subscription-headers';
 import { AmqpLink } from './amqp/amqp-link';
 import { InstanceRoutes } from './amqp/instance-routes';
 import { routeOf } from './amqp/route-of';
@@ -56,7 +63,7 @@ export interface RabbitMqBrokerOptions {
   poolSize?: number;
   /**
    * Heart-beat interval both ways on broker connections; 0 disables. A connection silent for twice
-   * the interval is closed and reopened. Default 2000 ms (the relay's `BROKER_HEARTBEAT_MS`).
+   * the interval is closed and reopened. Default 5000 ms (the relay's `BROKER_HEARTBEAT_MS`).
    */
   heartbeatMs?: number;
   /** Reconnect backoff. Default 200 ms doubling up to 10 s, with jitter. */
@@ -67,6 +74,8 @@ export interface RabbitMqBrokerOptions {
   metrics?: RelayMetrics;
   /** How long verdicts of the probe connection are remembered; see destination-guard.ts. */
   verification?: DestinationGuardOptions;
+  /** Most sessions with exclusive queues, one broker connection each (exclusive-connections.ts). Default 100. */
+  maxExclusiveConnections?: number;
   /** User-destination and topic routes over AMQP 0-9-1 (amqp/instance-routes.ts). */
   routes?: RouteOptions;
 }
@@ -80,7 +89,7 @@ export interface RouteOptions {
   queueTtlMs?: number;
   /** Most messages the route queue holds for a stalled instance. Default 100 000. */
   maxQueuedMessages?: number;
-  /** Unacked deliveries in flight on the route queue. Default 2000. */
+  /** Unacked deliveries in flight on the route queue (what a dropped link can deliver twice). Default 500. */
   prefetch?: number;
 }
 
@@ -100,6 +109,8 @@ export class RabbitMqBroker implements Broker {
   /** Not in the pool: risky requests are tried here first (probe-connection.ts). */
   private readonly probes: ProbeConnection;
   private readonly guard: DestinationGuard;
+  /** Sessions' own connections for their exclusive queues, outside the pool. */
+  private readonly exclusive: ExclusiveConnections;
   private readonly logger: Logger;
   private readonly metrics: RelayMetrics | undefined;
   /** Every broker subscription that should exist, attached or waiting for a connection. */
@@ -163,10 +174,13 @@ export class RabbitMqBroker implements Broker {
       instanceId: routeOptions.instanceId ?? randomBytes(6).toString('hex'),
       queueTtlMs: routeOptions.queueTtlMs ?? 30_000,
       maxQueuedMessages: routeOptions.maxQueuedMessages ?? 100_000,
-      prefetch: routeOptions.prefetch ?? 2000,
+      prefetch: routeOptions.prefetch ?? 500,
       logger: this.logger,
       onReadyChange: () => this.setReady(),
     });
+    const maxExclusive = options.maxExclusiveConnections ?? 100;
+    if (!Number.isInteger(maxExclusive) || maxExclusive < 0) throw relayError(Errors.INVALID_CONFIG, `most exclusive-queue connections must be a whole number ≥ 0, got ${maxExclusive}`);
+    this.exclusive = new ExclusiveConnections({ connection: connectionOptions, maxConnections: maxExclusive, logger: this.logger });
   }
 
   get ready(): boolean { return this.isReady; }
@@ -207,7 +221,7 @@ export class RabbitMqBroker implements Broker {
     this.live.clear();
     this.shared.clear();
     this.routes.stop();
-    await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop(), this.amqpLink.stop()]);
+    await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop(), this.exclusive.stop(), this.amqpLink.stop()]);
     this.setReady();
   }
 
@@ -222,14 +236,19 @@ export class RabbitMqBroker implements Broker {
    */
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
     this.assertReady();
+    const reserved = reservedNameRefusal('SUBSCRIBE', request.destination, request.headers);
+    if (reserved) throw reserved;
+    // A durable topic subscription gets its user's queue (subscription-flags.ts).
+    const resolved = resolveDurableTopic(request);
+    if (isExclusiveQueueRequest(resolved.destination, resolved.headers)) return this.exclusive.subscribe(resolved, sink);
     // Plain auto-ack topic and user-destination subscriptions: a binding on the route queue.
-    const route = routeOf(request);
+    const route = routeOf(resolved);
     if (route !== undefined) return this.routes.subscribe(route.exchange, route.key, sink);
-    const releaseProbe = await this.guard.checkSubscribe(request);
+    const releaseProbe = await this.guard.checkSubscribe(resolved);
     try {
-      return await this.subscribeVerified(request, sink);
+      return await this.subscribeVerified(resolved, sink);
     } catch (err) {
-      if (isRelayError(err) && err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetSubscribe(request);
+      if (isRelayError(err) && err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetSubscribe(resolved);
       throw err;
     } finally {
       // Awaited: until the probe lets go, its own subscription could take (and later requeue, out of
@@ -250,7 +269,7 @@ export class RabbitMqBroker implements Broker {
       // A reply queue is not retried on another connection under the same name (see the file comment).
       subscription.firstAttach = this.attachFirst(subscription, replyQueue ? 1 : SUBSCRIBE_ATTEMPTS);
     }
-    const consumer = new RabbitConsumer({ release: (c) => this.release(subscription, c) }, sink, request.ack, this.logger);
+    const consumer = new RabbitConsumer({ release: (c, options) => this.release(subscription, c, options) }, sink, request.ack, this.logger);
     // Joined before RabbitMQ confirms, so a shared subscription is never ended under a waiting joiner.
     subscription.consumers.add(consumer);
     // A new broker subscription's first messages may come before its RECEIPT (queues: they must
@@ -269,6 +288,8 @@ export class RabbitMqBroker implements Broker {
 
   async publish(request: PublishRequest, options: PublishOptions = {}): Promise<void> {
     this.assertReady();
+    const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
+    if (reserved) throw reserved;
     if (options.mandatory) {
       // Over AMQP: only a mandatory publish with confirms tells whether any queue took it.
       const route = routeOf({ destination: request.destination, ack: 'auto', headers: EMPTY_HEADERS });
@@ -279,12 +300,13 @@ export class RabbitMqBroker implements Broker {
       }
     }
     const verifying = this.guard.checkPublish(request.destination, request.headers);
-    if (verifying) await verifying;
+    // Another way for the message (a queue exclusive to another connection: destination-guard.ts).
+    const destination = (verifying ? await verifying : undefined) ?? request.destination;
     const slot = this.slotFor(request.destination);
     const connection = slot?.connection;
     if (!connection) throw relayError(Errors.BROKER_UNAVAILABLE, 'no open connection to RabbitMQ');
     // sendHeaders already builds a fresh header object: no second copy through makeFrame.
-    const frame = { command: 'SEND', headers: sendHeaders(request.destination, request.headers), body: request.body };
+    const frame = { command: 'SEND', headers: sendHeaders(destination, request.headers), body: request.body };
     try {
       if (options.confirm) await connection.request(frame);
       else await connection.write(frame);
@@ -435,11 +457,14 @@ export class RabbitMqBroker implements Broker {
     );
   }
 
-  private release(subscription: BrokerSubscription, consumer: RabbitConsumer): Promise<void> {
+  private release(subscription: BrokerSubscription, consumer: RabbitConsumer, options?: CloseOptions): Promise<void> {
     subscription.consumers.delete(consumer);
     if (subscription.consumers.size > 0 || subscription.ended) return Promise.resolve();
     this.forget(subscription);
-    return subscription.end();
+    const removal = unsubscribeHeaders(subscription.request, options);
+    return subscription.end(removal).then((said) => {
+      if (!said && removal) this.logger.warn({ destination: subscription.request.destination }, 'a durable subscription ended while its connection was down; its queue stays');
+    });
   }
 
   /** RabbitMQ ended a subscription by itself: its consumers' sinks are told. */

@@ -19,9 +19,10 @@
  */
 import type { StompHeaders } from '../../codec/frame';
 import { Errors, relayError, type RelayError } from '../../errors';
-import { REPLY_QUEUE_PREFIX, type SubscribeRequest } from '../broker';
+import type { SubscribeRequest } from '../broker';
 import { isWholeNumber, parsePrefetchCount } from '../header-values';
-import { ENGINE_SUBSCRIBE_HEADERS, stompBoolean } from './subscription-headers';
+import { isExclusiveQueueRequest, stompBoolean } from '../subscription-flags';
+import { ENGINE_SUBSCRIBE_HEADERS } from './subscription-headers';
 
 /** What the probe connection subscribes to, to find out whether the real request would work. */
 export interface ProbeTarget {
@@ -33,7 +34,15 @@ export interface ProbeTarget {
 export type Assessment =
   | { readonly verdict: 'safe' }
   | { readonly verdict: 'refuse'; readonly error: RelayError }
-  | { readonly verdict: 'probe'; readonly key: string; readonly target: ProbeTarget };
+  | {
+    readonly verdict: 'probe'; readonly key: string; readonly target: ProbeTarget;
+    /**
+     * SEND to `/queue/<name>` only: where the message goes instead when the probe finds the queue
+     * exclusive to another connection (RESOURCE_LOCKED): `/amq/queue/<name>`, which publishes
+     * through the default exchange without declaring, as any connection may.
+     */
+    readonly lockedVia?: string;
+  };
 
 const SAFE: Assessment = Object.freeze({ verdict: 'safe' });
 
@@ -110,8 +119,8 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
     if (!FLAG_HEADERS.has(name) || stompBoolean(headers[name]) === 'other') plainFlags = false;
   }
   if (parsed.kind === 'queue' || parsed.kind === 'amq-queue') {
-    // Only /queue/ declares; /amq/queue/ names an existing queue, but exclusive still locks it.
-    const exclusive = exclusiveQueue(destination, headers, parsed.kind === 'queue');
+    // Only /queue/ declares; /amq/queue/ names an existing queue, and its consumers are never exclusive.
+    const exclusive = exclusiveQueue(destination, headers);
     if (exclusive) return exclusive;
   }
   if ((parsed.kind === 'topic' || parsed.kind === 'exchange') && headers['x-queue-name'] === undefined
@@ -151,10 +160,13 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
     }
     case 'queue': {
       // A SEND to /queue/ declares the queue, with whatever flags and arguments it carries.
-      const exclusive = exclusiveQueue(destination, headers, true);
+      const exclusive = exclusiveQueue(destination, headers);
       if (exclusive) return exclusive;
       const declaration = queueDeclarationHeaders(headers);
-      return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(declaration)}`, target: { destination, headers: declaration } };
+      return {
+        verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(declaration)}`, target: { destination, headers: declaration },
+        lockedVia: `/amq/queue/${parsed.name}`,
+      };
     }
     default:
       // Topics, built-in exchanges, /amq/queue/ and /reply-queue/ declare nothing; RabbitMQ drops
@@ -173,23 +185,18 @@ export function queueDeclarationHeaders(headers: StompHeaders): StompHeaders {
 }
 
 /**
- * Refuses a request that would make RabbitMQ declare an exclusive queue, which belongs to the one
- * (shared) connection it is declared on: `exclusive:true`, or `durable:false` / `persistent:false`,
- * which RabbitMQ turns into an exclusive auto-delete queue unless `exclusive:false` is given
- * (rabbit_routing_util queue_declare_method). Were the probe to declare it so, the real request
- * would get RESOURCE_LOCKED and a closed pooled connection.
+ * Refuses a request that would make RabbitMQ declare or consume a queue exclusively for the one
+ * (shared) connection it arrives on (subscription-flags.ts isExclusiveQueueRequest). Were the probe
+ * to declare it so, the real request would get RESOURCE_LOCKED and a closed pooled connection.
+ * The engine gives exclusive SUBSCRIBEs a connection of their session's own
+ * (exclusive-connections.ts) before they come here; a SEND that would declare one is refused.
  */
-function exclusiveQueue(destination: string, headers: StompHeaders, declares: boolean): Assessment | undefined {
-  const exclusive = stompBoolean(headers.exclusive);
-  if (exclusive === true) {
+function exclusiveQueue(destination: string, headers: StompHeaders): Assessment | undefined {
+  if (!isExclusiveQueueRequest(destination, headers)) return undefined;
+  if (stompBoolean(headers.exclusive) === true) {
     return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`);
   }
-  if (!declares) return undefined;
-  const transient = stompBoolean(headers.durable) === false || stompBoolean(headers.persistent) === false;
-  if (transient && exclusive !== false) {
-    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:false or persistent:false (RabbitMQ makes that queue exclusive to one broker connection, and the relay shares its connections; add exclusive:false for a shared non-durable queue)`);
-  }
-  return undefined;
+  return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:false or persistent:false (RabbitMQ makes that queue exclusive to one broker connection, and the relay shares its connections; add exclusive:false for a shared non-durable queue)`);
 }
 
 /** `\nname:value` per header, sorted by name: equal for requests that declare the same things. */
@@ -210,10 +217,6 @@ function refuseDestination(parsed: Parsed, destination: string, command: 'SUBSCR
         : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
     case 'exchange':
       return parsed.exchange.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no exchange name)`);
-    case 'queue':
-    case 'amq-queue':
-      if (parsed.name.startsWith(REPLY_QUEUE_PREFIX)) return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reserved for reply addresses; send replies to /reply-queue/${parsed.name})`);
-      return parsed.name.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no name after the prefix)`);
     default:
       return parsed.name.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no name after the prefix)`);
   }

@@ -3,7 +3,8 @@
  * and which subscriptions can share one broker subscription.
  */
 import type { StompFrame, StompHeaders } from '../../codec/frame';
-import type { SubscribeRequest } from '../broker';
+import type { CloseOptions, SubscribeRequest } from '../broker';
+import { engineDurableQueue, stompBoolean } from '../subscription-flags';
 
 /** Headers the engine sets itself on SUBSCRIBE: a client's value would break the multiplexing. */
 export const ENGINE_SUBSCRIBE_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt']);
@@ -16,16 +17,8 @@ const ENGINE_SEND_HEADERS = new Set(['destination', 'receipt', 'content-length',
  */
 export const CONNECTION_MESSAGE_HEADERS: ReadonlySet<string> = new Set(['subscription', 'message-id', 'ack', 'content-length', 'destination', 'receipt']);
 
-/**
- * A flag header as RabbitMQ's STOMP plugin reads it (rabbit_stomp_util string_to_boolean): `true`
- * or `false` in any letter case; undefined when absent; `'other'` for anything else.
- */
-export function stompBoolean(value: string | undefined): boolean | undefined | 'other' {
-  if (value === undefined) return undefined;
-  if (value.length === 4 && value.toLowerCase() === 'true') return true;
-  if (value.length === 5 && value.toLowerCase() === 'false') return false;
-  return 'other';
-}
+/** Flags are read the same way by both engines (subscription-flags.ts). */
+export { stompBoolean };
 
 /**
  * The key under which auto-ack subscriptions share one broker subscription, or undefined when the
@@ -61,6 +54,16 @@ export function subscribeHeaders(request: SubscribeRequest, id: string): StompHe
   // say theirs (0 = unlimited). Auto-ack ones are not limited by basic.qos at all.
   if (out.ack !== 'auto') out['prefetch-count'] = request.headers['prefetch-count'] ?? '0';
   return out;
+}
+
+/**
+ * Extra UNSUBSCRIBE headers: for a durable topic subscription the engine named, closed with
+ * `removeDurable`, `durable:true` and its `x-queue-name` make RabbitMQ delete the queue
+ * (rabbit_stomp_processor maybe_delete_durable_sub). Undefined otherwise: the queue stays.
+ */
+export function unsubscribeHeaders(request: SubscribeRequest, options: CloseOptions | undefined): Record<string, string> | undefined {
+  const queue = options?.removeDurable ? engineDurableQueue(request) : undefined;
+  return queue === undefined ? undefined : { durable: 'true', 'x-queue-name': queue };
 }
 
 /** SEND headers for RabbitMQ. */

@@ -87,6 +87,28 @@ describe('user delivery: accepted means delivered (RabbitMQ)', function () {
     expect(inbox.all.filter((m) => m.body === 'across a half-dead link').length).to.equal(1);
   });
 
+  it('binds every route again on a new queue when its route queue is lost (deleted, or its cluster node died)', async () => {
+    const node = await sharedRabbitNode();
+    const id = uniqueName('lost-queue');
+    const a = await startInstance(node.relayOptions, id);
+    instances.push(a);
+    const users = Array.from({ length: 50 }, (_, i) => uniqueName(`lq${i}`));
+    const inboxes = new Map<string, { all: Array<{ body: string }> }>();
+    for (const user of users) {
+      const c = await wsClient(a, { login: user, heartbeatIncoming: 0, heartbeatOutgoing: 0 });
+      clients.push(c);
+      inboxes.set(user, (await c.subscribe('/user/queue/n')).messages);
+    }
+    const routeQueues = async () => (await node.listQueues()).filter((q) => q.name.startsWith(`stomp-relay.routes.${id}.`)).map((q) => q.name);
+    const [first] = await routeQueues();
+    await node.ctl(['delete_queue', first]);
+    await waitFor(async () => { const now = await routeQueues(); return now.length === 1 && now[0] !== first; }, 'a new route queue', 20_000);
+    await waitFor(async () => (await readyStatus(a)) === 200, '/readyz 200 once every route is bound again', 20_000);
+    const statuses = await runConcurrently(users.map((user) => async () => (await push(a, user, { destination: '/queue/n', payload: `again-${user}` })).status), 16);
+    expect(statuses.filter((st) => st !== 202)).to.deep.equal([]);
+    await waitFor(() => users.every((u) => inboxes.get(u)!.all.some((m) => m.body === `again-${u}`)), 'every user to receive again', 20_000);
+  });
+
   it('answers a push to an offline user 202 with routed:false, and to an online user nobody took 503 NOT_DELIVERED', async () => {
     const node = await sharedRabbitNode();
     const a = await startInstance(node.relayOptions, uniqueName('answers-a'), { userRouteWaitMs: 300 });

@@ -39,7 +39,7 @@ describe('AUTH_MODE=broker on a real RabbitMQ', function () {
   before(async () => {
     node = await sharedRabbitNode();
     await addUser(alice, alicePassword);
-    server = await startRelay({ brokerUrl: node.brokerUrl, authMode: 'broker', serveDemo: false, instanceId: 'broker-auth' });
+    server = await startRelay({ ...node.relayOptions, authMode: 'broker', serveDemo: false, instanceId: 'broker-auth' });
   });
 
   after(async () => {

@@ -34,7 +34,7 @@ describe('RabbitMQ engine: broker heart-beats (BROKER_HEARTBEAT_MS)', function (
     const endpoint = parseBrokerUrl(node.brokerUrl);
     proxy = await TcpProxy.start({ host: endpoint.host, port: endpoint.port });
     const brokerUrl = `stomp://${endpoint.login}:${endpoint.passcode}@127.0.0.1:${proxy.port}/`;
-    const config = configFromEnv({ BROKER_URL: brokerUrl, BROKER_POOL_SIZE: '1', ...env });
+    const config = configFromEnv({ BROKER_URL: brokerUrl, BROKER_AMQP_URL: node.amqpUrl, BROKER_POOL_SIZE: '1', ...env });
     broker = createBroker(config, silentLogger(), new RelayMetrics());
     await broker.start();
     expect(broker.ready).to.equal(true);
@@ -47,12 +47,12 @@ describe('RabbitMQ engine: broker heart-beats (BROKER_HEARTBEAT_MS)', function (
     return /\nheart-beat:([^\n]*)\n/.exec(connect)?.[1];
   }
 
-  it('is read from BROKER_HEARTBEAT_MS and the brokerHeartbeatMs option (default 2000, 0 = off), and refuses bad values', () => {
-    expect(DEFAULT_CONFIG.brokerHeartbeatMs).to.equal(2_000);
+  it('is read from BROKER_HEARTBEAT_MS and the brokerHeartbeatMs option (default 5000, 0 = off), and refuses bad values', () => {
+    expect(DEFAULT_CONFIG.brokerHeartbeatMs).to.equal(5_000);
     expect(configFromEnv({ BROKER_HEARTBEAT_MS: '1500' }).brokerHeartbeatMs).to.equal(1_500);
     expect(configFromEnv({ BROKER_HEARTBEAT_MS: '0' }).brokerHeartbeatMs).to.equal(0);
     expect(resolveConfig({ brokerHeartbeatMs: 5_000 }).brokerHeartbeatMs).to.equal(5_000);
-    expect(ENV_VARS.find((v) => v.name === 'BROKER_HEARTBEAT_MS')?.help).to.match(/default 2000/);
+    expect(ENV_VARS.find((v) => v.name === 'BROKER_HEARTBEAT_MS')?.help).to.match(/default 5000/);
     for (const bad of ['-1', 'fast', '1.5']) {
       expect(() => configFromEnv({ BROKER_HEARTBEAT_MS: bad }), bad).to.throw(RelayError).with.property('code', 'INVALID_CONFIG');
     }
@@ -68,14 +68,14 @@ describe('RabbitMQ engine: broker heart-beats (BROKER_HEARTBEAT_MS)', function (
 
   it('finds a half-dead link within a few seconds by default, then recovers once it works again', async () => {
     const engine = await engineThroughProxy();
-    expect(askedHeartbeat()).to.equal('2000,2000');
+    expect(askedHeartbeat()).to.equal('5000,5000');
     const topic = freshDestination('/topic/');
     const sink = new RecordingSink();
     await engine.subscribe({ destination: topic, ack: 'auto', headers: headers() }, sink);
 
     proxy!.pause();
-    // 2 × 2000 ms of silence and one check later; with the old 10 s heart-beat this took 20 s.
-    await waitUntil(() => !engine.ready, () => 'the silent broker link was not noticed', 8_000);
+    // 2 × 5000 ms of silence and one check later; with the old 10 s heart-beat this took 20 s.
+    await waitUntil(() => !engine.ready, () => 'the silent broker link was not noticed', 20_000);
 
     proxy!.resume();
     await waitUntil(() => engine.ready, () => 'not ready again after the link came back', 20_000);

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { JwtAuthenticator } from '../../../server/auth/jwt-authenticator';
 import {
-  connect, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
+  RAW_CHANNELS, SockJsXhr, connect, encodeRawFrame, push, request, sockjsFactory, startRelay, tryConnect, unique, wsFactory,
   type TestRelay,
   trackClients, within,
 } from '../../harness/stomp-test-kit';
@@ -40,12 +40,18 @@ describe('server: JWT authentication', function () {
       expect(client.connected.headers['user-name']).to.equal(alice);
     });
 
-    it('accepts ?access_token on the SockJS URL (SockJS cannot set headers)', async () => {
-      const alice = unique('alice');
-      const url = `${server.sockjsUrl}?access_token=${encodeURIComponent(token({ sub: alice }))}`;
-      const client = track(await connect(sockjsFactory(url, 'xhr-streaming')));
-      expect(client.connected.headers['user-name']).to.equal(alice);
-    });
+    for (const transport of ['websocket', 'xhr-streaming', 'xhr-polling'] as const) {
+      it(`accepts ?access_token on the SockJS URL (SockJS cannot set headers), over ${transport}`, async () => {
+        const alice = unique('alice');
+        const url = `${server.sockjsUrl}?access_token=${encodeURIComponent(token({ sub: alice }))}`;
+        const client = track(await connect(sockjsFactory(url, transport)));
+        expect(client.connected.headers['user-name']).to.equal(alice);
+        // Every later request of the session carries the same query (sockjs-client keeps it), so it works on.
+        const sub = await client.subscribe('/user/queue/echo');
+        await client.publish(`/user/${alice}/queue/echo`, 'round trip');
+        expect((await sub.messages.next()).body).to.equal('round trip');
+      });
+    }
 
     it('accepts ?access_token on the WebSocket URL', async () => {
       const alice = unique('alice');
@@ -75,11 +81,112 @@ describe('server: JWT authentication', function () {
       });
     }
 
+    for (const channel of RAW_CHANNELS) {
+      it(`refuses a CONNECT without a token over ${channel.name}: ERROR, a numeric close, and the relay stays up`, async () => {
+        const raw = track(await channel.open(server));
+        raw.sendFrame('CONNECT', { 'accept-version': '1.2', host: 'x' });
+        const error = await raw.expect('ERROR');
+        expect(error.headers.code).to.equal('AUTHENTICATION_FAILED');
+        expect((await raw.waitClosed()).code).to.equal(1000);
+        expect((await request(`${server.http}/healthz`)).status).to.equal(200);
+      });
+    }
+
+    it('words a refusal so stomp.js shows it as written: no \\c escapes before CONNECTED', async () => {
+      const outcome = await tryConnect(wsFactory(server.wsUrl), { connectHeaders: { login: 'alice' } });
+      if (outcome.ok) expect.fail('connected without a token');
+      expect(outcome.error.headers.message).to.match(/^authentication failed: no token: send "Authorization: Bearer <jwt>"/);
+      expect(outcome.error.headers.message).to.not.include('\\');
+      await outcome.closed;
+    });
+
     it('refuses a bad token on SockJS too', async () => {
       const url = `${server.sockjsUrl}?access_token=${expired({ sub: 'alice' })}`;
       const outcome = await tryConnect(sockjsFactory(url, 'xhr-polling'));
       expect(outcome.ok).to.equal(false);
       if (!outcome.ok) expect(outcome.error.headers.code).to.equal('AUTHENTICATION_FAILED');
+    });
+  });
+
+  describe('SockJS: a session id is not a credential', () => {
+    const stomp = (command: string, headers: Record<string, string> = {}, body = '') => encodeRawFrame(command, headers, body).toString('utf8');
+    let serverId = 100;
+
+    /**
+     * A SockJS session over xhr-polling driven by hand, opened with `opening` (the query and headers
+     * of its requests), connected with `connectHeaders`, subscribed to /user/queue/inbox. Returns it
+     * and the session's base URL, which is all an attacker who learned the id needs.
+     */
+    const newBase = () => `${server.sockjsUrl}/${serverId++}/${unique('sess')}`;
+    async function openSession(opening: { query?: string; headers?: Record<string, string> }, connectHeaders: Record<string, string> = {}, base = newBase()) {
+      const owner = new SockJsXhr(base, opening.query, opening.headers);
+      expect((await owner.poll()).kinds).to.deep.equal(['o']);
+      expect(await owner.send(stomp('CONNECT', { 'accept-version': '1.2', host: 'x', ...connectHeaders }))).to.equal(204);
+      expect((await owner.nextMessages('CONNECTED'))[0]).to.match(/^CONNECTED\n/);
+      await owner.send(stomp('SUBSCRIBE', { id: 'inbox', destination: '/user/queue/inbox', receipt: 'sub' }));
+      expect((await owner.nextMessages('RECEIPT'))[0]).to.match(/^RECEIPT\n/);
+      return { owner, base };
+    }
+    const pushToken = () => token({ sub: 'backend', scope: 'push' });
+
+    it("refuses a poll of alice's session without her token (404): her push stays hers", async () => {
+      const alice = unique('alice');
+      const { owner, base } = await openSession({ query: `access_token=${token({ sub: alice })}` });
+      expect((await push(server, alice, { destination: '/queue/inbox', payload: 'for alice only' }, { token: pushToken() })).status).to.equal(202);
+      for (const mallory of [new SockJsXhr(base), new SockJsXhr(base, `access_token=${token({ sub: unique('mallory') })}`)]) {
+        const stolen = await mallory.poll();
+        expect(stolen.status, stolen.text).to.equal(404);
+        expect(stolen.text).to.not.include('for alice only');
+      }
+      // However the path is spelled, as long as SockJS routes it to her session.
+      for (const path of ['/xhr/', '/xhr?x=1', '/xhr_streaming', '/eventsource']) {
+        const res = await request(`${base}${path}`, { method: path.startsWith('/eventsource') ? 'GET' : 'POST' });
+        expect(res.status, path).to.equal(404);
+        expect(res.text, path).to.not.include('for alice only');
+      }
+      expect((await owner.nextMessages('the push')).join('')).to.include('for alice only');
+    });
+
+    it("refuses a SEND into alice's session without her token (404): nothing is sent as her", async () => {
+      const alice = unique('alice');
+      const { owner, base } = await openSession({ query: `access_token=${token({ sub: alice })}` });
+      const topic = `/topic/${unique('as-alice')}`;
+      const reader = track(await connect(wsFactory(server.wsUrl), { connectHeaders: { passcode: token({ sub: unique('reader') }) } }));
+      const sub = await reader.subscribe(topic);
+      expect(await new SockJsXhr(base).send(stomp('SEND', { destination: topic }, 'forged by mallory'))).to.equal(404);
+      expect(await owner.send(stomp('SEND', { destination: topic }, 'from alice'))).to.equal(204);
+      expect((await sub.messages.next()).body).to.equal('from alice');
+    });
+
+    it('binds a session to the request that opened it, not to an earlier one naming the same id (a preflight, a wrong path)', async () => {
+      const alice = unique('alice');
+      const base = newBase();
+      expect((await request(`${base}/xhr`, { method: 'OPTIONS' })).status).to.be.within(200, 204);
+      expect((await request(`${base}/nonsense`, { method: 'POST' })).status).to.equal(404);
+      const { owner } = await openSession({ query: `access_token=${token({ sub: alice })}` }, {}, base);
+      expect((await new SockJsXhr(base).poll()).status).to.equal(404);
+      expect(await owner.send(stomp('SEND', { destination: `/user/${alice}/queue/inbox` }, 'mine'))).to.equal(204);
+      expect((await owner.nextMessages('the message')).join('')).to.include('mine');
+    });
+
+    it('binds a session opened with an Authorization header to that header', async () => {
+      const alice = unique('alice');
+      const { owner, base } = await openSession({ headers: { authorization: `Bearer ${token({ sub: alice })}` } });
+      expect((await new SockJsXhr(base).poll()).status).to.equal(404);
+      expect(await owner.send(stomp('SEND', { destination: `/user/${alice}/queue/inbox` }, 'to myself'))).to.equal(204);
+      expect((await owner.nextMessages('the message to myself')).join('')).to.include('to myself');
+    });
+
+    it('binds a session opened with cookies (and no token on its requests) to those cookies; cookies added later are fine', async () => {
+      const alice = unique('alice');
+      const cookie = 'app-session=alice-secret; theme=dark';
+      const { base } = await openSession({ headers: { cookie } }, { passcode: token({ sub: alice }) });
+      expect((await new SockJsXhr(base).poll()).status).to.equal(404);
+      expect((await new SockJsXhr(base, '', { cookie: 'theme=dark' }).poll()).status).to.equal(404);
+      expect((await new SockJsXhr(base, '', { cookie: 'app-session=guess; theme=dark' }).poll()).status).to.equal(404);
+      const later = new SockJsXhr(base, '', { cookie: `${cookie}; analytics=1` });
+      expect(await later.send(stomp('SEND', { destination: `/user/${alice}/queue/inbox` }, 'still mine'))).to.equal(204);
+      expect((await later.nextMessages('the message')).join('')).to.include('still mine');
     });
   });
 

@@ -1,12 +1,14 @@
 /**
- * Malformed and abusive input from raw clients: each gets an ERROR frame with a readable `message`
- * and the catalogue `code`, then its connection closes; a well-behaved client connected all along
- * keeps working, and the process stays healthy.
+ * Malformed and abusive input from raw clients, over every way in (plain WebSocket, SockJS's raw
+ * WebSocket, SockJS's framed transports): each gets an ERROR frame with a readable `message` and the
+ * catalogue `code`, then its connection closes with a numeric close code; a well-behaved client
+ * connected all along keeps working, and the process stays healthy.
  */
+import { isUtf8 } from 'node:buffer';
+import http from 'node:http';
 import { expect } from 'chai';
-import SockJS from 'sockjs-client';
 import {
-  Inbox, RawStomp, closeAll, encodeRawFrame, metricValue, request, startRelay, unique, within, wsClient,
+  RAW_CHANNELS, RawStomp, closeAll, encodeRawFrame, metricValue, request, startRelay, unique, wsClient,
   type TestClient, type TestRelay, type TestSubscription,
 } from '../../harness/stomp-test-kit';
 
@@ -24,6 +26,7 @@ interface BadInputCase {
 const MAX_FRAME = 4096;
 const MAX_HEADERS = 8;
 const MAX_SUBSCRIPTIONS = 3;
+const MAX_WS_MESSAGE = 64 * 1024;
 
 const frame = encodeRawFrame;
 
@@ -97,7 +100,7 @@ describe('server: bad input', function () {
 
   before(async () => {
     server = await startRelay({
-      limits: { maxFrameBytes: MAX_FRAME, maxHeaderLineBytes: 1024, maxHeaders: MAX_HEADERS, maxSubscriptionsPerSession: MAX_SUBSCRIPTIONS },
+      limits: { maxFrameBytes: MAX_FRAME, maxHeaderLineBytes: 1024, maxHeaders: MAX_HEADERS, maxSubscriptionsPerSession: MAX_SUBSCRIPTIONS, maxWsMessageBytes: MAX_WS_MESSAGE },
     });
     bystander = await wsClient(server, { login: 'bystander' });
     topic = `/topic/${unique('bystander')}`;
@@ -115,45 +118,101 @@ describe('server: bad input', function () {
     expect(bystander.client.connected).to.equal(true);
   }
 
-  for (const c of CASES) {
-    it(`answers ${c.name} with ERROR ${c.code} and closes`, async () => {
-      const raw = await RawStomp.open(server.wsUrl);
-      raws.push(raw);
-      if (c.connected) await raw.connect();
-      for (const chunk of c.send) raw.send(chunk, Buffer.isBuffer(chunk));
-      const error = await raw.nextError();
-      expect(error.headers.code, `message: ${error.headers.message}`).to.equal(c.code);
-      expect(error.headers.message).to.match(c.says);
-      expect(error.body.toString(), 'the body repeats the message for humans').to.include(error.headers.message);
-      await raw.waitClosed();
-      await bystanderStillWorks(c.name);
+  /** ERRORs the server must have sent, by code, for the metrics check at the end. */
+  const expectedErrors = new Map<string, number>();
+
+  for (const channel of RAW_CHANNELS) {
+    describe(`over ${channel.name}`, () => {
+      for (const c of CASES) {
+        // A text-only client cannot send bytes that are not UTF-8; everything else it sends as text.
+        const expressible = channel.binary || c.send.every((chunk) => !Buffer.isBuffer(chunk) || isUtf8(chunk));
+        if (!expressible) continue;
+        it(`answers ${c.name} with ERROR ${c.code} and closes`, async () => {
+          const raw = await channel.open(server);
+          raws.push(raw);
+          if (c.connected) await raw.connect();
+          expectedErrors.set(c.code, (expectedErrors.get(c.code) ?? 0) + 1);
+          for (const chunk of c.send) raw.send(chunk, Buffer.isBuffer(chunk) && channel.binary);
+          const error = await raw.nextError();
+          expect(error.headers.code, `message: ${error.headers.message}`).to.equal(c.code);
+          expect(error.headers.message).to.match(c.says);
+          expect(error.body.toString(), 'the body repeats the message for humans').to.include(error.headers.message);
+          const closed = await raw.waitClosed();
+          expect(closed.code, 'a numeric close code').to.equal(1000);
+          await bystanderStillWorks(`${c.name} over ${channel.name}`);
+        });
+      }
     });
   }
 
-  it('answers garbage over SockJS with ERROR INVALID_COMMAND and closes', async () => {
-    const sock = new SockJS(server.sockjsUrl, null, { transports: ['xhr-streaming'] });
-    const messages = new Inbox<string>();
-    const closed = new Promise<void>((resolve) => { sock.onclose = () => resolve(); });
-    sock.onmessage = (e) => messages.push(String(e.data));
-    await within(new Promise<void>((resolve) => { sock.onopen = () => resolve(); }), 'SockJS open');
-    sock.send('GET /admin HTTP/1.1\r\n\r\n');
-    let text = '';
-    while (!text.includes('\0')) text += await messages.next('ERROR over SockJS');
-    expect(text.startsWith('ERROR\n'), text).to.equal(true);
-    expect(text).to.include('code:INVALID_COMMAND');
-    expect(text).to.match(/message:not a STOMP command line/);
-    await within(closed, 'SockJS close');
-    await bystanderStillWorks('SockJS garbage');
+  describe('over WebSocket /ws, one message above MAX_WS_MESSAGE_BYTES', () => {
+    it('gets ERROR MESSAGE_TOO_LARGE, then close 1009, even when every frame in it is valid', async () => {
+      const raw = await RawStomp.open(server.wsUrl);
+      raws.push(raw);
+      await raw.connect();
+      const batch = Buffer.concat(Array.from({ length: 20 }, () => frame('SEND', { destination: `/topic/${unique('batch')}` }, 'z'.repeat(MAX_FRAME - 200))));
+      expect(batch.length).to.be.greaterThan(MAX_WS_MESSAGE);
+      expectedErrors.set('MESSAGE_TOO_LARGE', (expectedErrors.get('MESSAGE_TOO_LARGE') ?? 0) + 1);
+      raw.send(batch);
+      const error = await raw.nextError();
+      expect(error.headers.code).to.equal('MESSAGE_TOO_LARGE');
+      expect(error.headers.message).to.match(new RegExp(`WebSocket message exceeds the limit of ${MAX_WS_MESSAGE} bytes`));
+      expect((await raw.waitClosed()).code).to.equal(1009);
+      await bystanderStillWorks('an oversize WebSocket message');
+    });
   });
 
-  it('stays up and counts every ERROR it sent by code', async () => {
-    const health = await request(`${server.http}/healthz`);
-    expect(health.status).to.equal(200);
-    expect(health.body.status).to.equal('ok');
-    const metrics = (await request(`${server.http}/metrics`)).text;
-    expect(metricValue(metrics, 'stomp_relay_protocol_errors_total{code="FRAME_TOO_LARGE"}')).to.equal(2);
-    expect(metricValue(metrics, 'stomp_relay_protocol_errors_total{code="INVALID_COMMAND"}')).to.equal(3);
-    expect(metricValue(metrics, 'stomp_relay_protocol_errors_total{code="TOO_MANY_SUBSCRIPTIONS"}')).to.equal(1);
-    await bystanderStillWorks('the whole list');
+  describe('over SockJS raw WebSocket /sockjs/websocket, one message above MAX_WS_MESSAGE_BYTES', () => {
+    it('is closed with 1009 (faye-websocket closes before an ERROR could go out) and the relay stays up', async () => {
+      const raw = await RawStomp.open(server.sockjsRawWsUrl, { protocols: [] });
+      raws.push(raw);
+      await raw.connect();
+      raw.send('SEND\ndestination:/topic/x\n\n' + 'z'.repeat(MAX_WS_MESSAGE) + '\0');
+      expect((await raw.waitClosed()).code).to.equal(1009);
+      await bystanderStillWorks('an oversize SockJS WebSocket message');
+    });
+  });
+
+  describe('over SockJS xhr_send, a request body above MAX_WS_MESSAGE_BYTES', () => {
+    /** POSTs to `path` declaring `declared` bytes and sending `sent`; resolves with the status or the error. */
+    function post(path: string, headers: Record<string, string | number>, chunks: string[]): Promise<number | string> {
+      return new Promise((resolve) => {
+        const req = http.request(`${server.http}${path}`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', (err) => resolve(err.message));
+        for (const chunk of chunks) req.write(chunk);
+        // A declared length is left unfinished on purpose: the answer must not wait for the body.
+        if (headers['content-length'] === undefined) req.end();
+      });
+    }
+
+    it('is refused with 413 from its declared length, before the body is read', async () => {
+      expect(await post(`/sockjs/1/${unique('s')}/xhr_send`, { 'content-length': MAX_WS_MESSAGE + 1 }, ['["x'])).to.equal(413);
+      await bystanderStillWorks('an oversize declared xhr_send');
+    });
+
+    it('is cut off once a body without a declared length crosses the bound', async () => {
+      const piece = 'y'.repeat(16 * 1024);
+      const outcome = await post(`/sockjs/1/${unique('s')}/xhr_send`, { 'transfer-encoding': 'chunked' }, Array.from({ length: (MAX_WS_MESSAGE / piece.length) + 2 }, () => piece));
+      expect([413, 'socket hang up', 'read ECONNRESET', 'write EPIPE', 'write ECONNRESET']).to.include(outcome);
+      await bystanderStillWorks('an oversize chunked xhr_send');
+    });
+  });
+
+  // A suite after the per-channel ones: mocha runs a suite's own tests before its child suites.
+  describe('afterwards', () => {
+    it('stays up and counts every ERROR it sent by code', async () => {
+      const health = await request(`${server.http}/healthz`);
+      expect(health.status).to.equal(200);
+      expect(health.body.status).to.equal('ok');
+      const metrics = (await request(`${server.http}/metrics`)).text;
+      expect(expectedErrors.get('INVALID_COMMAND')).to.be.greaterThan(RAW_CHANNELS.length);
+      for (const [code, count] of expectedErrors) {
+        expect(metricValue(metrics, `stomp_relay_protocol_errors_total{code="${code}"}`), code).to.equal(count);
+      }
+      await bystanderStillWorks('the whole list');
+    });
   });
 });

@@ -98,6 +98,22 @@ describe('server: framing, versions and heart-beats', function () {
     expect(frames.find((f) => f.command === 'RECEIPT' && f.headers['receipt-id'] === 'last')).to.not.equal(undefined);
   });
 
+  it('takes 40 frames of 30 KiB in one WebSocket message: each is under the frame limit, the message bound is its own', async () => {
+    const topic = `/topic/${unique('big-batch')}`;
+    const reader = track(await wsClient(server));
+    const sub = await reader.subscribe(topic);
+    const raw = track(await RawStomp.open(server.wsUrl));
+    await raw.connect();
+    const body = 'y'.repeat(30 * 1024);
+    const frames = Array.from({ length: 40 }, (_, i) => encodeRawFrame('SEND', { destination: topic, ...(i === 39 ? { receipt: 'all' } : {}) }, `${i}:${body}`));
+    const message = Buffer.concat(frames);
+    expect(message.length, 'above the old bound of MAX_FRAME_BYTES + 64 KiB').to.be.greaterThan(1024 * 1024 + 64 * 1024);
+    raw.send(message);
+    expect((await raw.expect('RECEIPT')).headers['receipt-id']).to.equal('all');
+    const got = await sub.messages.take(40, 'the 40 messages');
+    expect(got.map((m) => m.body.slice(0, m.body.indexOf(':')))).to.deep.equal(Array.from({ length: 40 }, (_, i) => String(i)));
+  });
+
   it('carries header values with ":" and newlines intact to 1.2 clients, and cannot inject headers into a 1.0 client\'s MESSAGE', async () => {
     const topic = `/topic/${unique('escape')}`;
     const modern = track(await wsClient(server));

@@ -24,11 +24,11 @@ describe('server: user destinations', function () {
   after(async () => { await server.close(); });
 
   /** A raw session as `login`, expecting `frame` to be refused with ERROR `code`. */
-  async function expectRefused(login: string | undefined, command: 'SUBSCRIBE' | 'SEND', destination: string, code: string) {
+  async function expectRefused(login: string | undefined, command: 'SUBSCRIBE' | 'SEND', destination: string, code: string, extra: Record<string, string> = {}) {
     const raw = track(await RawStomp.open(server.wsUrl));
     await raw.connect(login === undefined ? {} : { login });
-    if (command === 'SUBSCRIBE') raw.sendFrame('SUBSCRIBE', { id: 's', destination, receipt: 'r' });
-    else raw.sendFrame('SEND', { destination, receipt: 'r' }, 'x');
+    if (command === 'SUBSCRIBE') raw.sendFrame('SUBSCRIBE', { ...extra, id: 's', destination, receipt: 'r' });
+    else raw.sendFrame('SEND', { ...extra, destination, receipt: 'r' }, 'x');
     const error = await raw.expect('ERROR', `ERROR for ${command} ${destination}`);
     expect(error.headers.code, `${command} ${destination}: ${error.headers.message}`).to.equal(code);
     expect(error.headers.message).to.be.a('string').and.not.equal('');
@@ -108,6 +108,23 @@ describe('server: user destinations', function () {
       expectRefused('mallory', 'SEND', '/exchange/amq.direct/stomp-relay.user.alice.~2Fqueue~2Fx', 'ACCESS_DENIED'));
     it('refuses SEND with a percent-encoded spelling', () =>
       expectRefused('mallory', 'SEND', '/exchange/amq%2edirect/stomp-relay.registry', 'ACCESS_DENIED'));
+  });
+
+  describe('the queues the relay and RabbitMQ name for themselves are closed to clients', () => {
+    for (const [destination, extra] of [
+      ['/amq/queue/stomp-relay.s1.0a1b2c3d4e5f', {}],
+      ['/amq/queue/stomp-subscription-Ab_c', {}],
+      ['/amq/queue/amq.gen-Xy1', {}],
+      ['/queue/stomp%2Drelay.s1.0a1b2c3d4e5f', {}],
+      ['/topic/news', { 'x-queue-name': 'stomp-relay.s1.0a1b2c3d4e5f' }],
+      ['/user/queue/x', { 'x-queue-name': 'stomp-subscription-Ab_c' }],
+    ] as Array<[string, Record<string, string>]>) {
+      const shown = `${destination}${extra['x-queue-name'] ? ` x-queue-name:${extra['x-queue-name']}` : ''}`;
+      it(`refuses SUBSCRIBE to ${shown} with DESTINATION_NOT_ALLOWED, as on RabbitMQ`, () =>
+        expectRefused('mallory', 'SUBSCRIBE', destination, 'DESTINATION_NOT_ALLOWED', extra));
+    }
+    it('refuses SEND into one (forging a message on alice\'s shared subscription)', () =>
+      expectRefused('mallory', 'SEND', '/reply-queue/stomp-relay.s1.0a1b2c3d4e5f', 'DESTINATION_NOT_ALLOWED'));
   });
 
   it('runs the /app/hello handler and replies to every session of the sender\'s user only', async () => {

@@ -36,6 +36,14 @@ describe('codec/serializer', () => {
       expect(HEARTBEAT_EOL.toString()).to.equal('\n');
     });
 
+    it('with readableColons leaves : in values as is, and escapes everything else as usual', () => {
+      const frame = { command: 'ERROR', headers: headers({ 'a:b': 'x\\y\nz: w' }), body: Buffer.alloc(0) };
+      expect(encodeFrame(frame, '1.2', { readableColons: true }).toString()).to.equal('ERROR\na\\cb:x\\\\y\\nz: w\n\n\0');
+      expect(roundTrip(frame, '1.2').headers['a:b']).to.equal('x\\y\nz: w');
+      const parsed = parseChunks([encodeFrame(frame, '1.2', { readableColons: true })], undefined, '1.2')[0] as StompFrame;
+      expect(parsed.headers['a:b'], 'a 1.2 parser reads it back exactly').to.equal('x\\y\nz: w');
+    });
+
     it('1.2 escapes \\ LF CR and : in names and values', () => {
       const out = encodeFrame({ command: 'MESSAGE', headers: headers({ 'a:b': 'x\\y\nz\rw:v' }), body: Buffer.alloc(0) }, '1.2');
       expect(out.toString()).to.equal('MESSAGE\na\\cb:x\\\\y\\nz\\rw\\cv\n\n\0');

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader } from '../../../server/session/negotiation';
+import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, versionBeforeConnected } from '../../../server/session/negotiation';
 import { Errors, relayError, RelayError } from '../../../server/errors';
 import type { Authenticator } from '../../../server/auth/authenticator';
 import { DEFAULT_CONFIG, ENV_VARS, configFromEnv, resolveConfig } from '../../../server/config';
-import { createTestHub, type TestHub } from './session-harness';
+import { createTestHub, type FakeTransport, type TestHub } from './session-harness';
 
 describe('session: CONNECT', () => {
   let t: TestHub;
@@ -55,6 +55,48 @@ describe('session: CONNECT', () => {
       const c = await t.open({ connect: false });
       c.sendFrame('STOMP', { 'accept-version': '1.2', host: 'x' });
       expect((await c.next('CONNECTED')).headers.version).to.equal('1.2');
+    });
+  });
+
+  describe('ERROR before CONNECTED: encoded so the client can read it', () => {
+    it('encodes as the highest version accept-version offers that we speak, else as 1.0', () => {
+      expect(versionBeforeConnected(undefined)).to.equal('1.0');
+      expect(versionBeforeConnected('1.0,1.1,1.2')).to.equal('1.2');
+      expect(versionBeforeConnected('1.1,1.0')).to.equal('1.1');
+      expect(versionBeforeConnected('2.0,3.1')).to.equal('1.0');
+      expect(versionBeforeConnected('')).to.equal('1.0');
+    });
+
+    const refusing = (reason: string): Authenticator => ({
+      mode: 'test',
+      authenticate: async () => { throw relayError(Errors.AUTHENTICATION_FAILED, reason); },
+    });
+    /** The header block of the last chunk the server wrote (the ERROR), as it went on the wire. */
+    const wireHead = (c: FakeTransport) => c.sent[c.sent.length - 1].data.toString('utf8').split('\n\n')[0];
+
+    it('writes nothing escaped when no CONNECT came first (1.0)', async () => {
+      t = await createTestHub();
+      const c = await t.open({ connect: false });
+      c.receive('HELLO:WORLD'); // no EOL: its excerpt in the message then needs no backslash
+      await c.expectError('INVALID_COMMAND');
+      expect(wireHead(c)).to.contain('\nmessage:not a STOMP command line: "');
+    });
+
+    it('writes nothing escaped after a CONNECT without accept-version (1.0)', async () => {
+      t = await createTestHub({}, { authenticator: refusing('no token: send a "Bearer <jwt>"') });
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { login: 'u' });
+      await c.expectError('AUTHENTICATION_FAILED');
+      expect(wireHead(c)).to.contain('\nmessage:authentication failed: no token: send a "Bearer <jwt>"\n');
+    });
+
+    it('escapes as the version offered (1.1 here) but leaves colons readable to clients that unescape only after CONNECTED (stomp.js)', async () => {
+      t = await createTestHub({}, { authenticator: refusing('bad token: a\\b') });
+      const c = await t.open({ connect: false });
+      c.sendFrame('CONNECT', { 'accept-version': '1.0,1.1', login: 'u' });
+      const error = await c.expectError('AUTHENTICATION_FAILED');
+      expect(wireHead(c)).to.contain('\nmessage:authentication failed: bad token: a\\\\b\n');
+      expect(error.headers.message, 'a 1.1 parser reads it back exactly').to.equal('authentication failed: bad token: a\\b');
     });
   });
 

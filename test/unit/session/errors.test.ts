@@ -125,6 +125,44 @@ describe('session: errors', () => {
     });
   });
 
+  describe('a transport that throws', () => {
+    // faye-websocket (SockJS's raw WebSocket) throws from close() on codes it does not allow; the
+    // session must still end, free what it holds, and drop the connection, whatever path ended it.
+    const endings: Array<[string, (c: FakeTransport) => void, string]> = [
+      ['a parser error (synchronous)', (c) => c.receive('GET / HTTP/1.1\r\n\r\n'), 'INVALID_COMMAND'],
+      ['a refused SUBSCRIBE (after an await)', (c) => c.sendFrame('SUBSCRIBE', { id: 'x', destination: '/nope' }), 'DESTINATION_NOT_ALLOWED'],
+    ];
+    for (const [name, act, code] of endings) {
+      it(`from close(): ${name} still ends the session and destroys the connection`, async () => {
+        await setup();
+        const c = await t.open();
+        c.sendFrame('SUBSCRIBE', { id: 'held', destination: '/topic/held', receipt: 'r' });
+        await c.next('RECEIPT');
+        c.failing.close = true;
+        act(c);
+        await c.expectError(code);
+        expect(c.closeCalls).to.equal(1);
+        expect(c.destroyCalls).to.equal(1);
+        expect((await t.metrics.subscriptions.get()).values[0].value, 'the witness only').to.equal(1);
+        await othersUnaffected();
+      });
+    }
+
+    it('from send(): ends the session and destroys the connection', async () => {
+      await setup();
+      const c = await t.open();
+      c.sendFrame('SUBSCRIBE', { id: 'held', destination: '/topic/witness', receipt: 'r' });
+      await c.next('RECEIPT');
+      c.failing.send = true;
+      const other = await t.open();
+      other.sendFrame('SEND', { destination: '/topic/witness' }, 'to both');
+      await c.closedEvent;
+      expect(c.destroyCalls).to.equal(1);
+      expect((await witness.next('MESSAGE')).body.toString()).to.equal('to both');
+      expect((await t.metrics.subscriptions.get()).values[0].value, 'the witness only').to.equal(1);
+    });
+  });
+
   it('reports an unexpected exception generically, logs it, and stays up', async () => {
     class BuggyRouter extends PrefixRouter {
       override routeSend(...args: Parameters<PrefixRouter['routeSend']>) {

@@ -35,6 +35,9 @@ export class FakeTransport implements Transport {
   readonly frames: StompFrame[] = [];
   heartbeatsReceived = 0;
   closeCalls = 0;
+  destroyCalls = 0;
+  /** Set by tests: make the adapter's close() or send() throw, as a socket library may. */
+  readonly failing: { close?: boolean; send?: boolean } = {};
   /** The session the hub bound to this transport (set by {@link TestHub.open}). */
   session!: StompSession;
   /** True once closed from either side. */
@@ -72,6 +75,7 @@ export class FakeTransport implements Transport {
   }
 
   send(data: Buffer, binary: boolean): void {
+    if (this.failing.send) throw new Error('the socket library refused the write');
     if (this.isClosed) throw new Error('session wrote to a closed transport');
     this.sent.push({ data, binary });
     this.parser.push(data);
@@ -80,10 +84,19 @@ export class FakeTransport implements Transport {
 
   close(): void {
     this.closeCalls++;
+    if (this.failing.close) throw new Error('The code must be either 1000, or between 3000 and 4999');
     if (this.isClosed) return;
     this.isClosed = true;
     this.notify();
     // A real transport reports close once queued bytes are flushed: later, never inside close().
+    setImmediate(() => this.fireClose());
+  }
+
+  destroy(): void {
+    this.destroyCalls++;
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.notify();
     setImmediate(() => this.fireClose());
   }
 

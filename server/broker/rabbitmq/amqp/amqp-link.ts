@@ -143,8 +143,11 @@ export class AmqpLink {
     } catch (err) {
       await connection?.close().catch(() => undefined);
       const message = (err as Error).message;
-      // Refusals (credentials, vhost, AMQP listener off) are what an operator must see.
-      this.logger.warn({ endpoint: where, reason: message }, 'AMQP connection attempt failed (BROKER_AMQP_URL)');
+      // Refusals (credentials, vhost, AMQP listener off) are what an operator must see: at warn for
+      // the first failure of a series and every tenth after, at debug in between (an outage retries
+      // every few seconds).
+      const level = this.attempt % 10 === 0 ? 'warn' : 'debug';
+      this.logger[level]({ endpoint: where, reason: message, attempt: this.attempt + 1 }, 'AMQP connection attempt failed (BROKER_AMQP_URL)');
       this.next++;
       this.scheduleRetry();
     } finally {

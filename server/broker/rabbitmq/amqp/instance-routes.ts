@@ -178,7 +178,15 @@ export class InstanceRoutes {
       const queue = this.queueName;
       if (this.session !== session || queue === undefined) return;
       await session.channel.prefetch(this.options.prefetch);
-      await session.channel.consume(queue, (msg) => { if (msg) this.onDelivery(session, msg); }, { noAck: false });
+      await session.channel.consume(queue, (msg) => {
+        if (msg !== null) {
+          this.onDelivery(session, msg);
+        } else if (this.session === session) {
+          // RabbitMQ cancelled the consumer: the queue was deleted, or its cluster node went down.
+          // Starting over finds it gone and declares a new one with every route bound again.
+          this.options.link.reset('the broker cancelled the route queue consumer');
+        }
+      }, { noAck: false });
       await this.restoreAll(session);
       if (this.session === session) {
         this.options.logger.info({ queue: this.queueName, bindings: this.bindingCount, restored: !existing }, 'user and topic routes ready');
@@ -354,6 +362,8 @@ export class InstanceRoutes {
     const { exchange, routingKey } = msg.fields;
     const headers = messageHeaders(msg);
     delete headers[PUBLICATION_HEADER];
+    // As the STOMP plugin marks every MESSAGE (true after a redelivery: a link that dropped).
+    headers.redelivered = msg.fields.redelivered ? 'true' : 'false';
     const message: BrokerMessage = {
       destination: stompDestination(exchange, routingKey),
       headers,
