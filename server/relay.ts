@@ -303,7 +303,8 @@ export class Relay {
     this.attach(server);
     await this.start();
     const address = await listenOn(server, port, host);
-    this.logger.info({ port: address.port, host, broker: this.broker.kind, instanceId: this.config.instanceId }, 'stomp-relay listening');
+    // instanceId is on every line already (the relay's child logger): not repeated here.
+    this.logger.info({ port: address.port, host, broker: this.broker.kind }, 'stomp-relay listening');
     if (split) {
       const adminHost = this.config.adminHost ?? host;
       const admin = http.createServer(this.app(this.adminRouter));

@@ -59,6 +59,8 @@ export class StompSession {
   /** lifecycle.connected was called, so lifecycle.disconnected must follow. */
   private announced = false;
   private closing = false;
+  /** The ERROR the session was ended with, if any (for the 'session ended' log line). */
+  private endedBy: RelayError | undefined;
 
   private readonly transport: Transport;
   private readonly deps: SessionDeps;
@@ -82,7 +84,8 @@ export class StompSession {
   constructor(transport: Transport, deps: SessionDeps) {
     this.deps = deps;
     this.transportKind = transport.kind;
-    this.logger = deps.logger.child({ session: this.id, transport: transport.kind });
+    // Every line of this session names it, its transport and its peer (lifecycle lines are at debug).
+    this.logger = deps.logger.child({ session: this.id, transport: transport.kind, remoteAddress: transport.handshake.remoteAddress });
     // Every call into the adapter goes through the guard: nothing it throws can reach the process.
     this.transport = new GuardedTransport(transport, (operation, err) => {
       this.logger.warn({ err, operation }, 'transport failed; connection dropped');
@@ -319,7 +322,7 @@ export class StompSession {
       metrics.bytesOut.inc(bytes.length);
       metrics.framesOut.inc({ command: 'ERROR' });
       metrics.protocolErrors.inc({ code: error.code });
-      this.logger.debug({ code: error.code, message: error.message }, 'session error');
+      this.endedBy = error;
     }
     this.transport.close();
     this.teardown();
@@ -347,6 +350,11 @@ export class StompSession {
     this.protocol.teardown();
     if (this._connected) this.deps.metrics.sessions.dec({ transport: this.transportKind });
     if (this.announced) this.deps.lifecycle.disconnected(this);
+    const error = this.endedBy;
+    this.logger.debug(
+      { user: this._principal?.name ?? null, connected: this._connected, ...(error ? { code: error.code, reason: error.message } : {}) },
+      'session ended',
+    );
   }
 
   /** The narrow view {@link SessionProtocol} gets of this session. */
@@ -392,6 +400,7 @@ export class StompSession {
         this.end(relayError(Errors.TOKEN_EXPIRED, new Date(expiresAt).toISOString()), undefined);
       });
     }
+    this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
     // Presence and the user index learn of the session once CONNECTED is on its way.
     this.announced = true;
     this.deps.lifecycle.connected(this);

@@ -74,7 +74,8 @@ export class InternalChannel {
       );
       if (this.stopped) await this.consumer.close();
     } catch (err) {
-      this.options.logger.warn({ err }, `${this.options.name} not subscribed yet; retrying when the broker is ready`);
+      // The broker engine reports why it is not ready (at warn); this is only its consequence.
+      this.options.logger.debug({ reason: (err as Error).message }, `${this.options.name} not subscribed yet; retrying when the broker is ready`);
     } finally {
       this.subscribing = false;
     }

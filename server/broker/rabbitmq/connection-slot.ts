@@ -106,7 +106,12 @@ export class ConnectionSlot {
       this.logger.info({ slot: this.index }, 'broker connection up');
       this.events.onUp(this);
     } catch (err) {
-      this.logger.debug({ slot: this.index, err: (err as Error).message }, 'broker connection attempt failed');
+      // Refused credentials, a wrong vhost, nothing listening: what an operator must see, with
+      // RabbitMQ's reason. At warn for the first failure of a series and every tenth after (an
+      // outage retries every few seconds on every slot), at debug in between; the AMQP link does the same.
+      const { host, port } = this.options.endpoint;
+      const level = this.attempt % 10 === 0 ? 'warn' : 'debug';
+      this.logger[level]({ slot: this.index, endpoint: `${host}:${port}`, reason: (err as Error).message, attempt: this.attempt + 1 }, 'broker connection attempt failed (BROKER_URL)');
       this.scheduleRetry();
     } finally {
       this.connecting = false;

@@ -558,7 +558,9 @@ export class RabbitMqBroker implements Broker {
     if (ready === this.isReady) return;
     this.isReady = ready;
     this.metrics?.brokerReady.set(ready ? 1 : 0);
-    this.logger.info({ ready }, ready ? 'RabbitMQ is reachable' : 'RabbitMQ is unreachable');
+    // Not ready because we stopped is no news about RabbitMQ.
+    const news = ready ? 'RabbitMQ is reachable' : this.state === 'stopped' ? 'RabbitMQ connections closed (stopping)' : 'RabbitMQ is unreachable';
+    this.logger.info({ ready }, news);
     for (const listener of [...this.readyListeners]) {
       try {
         listener(ready);
