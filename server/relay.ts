@@ -165,6 +165,7 @@ export class Relay {
       broker: this.broker,
       instanceId: this.config.instanceId,
       isAccepting: () => this.accepting,
+      knownInstances: () => this.presence.knownInstances(),
       serveDemo: serveDemo ?? true,
     }));
     this.publicRouter.use(errorMiddleware(this.logger));

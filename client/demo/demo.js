@@ -63,9 +63,31 @@ async function showInstance() {
     const res = await fetch('/instance', { headers: { accept: 'application/json' } });
     const body = await res.json();
     $('instance-id').textContent = body.instanceId ?? '?';
+    showClusterHint(body);
   } catch {
     $('instance-id').textContent = 'unknown';
   }
+}
+
+/**
+ * With one instance, the point of the relay (a push reaching a browser through another instance)
+ * cannot be seen: say how to get more. `/instance` tells the broker kind and how many instances
+ * this one knows of (presence).
+ */
+function showClusterHint({ broker, instances }) {
+  const hint = $('cluster-hint');
+  if (broker === 'memory') {
+    hint.textContent = 'This relay runs alone on its embedded broker (no BROKER_URL): one instance, so pushes cannot cross instances here. '
+      + 'To see a push reach this page through another instance, run `docker compose up` (two relays, RabbitMQ, nginx), '
+      + 'or start two relays with the same BROKER_URL (see the README).';
+  } else if (broker === 'rabbitmq' && instances === 1) {
+    hint.textContent = 'Only this instance is connected to RabbitMQ right now: start another with the same BROKER_URL '
+      + '(or run `docker compose up`) and push through it to see the message cross instances.';
+  } else {
+    hint.hidden = true;
+    return;
+  }
+  hint.hidden = false;
 }
 
 /**

@@ -66,7 +66,17 @@ export function openApiDocument(options: OpenApiOptions): Json {
           responses: { 200: json(ref('Readiness'), 'Ready'), 503: json(ref('Readiness'), 'Not ready: broker unreachable, or shutting down') },
         },
       },
-      '/instance': { get: { operationId: 'instance', tags: ['public'], summary: 'Which instance answered', responses: { 200: json({ type: 'object', properties: { instanceId: { type: 'string' } }, required: ['instanceId'] }, 'This instance') } } },
+      '/instance': {
+        get: {
+          operationId: 'instance', tags: ['public'], summary: 'Which instance answered, on which broker, among how many',
+          responses: {
+            200: json({
+              type: 'object', required: ['instanceId', 'broker', 'instances'],
+              properties: { instanceId: { type: 'string' }, broker: { enum: ['memory', 'rabbitmq'] }, instances: { type: 'integer', minimum: 1, description: 'Instances this one knows to be up (presence), itself included' } },
+            }, 'This instance'),
+          },
+        },
+      },
       '/client/{file}': {
         get: {
           operationId: 'clientFile', tags: ['public'], summary: 'The browser client library and sockjs-client',

@@ -16,6 +16,8 @@ export interface RouteDeps {
   instanceId: string;
   /** False once shutdown began: /readyz turns 503 so load balancers stop sending new clients. */
   isAccepting(): boolean;
+  /** Instances known to be up, this one included (presence). */
+  knownInstances(): number;
   /** Whether to serve the demo page at `/` (a host application may have its own). */
   serveDemo: boolean;
 }
@@ -41,8 +43,10 @@ export function createRoutes(deps: RouteDeps): Router {
     });
   });
 
+  // Which instance answered, on which broker, among how many (presence): the demo page says how to
+  // see the multi-instance story when there is only one.
   router.get('/instance', (_req, res) => {
-    res.json({ instanceId: deps.instanceId });
+    res.json({ instanceId: deps.instanceId, broker: deps.broker.kind, instances: deps.knownInstances() });
   });
 
   // A plain request to the WebSocket endpoint (a browser tab, curl): say what it is instead of 404.

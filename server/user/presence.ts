@@ -114,6 +114,14 @@ export class ClusterPresence {
     return { user, sessions: instances.reduce((a, i) => a + i.sessions, 0), instances };
   }
 
+  /** Instances this one knows to be up: itself and every peer heard from within the TTL. */
+  knownInstances(): number {
+    const now = Date.now();
+    let n = 1;
+    for (const peer of this.peers.values()) if (peer.expiresAt >= now) n++;
+    return n;
+  }
+
   /**
    * Online users as far as this instance knows (its own sessions and its peers' snapshots), sorted
    * by name (code-unit order), at most `limit` of them whose names come after `after`; `more` tells

@@ -81,6 +81,13 @@ describe('HTTP API across instances (RabbitMQ)', function () {
     expect(JSON.parse((await onB.next('the published message')).body)).to.deep.equal({ headline: 'hello cluster' });
   });
 
+  it('GET /instance on either counts both instances (what the demo page reads)', async () => {
+    for (const instance of [a, b]) {
+      await waitFor(async () => (await api(instance, 'GET', '/instance')).body.instances === 2, 'presence to know both instances');
+      expect((await api(instance, 'GET', '/instance')).body.broker).to.equal('rabbitmq');
+    }
+  });
+
   it('GET /users on A lists the users of both instances, with sessions per instance', async () => {
     const prefix = unique('listed');
     const [erin, frank] = [`${prefix}-erin`, `${prefix}-frank`];

@@ -81,6 +81,12 @@ describe('server: HTTP API', function () {
       expect(res.body).to.deep.equal({ status: 'ok', instanceId: 'test-a' });
     });
 
+    it('GET /instance names the instance, the broker kind and how many instances it knows (one, here)', async () => {
+      const res = await request(`${server.http}/instance`);
+      expect(res.status).to.equal(200);
+      expect(res.body).to.deep.equal({ instanceId: 'test-a', broker: 'memory', instances: 1 });
+    });
+
     it('GET /readyz answers 200 with the embedded broker ready', async () => {
       const res = await request(`${server.http}/readyz`);
       expect(res.status).to.equal(200);

@@ -33,6 +33,18 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
 
   const byId = (page: Page, testId: string) => page.getByTestId(testId);
 
+  it('shows only the sign-in form before sign-in: the app panels stay hidden', async () => {
+    const page = await browser.openPage(`${peer.url}/demo/`);
+    try {
+      expect(await byId(page.page, 'sign-in').isVisible()).to.equal(true);
+      for (const panel of ['chat', 'notifications-card', 'push', 'sign-out']) {
+        expect(await byId(page.page, panel).isVisible(), `${panel} before sign-in`).to.equal(false);
+      }
+    } finally {
+      await page.page.close();
+    }
+  });
+
   it('signs in through the form and shows state, user, socket instance and page instance', async () => {
     const alice = await browser.openPage(`${peer.url}/demo/`);
     opened.push(alice);
@@ -44,6 +56,9 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
     expect(await byId(alice.page, 'server-info').textContent()).to.equal('scripted-peer/1');
     expect(await waitText(alice.page, 'instance-id', 'scripted-peer')).to.equal('scripted-peer');
     expect(await byId(alice.page, 'transport').textContent()).to.equal('websocket');
+    // One instance on the embedded broker: the page says how to see pushes cross instances.
+    await byId(alice.page, 'cluster-hint').waitFor({ state: 'visible', timeout: 5000 });
+    expect(await byId(alice.page, 'cluster-hint').textContent()).to.match(/one instance.*docker compose up/s);
     expect(alice.errors).to.deep.equal([]);
   });
 
@@ -75,6 +90,9 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
     await byId(alice.page, 'sign-out').click();
     expect(await waitText(alice.page, 'connection-state', 'signed out')).to.equal('signed out');
     expect(await byId(alice.page, 'sign-in').isVisible()).to.equal(true);
+    for (const panel of ['chat', 'notifications-card', 'push', 'sign-out']) {
+      expect(await byId(alice.page, panel).isVisible(), `${panel} after sign-out`).to.equal(false);
+    }
     const aliceConnection = peer.connections.find((c) => c.login === 'alice')!;
     await peer.waitFor(() => aliceConnection.frames.some((f) => f.command === 'DISCONNECT'), 5000, 'DISCONNECT');
   });

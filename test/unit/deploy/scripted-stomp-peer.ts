@@ -148,7 +148,8 @@ export async function startScriptedPeer(): Promise<ScriptedPeer> {
     if (path === '/demo' || path === '/demo/') return serveFile(res, DEMO_DIR, 'index.html');
     if (path.startsWith('/demo/')) return serveFile(res, DEMO_DIR, path.slice('/demo/'.length));
     if (path === '/instance') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"instanceId":"scripted-peer"}');
+      // As a relay on the embedded broker answers: one instance.
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"instanceId":"scripted-peer","broker":"memory","instances":1}');
       return;
     }
     if (path.startsWith('/push/') && req.method === 'POST') {
