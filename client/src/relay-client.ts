@@ -217,6 +217,14 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
     onStompError: (frame: IFrame) => {
       lastError = { code: frame.headers.code, message: frame.headers.message ?? '', body: frame.body };
       options.onError?.(lastError);
+      if (isFinal(lastError.code, options.token)) {
+        // Retrying cannot help: the same credentials would be refused again, or the relay ended the
+        // session on purpose. Stop as close() does; the socket's close then reports 'closed'.
+        debug(`stomp-relay: ${lastError.code}, not reconnecting`);
+        closing = true;
+        cancelPause?.();
+        void stomp.deactivate();
+      }
     },
     onWebSocketClose: (event?: { code?: number; reason?: string }) => {
       const wasEstablished = established;
@@ -306,6 +314,17 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
       setState('closed');
     },
   };
+}
+
+/**
+ * ERRORs after which the client stops instead of reconnecting: the relay ended the session on
+ * purpose (SESSION_REVOKED: an administrator's ban or a password change), or refused credentials
+ * that cannot change (AUTHENTICATION_FAILED with a fixed token or none; a token function may yield
+ * a fresh one, so that case keeps retrying).
+ */
+function isFinal(code: string | undefined, token: RelayClientOptions['token']): boolean {
+  if (code === 'SESSION_REVOKED') return true;
+  return code === 'AUTHENTICATION_FAILED' && typeof token !== 'function';
 }
 
 /**

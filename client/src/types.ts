@@ -3,7 +3,11 @@ import type { ReconnectOptions } from './backoff';
 /** How the browser reaches the relay. */
 export type RelayTransport = 'websocket' | 'sockjs' | 'auto';
 
-/** Where a connection stands. `closed` is final: {@link RelayClient.close} was called. */
+/**
+ * Where a connection stands. `closed` is final: {@link RelayClient.close} was called, or the relay
+ * sent an ERROR that reconnecting cannot fix (SESSION_REVOKED; AUTHENTICATION_FAILED when `token`
+ * is not a function), which `onError` received first.
+ */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 /** A token, or a function that yields a fresh one before every (re)connect. */
@@ -41,6 +45,8 @@ export interface RelayClientOptions {
   /**
    * Called when the relay sends an ERROR frame (bad token, limit reached, …), and with code
    * `WEBSOCKET_UNAVAILABLE` when `transport: 'websocket'` cannot create a WebSocket (it keeps retrying).
+   * After `SESSION_REVOKED`, or `AUTHENTICATION_FAILED` with a fixed token (or none), the client
+   * stops: the state turns `closed` and it does not reconnect.
    */
   onError?: (error: RelayErrorFrame) => void;
   /** Called on every state change. */

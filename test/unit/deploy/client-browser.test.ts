@@ -187,6 +187,58 @@ describe('browser client bundle (chromium, scripted STOMP peer)', function () {
     expect(pageErrors.filter((e) => !/blocked by policy/.test(e))).to.deep.equal([]);
   });
 
+  it('stops retrying when static credentials are refused (AUTHENTICATION_FAILED): state closed, the ERROR reported', async () => {
+    peer.refusedLogins.add('mallory');
+    await inPage(page, `
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'mallory', reconnect: { initialMs: 10, maxMs: 20 },
+        onStateChange: (s) => window.t.states.push(s), onError: (e) => window.t.errors.push(e.code) });`);
+    await waitInPage(page, "window.t.states.includes('closed')");
+    expect(await page.evaluate('window.relay.state')).to.equal('closed');
+    expect(await page.evaluate('window.t.errors')).to.deep.equal(['AUTHENTICATION_FAILED']);
+    // A retry would come within ~20 ms; give it ten times that to show up.
+    await page.waitForTimeout(200);
+    expect(peer.connections, 'no retry with the same refused credentials').to.have.length(1);
+  });
+
+  it('keeps retrying after AUTHENTICATION_FAILED when the token is a function (the next call may give a fresh token)', async () => {
+    peer.refusedLogins.add('refresh-me');
+    await inPage(page, `
+      let n = 0;
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'refresh-me', token: async () => 'jwt-' + (++n),
+        reconnect: { initialMs: 10, maxMs: 20 } });`);
+    await peer.waitFor(() => peer.connections.length >= 3, 5000, 'three attempts');
+    expect(await page.evaluate('window.relay.state')).to.not.equal('closed');
+  });
+
+  it('does not reconnect a session the relay revoked (SESSION_REVOKED): state closed, the ERROR reported', async () => {
+    await inPage(page, `
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'banned', token: () => 'jwt', reconnect: { initialMs: 10, maxMs: 20 },
+        onStateChange: (s) => window.t.states.push(s), onError: (e) => window.t.errors.push(e.code) });`);
+    await waitInPage(page, 'window.relay.connected');
+    peer.endSessionsOf('banned', 'SESSION_REVOKED', 'session ended by the server: banned');
+    await waitInPage(page, "window.t.states.includes('closed')");
+    expect(await page.evaluate('window.t.errors')).to.deep.equal(['SESSION_REVOKED']);
+    await page.waitForTimeout(200);
+    expect(peer.connections).to.have.length(1);
+  });
+
+  it('is closed, and stays closed, when close() is called while waiting to reconnect', async () => {
+    await inPage(page, `
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'carol', reconnect: { initialMs: 300, maxMs: 300 },
+        onStateChange: (s) => window.t.states.push(s) });`);
+    await waitInPage(page, 'window.relay.connected');
+    peer.acceptWebSocket = false;
+    peer.connections[0].drop();
+    await waitInPage(page, "window.relay.state === 'reconnecting'");
+    await page.evaluate('window.relay.close()');
+    expect(await page.evaluate('window.relay.state')).to.equal('closed');
+    peer.acceptWebSocket = true;
+    await page.waitForTimeout(600);
+    expect(await page.evaluate('window.relay.state')).to.equal('closed');
+    expect(await page.evaluate('window.t.states.at(-1)')).to.equal('closed');
+    expect(peer.connections).to.have.length(1);
+  });
+
   it('close() disconnects and stops reconnecting', async () => {
     await inPage(page, `
       window.relay = lib.createRelayClient({ url: '', transport: 'websocket', reconnect: { initialMs: 10, maxMs: 20 } });`);

@@ -38,6 +38,10 @@ export interface ScriptedPeer {
   readonly connections: PeerConnection[];
   /** When false, /ws answers 404 to upgrades (WebSocket blocked), so 'auto' must fall back. */
   acceptWebSocket: boolean;
+  /** CONNECT logins answered with ERROR AUTHENTICATION_FAILED (then the connection closes), as the relay refuses bad credentials. */
+  readonly refusedLogins: Set<string>;
+  /** Ends every connection of `login` with ERROR `code` (as the relay's SESSION_REVOKED does). */
+  endSessionsOf(login: string, code: string, message: string): void;
   /** Resolves when `predicate` holds, polling every 20 ms; rejects after `timeoutMs`. */
   waitFor<T>(predicate: () => T | undefined | false, timeoutMs?: number, what?: string): Promise<T>;
   close(): Promise<void>;
@@ -71,6 +75,7 @@ function serialize(command: string, headers: Record<string, string>, body = ''):
 
 export async function startScriptedPeer(): Promise<ScriptedPeer> {
   const connections: PeerConnection[] = [];
+  const refusedLogins = new Set<string>();
   let sessionCounter = 0;
 
   const attach = (transport: 'websocket' | 'sockjs', url: string, write: (s: string) => void, end: () => void): ((data: string) => void) => {
@@ -88,7 +93,11 @@ export async function startScriptedPeer(): Promise<ScriptedPeer> {
     return (data) => {
       for (const frame of parseFrames(data)) {
         frames.push(frame);
-        if (frame.command === 'CONNECT' || frame.command === 'STOMP') {
+        if ((frame.command === 'CONNECT' || frame.command === 'STOMP') && refusedLogins.has(frame.headers.login)) {
+          connection.send('ERROR', { code: 'AUTHENTICATION_FAILED', message: 'authentication failed: unknown user' }, '');
+          // The relay closes once the ERROR is flushed; a moment later here, so it is not cut off.
+          setTimeout(() => connection.drop(), 50);
+        } else if (frame.command === 'CONNECT' || frame.command === 'STOMP') {
           connection.login = frame.headers.login;
           connection.send('CONNECTED', {
             version: '1.2',
@@ -190,6 +199,14 @@ export async function startScriptedPeer(): Promise<ScriptedPeer> {
     url: '',
     connections,
     acceptWebSocket: true,
+    refusedLogins,
+    endSessionsOf(login, code, message) {
+      for (const c of connections) {
+        if (c.login !== login) continue;
+        c.send('ERROR', { code, message }, '');
+        setTimeout(() => c.drop(), 50);
+      }
+    },
     async waitFor(predicate, timeoutMs = 5000, what = 'condition') {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
