@@ -13,6 +13,7 @@
 export { createRelay, Relay, PATHS, type CreateRelayOptions } from './relay';
 export { DevLoginAuthenticator, type Authenticator, type Principal, type AuthRequest } from './auth/authenticator';
 export { JwtAuthenticator } from './auth/jwt-authenticator';
+export type { Authorize, AuthorizationRequest, AuthorizedCommand } from './auth/authorization';
 export { PassportAuthenticator, type PassportAuthenticatorOptions } from './auth/passport-authenticator';
 export type { PushAuthStrategy } from './http/push';
 export type { AppHandler, AppMessage, AppContext, HandlerOptions } from './application/message-handlers';

@@ -18,6 +18,7 @@ import { RelayMetrics } from './observability/metrics';
 import { SessionHub } from './session/session-hub';
 import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
+import type { Authorize } from './auth/authorization';
 import { DevLoginAuthenticator } from './auth/authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { BrokerAuthenticator } from './auth/broker-authenticator';
@@ -47,6 +48,11 @@ export interface CreateRelayOptions extends RelayOptions {
   broker?: Broker;
   /** Replaces the authenticator `authMode` selects (e.g. a host application's own). */
   authenticator?: Authenticator;
+  /**
+   * Decides on every SUBSCRIBE and SEND (Spring: a `ChannelInterceptor`, Spring Security's message
+   * matchers): `true` allows, `false` ends the session with ERROR ACCESS_DENIED. See {@link Authorize}.
+   */
+  authorize?: Authorize;
   /** Replaces the destination router (advanced: user and application destinations are lost). */
   router?: DestinationRouter;
   /**
@@ -83,7 +89,7 @@ export class Relay {
   private unsubscribeReady: (() => void) | null = null;
 
   constructor(options: CreateRelayOptions = {}) {
-    const { broker, authenticator, router, logger, serveDemo, pushAuth, ...relayOptions } = options;
+    const { broker, authenticator, authorize, router, logger, serveDemo, pushAuth, ...relayOptions } = options;
     this.config = resolveConfig(relayOptions);
     // Every line names its instance: logs of several instances end up in one place.
     this.logger = (logger ?? createLogger(this.config.logLevel)).child({ instanceId: this.config.instanceId });
@@ -96,6 +102,7 @@ export class Relay {
       broker: this.broker,
       config: this.config,
       authenticator: this.authenticator,
+      authorize,
       metrics: this.metrics,
       logger: this.logger,
       router: router ?? new RelayRouter({

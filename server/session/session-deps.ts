@@ -2,6 +2,7 @@
 import type { Broker } from '../broker/broker';
 import type { RelayConfig } from '../config';
 import type { Authenticator } from '../auth/authenticator';
+import type { Authorize } from '../auth/authorization';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import type { DestinationRouter } from './destination-router';
@@ -22,6 +23,8 @@ export interface SessionDeps {
   readonly broker: Broker;
   readonly config: RelayConfig;
   readonly authenticator: Authenticator;
+  /** Asked before every SUBSCRIBE and SEND; undefined allows everything the router allows. */
+  readonly authorize: Authorize | undefined;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
   readonly router: DestinationRouter;

@@ -6,6 +6,7 @@
 import type { Broker } from '../broker/broker';
 import type { RelayConfig } from '../config';
 import type { Authenticator } from '../auth/authenticator';
+import type { Authorize } from '../auth/authorization';
 import { Errors, relayError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { RelayMetrics } from '../observability/metrics';
@@ -21,6 +22,8 @@ export interface SessionHubOptions {
   broker: Broker;
   config: RelayConfig;
   authenticator: Authenticator;
+  /** Decides on every SUBSCRIBE and SEND (default: whatever the router allows is allowed). */
+  authorize?: Authorize;
   metrics: RelayMetrics;
   logger: Logger;
   /** Default: a {@link PrefixRouter} over `config.relayPrefixes`. */
@@ -65,6 +68,7 @@ export class SessionHub {
       broker: options.broker,
       config: options.config,
       authenticator: options.authenticator,
+      authorize: options.authorize,
       metrics: options.metrics,
       logger: options.logger,
       router: options.router ?? new PrefixRouter(options.config.relayPrefixes),

@@ -22,7 +22,8 @@ import { TransactionTable, type TransactionOp } from './transaction-table';
 import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
 import type { StompSession } from './stomp-session';
-import type { SendRoute } from './destination-router';
+import type { SendRoute, SubscribeRoute } from './destination-router';
+import { FrameAuthorizer } from './authorization';
 import { PROTOCOL_HEADERS, SENDER_HEADER, isInternalHeader, isRelaySetHeader } from './header-policy';
 
 /** What the protocol needs from the session that carries it. */
@@ -96,9 +97,13 @@ export class SessionProtocol {
   private readonly inFlight = new Set<Promise<void>>();
   /** `/temp-queue/<name>` reply addresses; they count against the subscription limit. */
   private readonly tempQueues: TempQueues;
+  /** Asks the relay's authorize function about SUBSCRIBE and SEND; undefined when there is none. */
+  private readonly authorizer: FrameAuthorizer | undefined;
 
   constructor(private readonly io: SessionIo) {
     this.transactions = new TransactionTable(io.deps.config.limits);
+    const authorize = io.deps.authorize;
+    this.authorizer = authorize === undefined ? undefined : new FrameAuthorizer(authorize, io.session, io.deps.logger);
     this.tempQueues = new TempQueues(io.deps.broker, {
       reply: (clientDestination, delivery) => this.deliverReply(clientDestination, delivery),
       // The address died with its broker connection (temp-queues.ts forgot it): the next SEND
@@ -198,6 +203,16 @@ export class SessionProtocol {
   send(frame: StompFrame): void | Promise<void> {
     const destination = required(frame, 'destination');
     const route = this.io.deps.router.routeSend(this.io.session, destination, frame);
+    // A pending decision holds later frames (the promise), so a burst keeps its order.
+    const decision = this.authorizer?.check('SEND', destination, frame.headers);
+    if (decision === undefined) return this.sendAllowed(frame, route);
+    return decision.then(() => {
+      if (this.io.open) return this.sendAllowed(frame, route);
+    });
+  }
+
+  /** SEND once routed and allowed: resolve a `/temp-queue/` reply-to, then publish or hand over. */
+  private sendAllowed(frame: StompFrame, route: SendRoute): void | Promise<void> {
     const replyTo = frame.headers['reply-to'];
     if (replyTo === undefined || !replyTo.startsWith(TEMP_QUEUE_PREFIX)) return this.sendRouted(frame, route, undefined);
     const address = this.tempQueueAddress(replyTo);
@@ -271,11 +286,20 @@ export class SessionProtocol {
     const ack = h.ack ?? 'auto';
     if (!ACK_MODES.has(ack)) throw relayError(Errors.INVALID_HEADER, 'ack', ack);
     if (this.subscriptions.has(id)) throw relayError(Errors.DUPLICATE_SUBSCRIPTION, id);
-    const { router, broker, metrics } = this.io.deps;
     this.checkSubscriptionLimit();
-    const route = router.routeSubscribe(this.io.session, destination, h);
+    const route = this.io.deps.router.routeSubscribe(this.io.session, destination, h);
+    const decision = this.authorizer?.check('SUBSCRIBE', destination, h);
+    if (decision === undefined) return this.subscribeAllowed(frame, id, ack as AckMode, route);
+    return decision.then(() => {
+      if (this.io.open) return this.subscribeAllowed(frame, id!, ack as AckMode, route);
+    });
+  }
 
-    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack as AckMode);
+  /** SUBSCRIBE once routed and allowed: the subscription, then the broker's consumer for it. */
+  private subscribeAllowed(frame: StompFrame, id: string, ack: AckMode, route: SubscribeRoute): Promise<void> {
+    const h = frame.headers;
+    const { broker, metrics } = this.io.deps;
+    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack);
     metrics.subscriptions.inc();
     const accepts = route.accepts;
     const sink = {
@@ -296,7 +320,7 @@ export class SessionProtocol {
         if (subscription.active) this.io.fail(reason);
       },
     };
-    const request = { destination: route.brokerDestination, ack: ack as AckMode, headers: passThrough(h, SUBSCRIBE_OWN_HEADERS, route.headers) };
+    const request = { destination: route.brokerDestination, ack: ack, headers: passThrough(h, SUBSCRIBE_OWN_HEADERS, route.headers) };
     return broker.subscribe(request, sink).then(
       (consumer) => {
         this.subscriptions.attach(subscription, consumer);
@@ -306,8 +330,8 @@ export class SessionProtocol {
         this.receipt(frame);
       },
       (err: unknown) => {
-        if (this.subscriptions.get(id!) === subscription) {
-          this.subscriptions.remove(id!);
+        if (this.subscriptions.get(id) === subscription) {
+          this.subscriptions.remove(id);
           metrics.subscriptions.dec();
         }
         throw err;
