@@ -59,7 +59,16 @@ async function main(argv: string[]): Promise<void> {
     logger.warn('BROKER_URL is not set: embedded in-memory broker, single instance only.');
   }
 
-  const relay = createRelay({ ...config, logger });
+  let relay;
+  try {
+    relay = createRelay({ ...config, logger });
+  } catch (err) {
+    // ACL_FILE is read here: its problems are configuration mistakes like any other.
+    if (!isRelayError(err)) throw err;
+    process.stderr.write(`stomp-relay: ${err.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     relay.close().then(

@@ -80,6 +80,11 @@ export interface RelayConfig {
    * that never expires is a credential that can never be taken back.
    */
   authJwtRequireExp: boolean;
+  /**
+   * Authorization rules for SUBSCRIBE and SEND, a `.json`, `.yaml` or `.yml` file (server/auth/acl.ts),
+   * read and checked when the relay is created. Undefined: every destination the relay routes is allowed.
+   */
+  aclFile: string | undefined;
   limits: SessionLimits;
   heartbeat: HeartbeatConfig;
   /** Destination prefixes relayed to the broker. Anything else (but /app and /user) gets ERROR. */
@@ -114,6 +119,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   authMode: undefined,
   authJwtSecret: undefined,
   authJwtRequireExp: true,
+  aclFile: undefined,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
     maxSubscriptionsPerSession: 256,
@@ -173,6 +179,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },
+  { name: 'ACL_FILE', help: 'JSON or YAML rules saying who may SUBSCRIBE and SEND where (docs/operations.md#authorization-acl_file); unset = no rules', apply: (c, v) => { c.aclFile = v; } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
   { name: 'MAX_HEADER_LINE_BYTES', help: 'longest header line (default 8192)', apply: (c, v) => { c.limits.maxHeaderLineBytes = int('MAX_HEADER_LINE_BYTES', v, 64); } },

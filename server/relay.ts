@@ -19,6 +19,7 @@ import { SessionHub } from './session/session-hub';
 import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
 import type { Authorize } from './auth/authorization';
+import { Acl } from './auth/acl';
 import { DevLoginAuthenticator } from './auth/authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { BrokerAuthenticator } from './auth/broker-authenticator';
@@ -93,6 +94,8 @@ export class Relay {
     this.config = resolveConfig(relayOptions);
     // Every line names its instance: logs of several instances end up in one place.
     this.logger = (logger ?? createLogger(this.config.logLevel)).child({ instanceId: this.config.instanceId });
+    // Rules are checked before anything is built: a bad ACL file stops the relay at once.
+    const policy = this.policy(authorize);
     this.metrics = new RelayMetrics({ defaultMetrics: true });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
     const secret = this.config.authJwtSecret;
@@ -102,7 +105,7 @@ export class Relay {
       broker: this.broker,
       config: this.config,
       authenticator: this.authenticator,
-      authorize,
+      authorize: policy,
       metrics: this.metrics,
       logger: this.logger,
       router: router ?? new RelayRouter({
@@ -217,6 +220,18 @@ export class Relay {
       },
       publish: (destination, payload, headers) => this.publish(destination, payload, headers),
     };
+  }
+
+  /** The authorize option, or the rules of `config.aclFile` (read and checked now), or none. */
+  private policy(authorize: Authorize | undefined): Authorize | undefined {
+    const file = this.config.aclFile;
+    if (file === undefined) return authorize;
+    if (authorize !== undefined) {
+      throw relayError(Errors.INVALID_CONFIG, 'both an authorize function and an ACL file (aclFile / ACL_FILE) were given; pass one (an authorize function can call Acl.fromFile(path).decide itself)');
+    }
+    const acl = Acl.fromFile(file);
+    this.logger.info({ aclFile: file, rules: acl.size, default: acl.defaultAllows ? 'allow' : 'deny' }, 'authorization rules loaded');
+    return acl.authorize;
   }
 
   /** Starts the broker engine. With RabbitMQ unreachable this still resolves; /readyz says not ready. */
