@@ -93,6 +93,11 @@ export interface RelayConfig {
   appPrefix: string;
   /** Prefix of user destinations (Spring's `setUserDestinationPrefix`). */
   userPrefix: string;
+  /**
+   * Where application handler errors are reported, inside the sender's user space: `/queue/errors`
+   * reaches the sending session's subscription to `/user/queue/errors` (Spring's `@SendToUser("/queue/errors")`).
+   */
+  appErrorDestination: string;
   /** Origins allowed to open WebSocket/SockJS sessions; `['*']` allows any. */
   allowedOrigins: string[];
   /** Name of this instance in logs, presence and CONNECTED `server` header. */
@@ -133,6 +138,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
   appPrefix: '/app/',
   userPrefix: '/user/',
+  appErrorDestination: '/queue/errors',
   allowedOrigins: ['*'],
   instanceId: `${require('node:os').hostname()}-${process.pid}`,
   shutdownGraceMs: 5_000,
@@ -254,6 +260,10 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   if (!Number.isInteger(hb.minMs) || hb.minMs < 1) fail(`heartbeat.minMs must be a whole number ≥ 1, got ${hb.minMs}`);
   for (const p of [...config.relayPrefixes, config.appPrefix, config.userPrefix]) {
     if (!p.startsWith('/') || !p.endsWith('/')) fail(`destination prefix "${p}" must start and end with "/"`);
+  }
+  const userInner = config.relayPrefixes.filter((p) => p !== '/temp-queue/' && p !== '/reply-queue/');
+  if (typeof config.appErrorDestination !== 'string' || !userInner.some((p) => config.appErrorDestination.length > p.length && config.appErrorDestination.startsWith(p))) {
+    fail(`appErrorDestination must be under one of ${userInner.join(', ')} (it is read inside ${config.userPrefix}), got "${String(config.appErrorDestination)}"`);
   }
   if (config.allowedOrigins.length === 0) fail('allowedOrigins cannot be empty (use * to allow any)');
   if (!config.instanceId || /[\s]/.test(config.instanceId)) fail('instanceId must be a non-empty word without spaces');

@@ -100,7 +100,11 @@ export class Relay {
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
     const secret = this.config.authJwtSecret;
     this.authenticator = authenticator ?? defaultAuthenticator(this.config);
-    this.handlers = new MessageHandlers((sender) => this.appContext(sender));
+    this.handlers = new MessageHandlers({
+      context: (sender) => this.appContext(sender),
+      errorDestination: this.config.appErrorDestination,
+      logger: this.logger,
+    });
     this.hub = new SessionHub({
       broker: this.broker,
       config: this.config,

@@ -8,10 +8,36 @@
  * ```ts
  * relay.onMessage('/hello', { sendToUser: '/topic/greetings' }, (msg) => `hello, ${msg.text()}`);
  * ```
+ *
+ * Errors keep the session (Spring's `@MessageExceptionHandler` with `@SendToUser("/queue/errors")`):
+ * a handler that throws or rejects, a reply it cannot send, or an /app destination without a
+ * handler are reported to the sending session alone, as a MESSAGE on its user's error destination
+ * (`/user/queue/errors` by default), before the SEND's RECEIPT; the session goes on. The report
+ * is JSON `{ code, message, destination }`: an {@link AppError}'s own code and message, a relay
+ * error's (BAD_REQUEST for a body `msg.json()` cannot parse), or HANDLER_ERROR for anything else,
+ * whose details go to the log only.
  */
 import type { StompFrame, StompHeaders } from '../codec/frame';
-import { Errors, relayError } from '../errors';
+import { headers as makeHeaders } from '../codec/frame';
+import { Errors, isRelayError, relayError } from '../errors';
+import type { Logger } from '../observability/logger';
+import { userBrokerDestination } from '../user/user-destinations';
 import type { Payload, SendToUserOptions } from '../user/user-messaging';
+
+/**
+ * An error a handler throws for the client to see: its `code` and `message` reach the sender's
+ * error destination as they are (any other exception is reported as HANDLER_ERROR, details logged).
+ *
+ * ```ts
+ * if (!inStock) throw new AppError('OUT_OF_STOCK', `item ${id} is out of stock`);
+ * ```
+ */
+export class AppError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
 
 /** What a handler receives. */
 export interface AppMessage {
@@ -57,13 +83,31 @@ interface Registration {
 export interface AppSender {
   readonly id: string;
   readonly principal: { readonly name: string } | null;
+  /** Writes a message to this session's own subscriptions to `brokerDestination`; how many took it. */
+  deliverLocal(brokerDestination: string, headers: StompHeaders, body: Buffer): number;
+}
+
+export interface MessageHandlersOptions {
+  /** What a handler's context can do for a sender. */
+  context(sender: AppSender): AppContext;
+  /** Where error reports go, inside the sender's user space (`/queue/errors`: `/user/queue/errors`). */
+  errorDestination: string;
+  logger: Logger;
+}
+
+/** What the sender's error destination receives, as JSON. */
+export interface AppErrorReport {
+  code: string;
+  message: string;
+  /** The destination of the SEND that failed, as the client sent it (`/app/order`). */
+  destination: string;
 }
 
 /** Registry of application handlers by exact destination (without prefix). */
 export class MessageHandlers {
   private readonly handlers = new Map<string, Registration>();
 
-  constructor(private readonly context: (sender: AppSender) => AppContext) {}
+  constructor(private readonly options: MessageHandlersOptions) {}
 
   /** Registers `handler` for `destination` (e.g. `/hello` answers SENDs to `/app/hello`). */
   register(destination: string, options: HandlerOptions, handler: AppHandler): void {
@@ -77,13 +121,23 @@ export class MessageHandlers {
   }
 
   /**
-   * Runs the handler for `destination` with the frame a session sent. Resolves when the handler and
-   * its replies are done; rejects with a RelayError the session reports as ERROR.
+   * Runs the handler for `destination` with the frame a session sent, and resolves when it and its
+   * replies are done. Never rejects: what goes wrong is reported to the sender (see the file comment).
    */
   async dispatch(destination: string, frame: StompFrame, sender: AppSender): Promise<void> {
+    // Reports name the destination as the client sent it (`/app/order`), not the handler's `/order`.
+    const sent = frame.headers.destination ?? destination;
+    try {
+      await this.run(destination, sent, frame, sender);
+    } catch (err) {
+      this.report(sent, err, sender);
+    }
+  }
+
+  private async run(destination: string, sent: string, frame: StompFrame, sender: AppSender): Promise<void> {
     const registration = this.handlers.get(destination);
-    if (!registration) throw relayError(Errors.DESTINATION_NOT_ALLOWED, `no application handler for ${destination}`);
-    const context = this.context(sender);
+    if (!registration) throw relayError(Errors.NO_HANDLER, sent);
+    const context = this.options.context(sender);
     const message: AppMessage = {
       destination,
       headers: frame.headers,
@@ -95,7 +149,7 @@ export class MessageHandlers {
         try {
           return JSON.parse(frame.body.toString('utf8')) as T;
         } catch {
-          throw relayError(Errors.BAD_REQUEST, `body sent to ${destination} is not JSON`);
+          throw relayError(Errors.BAD_REQUEST, `the body sent to ${sent} is not JSON`);
         }
       },
     };
@@ -104,5 +158,24 @@ export class MessageHandlers {
     const { sendToUser, sendTo } = registration.options;
     if (sendToUser) await context.replyToUser(sendToUser, result);
     if (sendTo) await context.publish(sendTo, result);
+  }
+
+  /** Sends the sender's session an error report on its error destination (the log, when it has none). */
+  private report(destination: string, err: unknown, sender: AppSender): void {
+    const { logger, errorDestination } = this.options;
+    let report: AppErrorReport;
+    if (err instanceof AppError) report = { code: err.code, message: err.message, destination };
+    else if (isRelayError(err)) report = { code: err.code, message: err.message, destination };
+    else {
+      logger.error({ err, session: sender.id, destination }, 'an application handler failed');
+      report = { code: Errors.HANDLER_ERROR.code, message: relayError(Errors.HANDLER_ERROR, destination).message, destination };
+    }
+    const user = sender.principal?.name;
+    const body = Buffer.from(JSON.stringify(report));
+    const taken = user === undefined ? 0
+      : sender.deliverLocal(userBrokerDestination(user, errorDestination), makeHeaders({ 'content-type': 'application/json' }), body);
+    if (taken === 0) {
+      logger.debug({ session: sender.id, report }, `an application error report had nowhere to go (the session has no subscription to its user's ${errorDestination})`);
+    }
   }
 }

@@ -97,6 +97,8 @@ export class SessionProtocol {
   private readonly inFlight = new Set<Promise<void>>();
   /** `/temp-queue/<name>` reply addresses; they count against the subscription limit. */
   private readonly tempQueues: TempQueues;
+  /** Numbers {@link deliverLocal}'s messages. */
+  private localMessages = 0;
   /** Asks the relay's authorize function about SUBSCRIBE and SEND; undefined when there is none. */
   private readonly authorizer: FrameAuthorizer | undefined;
 
@@ -299,7 +301,7 @@ export class SessionProtocol {
   private subscribeAllowed(frame: StompFrame, id: string, ack: AckMode, route: SubscribeRoute): Promise<void> {
     const h = frame.headers;
     const { broker, metrics } = this.io.deps;
-    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack);
+    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack, route.brokerDestination);
     metrics.subscriptions.inc();
     const accepts = route.accepts;
     const sink = {
@@ -380,6 +382,25 @@ export class SessionProtocol {
       if (version === '1.2') perReceiver.ack = key;
     }
     this.io.sendMessage(renderMessage(template, perReceiver), !template.bodyIsUtf8);
+  }
+
+  /**
+   * A message from the relay itself to this session's own `auto` subscriptions to
+   * `brokerDestination`, as if the broker had delivered it there (an application error report):
+   * nobody else gets it, and it is written before anything the session sends afterwards. Returns
+   * how many subscriptions took it. Client-ack subscriptions are skipped: there is nothing at the
+   * broker to acknowledge.
+   */
+  deliverLocal(brokerDestination: string, headers: StompHeaders, body: Buffer): number {
+    if (!this.io.open || brokerDestination === '') return 0;
+    const message = { destination: brokerDestination, headers, body, messageId: `${this.io.session.id}-local-${this.localMessages++}` };
+    let taken = 0;
+    for (const subscription of this.subscriptions.all()) {
+      if (subscription.brokerDestination !== brokerDestination || subscription.ack !== 'auto' || subscription.consumer === undefined) continue;
+      this.deliver(subscription, { message });
+      taken++;
+    }
+    return taken;
   }
 
   /**

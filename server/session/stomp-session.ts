@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { Principal } from '../auth/authenticator';
-import { SERVER_COMMANDS, SUPPORTED_VERSIONS, CLIENT_COMMANDS, headers as makeHeaders, type StompFrame, type StompVersion } from '../codec/frame';
+import { SERVER_COMMANDS, SUPPORTED_VERSIONS, CLIENT_COMMANDS, headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { StompParser } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
@@ -129,6 +129,15 @@ export class StompSession {
    */
   send(frame: StompFrame): boolean {
     return this.write(encodeFrame(frame, this._version ?? '1.2'), !isUtf8(frame.body), frame.command);
+  }
+
+  /**
+   * Delivers a message from the relay itself to this session's own `auto` subscriptions to
+   * `brokerDestination` only, without the broker (see SessionProtocol.deliverLocal). Returns how
+   * many subscriptions took it.
+   */
+  deliverLocal(brokerDestination: string, headers: StompHeaders, body: Buffer): number {
+    return this.protocol.deliverLocal(brokerDestination, headers, body);
   }
 
   /**

@@ -72,7 +72,7 @@ export class RelayRouter implements DestinationRouter {
     }
     if (destination.startsWith(this.options.appPrefix)) {
       const path = destination.slice(this.options.appPrefix.length - 1);
-      if (!this.options.handlers.has(path)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, `no application handler for ${destination}`);
+      // Even without a handler: that is reported to the sender (NO_HANDLER), not a protocol error.
       return { kind: 'handled', handle: (frame, s) => this.options.handlers.dispatch(path, frame, s) };
     }
     return this.relayed.routeSend(session, destination);
