@@ -20,7 +20,9 @@
 import type { StompFrame, StompHeaders } from '../codec/frame';
 import { headers as makeHeaders } from '../codec/frame';
 import { Errors, isRelayError, relayError } from '../errors';
+import type { DestinationParams } from '../destination-pattern';
 import type { Logger } from '../observability/logger';
+import { Mappings } from './mappings';
 import { userBrokerDestination } from '../user/user-destinations';
 import type { Payload, SendToUserOptions } from '../user/user-messaging';
 
@@ -41,8 +43,14 @@ export class AppError extends Error {
 
 /** What a handler receives. */
 export interface AppMessage {
-  /** Destination without the application prefix, e.g. `/hello`. */
+  /** Destination without the application prefix, e.g. `/hello`, `/chat/lobby`. */
   readonly destination: string;
+  /**
+   * The variables of the template the handler was registered with (Spring's `@DestinationVariable`):
+   * `relay.onMessage('/chat/{room}', …)` sees `/app/chat/lobby` as `{ room: 'lobby' }`. Empty for
+   * an exact destination. Frozen.
+   */
+  readonly params: DestinationParams;
   readonly headers: Readonly<StompHeaders>;
   readonly body: Buffer;
   /** The sender's user name, or null for an anonymous session. */
@@ -103,21 +111,19 @@ export interface AppErrorReport {
   destination: string;
 }
 
-/** Registry of application handlers by exact destination (without prefix). */
+/** Registry of application handlers by destination (without prefix), exact or templated. */
 export class MessageHandlers {
-  private readonly handlers = new Map<string, Registration>();
+  private readonly handlers = new Mappings<Registration>();
 
   constructor(private readonly options: MessageHandlersOptions) {}
 
-  /** Registers `handler` for `destination` (e.g. `/hello` answers SENDs to `/app/hello`). */
+  /**
+   * Registers `handler` for `destination` (e.g. `/hello` answers SENDs to `/app/hello`), which may
+   * be a template (`/chat/{room}`, server/destination-pattern.ts). INVALID_CONFIG when malformed or
+   * already registered.
+   */
   register(destination: string, options: HandlerOptions, handler: AppHandler): void {
-    if (!destination.startsWith('/')) throw relayError(Errors.INVALID_CONFIG, `handler destination must start with "/": ${destination}`);
-    if (this.handlers.has(destination)) throw relayError(Errors.INVALID_CONFIG, `a handler for ${destination} is already registered`);
-    this.handlers.set(destination, { options, handler });
-  }
-
-  has(destination: string): boolean {
-    return this.handlers.has(destination);
+    this.handlers.add(destination, { options, handler });
   }
 
   /**
@@ -135,11 +141,13 @@ export class MessageHandlers {
   }
 
   private async run(destination: string, sent: string, frame: StompFrame, sender: AppSender): Promise<void> {
-    const registration = this.handlers.get(destination);
-    if (!registration) throw relayError(Errors.NO_HANDLER, sent);
+    const mapped = this.handlers.find(destination);
+    if (mapped === undefined) throw relayError(Errors.NO_HANDLER, sent);
+    const registration = mapped.value;
     const context = this.options.context(sender);
     const message: AppMessage = {
       destination,
+      params: mapped.params,
       headers: frame.headers,
       body: frame.body,
       user: sender.principal?.name ?? null,
