@@ -17,7 +17,7 @@ export type { Authorize, AuthorizationRequest, AuthorizedCommand } from './auth/
 export { PassportAuthenticator, type PassportAuthenticatorOptions } from './auth/passport-authenticator';
 export type { PushAuthStrategy } from './http/push';
 export { AppError } from './application/message-handlers';
-export type { AppHandler, AppMessage, AppContext, HandlerOptions, AppErrorReport } from './application/message-handlers';
+export type { AppHandler, AppMessage, AppContext, HandlerOptions, AppErrorReport, AppSubscribeHandler, AppSubscription } from './application/message-handlers';
 export type { Payload, SendToUserOptions, SendResult } from './user/user-messaging';
 export type { UserPresence } from './user/presence';
 export { resolveConfig, configFromEnv, parseBrokerUrl, DEFAULT_CONFIG, ENV_VARS } from './config';

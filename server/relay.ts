@@ -24,7 +24,7 @@ import { DevLoginAuthenticator } from './auth/authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { BrokerAuthenticator } from './auth/broker-authenticator';
 import { CredentialCheck } from './broker/rabbitmq/credential-check';
-import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type HandlerOptions } from './application/message-handlers';
+import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type AppSubscribeHandler, type HandlerOptions } from './application/message-handlers';
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
 import { isInternalDestination, userDestinationPrefixes } from './user/user-destinations';
@@ -209,6 +209,17 @@ export class Relay {
   onMessage(destination: string, a: HandlerOptions | AppHandler, b?: AppHandler): this {
     const [options, handler] = typeof a === 'function' ? [{}, a] : [a, b as AppHandler];
     this.handlers.register(destination, options, handler);
+    return this;
+  }
+
+  /**
+   * Registers a subscribe handler (Spring's `@SubscribeMapping`): a client SUBSCRIBE to
+   * `appPrefix + destination` (e.g. `/app/snapshot/42` for `/snapshot/{id}`) is answered once by
+   * what the handler returns, sent to that subscription only, without the broker; errors go to the
+   * subscriber's `/user/queue/errors` as for {@link onMessage}.
+   */
+  onSubscribe(destination: string, handler: AppSubscribeHandler): this {
+    this.handlers.registerSubscribe(destination, handler);
     return this;
   }
 

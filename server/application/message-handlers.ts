@@ -24,7 +24,7 @@ import type { DestinationParams } from '../destination-pattern';
 import type { Logger } from '../observability/logger';
 import { Mappings } from './mappings';
 import { userBrokerDestination } from '../user/user-destinations';
-import type { Payload, SendToUserOptions } from '../user/user-messaging';
+import { encodePayload, type Payload, type SendToUserOptions } from '../user/user-messaging';
 
 /**
  * An error a handler throws for the client to see: its `code` and `message` reach the sender's
@@ -82,6 +82,27 @@ export interface HandlerOptions {
 
 export type AppHandler = (message: AppMessage, context: AppContext) => Payload | undefined | void | Promise<Payload | undefined | void>;
 
+/** What a subscribe handler receives: the SUBSCRIBE it answers. */
+export interface AppSubscription {
+  /** Destination without the application prefix, e.g. `/snapshot/42`. */
+  readonly destination: string;
+  /** The template's variables (`/snapshot/{id}` → `{ id: '42' }`); empty for an exact destination. Frozen. */
+  readonly params: DestinationParams;
+  /** The SUBSCRIBE's headers. */
+  readonly headers: Readonly<StompHeaders>;
+  /** The subscription's id, which the answer carries as `subscription`. */
+  readonly subscriptionId: string;
+  /** The subscriber's user name, or null for an anonymous session. */
+  readonly user: string | null;
+  readonly sessionId: string;
+}
+
+/**
+ * Answers a SUBSCRIBE to an application destination (Spring's `@SubscribeMapping`): the value it
+ * returns (unless undefined) is sent once, to that subscription only, before the SUBSCRIBE's RECEIPT.
+ */
+export type AppSubscribeHandler = (subscription: AppSubscription, context: AppContext) => Payload | undefined | void | Promise<Payload | undefined | void>;
+
 interface Registration {
   options: HandlerOptions;
   handler: AppHandler;
@@ -114,6 +135,7 @@ export interface AppErrorReport {
 /** Registry of application handlers by destination (without prefix), exact or templated. */
 export class MessageHandlers {
   private readonly handlers = new Mappings<Registration>();
+  private readonly subscribeHandlers = new Mappings<AppSubscribeHandler>();
 
   constructor(private readonly options: MessageHandlersOptions) {}
 
@@ -124,6 +146,38 @@ export class MessageHandlers {
    */
   register(destination: string, options: HandlerOptions, handler: AppHandler): void {
     this.handlers.add(destination, { options, handler });
+  }
+
+  /** Registers a subscribe handler for `destination` (exact or a template; `/snapshot/{id}` answers `/app/snapshot/42`). */
+  registerSubscribe(destination: string, handler: AppSubscribeHandler): void {
+    this.subscribeHandlers.add(destination, handler);
+  }
+
+  /**
+   * Runs the subscribe handler for `destination` with the SUBSCRIBE a session sent: resolves with
+   * the answer (undefined for none). Never rejects: what goes wrong is reported to the subscriber.
+   */
+  async answer(destination: string, frame: StompFrame, sender: AppSender): Promise<{ headers: StompHeaders; body: Buffer } | undefined> {
+    const sent = frame.headers.destination ?? destination;
+    try {
+      const mapped = this.subscribeHandlers.find(destination);
+      if (mapped === undefined) throw relayError(Errors.NO_HANDLER, sent);
+      const subscription: AppSubscription = Object.freeze({
+        destination,
+        params: mapped.params,
+        headers: frame.headers,
+        subscriptionId: frame.headers.id ?? sent,
+        user: sender.principal?.name ?? null,
+        sessionId: sender.id,
+      });
+      const result = await mapped.value(subscription, this.options.context(sender));
+      if (result === undefined) return undefined;
+      const { body, contentType } = encodePayload(result);
+      return { headers: makeHeaders({ 'content-type': contentType }), body };
+    } catch (err) {
+      this.report(sent, err, sender);
+      return undefined;
+    }
   }
 
   /**

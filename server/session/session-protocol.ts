@@ -22,7 +22,7 @@ import { TransactionTable, type TransactionOp } from './transaction-table';
 import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
 import type { StompSession } from './stomp-session';
-import type { SendRoute, SubscribeRoute } from './destination-router';
+import type { AnsweredSubscribeRoute, SendRoute, SubscribeRoute } from './destination-router';
 import { FrameAuthorizer } from './authorization';
 import { PROTOCOL_HEADERS, SENDER_HEADER, isInternalHeader, isRelaySetHeader } from './header-policy';
 
@@ -299,6 +299,7 @@ export class SessionProtocol {
 
   /** SUBSCRIBE once routed and allowed: the subscription, then the broker's consumer for it. */
   private subscribeAllowed(frame: StompFrame, id: string, ack: AckMode, route: SubscribeRoute): Promise<void> {
+    if (route.kind === 'answered') return this.subscribeAnswered(frame, id, ack, route);
     const h = frame.headers;
     const { broker, metrics } = this.io.deps;
     const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack, route.brokerDestination);
@@ -339,6 +340,25 @@ export class SessionProtocol {
         throw err;
       }
     );
+  }
+
+  /**
+   * A subscription the relay answers itself (an `/app` subscribe mapping): kept like any other until
+   * UNSUBSCRIBE, with no broker consumer; the answer, if any, is its one MESSAGE, before the RECEIPT.
+   */
+  private subscribeAnswered(frame: StompFrame, id: string, ack: AckMode, route: AnsweredSubscribeRoute): Promise<void> {
+    const subscription = this.subscriptions.add(id, route.clientDestination, ack, '');
+    this.io.deps.metrics.subscriptions.inc();
+    return route.answer(frame, this.io.session).then((answer) => {
+      if (!subscription.active || !this.io.open) return;
+      if (answer !== undefined) {
+        const messageId = `${this.io.session.id}-local-${this.localMessages++}`;
+        const message = { destination: route.clientDestination, headers: answer.headers, body: answer.body, messageId };
+        // A client-ack subscription gets an ack id it may use; with no consumer, settling it is a no-op.
+        this.deliver(subscription, { message, ackId: ack === 'auto' ? undefined : messageId });
+      }
+      this.receipt(frame);
+    });
   }
 
   // --- §UNSUBSCRIBE ---

@@ -57,7 +57,9 @@ export class RelayRouter implements DestinationRouter {
       };
     }
     if (destination.startsWith(this.options.appPrefix)) {
-      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination}: application destinations take SEND, not SUBSCRIBE`);
+      // @SubscribeMapping: answered once by relay.onSubscribe's handler (NO_HANDLER reported when none).
+      const path = destination.slice(this.options.appPrefix.length - 1);
+      return { kind: 'answered', clientDestination: destination, answer: (frame, s) => this.options.handlers.answer(path, frame, s) };
     }
     return this.relayed.routeSubscribe(session, destination);
   }
