@@ -16,6 +16,7 @@ import { parseBrokerUrl, resolveConfig, type RelayConfig, type RelayOptions } fr
 import { createLogger, type Logger } from './observability/logger';
 import { RelayMetrics } from './observability/metrics';
 import { SessionHub } from './session/session-hub';
+import { SessionEvents, type RelaySessionEventName, type RelaySessionEvents, type SessionEventListener } from './session/session-events';
 import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
 import type { Authorize } from './auth/authorization';
@@ -79,6 +80,7 @@ export class Relay {
   readonly presence: ClusterPresence;
 
   private readonly messaging: UserMessaging;
+  private readonly events: SessionEvents;
   private readonly handlers: MessageHandlers;
 
   private readonly origins: OriginPolicy;
@@ -127,7 +129,10 @@ export class Relay {
       logger: this.logger,
       intervalMs: this.config.presenceIntervalMs,
     });
-    this.hub.onSessionEvent(() => this.presence.localChanged());
+    this.events = new SessionEvents(this.hub, this.logger);
+    // Presence follows sessions through the same events the host application can listen to.
+    this.on('session:connect', () => this.presence.localChanged());
+    this.on('session:disconnect', () => this.presence.localChanged());
     this.messaging = new UserMessaging({
       broker: this.broker,
       presence: this.presence,
@@ -210,6 +215,15 @@ export class Relay {
     const [options, handler] = typeof a === 'function' ? [{}, a] : [a, b as AppHandler];
     this.handlers.register(destination, options, handler);
     return this;
+  }
+
+  /**
+   * Calls `listener` on every `event` of this instance's sessions: `session:connect`,
+   * `session:disconnect`, `session:subscribe`, `session:unsubscribe` (Spring's session events; order,
+   * pairing and payloads in {@link RelaySessionEvents}). Returns the function that removes the listener.
+   */
+  on<E extends RelaySessionEventName>(event: E, listener: SessionEventListener<E>): () => void {
+    return this.events.on(event, listener);
   }
 
   /**

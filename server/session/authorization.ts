@@ -10,12 +10,10 @@ import { Errors, type RelayError, relayError } from '../errors';
 import type { Logger } from '../observability/logger';
 
 export class FrameAuthorizer {
-  /** The frozen principal every request of this session shows; made once, on the first request. */
-  private view: Readonly<Principal> | null | undefined;
-
   constructor(
     private readonly authorize: Authorize,
-    private readonly session: { readonly id: string; readonly principal: Principal | null },
+    /** Its frozen principal is made once per session, not per request. */
+    private readonly session: { readonly id: string; readonly frozenPrincipal: Readonly<Principal> | null },
     private readonly logger: Logger,
   ) {}
 
@@ -25,7 +23,7 @@ export class FrameAuthorizer {
    */
   check(command: AuthorizedCommand, destination: string, headers: StompHeaders): void | Promise<void> {
     const request: AuthorizationRequest = Object.freeze({
-      principal: this.principalView(),
+      principal: this.session.frozenPrincipal,
       sessionId: this.session.id,
       command,
       destination,
@@ -62,13 +60,6 @@ export class FrameAuthorizer {
     return relayError(Errors.INTERNAL_ERROR, `the authorization check failed (see the server log for session ${request.sessionId})`);
   }
 
-  private principalView(): Readonly<Principal> | null {
-    if (this.view === undefined) {
-      const principal = this.session.principal;
-      this.view = principal === null ? null : frozenCopy(principal) as Readonly<Principal>;
-    }
-    return this.view;
-  }
 }
 
 /**

@@ -9,6 +9,7 @@ import type { DestinationRouter } from './destination-router';
 import type { DeadlineQueue } from './deadline-queue';
 import type { MessageEncoder } from './message-encoder';
 import type { StompSession } from './stomp-session';
+import type { SubscriptionSummary } from './session-hub';
 
 export interface SessionLifecycle {
   /** CONNECTED was sent. */
@@ -17,6 +18,10 @@ export interface SessionLifecycle {
   disconnected(session: StompSession): void;
   /** The transport reported close: nothing more will be written. */
   transportClosed(session: StompSession): void;
+  /** A subscription took effect (before its RECEIPT). */
+  subscribed(session: StompSession, subscription: SubscriptionSummary): void;
+  /** A subscription that was announced ended: UNSUBSCRIBE, or the session ending (before `disconnected`). */
+  unsubscribed(session: StompSession, subscription: SubscriptionSummary, reason: 'unsubscribe' | 'disconnect'): void;
 }
 
 export interface SessionDeps {

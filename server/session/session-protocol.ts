@@ -21,6 +21,7 @@ import { SubscriptionTable, type ClientSubscription } from './subscription-table
 import { TransactionTable, type TransactionOp } from './transaction-table';
 import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
+import type { SubscriptionSummary } from './session-hub';
 import type { StompSession } from './stomp-session';
 import type { AnsweredSubscribeRoute, SendRoute, SubscribeRoute } from './destination-router';
 import { FrameAuthorizer } from './authorization';
@@ -144,6 +145,7 @@ export class SessionProtocol {
     for (const subscription of this.subscriptions.removeAll()) {
       metrics.subscriptions.dec();
       this.closeConsumer(subscription);
+      this.announceEnd(subscription, 'disconnect');
     }
     this.tempQueues.closeAll().catch((err: unknown) => {
       this.io.deps.logger.warn({ err, session: this.io.session.id }, 'closing a reply address failed');
@@ -329,6 +331,7 @@ export class SessionProtocol {
         this.subscriptions.attach(subscription, consumer);
         // Unsubscribed or session closed while the broker was busy: give the consumer back.
         if (!subscription.active) return this.closeConsumer(subscription);
+        this.announce(subscription);
         // §SUBSCRIBE + §"Header receipt": the RECEIPT means messages published from now on arrive.
         this.receipt(frame);
       },
@@ -357,8 +360,23 @@ export class SessionProtocol {
         // A client-ack subscription gets an ack id it may use; with no consumer, settling it is a no-op.
         this.deliver(subscription, { message, ackId: ack === 'auto' ? undefined : messageId });
       }
+      this.announce(subscription);
       this.receipt(frame);
     });
+  }
+
+  /** The subscription is in effect: tell the hub's listeners (session events, presence). */
+  private announce(subscription: ClientSubscription): void {
+    if (!this.io.open) return;
+    subscription.announced = true;
+    this.io.deps.lifecycle.subscribed(this.io.session, summary(subscription));
+  }
+
+  /** An announced subscription ended: its `unsubscribed` event, exactly once. */
+  private announceEnd(subscription: ClientSubscription, reason: 'unsubscribe' | 'disconnect'): void {
+    if (!subscription.announced) return;
+    subscription.announced = false;
+    this.io.deps.lifecycle.unsubscribed(this.io.session, summary(subscription), reason);
   }
 
   // --- §UNSUBSCRIBE ---
@@ -373,6 +391,7 @@ export class SessionProtocol {
     const subscription = this.subscriptions.remove(id);
     if (subscription === undefined) throw relayError(Errors.UNKNOWN_SUBSCRIPTION, id);
     this.io.deps.metrics.subscriptions.dec();
+    this.announceEnd(subscription, 'unsubscribe');
     // Closing the consumer returns its unacked messages to their queue.
     return this.closeConsumer(subscription).then(() => this.receipt(frame));
   }
@@ -616,6 +635,11 @@ function nackOptions(frame: StompFrame): NackOptions | undefined {
   if (value.length === 5 && value.toLowerCase() === 'false') return GIVE_UP;
   if (value.length === 4 && value.toLowerCase() === 'true') return undefined;
   throw relayError(Errors.INVALID_HEADER, 'requeue', value);
+}
+
+/** A subscription as events name it: the destination as the client sent it. */
+function summary(subscription: ClientSubscription): SubscriptionSummary {
+  return { id: subscription.id, destination: subscription.clientDestination || subscription.brokerDestination, ack: subscription.ack };
 }
 
 /** Runs a buffered operation, turning a synchronous throw into a rejection. */

@@ -36,6 +36,7 @@ import { HeartbeatTimers, type HeartbeatHooks } from './heartbeat-timers';
 import type { HeartbeatPlan } from './negotiation';
 import type { SessionDeps } from './session-deps';
 import { SessionProtocol, type SessionIo } from './session-protocol';
+import { frozenCopy } from './authorization';
 
 /**
  * Code for an exception nobody expected (a bug): the ERROR says "internal error" and the log has
@@ -53,6 +54,7 @@ export class StompSession {
   readonly closed: Promise<void>;
 
   private _principal: Principal | null = null;
+  private _frozenPrincipal: Readonly<Principal> | null | undefined;
   private _version: StompVersion | null = null;
   private _connected = false;
   /** lifecycle.connected was called, so lifecycle.disconnected must follow. */
@@ -103,6 +105,17 @@ export class StompSession {
   /** The authenticated user; null before CONNECT and for anonymous sessions. */
   get principal(): Principal | null {
     return this._principal;
+  }
+
+  /**
+   * A deep frozen copy of {@link principal}, made once, for code outside the session that only
+   * reads it (authorize functions, event listeners).
+   */
+  get frozenPrincipal(): Readonly<Principal> | null {
+    if (this._frozenPrincipal === undefined) {
+      this._frozenPrincipal = this._principal === null ? null : frozenCopy(this._principal) as Readonly<Principal>;
+    }
+    return this._frozenPrincipal;
   }
 
   /** The negotiated STOMP version; null until CONNECTED was sent. */

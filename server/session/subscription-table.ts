@@ -25,6 +25,8 @@ export interface ClientSubscription {
   readonly unacked: Map<string, string>;
   /** False once unsubscribed or the session closed; late deliveries are ignored. */
   active: boolean;
+  /** Its `subscribed` event went out, so an `unsubscribed` one must follow. */
+  announced: boolean;
   /** Settlements made before the broker handed us the consumer (deliveries may precede it). */
   readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean; nack?: NackOptions }>;
 }
@@ -54,7 +56,7 @@ export class SubscriptionTable {
 
   add(id: string, clientDestination: string, ack: AckMode, brokerDestination: string): ClientSubscription {
     const subscription: ClientSubscription = {
-      id, clientDestination, brokerDestination, ack, consumer: undefined, unacked: new Map(), active: true, deferred: [],
+      id, clientDestination, brokerDestination, ack, consumer: undefined, unacked: new Map(), active: true, announced: false, deferred: [],
     };
     this.byId.set(id, subscription);
     return subscription;
