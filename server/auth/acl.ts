@@ -141,7 +141,7 @@ function holds(alternative: Alternative, principal: Readonly<Principal>, params:
   if (alternative.claims !== undefined) {
     const claims = principal.claims ?? {};
     for (const { name, values } of alternative.claims) {
-      const held = claims[name];
+      const held = Object.hasOwn(claims, name) ? claims[name] : undefined;
       if (!values.some((v) => holdsValue(name, held, typeof v === 'string' ? fill(v, params) : v))) return false;
     }
   }

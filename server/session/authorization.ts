@@ -80,7 +80,8 @@ export function frozenCopy(value: unknown, depth = 0, seen = new WeakSet<object>
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(value)) {
       const item = frozenCopy((value as Record<string, unknown>)[key], depth + 1, seen);
-      if (item !== undefined) out[key] = item;
+      // defineProperty: a key named `__proto__` (a JWT may carry one) stays a key, not a prototype.
+      if (item !== undefined) Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
     }
     copy = out;
   }

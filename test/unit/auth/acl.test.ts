@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { Acl } from '../../../server/auth/acl';
 import type { AuthorizationRequest, AuthorizedCommand } from '../../../server/auth/authorization';
 import type { Principal } from '../../../server/auth/authenticator';
+import { frozenCopy } from '../../../server/session/authorization';
 
 function request(principal: Principal | null, command: AuthorizedCommand, destination: string): AuthorizationRequest {
   return { principal, sessionId: 's', command, destination, headers: {} };
@@ -68,6 +69,15 @@ describe('ACL rules (ACL_FILE)', () => {
     expect(acl.decide(request(alice, 'SEND', '/b')), 'the string "3" is not the number 3').to.equal(false);
     expect(acl.decide(request({ name: 'x', claims: { role: ['ops'] } }, 'SEND', '/c'))).to.equal(true);
     expect(acl.decide(request({ name: 'x', claims: { role: 'guest' } }, 'SEND', '/c'))).to.equal(false);
+  });
+
+  it('a claim named __proto__ grants nothing, through the frozen copy an authorizer sees', () => {
+    const acl = Acl.fromObject({ default: 'deny', rules: [{ destination: '/queue/admin', allow: { claims: { role: 'admin' } } }] });
+    const claims = JSON.parse('{"sub":"mallory","__proto__":{"role":"admin"}}') as Record<string, unknown>;
+    const principal = frozenCopy({ name: 'mallory', claims }) as Principal;
+    expect(Object.keys(principal.claims!)).to.include('__proto__');
+    expect(acl.decide(request(principal, 'SEND', '/queue/admin'))).to.equal(false);
+    expect((principal.claims as Record<string, unknown>).role).to.equal(undefined);
   });
 
   it('templates: users and claims read the variables the destination binds', () => {
