@@ -18,7 +18,7 @@ export { PassportAuthenticator, type PassportAuthenticatorOptions } from './auth
 export type { PushAuthStrategy } from './http/push';
 export { AppError } from './application/message-handlers';
 export type { AppHandler, AppMessage, AppContext, HandlerOptions, AppErrorReport, AppSubscribeHandler, AppSubscription } from './application/message-handlers';
-export type { Payload, SendToUserOptions, SendResult } from './user/user-messaging';
+export type { Payload, SendToUserOptions, SendResult, AnonymousSendResult } from './user/user-messaging';
 export type { RelaySessionEvents, RelaySessionEventName, SessionEventListener, SessionInfo, SubscriptionInfo, UnsubscribeReason } from './session/session-events';
 export type { UserPresence } from './user/presence';
 export { resolveConfig, configFromEnv, parseBrokerUrl, DEFAULT_CONFIG, ENV_VARS } from './config';

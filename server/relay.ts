@@ -31,7 +31,7 @@ import { RelayRouter } from './user/relay-router';
 import { isInternalDestination, userDestinationPrefixes } from './user/user-destinations';
 import { underPrefix } from './session/header-policy';
 import { TEMP_QUEUE_PREFIX } from './session/temp-queues';
-import { UserMessaging, copyApplicationHeaders, encodePayload, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
+import { UserMessaging, copyApplicationHeaders, encodePayload, type AnonymousSendResult, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
 import { createPushRoutes, jwtPushAuth, noPushAuth, strategyAuth, type PushAuthStrategy } from './http/push';
 import { headers as makeHeaders } from './codec/frame';
 import { WsEndpoint, pathOf } from './transport/ws-transport';
@@ -179,8 +179,15 @@ export class Relay {
     return this.messaging.sendToUser(user, destination, payload, options);
   }
 
-  /** Like {@link sendToUser}, for one session of the user only (its CONNECTED `session` header). */
-  sendToSession(user: string, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult> {
+  /**
+   * Like {@link sendToUser}, for one session of the user only (its CONNECTED `session` header). With
+   * `user` null, to an anonymous session: its `/user/queue/…` subscriptions are its own, keyed by its
+   * session id (as in Spring); the answer then says only whether the broker routed the message there.
+   */
+  sendToSession(user: string, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult>;
+  sendToSession(user: null, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<AnonymousSendResult>;
+  sendToSession(user: string | null, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult | AnonymousSendResult> {
+    if (user === null) return this.messaging.sendToAnonymousSession(sessionId, destination, payload, options);
     return this.messaging.sendToUser(user, destination, payload, { ...options, sessionId });
   }
 
@@ -241,8 +248,9 @@ export class Relay {
     return {
       replyToUser: async (destination, payload, options) => {
         const user = sender.principal?.name;
-        if (user === undefined) throw relayError(Errors.ACCESS_DENIED, 'cannot reply to the user of an anonymous session');
-        await this.sendToUser(user, destination, payload, options);
+        // An anonymous sender's user destinations are its session's own.
+        if (user === undefined) await this.sendToSession(null, sender.id, destination, payload, options);
+        else await this.sendToUser(user, destination, payload, options);
       },
       sendToUser: async (user, destination, payload, options) => {
         await this.sendToUser(user, destination, payload, options);

@@ -23,7 +23,7 @@ import { Errors, isRelayError, relayError } from '../errors';
 import type { DestinationParams } from '../destination-pattern';
 import type { Logger } from '../observability/logger';
 import { Mappings } from './mappings';
-import { userBrokerDestination } from '../user/user-destinations';
+import { ownBrokerDestination } from '../user/user-destinations';
 import { encodePayload, type Payload, type SendToUserOptions } from '../user/user-messaging';
 
 /**
@@ -65,7 +65,7 @@ export interface AppMessage {
 
 /** What a handler can do besides returning a value. */
 export interface AppContext {
-  /** Sends to the sender's own user destination (all their sessions, on any instance). */
+  /** Sends to the sender's own user destination (all their sessions, on any instance; an anonymous sender's own session). */
   replyToUser(destination: string, payload: Payload, options?: SendToUserOptions): Promise<void>;
   /** Sends to any user's destination. */
   sendToUser(user: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<void>;
@@ -232,10 +232,9 @@ export class MessageHandlers {
       logger.error({ err, session: sender.id, destination }, 'an application handler failed');
       report = { code: Errors.HANDLER_ERROR.code, message: relayError(Errors.HANDLER_ERROR, destination).message, destination };
     }
-    const user = sender.principal?.name;
     const body = Buffer.from(JSON.stringify(report));
-    const taken = user === undefined ? 0
-      : sender.deliverLocal(userBrokerDestination(user, errorDestination), makeHeaders({ 'content-type': 'application/json' }), body);
+    const own = ownBrokerDestination(sender.principal?.name, sender.id, errorDestination);
+    const taken = sender.deliverLocal(own, makeHeaders({ 'content-type': 'application/json' }), body);
     if (taken === 0) {
       logger.debug({ session: sender.id, report }, `an application error report had nowhere to go (the session has no subscription to its user's ${errorDestination})`);
     }
