@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<void> {
     logger.warn('AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.');
   } else if (config.authMode === 'dev') {
     logger.warn('AUTH_MODE=dev: the CONNECT login header names the user, unchecked. Do not run this in production.');
-  } else if (config.authJwtSecret === undefined) {
+  } else if (config.authJwtSecret === undefined && config.authJwksUrl === undefined) {
     logger.warn('AUTH_JWT_SECRET is not set: the push API (POST /push/:user, GET /users/:user) needs no token. Set it before exposing that API.');
   }
   if (config.brokerUrl === undefined) {

@@ -23,6 +23,7 @@ import type { Authorize } from './auth/authorization';
 import { Acl } from './auth/acl';
 import { DevLoginAuthenticator } from './auth/authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
+import { remoteJwks, type JwtOptions } from './auth/jwt';
 import { BrokerAuthenticator } from './auth/broker-authenticator';
 import { CredentialCheck } from './broker/rabbitmq/credential-check';
 import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type AppSubscribeHandler, type HandlerOptions } from './application/message-handlers';
@@ -100,8 +101,9 @@ export class Relay {
     const policy = this.policy(authorize);
     this.metrics = new RelayMetrics({ defaultMetrics: true });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
-    const secret = this.config.authJwtSecret;
-    this.authenticator = authenticator ?? defaultAuthenticator(this.config);
+    // One set of JWT checks (and one JWKS cache) for STOMP sessions and the push API.
+    const jwtOptions = jwtOptionsOf(this.config);
+    this.authenticator = authenticator ?? defaultAuthenticator(this.config, jwtOptions);
     this.handlers = new MessageHandlers({
       context: (sender) => this.appContext(sender),
       errorDestination: this.config.appErrorDestination,
@@ -164,7 +166,7 @@ export class Relay {
     this.router.use(createPushRoutes({
       messaging: this.messaging,
       presence: this.presence,
-      auth: pushAuth ? strategyAuth(pushAuth) : secret ? jwtPushAuth(secret, { requireExp: this.config.authJwtRequireExp }) : noPushAuth,
+      auth: pushAuth ? strategyAuth(pushAuth) : jwtOptions ? jwtPushAuth(jwtOptions) : noPushAuth,
       maxBodyBytes: this.config.limits.maxFrameBytes,
     }));
     this.router.use(errorMiddleware(this.logger));
@@ -381,11 +383,23 @@ export class Relay {
   }
 }
 
+/** How JWTs are checked (secret, JWKS, issuer, audience); undefined when neither key source is set. */
+function jwtOptionsOf(config: RelayConfig): JwtOptions | undefined {
+  if (config.authJwtSecret === undefined && config.authJwksUrl === undefined) return undefined;
+  return {
+    secret: config.authJwtSecret,
+    jwks: config.authJwksUrl === undefined ? undefined : remoteJwks(config.authJwksUrl, config.authJwksRefreshMs),
+    issuer: config.authJwtIssuer,
+    audience: config.authJwtAudience,
+    requireExp: config.authJwtRequireExp,
+  };
+}
+
 /** The authenticator `config.authMode` names. */
-function defaultAuthenticator(config: RelayConfig): Authenticator {
+function defaultAuthenticator(config: RelayConfig, jwtOptions: JwtOptions | undefined): Authenticator {
   switch (config.authMode) {
     case 'jwt':
-      return new JwtAuthenticator({ secret: config.authJwtSecret!, requireExp: config.authJwtRequireExp });
+      return new JwtAuthenticator(jwtOptions!);
     case 'broker':
       // Only host, port and vhost of BROKER_URL: each check signs in with the client's own credentials.
       return new BrokerAuthenticator(new CredentialCheck({ endpoint: parseBrokerUrl(config.brokerUrl!) }));

@@ -79,6 +79,7 @@ describe('server: CLI (dist/server/cli.js)', function () {
     ['an unknown AUTH_MODE', { AUTH_MODE: 'ldap' }, /AUTH_MODE must be one of dev, jwt, broker, got "ldap"/],
     ['AUTH_MODE=broker without BROKER_URL', { AUTH_MODE: 'broker' }, /AUTH_MODE=broker needs BROKER_URL/],
     ['AUTH_MODE=jwt without AUTH_JWT_SECRET', { AUTH_MODE: 'jwt' }, /AUTH_MODE=jwt needs AUTH_JWT_SECRET/],
+    ['an AUTH_JWKS_URL that is not http(s)', { AUTH_JWKS_URL: 'ftp://keys.example/jwks.json' }, /AUTH_JWKS_URL must be an http\(s\) URL, got "ftp:\/\/keys\.example\/jwks\.json"/],
     ['AUTH_JWT_REQUIRE_EXP=maybe', { AUTH_JWT_REQUIRE_EXP: 'maybe' }, /AUTH_JWT_REQUIRE_EXP must be true or false, got "maybe"/],
   ];
   for (const [name, env, says] of authRefusals) {
