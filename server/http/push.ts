@@ -4,13 +4,14 @@
  * `GET /users/:user` answers what presence knows of a user.
  *
  * Authentication is a passport strategy on a private Passport instance (never the global one, so a
- * host application's passport setup is untouched): by default passport-jwt with AUTH_JWT_SECRET,
- * requiring scope `push`; in dev mode (no secret) pushes need no token.
+ * host application's passport setup is untouched): by default a bearer JWT checked exactly as STOMP
+ * sessions check theirs (AUTH_JWT_SECRET for HS256, AUTH_JWKS_URL for RS256/ES256/EdDSA..., issuer
+ * and audience), requiring scope `push`; with neither secret nor JWKS, pushes need no token.
  */
+import type { IncomingMessage } from 'node:http';
 import express, { type RequestHandler, type Router } from 'express';
 import passport from 'passport';
-import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
-import { hasScope, lacksRequiredExp, NO_EXP_REASON } from '../auth/jwt';
+import { bearerToken, hasScope, verifyToken, type JwtOptions } from '../auth/jwt';
 import { Errors, relayError } from '../errors';
 import type { ClusterPresence } from '../user/presence';
 import type { Payload, UserMessaging } from '../user/user-messaging';
@@ -25,16 +26,28 @@ export interface PushAuthStrategy {
   authorize?(user: unknown): boolean;
 }
 
-/** passport-jwt with HS256 and the `push` scope; tokens without `exp` are refused unless `requireExp: false`. */
-export function jwtPushAuth(secret: string, options: { requireExp?: boolean } = {}): RequestHandler {
+/**
+ * A bearer JWT checked by {@link verifyToken} with `options` (the same as STOMP sessions), and the
+ * `push` scope; tokens without `exp` are refused unless `requireExp: false`.
+ */
+export function jwtPushAuth(options: JwtOptions): RequestHandler {
   const pp = new passport.Passport();
-  pp.use('push-jwt', new JwtStrategy(
-    { secretOrKey: secret, algorithms: ['HS256'], jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken() },
-    (payload: Record<string, unknown>, done: (err: unknown, user?: unknown, info?: unknown) => void) => {
-      if (lacksRequiredExp(payload, options)) done(null, false, { message: NO_EXP_REASON });
-      else done(null, payload);
+  const strategy = {
+    name: 'push-jwt',
+    authenticate(this: { success(user: unknown): void; fail(info: unknown): void }, req: IncomingMessage) {
+      const header = req.headers.authorization;
+      const token = bearerToken(Array.isArray(header) ? header[0] : header);
+      if (token === undefined) {
+        this.fail({ message: 'no bearer token: send "Authorization: Bearer <jwt>"' });
+        return;
+      }
+      verifyToken(token, options).then(
+        (claims) => this.success(claims),
+        (err: Error) => this.fail({ message: err.message.replace(/^authentication failed: /, '') }),
+      );
     },
-  ));
+  };
+  pp.use('push-jwt', strategy as unknown as passport.Strategy);
   return strategyAuth({ passport: pp, strategy: 'push-jwt', authorize: (user) => hasScope(user as Record<string, unknown>, 'push') });
 }
 
