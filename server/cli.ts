@@ -54,14 +54,23 @@ async function main(argv: string[]): Promise<void> {
     logger.warn('AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.');
   } else if (config.authMode === 'dev') {
     logger.warn('AUTH_MODE=dev: the CONNECT login header names the user, unchecked. Do not run this in production.');
-  } else if (config.authJwtSecret === undefined) {
+  } else if (config.authJwtSecret === undefined && config.authJwksUrl === undefined) {
     logger.warn('AUTH_JWT_SECRET is not set: the HTTP API (POST /push, /publish, /users...) needs no token. Set it before exposing that API.');
   }
   if (config.brokerUrl === undefined) {
     logger.warn('BROKER_URL is not set: embedded in-memory broker, single instance only.');
   }
 
-  const relay = createRelay({ ...config, logger });
+  let relay;
+  try {
+    relay = createRelay({ ...config, logger });
+  } catch (err) {
+    // ACL_FILE is read here: its problems are configuration mistakes like any other.
+    if (!isRelayError(err)) throw err;
+    process.stderr.write(`stomp-relay: ${err.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     relay.close().then(

@@ -107,6 +107,22 @@ export interface RelayConfig {
    * that never expires is a credential that can never be taken back.
    */
   authJwtRequireExp: boolean;
+  /**
+   * URL of a JWKS (`https://issuer/.well-known/jwks.json`) whose keys check RS256, PS256, ES256,
+   * EdDSA... JWTs, of sessions and of the push API; undefined: only HS256 with {@link authJwtSecret}.
+   */
+  authJwksUrl: string | undefined;
+  /** Least time (ms) between two fetches of the JWKS; a token with an unknown `kid` triggers one. */
+  authJwksRefreshMs: number;
+  /** The `iss` every JWT must carry; undefined: not checked. */
+  authJwtIssuer: string | undefined;
+  /** Audiences a JWT's `aud` must name one of; undefined: not checked. */
+  authJwtAudience: string[] | undefined;
+  /**
+   * Authorization rules for SUBSCRIBE and SEND, a `.json`, `.yaml` or `.yml` file (server/auth/acl.ts),
+   * read and checked when the relay is created. Undefined: every destination the relay routes is allowed.
+   */
+  aclFile: string | undefined;
   limits: SessionLimits;
   heartbeat: HeartbeatConfig;
   /** Destination prefixes relayed to the broker. Anything else (but /app and /user) gets ERROR. */
@@ -115,6 +131,11 @@ export interface RelayConfig {
   appPrefix: string;
   /** Prefix of user destinations (Spring's `setUserDestinationPrefix`). */
   userPrefix: string;
+  /**
+   * Where application handler errors are reported, inside the sender's user space: `/queue/errors`
+   * reaches the sending session's subscription to `/user/queue/errors` (Spring's `@SendToUser("/queue/errors")`).
+   */
+  appErrorDestination: string;
   /** Origins allowed to open WebSocket/SockJS sessions; `['*']` allows any. */
   allowedOrigins: string[];
   /** Name of this instance in logs, presence and CONNECTED `server` header. */
@@ -154,6 +175,11 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   authMode: undefined,
   authJwtSecret: undefined,
   authJwtRequireExp: true,
+  authJwksUrl: undefined,
+  authJwksRefreshMs: 30_000,
+  authJwtIssuer: undefined,
+  authJwtAudience: undefined,
+  aclFile: undefined,
   limits: Object.freeze({
     ...DEFAULT_PARSER_LIMITS,
     maxSubscriptionsPerSession: 256,
@@ -168,6 +194,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
   appPrefix: '/app/',
   userPrefix: '/user/',
+  appErrorDestination: '/queue/errors',
   allowedOrigins: ['*'],
   instanceId: `${require('node:os').hostname()}-${process.pid}`,
   shutdownGraceMs: 5_000,
@@ -218,6 +245,11 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },
+  { name: 'AUTH_JWKS_URL', help: 'http(s) URL of a JWKS whose keys check RS256/PS256/ES256/EdDSA JWTs (sessions and the push API); with it AUTH_MODE defaults to jwt', apply: (c, v) => { c.authJwksUrl = v; } },
+  { name: 'AUTH_JWKS_REFRESH_MS', help: 'least time between two JWKS fetches; an unknown kid triggers one (default 30000)', apply: (c, v) => { c.authJwksRefreshMs = int('AUTH_JWKS_REFRESH_MS', v, 0); } },
+  { name: 'AUTH_JWT_ISSUER', help: 'the iss every JWT must carry (unset: not checked)', apply: (c, v) => { c.authJwtIssuer = v; } },
+  { name: 'AUTH_JWT_AUDIENCE', help: 'comma-separated audiences; a JWT\'s aud must name one (unset: not checked)', apply: (c, v) => { c.authJwtAudience = list(v); } },
+  { name: 'ACL_FILE', help: 'JSON or YAML rules saying who may SUBSCRIBE and SEND where (docs/operations.md#authorization-acl_file); unset = no rules', apply: (c, v) => { c.aclFile = v; } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
   { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
   { name: 'MAX_HEADER_LINE_BYTES', help: 'longest header line (default 8192)', apply: (c, v) => { c.limits.maxHeaderLineBytes = int('MAX_HEADER_LINE_BYTES', v, 64); } },
@@ -303,15 +335,29 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   for (const p of [...config.relayPrefixes, config.appPrefix, config.userPrefix]) {
     if (!p.startsWith('/') || !p.endsWith('/')) fail(`destination prefix "${p}" must start and end with "/"`);
   }
+  const userInner = config.relayPrefixes.filter((p) => p !== '/temp-queue/' && p !== '/reply-queue/');
+  if (typeof config.appErrorDestination !== 'string' || !userInner.some((p) => config.appErrorDestination.length > p.length && config.appErrorDestination.startsWith(p))) {
+    fail(`appErrorDestination must be under one of ${userInner.join(', ')} (it is read inside ${config.userPrefix}), got "${String(config.appErrorDestination)}"`);
+  }
   if (config.allowedOrigins.length === 0) fail('allowedOrigins cannot be empty (use * to allow any)');
   if (!config.instanceId || /[\s]/.test(config.instanceId)) fail('instanceId must be a non-empty word without spaces');
   if (!Number.isInteger(config.presenceIntervalMs) || config.presenceIntervalMs < 100) fail('presenceIntervalMs must be a whole number ≥ 100');
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`);
   if (config.authJwtSecret !== undefined && config.authJwtSecret.length < 16) fail('AUTH_JWT_SECRET must be at least 16 characters');
   if (typeof config.authJwtRequireExp !== 'boolean') fail(`authJwtRequireExp must be true or false, got ${String(config.authJwtRequireExp)}`);
-  const authMode = config.authMode ?? (config.authJwtSecret !== undefined ? 'jwt' : 'dev');
+  if (config.authJwksUrl !== undefined) {
+    let url: URL | undefined;
+    try { url = new URL(config.authJwksUrl); } catch { url = undefined; }
+    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) fail(`AUTH_JWKS_URL must be an http(s) URL, got "${config.authJwksUrl}"`);
+  }
+  if (!Number.isInteger(config.authJwksRefreshMs) || config.authJwksRefreshMs < 0) fail('authJwksRefreshMs must be a whole number ≥ 0');
+  if (config.authJwtAudience !== undefined && (!Array.isArray(config.authJwtAudience) || config.authJwtAudience.length === 0)) {
+    fail('AUTH_JWT_AUDIENCE must list at least one audience');
+  }
+  const hasJwtKeys = config.authJwtSecret !== undefined || config.authJwksUrl !== undefined;
+  const authMode = config.authMode ?? (hasJwtKeys ? 'jwt' : 'dev');
   if (!AUTH_MODES.includes(authMode)) fail(`AUTH_MODE must be one of ${AUTH_MODES.join(', ')}, got "${String(authMode)}"`);
-  if (authMode === 'jwt' && config.authJwtSecret === undefined) fail('AUTH_MODE=jwt needs AUTH_JWT_SECRET, the HS256 secret the tokens are signed with');
+  if (authMode === 'jwt' && !hasJwtKeys) fail('AUTH_MODE=jwt needs AUTH_JWT_SECRET (the HS256 secret the tokens are signed with) or AUTH_JWKS_URL (the keys of RS256, ES256, EdDSA... tokens)');
   if (authMode === 'broker' && config.brokerUrl === undefined) {
     fail('AUTH_MODE=broker needs BROKER_URL: the RabbitMQ node whose users sign in (the embedded broker has no users)');
   }
@@ -320,6 +366,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   Object.freeze(config.heartbeat);
   Object.freeze(config.relayPrefixes);
   Object.freeze(config.allowedOrigins);
+  if (config.authJwtAudience !== undefined) Object.freeze(config.authJwtAudience);
   return Object.freeze(config);
 }
 

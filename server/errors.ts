@@ -53,6 +53,11 @@ export const Errors = Object.freeze({
   UNKNOWN_ACK: def('UNKNOWN_ACK', 'no unacknowledged message with id %s'),
   DESTINATION_NOT_ALLOWED: def('DESTINATION_NOT_ALLOWED', 'destination not allowed: %s', 403),
   ACCESS_DENIED: def('ACCESS_DENIED', 'access denied: %s'),
+
+  // --- application handlers: reported on the sender's error destination, the session stays ---
+  NO_HANDLER: def('NO_HANDLER', 'no application handler for %s'),
+  HANDLER_ERROR: def('HANDLER_ERROR', 'the handler for %s failed (see the server log)'),
+
   TOKEN_EXPIRED: def('TOKEN_EXPIRED', 'the token that authenticated this session expired at %s; reconnect with a fresh token'),
   HEARTBEAT_TIMEOUT: def('HEARTBEAT_TIMEOUT', 'no data from client for %s ms (heart-beat grace period)'),
   SLOW_CONSUMER: def('SLOW_CONSUMER', 'session outbound buffer exceeds %s bytes; client is too slow'),

@@ -13,11 +13,14 @@
 export { createRelay, Relay, PATHS, type CreateRelayOptions } from './relay';
 export { DevLoginAuthenticator, type Authenticator, type Principal, type AuthRequest } from './auth/authenticator';
 export { JwtAuthenticator } from './auth/jwt-authenticator';
+export type { Authorize, AuthorizationRequest, AuthorizedCommand } from './auth/authorization';
 export { PassportAuthenticator, type PassportAuthenticatorOptions } from './auth/passport-authenticator';
 export type { PushAuthStrategy } from './http/push';
 export type { ApiAuthStrategy, ApiScope } from './http/api-auth';
-export type { AppHandler, AppMessage, AppContext, HandlerOptions } from './application/message-handlers';
-export type { Payload, SendToUserOptions, SendResult } from './user/user-messaging';
+export { AppError } from './application/message-handlers';
+export type { AppHandler, AppMessage, AppContext, HandlerOptions, AppErrorReport, AppSubscribeHandler, AppSubscription } from './application/message-handlers';
+export type { Payload, SendToUserOptions, SendResult, AnonymousSendResult } from './user/user-messaging';
+export type { RelaySessionEvents, RelaySessionEventName, SessionEventListener, SessionInfo, SubscriptionInfo, UnsubscribeReason } from './session/session-events';
 export type { UserPresence } from './user/presence';
 export { resolveConfig, configFromEnv, parseBrokerUrl, DEFAULT_CONFIG, ENV_VARS } from './config';
 export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint } from './config';

@@ -16,19 +16,23 @@ import { parseBrokerUrl, resolveConfig, type RelayConfig, type RelayOptions } fr
 import { createLogger, type Logger } from './observability/logger';
 import { RelayMetrics } from './observability/metrics';
 import { SessionHub } from './session/session-hub';
+import { SessionEvents, type RelaySessionEventName, type RelaySessionEvents, type SessionEventListener } from './session/session-events';
 import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
+import type { Authorize } from './auth/authorization';
+import { Acl } from './auth/acl';
 import { DevLoginAuthenticator } from './auth/authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
+import { remoteJwks, type JwtOptions } from './auth/jwt';
 import { BrokerAuthenticator } from './auth/broker-authenticator';
 import { CredentialCheck } from './broker/rabbitmq/credential-check';
-import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type HandlerOptions } from './application/message-handlers';
+import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type AppSubscribeHandler, type HandlerOptions } from './application/message-handlers';
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
 import { isInternalDestination, userDestinationPrefixes } from './user/user-destinations';
 import { underPrefix } from './session/header-policy';
 import { TEMP_QUEUE_PREFIX } from './session/temp-queues';
-import { UserMessaging, copyApplicationHeaders, encodePayload, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
+import { UserMessaging, copyApplicationHeaders, encodePayload, type AnonymousSendResult, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
 import type { PushAuthStrategy } from './http/push';
 import { jwtApiAuth, noApiAuth, strategyApiAuth } from './http/api-auth';
 import { createAdminRoutes } from './http/admin-routes';
@@ -52,6 +56,11 @@ export interface CreateRelayOptions extends RelayOptions {
   broker?: Broker;
   /** Replaces the authenticator `authMode` selects (e.g. a host application's own). */
   authenticator?: Authenticator;
+  /**
+   * Decides on every SUBSCRIBE and SEND (Spring: a `ChannelInterceptor`, Spring Security's message
+   * matchers): `true` allows, `false` ends the session with ERROR ACCESS_DENIED. See {@link Authorize}.
+   */
+  authorize?: Authorize;
   /** Replaces the destination router (advanced: user and application destinations are lost). */
   router?: DestinationRouter;
   /**
@@ -88,6 +97,7 @@ export class Relay {
 
   private readonly messaging: UserMessaging;
   private readonly control: SessionControl;
+  private readonly events: SessionEvents;
   private readonly handlers: MessageHandlers;
 
   private readonly origins: OriginPolicy;
@@ -100,19 +110,27 @@ export class Relay {
   private unsubscribeReady: (() => void) | null = null;
 
   constructor(options: CreateRelayOptions = {}) {
-    const { broker, authenticator, router, logger, serveDemo, pushAuth, ...relayOptions } = options;
+    const { broker, authenticator, authorize, router, logger, serveDemo, pushAuth, ...relayOptions } = options;
     this.config = resolveConfig(relayOptions);
     // Every line names its instance: logs of several instances end up in one place.
     this.logger = (logger ?? createLogger(this.config.logLevel)).child({ instanceId: this.config.instanceId });
+    // Rules are checked before anything is built: a bad ACL file stops the relay at once.
+    const policy = this.policy(authorize);
     this.metrics = new RelayMetrics({ defaultMetrics: true, version: PACKAGE_VERSION });
     this.broker = broker ?? createBroker(this.config, this.logger, this.metrics);
-    const secret = this.config.authJwtSecret;
-    this.authenticator = authenticator ?? defaultAuthenticator(this.config);
-    this.handlers = new MessageHandlers((sender) => this.appContext(sender));
+    // One set of JWT checks (and one JWKS cache) for STOMP sessions and the push API.
+    const jwtOptions = jwtOptionsOf(this.config);
+    this.authenticator = authenticator ?? defaultAuthenticator(this.config, jwtOptions);
+    this.handlers = new MessageHandlers({
+      context: (sender) => this.appContext(sender),
+      errorDestination: this.config.appErrorDestination,
+      logger: this.logger,
+    });
     this.hub = new SessionHub({
       broker: this.broker,
       config: this.config,
       authenticator: this.authenticator,
+      authorize: policy,
       metrics: this.metrics,
       logger: this.logger,
       router: router ?? new RelayRouter({
@@ -130,7 +148,10 @@ export class Relay {
       logger: this.logger,
       intervalMs: this.config.presenceIntervalMs,
     });
-    this.hub.onSessionEvent(() => this.presence.localChanged());
+    this.events = new SessionEvents(this.hub, this.logger);
+    // Presence follows sessions through the same events the host application can listen to.
+    this.on('session:connect', () => this.presence.localChanged());
+    this.on('session:disconnect', () => this.presence.localChanged());
     this.messaging = new UserMessaging({
       broker: this.broker,
       presence: this.presence,
@@ -176,7 +197,7 @@ export class Relay {
       control: this.control,
       publish: (destination, payload, headers) => this.publish(destination, payload, headers),
       metrics: this.metrics,
-      auth: pushAuth ? strategyApiAuth(pushAuth) : secret ? jwtApiAuth(secret, { requireExp: this.config.authJwtRequireExp }) : noApiAuth,
+      auth: pushAuth ? strategyApiAuth(pushAuth) : jwtOptions ? jwtApiAuth(jwtOptions) : noApiAuth,
       maxBodyBytes: this.config.limits.maxFrameBytes,
       pushMaxUsers: this.config.pushMaxUsers,
     }));
@@ -194,8 +215,15 @@ export class Relay {
     return this.messaging.sendToUser(user, destination, payload, options);
   }
 
-  /** Like {@link sendToUser}, for one session of the user only (its CONNECTED `session` header). */
-  sendToSession(user: string, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult> {
+  /**
+   * Like {@link sendToUser}, for one session of the user only (its CONNECTED `session` header). With
+   * `user` null, to an anonymous session: its `/user/queue/…` subscriptions are its own, keyed by its
+   * session id (as in Spring); the answer then says only whether the broker routed the message there.
+   */
+  sendToSession(user: string, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult>;
+  sendToSession(user: null, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<AnonymousSendResult>;
+  sendToSession(user: string | null, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult | AnonymousSendResult> {
+    if (user === null) return this.messaging.sendToAnonymousSession(sessionId, destination, payload, options);
     return this.messaging.sendToUser(user, destination, payload, { ...options, sessionId });
   }
 
@@ -232,18 +260,51 @@ export class Relay {
     return this;
   }
 
+  /**
+   * Calls `listener` on every `event` of this instance's sessions: `session:connect`,
+   * `session:disconnect`, `session:subscribe`, `session:unsubscribe` (Spring's session events; order,
+   * pairing and payloads in {@link RelaySessionEvents}). Returns the function that removes the listener.
+   */
+  on<E extends RelaySessionEventName>(event: E, listener: SessionEventListener<E>): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /**
+   * Registers a subscribe handler (Spring's `@SubscribeMapping`): a client SUBSCRIBE to
+   * `appPrefix + destination` (e.g. `/app/snapshot/42` for `/snapshot/{id}`) is answered once by
+   * what the handler returns, sent to that subscription only, without the broker; errors go to the
+   * subscriber's `/user/queue/errors` as for {@link onMessage}.
+   */
+  onSubscribe(destination: string, handler: AppSubscribeHandler): this {
+    this.handlers.registerSubscribe(destination, handler);
+    return this;
+  }
+
   private appContext(sender: AppSender): AppContext {
     return {
       replyToUser: async (destination, payload, options) => {
         const user = sender.principal?.name;
-        if (user === undefined) throw relayError(Errors.ACCESS_DENIED, 'cannot reply to the user of an anonymous session');
-        await this.sendToUser(user, destination, payload, options);
+        // An anonymous sender's user destinations are its session's own.
+        if (user === undefined) await this.sendToSession(null, sender.id, destination, payload, options);
+        else await this.sendToUser(user, destination, payload, options);
       },
       sendToUser: async (user, destination, payload, options) => {
         await this.sendToUser(user, destination, payload, options);
       },
       publish: (destination, payload, headers) => this.publish(destination, payload, headers),
     };
+  }
+
+  /** The authorize option, or the rules of `config.aclFile` (read and checked now), or none. */
+  private policy(authorize: Authorize | undefined): Authorize | undefined {
+    const file = this.config.aclFile;
+    if (file === undefined) return authorize;
+    if (authorize !== undefined) {
+      throw relayError(Errors.INVALID_CONFIG, 'both an authorize function and an ACL file (aclFile / ACL_FILE) were given; pass one (an authorize function can call Acl.fromFile(path).decide itself)');
+    }
+    const acl = Acl.fromFile(file);
+    this.logger.info({ aclFile: file, rules: acl.size, default: acl.defaultAllows ? 'allow' : 'deny' }, 'authorization rules loaded');
+    return acl.authorize;
   }
 
   /** Starts the broker engine. With RabbitMQ unreachable this still resolves; /readyz says not ready. */
@@ -373,11 +434,23 @@ export class Relay {
   }
 }
 
+/** How JWTs are checked (secret, JWKS, issuer, audience); undefined when neither key source is set. */
+function jwtOptionsOf(config: RelayConfig): JwtOptions | undefined {
+  if (config.authJwtSecret === undefined && config.authJwksUrl === undefined) return undefined;
+  return {
+    secret: config.authJwtSecret,
+    jwks: config.authJwksUrl === undefined ? undefined : remoteJwks(config.authJwksUrl, config.authJwksRefreshMs),
+    issuer: config.authJwtIssuer,
+    audience: config.authJwtAudience,
+    requireExp: config.authJwtRequireExp,
+  };
+}
+
 /** The authenticator `config.authMode` names. */
-function defaultAuthenticator(config: RelayConfig): Authenticator {
+function defaultAuthenticator(config: RelayConfig, jwtOptions: JwtOptions | undefined): Authenticator {
   switch (config.authMode) {
     case 'jwt':
-      return new JwtAuthenticator({ secret: config.authJwtSecret!, requireExp: config.authJwtRequireExp });
+      return new JwtAuthenticator(jwtOptions!);
     case 'broker':
       // Only host, port and vhost of BROKER_URL: each check signs in with the client's own credentials.
       return new BrokerAuthenticator(new CredentialCheck({ endpoint: parseBrokerUrl(config.brokerUrl!) }));

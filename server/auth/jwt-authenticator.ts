@@ -9,7 +9,7 @@
  */
 import { Errors, relayError } from '../errors';
 import type { AuthRequest, Authenticator, Principal } from './authenticator';
-import { DEFAULT_CLOCK_TOLERANCE_SEC, bearerToken, queryParam, verifyJwt, type JwtOptions } from './jwt';
+import { DEFAULT_CLOCK_TOLERANCE_SEC, bearerToken, queryParam, verifyToken, type JwtOptions } from './jwt';
 
 export class JwtAuthenticator implements Authenticator {
   readonly mode = 'jwt';
@@ -26,7 +26,7 @@ export class JwtAuthenticator implements Authenticator {
       throw relayError(Errors.AUTHENTICATION_FAILED,
         'no token: send "Authorization: Bearer <jwt>" or passcode in CONNECT, or access_token in the URL');
     }
-    const claims = verifyJwt(token, this.options);
+    const claims = await verifyToken(token, this.options);
     if (typeof claims.sub !== 'string' || claims.sub === '') {
       throw relayError(Errors.AUTHENTICATION_FAILED, 'token has no "sub" claim naming the user');
     }

@@ -8,14 +8,15 @@
  * | `admin`   | `GET /users`, `GET /users/:user`, `DELETE /users/:user/sessions`  |
  *
  * Authentication is a passport strategy on a private Passport instance (never the global one, so a
- * host application's passport setup is untouched): by default passport-jwt with AUTH_JWT_SECRET,
- * where the token's `scope` must name the route's scope as a whole word; or the host's own
- * strategy ({@link ApiAuthStrategy}). In dev mode (no secret) nothing is checked.
+ * host application's passport setup is untouched): by default a bearer JWT checked as STOMP
+ * sessions check theirs (AUTH_JWT_SECRET or AUTH_JWKS_URL), whose `scope` must name the route's
+ * scope as a whole word; or the host's own strategy ({@link ApiAuthStrategy}). With neither secret
+ * nor JWKS (dev mode) nothing is checked.
  */
+import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import passport from 'passport';
-import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
-import { hasScope, lacksRequiredExp, NO_EXP_REASON } from '../auth/jwt';
+import { bearerToken, hasScope, verifyToken, type JwtOptions } from '../auth/jwt';
 import { Errors, relayError } from '../errors';
 import { sendError } from './errors';
 
@@ -38,16 +39,29 @@ export interface ApiAuthStrategy {
 /** Builds the middleware that lets a request through when its caller has one of `scopes`. */
 export type ApiAuth = (...scopes: ApiScope[]) => RequestHandler;
 
-/** passport-jwt with HS256 and the route's scope; tokens without `exp` are refused unless `requireExp: false`. */
-export function jwtApiAuth(secret: string, options: { requireExp?: boolean } = {}): ApiAuth {
+/**
+ * A bearer JWT checked by {@link verifyToken} with `options`, exactly as STOMP sessions check theirs
+ * (AUTH_JWT_SECRET for HS256, AUTH_JWKS_URL for RS256/ES256/EdDSA..., issuer, audience, `exp`
+ * unless `requireExp: false`), and the route's scope.
+ */
+export function jwtApiAuth(options: JwtOptions): ApiAuth {
   const pp = new passport.Passport();
-  pp.use('api-jwt', new JwtStrategy(
-    { secretOrKey: secret, algorithms: ['HS256'], jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken() },
-    (payload: Record<string, unknown>, done: (err: unknown, user?: unknown, info?: unknown) => void) => {
-      if (lacksRequiredExp(payload, options)) done(null, false, { message: NO_EXP_REASON });
-      else done(null, payload);
+  const strategy = {
+    name: 'api-jwt',
+    authenticate(this: { success(user: unknown): void; fail(info: unknown): void }, req: IncomingMessage) {
+      const header = req.headers.authorization;
+      const token = bearerToken(Array.isArray(header) ? header[0] : header);
+      if (token === undefined) {
+        this.fail({ message: 'no bearer token: send "Authorization: Bearer <jwt>"' });
+        return;
+      }
+      verifyToken(token, options).then(
+        (claims) => this.success(claims),
+        (err: Error) => this.fail({ message: err.message.replace(/^authentication failed: /, '') }),
+      );
     },
-  ));
+  };
+  pp.use('api-jwt', strategy as unknown as passport.Strategy);
   return strategyApiAuth({ passport: pp, strategy: 'api-jwt', authorize: (user, scope) => hasScope(user as Record<string, unknown>, scope) });
 }
 

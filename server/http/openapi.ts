@@ -170,7 +170,7 @@ export function openApiDocument(options: OpenApiOptions): Json {
       securitySchemes: {
         bearerJwt: {
           type: 'http', scheme: 'bearer', bearerFormat: 'JWT',
-          description: 'HS256 JWT signed with AUTH_JWT_SECRET, with exp, whose `scope` (space-separated) or `scp` (array) names the scope listed on the operation: push, publish or admin (whole words).',
+          description: 'A JWT checked as STOMP sessions check theirs (HS256 with AUTH_JWT_SECRET, or a key of AUTH_JWKS_URL; issuer, audience and exp when configured), whose `scope` (space-separated) or `scp` (array) names the scope listed on the operation: push, publish or admin (whole words).',
         },
       },
       schemas: {

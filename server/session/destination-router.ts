@@ -12,7 +12,9 @@ import { REPLY_QUEUE_PREFIX, TEMP_QUEUE_PREFIX } from './temp-queues';
 import type { StompSession } from './stomp-session';
 
 
-export interface SubscribeRoute {
+/** A subscription the broker carries (the usual kind). */
+export interface BrokerSubscribeRoute {
+  kind?: 'broker';
   /** Destination to subscribe to at the broker. */
   brokerDestination: string;
   /** Destination the client sees in MESSAGE frames (e.g. `/user/queue/x`); default: the broker's. */
@@ -26,6 +28,26 @@ export interface SubscribeRoute {
    */
   accepts?(message: BrokerMessage): boolean;
 }
+
+/** What the relay itself answers a subscription with (headers: `content-type` and the like). */
+export interface AnsweredMessage {
+  headers: StompHeaders;
+  body: Buffer;
+}
+
+/**
+ * A subscription the relay answers itself, once, without the broker (Spring's `@SubscribeMapping`):
+ * the session keeps it until UNSUBSCRIBE, but nothing else ever arrives on it.
+ */
+export interface AnsweredSubscribeRoute {
+  kind: 'answered';
+  /** Destination the client sees in the answer's MESSAGE. */
+  clientDestination: string;
+  /** The answer, or undefined for none. Resolves also when the handler failed (that is reported elsewhere). */
+  answer(frame: StompFrame, session: StompSession): Promise<AnsweredMessage | undefined>;
+}
+
+export type SubscribeRoute = BrokerSubscribeRoute | AnsweredSubscribeRoute;
 
 export type SendRoute =
   | { kind: 'broker'; destination: string; headers?: StompHeaders }
@@ -58,7 +80,7 @@ export class PrefixRouter implements DestinationRouter {
     return underPrefix(destination, this.prefixes);
   }
 
-  routeSubscribe(_session: StompSession, destination: string, _headers?: StompHeaders): SubscribeRoute {
+  routeSubscribe(_session: StompSession, destination: string, _headers?: StompHeaders): BrokerSubscribeRoute {
     if (destination.startsWith(TEMP_QUEUE_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (temporary queues take no SUBSCRIBE: SEND with reply-to:${destination}, and replies arrive with subscription:${destination})`);
     }

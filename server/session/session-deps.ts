@@ -2,12 +2,14 @@
 import type { Broker } from '../broker/broker';
 import type { RelayConfig } from '../config';
 import type { Authenticator } from '../auth/authenticator';
+import type { Authorize } from '../auth/authorization';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import type { DestinationRouter } from './destination-router';
 import type { DeadlineQueue } from './deadline-queue';
 import type { MessageEncoder } from './message-encoder';
 import type { StompSession } from './stomp-session';
+import type { SubscriptionSummary } from './session-hub';
 
 export interface SessionLifecycle {
   /** CONNECTED was sent. */
@@ -16,12 +18,18 @@ export interface SessionLifecycle {
   disconnected(session: StompSession): void;
   /** The transport reported close: nothing more will be written. */
   transportClosed(session: StompSession): void;
+  /** A subscription took effect (before its RECEIPT). */
+  subscribed(session: StompSession, subscription: SubscriptionSummary): void;
+  /** A subscription that was announced ended: UNSUBSCRIBE, or the session ending (before `disconnected`). */
+  unsubscribed(session: StompSession, subscription: SubscriptionSummary, reason: 'unsubscribe' | 'disconnect'): void;
 }
 
 export interface SessionDeps {
   readonly broker: Broker;
   readonly config: RelayConfig;
   readonly authenticator: Authenticator;
+  /** Asked before every SUBSCRIBE and SEND; undefined allows everything the router allows. */
+  readonly authorize: Authorize | undefined;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
   readonly router: DestinationRouter;

@@ -3,9 +3,10 @@
  * {@link SessionHub.accept}; everything else (user destinations, presence, the push API, shutdown)
  * finds sessions here. One hub per relay, never a module-global map.
  */
-import type { Broker } from '../broker/broker';
+import type { AckMode, Broker } from '../broker/broker';
 import type { RelayConfig } from '../config';
 import type { Authenticator } from '../auth/authenticator';
+import type { Authorize } from '../auth/authorization';
 import { Errors, relayError, type RelayError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { RelayMetrics } from '../observability/metrics';
@@ -21,6 +22,8 @@ export interface SessionHubOptions {
   broker: Broker;
   config: RelayConfig;
   authenticator: Authenticator;
+  /** Decides on every SUBSCRIBE and SEND (default: whatever the router allows is allowed). */
+  authorize?: Authorize;
   metrics: RelayMetrics;
   logger: Logger;
   /** Default: a {@link PrefixRouter} over `config.relayPrefixes`. */
@@ -31,10 +34,18 @@ export interface SessionHubOptions {
   expiries?: DeadlineQueue;
 }
 
-export interface SessionEvent {
-  type: 'connected' | 'disconnected';
-  session: StompSession;
+/** A subscription as lifecycle events name it: its id, the destination as the client sent it, its ack mode. */
+export interface SubscriptionSummary {
+  readonly id: string;
+  readonly destination: string;
+  readonly ack: AckMode;
 }
+
+/** What the hub tells its listeners (see session-events.ts for the order and pairing). */
+export type SessionEvent =
+  | { type: 'connected' | 'disconnected'; session: StompSession }
+  | { type: 'subscribed'; session: StompSession; subscription: SubscriptionSummary }
+  | { type: 'unsubscribed'; session: StompSession; subscription: SubscriptionSummary; reason: 'unsubscribe' | 'disconnect' };
 
 export interface DrainOptions {
   /** Sessions told to go per batch (default 100). */
@@ -60,11 +71,14 @@ export class SessionHub {
       connected: (session) => this.onConnected(session),
       disconnected: (session) => this.onDisconnected(session),
       transportClosed: (session) => this.onTransportClosed(session),
+      subscribed: (session, subscription) => this.emit({ type: 'subscribed', session, subscription }),
+      unsubscribed: (session, subscription, reason) => this.emit({ type: 'unsubscribed', session, subscription, reason }),
     };
     this.deps = Object.freeze({
       broker: options.broker,
       config: options.config,
       authenticator: options.authenticator,
+      authorize: options.authorize,
       metrics: options.metrics,
       logger: options.logger,
       router: options.router ?? new PrefixRouter(options.config.relayPrefixes),
@@ -124,7 +138,10 @@ export class SessionHub {
     return sessions.length;
   }
 
-  /** Calls `listener` when a session connects (CONNECTED sent) or ends. Returns an unsubscribe function. */
+  /**
+   * Calls `listener` when a session connects (CONNECTED sent), subscribes, unsubscribes or ends
+   * (session-events.ts has the order). Returns an unsubscribe function.
+   */
   onSessionEvent(listener: (event: SessionEvent) => void): () => void {
     this.listeners.add(listener);
     return () => { this.listeners.delete(listener); };

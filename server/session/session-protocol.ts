@@ -22,8 +22,10 @@ import { SubscriptionTable, type ClientSubscription } from './subscription-table
 import { TransactionTable, type TransactionOp } from './transaction-table';
 import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
+import type { SubscriptionSummary } from './session-hub';
 import type { StompSession } from './stomp-session';
-import type { SendRoute } from './destination-router';
+import type { AnsweredSubscribeRoute, SendRoute, SubscribeRoute } from './destination-router';
+import { FrameAuthorizer } from './authorization';
 import { PROTOCOL_HEADERS, SENDER_HEADER, isInternalHeader, isRelaySetHeader } from './header-policy';
 
 /** What the protocol needs from the session that carries it. */
@@ -99,9 +101,15 @@ export class SessionProtocol {
   private readonly inFlight = new Set<Promise<void>>();
   /** `/temp-queue/<name>` reply addresses; they count against the subscription limit. */
   private readonly tempQueues: TempQueues;
+  /** Numbers {@link deliverLocal}'s messages. */
+  private localMessages = 0;
+  /** Asks the relay's authorize function about SUBSCRIBE and SEND; undefined when there is none. */
+  private readonly authorizer: FrameAuthorizer | undefined;
 
   constructor(private readonly io: SessionIo) {
     this.transactions = new TransactionTable(io.deps.config.limits);
+    const authorize = io.deps.authorize;
+    this.authorizer = authorize === undefined ? undefined : new FrameAuthorizer(authorize, io.session, io.deps.logger);
     this.tempQueues = new TempQueues(io.deps.broker, {
       reply: (clientDestination, delivery) => this.deliverReply(clientDestination, delivery),
       // The address died with its broker connection (temp-queues.ts forgot it): the next SEND
@@ -145,6 +153,7 @@ export class SessionProtocol {
     for (const subscription of this.subscriptions.removeAll()) {
       metrics.subscriptions.dec();
       this.closeConsumer(subscription);
+      this.announceEnd(subscription, 'disconnect');
     }
     this.tempQueues.closeAll().catch((err: unknown) => {
       this.io.deps.logger.warn({ err, session: this.io.session.id }, 'closing a reply address failed');
@@ -207,6 +216,16 @@ export class SessionProtocol {
   send(frame: StompFrame): void | Promise<void> {
     const destination = required(frame, 'destination');
     const route = this.io.deps.router.routeSend(this.io.session, destination, frame);
+    // A pending decision holds later frames (the promise), so a burst keeps its order.
+    const decision = this.authorizer?.check('SEND', destination, frame.headers);
+    if (decision === undefined) return this.sendAllowed(frame, route);
+    return decision.then(() => {
+      if (this.io.open) return this.sendAllowed(frame, route);
+    });
+  }
+
+  /** SEND once routed and allowed: resolve a `/temp-queue/` reply-to, then publish or hand over. */
+  private sendAllowed(frame: StompFrame, route: SendRoute): void | Promise<void> {
     const replyTo = frame.headers['reply-to'];
     if (replyTo === undefined || !replyTo.startsWith(TEMP_QUEUE_PREFIX)) return this.sendRouted(frame, route, undefined);
     const address = this.tempQueueAddress(replyTo);
@@ -280,11 +299,21 @@ export class SessionProtocol {
     const ack = h.ack ?? 'auto';
     if (!ACK_MODES.has(ack)) throw relayError(Errors.INVALID_HEADER, 'ack', ack);
     if (this.subscriptions.has(id)) throw relayError(Errors.DUPLICATE_SUBSCRIPTION, id);
-    const { router, broker, metrics } = this.io.deps;
     this.checkSubscriptionLimit();
-    const route = router.routeSubscribe(this.io.session, destination, h);
+    const route = this.io.deps.router.routeSubscribe(this.io.session, destination, h);
+    const decision = this.authorizer?.check('SUBSCRIBE', destination, h);
+    if (decision === undefined) return this.subscribeAllowed(frame, id, ack as AckMode, route);
+    return decision.then(() => {
+      if (this.io.open) return this.subscribeAllowed(frame, id!, ack as AckMode, route);
+    });
+  }
 
-    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack as AckMode);
+  /** SUBSCRIBE once routed and allowed: the subscription, then the broker's consumer for it. */
+  private subscribeAllowed(frame: StompFrame, id: string, ack: AckMode, route: SubscribeRoute): Promise<void> {
+    if (route.kind === 'answered') return this.subscribeAnswered(frame, id, ack, route);
+    const h = frame.headers;
+    const { broker, metrics } = this.io.deps;
+    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack, route.brokerDestination);
     metrics.subscriptions.inc();
     const accepts = route.accepts;
     const sink = {
@@ -317,17 +346,52 @@ export class SessionProtocol {
         this.subscriptions.attach(subscription, consumer);
         // Unsubscribed or session closed while the broker was busy: give the consumer back.
         if (!subscription.active) return this.closeConsumer(subscription);
+        this.announce(subscription);
         // §SUBSCRIBE + §"Header receipt": the RECEIPT means messages published from now on arrive.
         this.receipt(frame);
       },
       (err: unknown) => {
-        if (this.subscriptions.get(id!) === subscription) {
-          this.subscriptions.remove(id!);
+        if (this.subscriptions.get(id) === subscription) {
+          this.subscriptions.remove(id);
           metrics.subscriptions.dec();
         }
         throw err;
       }
     );
+  }
+
+  /**
+   * A subscription the relay answers itself (an `/app` subscribe mapping): kept like any other until
+   * UNSUBSCRIBE, with no broker consumer; the answer, if any, is its one MESSAGE, before the RECEIPT.
+   */
+  private subscribeAnswered(frame: StompFrame, id: string, ack: AckMode, route: AnsweredSubscribeRoute): Promise<void> {
+    const subscription = this.subscriptions.add(id, route.clientDestination, ack, '');
+    this.io.deps.metrics.subscriptions.inc();
+    return route.answer(frame, this.io.session).then((answer) => {
+      if (!subscription.active || !this.io.open) return;
+      if (answer !== undefined) {
+        const messageId = `${this.io.session.id}-local-${this.localMessages++}`;
+        const message = { destination: route.clientDestination, headers: answer.headers, body: answer.body, messageId };
+        // A client-ack subscription gets an ack id it may use; with no consumer, settling it is a no-op.
+        this.deliver(subscription, { message, ackId: ack === 'auto' ? undefined : messageId });
+      }
+      this.announce(subscription);
+      this.receipt(frame);
+    });
+  }
+
+  /** The subscription is in effect: tell the hub's listeners (session events, presence). */
+  private announce(subscription: ClientSubscription): void {
+    if (!this.io.open) return;
+    subscription.announced = true;
+    this.io.deps.lifecycle.subscribed(this.io.session, summary(subscription));
+  }
+
+  /** An announced subscription ended: its `unsubscribed` event, exactly once. */
+  private announceEnd(subscription: ClientSubscription, reason: 'unsubscribe' | 'disconnect'): void {
+    if (!subscription.announced) return;
+    subscription.announced = false;
+    this.io.deps.lifecycle.unsubscribed(this.io.session, summary(subscription), reason);
   }
 
   // --- §UNSUBSCRIBE ---
@@ -342,6 +406,7 @@ export class SessionProtocol {
     const subscription = this.subscriptions.remove(id);
     if (subscription === undefined) throw relayError(Errors.UNKNOWN_SUBSCRIPTION, id);
     this.io.deps.metrics.subscriptions.dec();
+    this.announceEnd(subscription, 'unsubscribe');
     // Closing the consumer returns its unacked messages to their queue. As on RabbitMQ, an
     // UNSUBSCRIBE flagged durable/persistent also removes a durable subscription's queue.
     const options = asksDurable(h) ? REMOVE_DURABLE : undefined;
@@ -373,6 +438,25 @@ export class SessionProtocol {
       if (version === '1.2') perReceiver.ack = key;
     }
     this.io.sendMessage(renderMessage(template, perReceiver), !template.bodyIsUtf8);
+  }
+
+  /**
+   * A message from the relay itself to this session's own `auto` subscriptions to
+   * `brokerDestination`, as if the broker had delivered it there (an application error report):
+   * nobody else gets it, and it is written before anything the session sends afterwards. Returns
+   * how many subscriptions took it. Client-ack subscriptions are skipped: there is nothing at the
+   * broker to acknowledge.
+   */
+  deliverLocal(brokerDestination: string, headers: StompHeaders, body: Buffer): number {
+    if (!this.io.open || brokerDestination === '') return 0;
+    const message = { destination: brokerDestination, headers, body, messageId: `${this.io.session.id}-local-${this.localMessages++}` };
+    let taken = 0;
+    for (const subscription of this.subscriptions.all()) {
+      if (subscription.brokerDestination !== brokerDestination || subscription.ack !== 'auto' || subscription.consumer === undefined) continue;
+      this.deliver(subscription, { message });
+      taken++;
+    }
+    return taken;
   }
 
   /**
@@ -571,6 +655,11 @@ function nackOptions(frame: StompFrame): NackOptions | undefined {
 }
 
 const REMOVE_DURABLE: CloseOptions = Object.freeze({ removeDurable: true });
+
+/** A subscription as events name it: the destination as the client sent it. */
+function summary(subscription: ClientSubscription): SubscriptionSummary {
+  return { id: subscription.id, destination: subscription.clientDestination || subscription.brokerDestination, ack: subscription.ack };
+}
 
 /** Runs a buffered operation, turning a synchronous throw into a rejection. */
 function invoke(op: TransactionOp, confirm: boolean): Promise<void> {

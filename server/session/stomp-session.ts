@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { Principal } from '../auth/authenticator';
-import { SERVER_COMMANDS, SUPPORTED_VERSIONS, CLIENT_COMMANDS, headers as makeHeaders, type StompFrame, type StompVersion } from '../codec/frame';
+import { SERVER_COMMANDS, SUPPORTED_VERSIONS, CLIENT_COMMANDS, headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { StompParser } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
@@ -37,6 +37,7 @@ import { HeartbeatTimers, type HeartbeatHooks } from './heartbeat-timers';
 import type { HeartbeatPlan } from './negotiation';
 import type { SessionDeps } from './session-deps';
 import { SessionProtocol, type SessionIo } from './session-protocol';
+import { frozenCopy } from './authorization';
 
 /**
  * Code for an exception nobody expected (a bug): the ERROR says "internal error" and the log has
@@ -54,6 +55,7 @@ export class StompSession {
   readonly closed: Promise<void>;
 
   private _principal: Principal | null = null;
+  private _frozenPrincipal: Readonly<Principal> | null | undefined;
   private _version: StompVersion | null = null;
   private _connected = false;
   /** lifecycle.connected was called, so lifecycle.disconnected must follow. */
@@ -116,6 +118,17 @@ export class StompSession {
     return this._principal;
   }
 
+  /**
+   * A deep frozen copy of {@link principal}, made once, for code outside the session that only
+   * reads it (authorize functions, event listeners).
+   */
+  get frozenPrincipal(): Readonly<Principal> | null {
+    if (this._frozenPrincipal === undefined) {
+      this._frozenPrincipal = this._principal === null ? null : frozenCopy(this._principal) as Readonly<Principal>;
+    }
+    return this._frozenPrincipal;
+  }
+
   /** The negotiated STOMP version; null until CONNECTED was sent. */
   get version(): StompVersion | null {
     return this._version;
@@ -151,6 +164,15 @@ export class StompSession {
   private encode(frame: StompFrame): Buffer {
     if (this._version !== null) return encodeFrame(frame, this._version);
     return encodeFrame(frame, this.protocol.versionBeforeConnected, { readableColons: true });
+  }
+
+  /**
+   * Delivers a message from the relay itself to this session's own `auto` subscriptions to
+   * `brokerDestination` only, without the broker (see SessionProtocol.deliverLocal). Returns how
+   * many subscriptions took it.
+   */
+  deliverLocal(brokerDestination: string, headers: StompHeaders, body: Buffer): number {
+    return this.protocol.deliverLocal(brokerDestination, headers, body);
   }
 
   /**

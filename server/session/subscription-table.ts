@@ -16,6 +16,8 @@ export interface ClientSubscription {
   readonly id: string;
   /** Destination shown in MESSAGE frames. */
   readonly clientDestination: string;
+  /** What the broker knows the subscription by ('' for one the relay answers itself). */
+  readonly brokerDestination: string;
   readonly ack: AckMode;
   /** Set once the broker accepted the subscription. */
   consumer: Consumer | undefined;
@@ -23,6 +25,8 @@ export interface ClientSubscription {
   readonly unacked: Map<string, string>;
   /** False once unsubscribed or the session closed; late deliveries are ignored. */
   active: boolean;
+  /** Its `subscribed` event went out, so an `unsubscribed` one must follow. */
+  announced: boolean;
   /** Settlements made before the broker handed us the consumer (deliveries may precede it). */
   readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean; nack?: NackOptions }>;
 }
@@ -50,9 +54,9 @@ export class SubscriptionTable {
     return this.byId.get(id);
   }
 
-  add(id: string, clientDestination: string, ack: AckMode): ClientSubscription {
+  add(id: string, clientDestination: string, ack: AckMode, brokerDestination: string): ClientSubscription {
     const subscription: ClientSubscription = {
-      id, clientDestination, ack, consumer: undefined, unacked: new Map(), active: true, deferred: [],
+      id, clientDestination, brokerDestination, ack, consumer: undefined, unacked: new Map(), active: true, announced: false, deferred: [],
     };
     this.byId.set(id, subscription);
     return subscription;
@@ -67,6 +71,11 @@ export class SubscriptionTable {
     for (const key of subscription.unacked.keys()) this.unindex(key, subscription);
     subscription.unacked.clear();
     return subscription;
+  }
+
+  /** Every subscription, for the rare walk over them all (at most maxSubscriptionsPerSession). */
+  all(): IterableIterator<ClientSubscription> {
+    return this.byId.values();
   }
 
   /** Removes every subscription; returns them so the caller can close their consumers. */

@@ -5,7 +5,8 @@
  * Isolation rules (each has a test):
  * - `/user/queue/x` always means the session's own user; `/user/{name}/...` is accepted for
  *   SUBSCRIBE only when `{name}` is that same user (ACCESS_DENIED otherwise).
- * - Anonymous sessions cannot subscribe to user destinations (there is no user to key them on).
+ * - Anonymous sessions have user destinations of their own, keyed by session id (as in Spring):
+ *   `/user/queue/x` only, never `/user/{name}/...` for SUBSCRIBE.
  * - Nothing under the internal namespace (where user messages and presence travel) can be
  *   subscribed to or sent to by a client, whatever its spelling.
  * - A client may SEND to another user's destination (`/user/bob/queue/chat`), as in Spring: that is
@@ -17,7 +18,7 @@ import type { MessageHandlers } from '../application/message-handlers';
 import type { DestinationRouter, SendRoute, SubscribeRoute } from '../session/destination-router';
 import { PrefixRouter } from '../session/destination-router';
 import type { StompSession } from '../session/stomp-session';
-import { TARGET_SESSION_HEADER, isInternalDestination, parseUserDestination, userBrokerDestination, userDestinationPrefixes } from './user-destinations';
+import { TARGET_SESSION_HEADER, isInternalDestination, ownBrokerDestination, parseUserDestination, userBrokerDestination, userDestinationPrefixes } from './user-destinations';
 
 export interface RelayRouterOptions {
   relayPrefixes: readonly string[];
@@ -40,14 +41,15 @@ export class RelayRouter implements DestinationRouter {
     if (isInternalDestination(destination)) throw relayError(Errors.ACCESS_DENIED, `${destination} is reserved for the relay`);
     if (destination.startsWith(this.options.userPrefix)) {
       const user = session.principal?.name;
-      if (user === undefined) throw relayError(Errors.ACCESS_DENIED, 'user destinations need an authenticated user');
       const parsed = parseUserDestination(destination, this.options.userPrefix, this.userInner);
       if (parsed.user !== undefined && parsed.user !== user) {
-        throw relayError(Errors.ACCESS_DENIED, `cannot subscribe to another user's destination ${destination}`);
+        throw relayError(Errors.ACCESS_DENIED, user === undefined
+          ? `an anonymous session has only its own user destinations (/user/queue/...), not ${destination}`
+          : `cannot subscribe to another user's destination ${destination}`);
       }
       const sessionId = session.id;
       return {
-        brokerDestination: userBrokerDestination(user, parsed.destination),
+        brokerDestination: ownBrokerDestination(user, sessionId, parsed.destination),
         clientDestination: destination,
         // sendToSession: the message reaches every session of the user on this instance; only the target takes it.
         accepts: (message) => {
@@ -57,7 +59,9 @@ export class RelayRouter implements DestinationRouter {
       };
     }
     if (destination.startsWith(this.options.appPrefix)) {
-      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination}: application destinations take SEND, not SUBSCRIBE`);
+      // @SubscribeMapping: answered once by relay.onSubscribe's handler (NO_HANDLER reported when none).
+      const path = destination.slice(this.options.appPrefix.length - 1);
+      return { kind: 'answered', clientDestination: destination, answer: (frame, s) => this.options.handlers.answer(path, frame, s) };
     }
     return this.relayed.routeSubscribe(session, destination);
   }
@@ -66,13 +70,14 @@ export class RelayRouter implements DestinationRouter {
     if (isInternalDestination(destination)) throw relayError(Errors.ACCESS_DENIED, `${destination} is reserved for the relay`);
     if (destination.startsWith(this.options.userPrefix)) {
       const parsed = parseUserDestination(destination, this.options.userPrefix, this.userInner);
-      const target = parsed.user ?? session.principal?.name;
-      if (target === undefined) throw relayError(Errors.ACCESS_DENIED, 'sending to /user/queue/... needs an authenticated user; name one: /user/{name}/queue/...');
-      return { kind: 'broker', destination: userBrokerDestination(target, parsed.destination) };
+      // `/user/queue/x` is the sender's own (an anonymous session's: its session's), as for SUBSCRIBE.
+      const destinationOf = parsed.user !== undefined ? userBrokerDestination(parsed.user, parsed.destination)
+        : ownBrokerDestination(session.principal?.name, session.id, parsed.destination);
+      return { kind: 'broker', destination: destinationOf };
     }
     if (destination.startsWith(this.options.appPrefix)) {
       const path = destination.slice(this.options.appPrefix.length - 1);
-      if (!this.options.handlers.has(path)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, `no application handler for ${destination}`);
+      // Even without a handler: that is reported to the sender (NO_HANDLER), not a protocol error.
       return { kind: 'handled', handle: (frame, s) => this.options.handlers.dispatch(path, frame, s) };
     }
     return this.relayed.routeSend(session, destination);

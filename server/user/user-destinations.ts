@@ -69,6 +69,20 @@ export function userBrokerDestination(user: string, destination: string): string
   return INTERNAL_DESTINATION_PREFIX + routingKey('user', user, destination);
 }
 
+/**
+ * Broker destination of an anonymous session's own user destinations: as in Spring, a session
+ * without a user is its own, keyed by its session id (`sendToSession(null, sessionId, …)` publishes
+ * here). A key kind of its own, so no user name, whatever it is, can reach it.
+ */
+export function sessionBrokerDestination(sessionId: string, destination: string): string {
+  return INTERNAL_DESTINATION_PREFIX + routingKey('session', sessionId, destination);
+}
+
+/** Where a session's own `/user/…` destination meets: its user's, or, anonymous, its session's. */
+export function ownBrokerDestination(user: string | undefined, sessionId: string, destination: string): string {
+  return user !== undefined ? userBrokerDestination(user, destination) : sessionBrokerDestination(sessionId, destination);
+}
+
 /** Broker destination of the presence registry every instance publishes to and reads. */
 export const REGISTRY_DESTINATION = INTERNAL_DESTINATION_PREFIX + 'stomp-relay.registry';
 

@@ -7,7 +7,7 @@ import { headers as makeHeaders, type StompHeaders } from '../codec/frame';
 import { Errors, isRelayError, relayError } from '../errors';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
-import { TARGET_SESSION_HEADER, userBrokerDestination } from './user-destinations';
+import { TARGET_SESSION_HEADER, sessionBrokerDestination, userBrokerDestination } from './user-destinations';
 import { isCarriedHeader, isRelaySetHeader, underPrefix } from '../session/header-policy';
 
 /** A payload: bytes and strings go as they are; anything else is sent as JSON. */
@@ -33,6 +33,13 @@ export interface SendResult extends UserPresence {
 }
 
 
+/** What a push to an anonymous session answers: presence knows no anonymous sessions. */
+export interface AnonymousSendResult {
+  destination: string;
+  /** True when the broker routed the message to the session's instance, where it is subscribed. */
+  routed: boolean;
+}
+
 export class UserMessaging {
   constructor(
     private readonly deps: {
@@ -56,24 +63,59 @@ export class UserMessaging {
    * subscribed to that destination): never a silent loss.
    */
   async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
-    const started = process.hrtime.bigint();
     if (typeof user !== 'string' || user === '') throw relayError(Errors.BAD_REQUEST, 'user must be a non-empty string');
-    this.checkDestination(destination);
+    const message = this.message(destination, payload, options);
+    if (options.sessionId !== undefined) message.headers[TARGET_SESSION_HEADER] = options.sessionId;
+    const routed = await this.counted(() => this.publishRouted(user, destination, { ...message, destination: userBrokerDestination(user, destination) }, options.confirm ?? true));
+    return { ...this.deps.presence.lookup(user), destination, routed };
+  }
+
+  /**
+   * Publishes `payload` to an anonymous session's `destination` (its subscriptions on
+   * `/user/queue/x`; Spring keys them by session id), on any instance. Resolves with `routed: true`
+   * once the broker routed it there, `routed: false` when no such session is subscribed (presence
+   * knows nothing of anonymous sessions, so nothing is retried). Rejects as {@link sendToUser}.
+   */
+  async sendToAnonymousSession(sessionId: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<AnonymousSendResult> {
+    if (typeof sessionId !== 'string' || sessionId === '') throw relayError(Errors.BAD_REQUEST, 'sessionId must be a non-empty string');
+    const message = this.message(destination, payload, options);
+    const request = { ...message, destination: sessionBrokerDestination(sessionId, destination) };
+    const routed = await this.counted(async () => {
+      try {
+        await this.deps.broker.publish(request, { confirm: options.confirm ?? true, mandatory: true });
+        return true;
+      } catch (err) {
+        if (isRelayError(err) && err.code === 'NO_ROUTE') return false;
+        throw err;
+      }
+    });
+    return { destination, routed };
+  }
+
+  /** Checks the destination and builds body and headers (BAD_REQUEST for what is not allowed). */
+  private message(destination: string, payload: Payload, options: SendToUserOptions): { headers: StompHeaders; body: Buffer } {
+    if (!underPrefix(destination, this.deps.destinationPrefixes)) {
+      throw relayError(Errors.BAD_REQUEST, `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`);
+    }
     const { body, contentType } = encodePayload(payload);
-    const h = makeHeaders({ 'content-type': contentType });
-    copyApplicationHeaders(h, options.headers);
-    if (options.sessionId !== undefined) h[TARGET_SESSION_HEADER] = options.sessionId;
-    const brokerDestination = userBrokerDestination(user, destination);
+    const headers = makeHeaders({ 'content-type': contentType });
+    copyApplicationHeaders(headers, options.headers);
+    return { headers, body };
+  }
+
+  /** Runs a push, counting its outcome and latency. */
+  private async counted(push: () => Promise<boolean>): Promise<boolean> {
+    const started = process.hrtime.bigint();
     let routed: boolean;
     try {
-      routed = await this.publishRouted(user, destination, { destination: brokerDestination, headers: h, body }, options.confirm ?? true);
+      routed = await push();
       this.deps.metrics.pushes.inc({ outcome: routed ? 'accepted' : 'offline' });
     } catch (err) {
       this.deps.metrics.pushes.inc({ outcome: 'failed' });
       throw err;
     }
     this.deps.metrics.pushLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    return { ...this.deps.presence.lookup(user), destination, routed };
+    return routed;
   }
 
   /**
@@ -81,14 +123,7 @@ export class UserMessaging {
    * anything: a push to many users checks what they share once, before the first is sent.
    */
   checkMessage(destination: string, headers?: SendToUserOptions['headers']): void {
-    this.checkDestination(destination);
-    copyApplicationHeaders(makeHeaders(), headers);
-  }
-
-  private checkDestination(destination: string): void {
-    if (!underPrefix(destination, this.deps.destinationPrefixes)) {
-      throw relayError(Errors.BAD_REQUEST, `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`);
-    }
+    this.message(destination, '', { headers });
   }
 
   /**

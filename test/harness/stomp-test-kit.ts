@@ -7,8 +7,10 @@
  * codec bug cannot hide itself from these tests.
  */
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
+import express from 'express';
 import SockJS from 'sockjs-client';
 import { Client, type IFrame, type IMessage, type StompHeaders, type StompSubscription } from '@stomp/stompjs';
 import { createRelay, type CreateRelayOptions, type Relay } from '../../server/relay';
@@ -134,6 +136,45 @@ export async function startRelay(options: CreateRelayOptions = {}): Promise<Test
     sockjsRawWsUrl: `ws://127.0.0.1:${port}/sockjs/websocket`,
     admin: adminAddress ? `http://127.0.0.1:${adminAddress.port}` : undefined,
     close: () => relay.close(),
+  };
+}
+
+/**
+ * Like {@link startRelay}, but the relay is embedded in a host express application the way the
+ * README shows (`app.use(relay.router)`, `relay.attach(server)`, `relay.start()`), next to a host
+ * route `GET /host` answering `host`. `setup` runs before the relay starts (register handlers there).
+ */
+export async function startEmbeddedRelay(options: CreateRelayOptions = {}, setup?: (relay: Relay) => void): Promise<TestRelay> {
+  const relay = createRelay({
+    logger: silentLogger(),
+    instanceId: 'test-embedded',
+    shutdownGraceMs: 1_000,
+    serveDemo: false,
+    ...options,
+  });
+  setup?.(relay);
+  const app = express();
+  app.get('/host', (_req, res) => { res.send('host'); });
+  app.use(relay.router);
+  const server = http.createServer(app);
+  relay.attach(server);
+  await relay.start();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    relay,
+    port,
+    http: base,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    sockjsRawWsUrl: `ws://127.0.0.1:${port}/sockjs/websocket`,
+    sockjsUrl: `${base}/sockjs`,
+    admin: undefined,
+    close: async () => {
+      await relay.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 

@@ -39,6 +39,16 @@ describe('users across instances (RabbitMQ)', function () {
     return c;
   }
 
+  it('reaches an anonymous session on A from B with sendToSession(null, its session id), and says routed: false for no such session', async () => {
+    const anonymous = await wsClient(a);
+    clients.push(anonymous);
+    const messages = await inbox(anonymous, '/user/queue/notifications');
+    const sessionId = anonymous.connected.headers.session;
+    expect(await b.relay.sendToSession(null, sessionId, '/queue/notifications', 'for the anonymous session')).to.deep.equal({ destination: '/queue/notifications', routed: true });
+    expect((await messages.next('the push to the anonymous session')).body).to.equal('for the anonymous session');
+    expect(await b.relay.sendToSession(null, uniqueName('gone'), '/queue/notifications', 'x')).to.deep.equal({ destination: '/queue/notifications', routed: false });
+  });
+
   it('delivers a push sent to instance B to every session of the user on A and B, and to nobody else', async () => {
     const alice = uniqueName('alice');
     const bob = uniqueName('bob');

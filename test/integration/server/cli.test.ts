@@ -5,8 +5,9 @@
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Inbox, RawStomp, request, within } from '../../harness/stomp-test-kit';
 
@@ -78,6 +79,7 @@ describe('server: CLI (dist/server/cli.js)', function () {
     ['an unknown AUTH_MODE', { AUTH_MODE: 'ldap' }, /AUTH_MODE must be one of dev, jwt, broker, got "ldap"/],
     ['AUTH_MODE=broker without BROKER_URL', { AUTH_MODE: 'broker' }, /AUTH_MODE=broker needs BROKER_URL/],
     ['AUTH_MODE=jwt without AUTH_JWT_SECRET', { AUTH_MODE: 'jwt' }, /AUTH_MODE=jwt needs AUTH_JWT_SECRET/],
+    ['an AUTH_JWKS_URL that is not http(s)', { AUTH_JWKS_URL: 'ftp://keys.example/jwks.json' }, /AUTH_JWKS_URL must be an http\(s\) URL, got "ftp:\/\/keys\.example\/jwks\.json"/],
     ['AUTH_JWT_REQUIRE_EXP=maybe', { AUTH_JWT_REQUIRE_EXP: 'maybe' }, /AUTH_JWT_REQUIRE_EXP must be true or false, got "maybe"/],
   ];
   for (const [name, env, says] of authRefusals) {
@@ -98,6 +100,23 @@ describe('server: CLI (dist/server/cli.js)', function () {
     expect(bad.stderr).to.match(/ADMIN_PORT must be a whole number, got "abc"/);
   });
 
+  const aclDir = mkdtempSync(join(tmpdir(), 'stomp-relay-cli-acl-'));
+
+  it('refuses an ACL_FILE with problems, listing every one, with exit status 2', async () => {
+    const file = join(aclDir, 'bad.yaml');
+    writeFileSync(file, 'default: perhaps\nrules:\n  - destination: /user/{user}/queue/#\n    allow: { claims: { sub: {user} } }\n  - destination: /topic/x\n    commands: [UNSUBSCRIBE]\n    allow: anyone\n');
+    const out = await runCli([], { ACL_FILE: file });
+    expect(out.code).to.equal(2);
+    expect(out.stderr).to.include(`ACL_FILE ${file} has 3 problems`);
+    expect(out.stderr).to.match(/default: must be "allow" or "deny", got "perhaps"/);
+    expect(out.stderr).to.match(/rules\[0\]\.allow\.claims\.sub: YAML read \{user\} as a mapping; put the template in quotes/);
+    expect(out.stderr).to.match(/rules\[1\]\.commands\[0\]: "UNSUBSCRIBE" is always allowed/);
+    expect(out.stderr, 'no stack trace for a config mistake').to.not.match(/\n\s+at /);
+    const missing = await runCli([], { ACL_FILE: join(aclDir, 'missing.yaml') });
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.match(/missing\.yaml: cannot read it \(ENOENT\)/);
+  });
+
   describe('running', () => {
     let child: ChildProcess;
     let port: number;
@@ -106,8 +125,10 @@ describe('server: CLI (dist/server/cli.js)', function () {
 
     before(async () => {
       port = await freePort();
+      const aclFile = join(aclDir, 'acl.json');
+      writeFileSync(aclFile, JSON.stringify({ default: 'allow', rules: [{ destination: '/topic/cli-private.#', allow: 'nobody' }] }));
       child = spawn(process.execPath, [CLI], {
-        env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1', INSTANCE_ID: 'cli-test', SHUTDOWN_GRACE_MS: '1000', LOG_LEVEL: 'info' }),
+        env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1', INSTANCE_ID: 'cli-test', SHUTDOWN_GRACE_MS: '1000', LOG_LEVEL: 'info', ACL_FILE: aclFile }),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -149,6 +170,18 @@ describe('server: CLI (dist/server/cli.js)', function () {
       const connected = await raw.connect({ login: 'ops' });
       expect(connected.headers.server).to.include('cli-test');
       await raw.close();
+    });
+
+    it('applies the rules of ACL_FILE', async () => {
+      expect(lines.all.find((l) => l.msg === 'authorization rules loaded')).to.include({ rules: 1, default: 'allow' });
+      const raw = await RawStomp.open(`ws://127.0.0.1:${port}/ws`);
+      await raw.connect({ login: 'ops' });
+      raw.sendFrame('SUBSCRIBE', { id: 'open', destination: '/topic/cli-open', receipt: 'open' });
+      await raw.expect('RECEIPT');
+      raw.sendFrame('SUBSCRIBE', { id: 'private', destination: '/topic/cli-private.plans' });
+      const error = await raw.expect('ERROR');
+      expect(error.headers.code).to.equal('ACCESS_DENIED');
+      await raw.waitClosed();
     });
 
     it('on SIGTERM tells clients SHUTTING_DOWN and exits 0', async () => {

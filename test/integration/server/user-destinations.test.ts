@@ -88,8 +88,8 @@ describe('server: user destinations', function () {
     expect((await sub.messages.next()).body).to.equal('mine');
   });
 
-  it('refuses an anonymous session subscribing to a user destination', async () => {
-    await expectRefused(undefined, 'SUBSCRIBE', '/user/queue/x', 'ACCESS_DENIED');
+  it('refuses an anonymous session subscribing to a named user\'s destination (its own /user/queue/x it may use)', async () => {
+    await expectRefused(undefined, 'SUBSCRIBE', `/user/${unique('bob')}/queue/x`, 'ACCESS_DENIED');
   });
 
   describe('the internal namespace (/exchange/amq.direct) is closed to clients', () => {
@@ -147,8 +147,12 @@ describe('server: user destinations', function () {
     expect(a1.messages.pending + a2.messages.pending, 'alice did not get bob\'s').to.equal(0);
   });
 
-  it('refuses SEND to an /app destination without a handler', async () => {
-    await expectRefused('alice', 'SEND', '/app/no-such-handler', 'DESTINATION_NOT_ALLOWED');
+  it('answers a SEND to an /app destination without a handler with NO_HANDLER on /user/queue/errors, not an ERROR', async () => {
+    const client = track(await wsClient(server, { login: unique('alice') }));
+    const errors = await client.subscribe('/user/queue/errors');
+    await client.publish('/app/no-such-handler', 'x');
+    expect(JSON.parse((await errors.messages.next('the report')).body).code).to.equal('NO_HANDLER');
+    expect(client.client.connected).to.equal(true);
   });
 
   it('delivers relay.sendToUser() from the host application', async () => {
