@@ -32,8 +32,16 @@ export interface RelayConfig {
   /** HTTP port for everything: WebSocket, SockJS, push API, health, metrics, demo. */
   port: number;
   host: string;
-  /** `stomp://user:pass@host:61613/vhost`; undefined selects the embedded in-memory broker. */
+  /**
+   * `stomp://user:pass@host:61613/vhost`, or a comma-separated list of the nodes of one RabbitMQ
+   * cluster (see {@link parseBrokerUrls}); undefined selects the embedded in-memory broker.
+   */
   brokerUrl: string | undefined;
+  /**
+   * `amqp://user:pass@host:5672/vhost` (or a list, like `brokerUrl`) for the relay's AMQP 0-9-1
+   * connections; undefined derives it from `brokerUrl` (see {@link brokerAmqpEndpoints}).
+   */
+  brokerAmqpUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
   /** HS256 secret; undefined = dev mode (CONNECT `login` names the user, pushes need no token). */
@@ -64,6 +72,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
   brokerUrl: undefined,
+  brokerAmqpUrl: undefined,
   brokerPoolSize: 4,
   authJwtSecret: undefined,
   limits: Object.freeze({
@@ -110,7 +119,8 @@ const list = (value: string): string[] => value.split(',').map((s) => s.trim()).
 export const ENV_VARS: readonly EnvVar[] = [
   { name: 'PORT', help: 'HTTP port (default 8080)', apply: (c, v) => { c.port = int('PORT', v, 0, 65535); } },
   { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
-  { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
+  { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ, or a comma-separated list of the nodes of one cluster; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
+  { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost (or a comma-separated list of nodes) for AMQP 0-9-1; default: BROKER_URL\'s hosts, credentials and vhost, port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
   { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs; unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
   { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
@@ -170,7 +180,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export function validateConfig(config: RelayConfig): RelayConfig {
   const fail = (msg: string): never => { throw relayError(Errors.INVALID_CONFIG, msg); };
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) fail(`port must be 0-65535, got ${config.port}`);
-  if (config.brokerUrl !== undefined) parseBrokerUrl(config.brokerUrl);
+  validateBrokerUrls(config.brokerUrl, config.brokerAmqpUrl);
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
   for (const [k, v] of Object.entries(config.limits)) {
     if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
@@ -203,22 +213,129 @@ export interface BrokerEndpoint {
   vhost: string;
 }
 
-/** Parses `stomp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`). */
+/** One node's AMQP 0-9-1 listener (`amqp://user:pass@host:5672/vhost`). */
+export interface AmqpEndpoint {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  vhost: string;
+}
+
+/**
+ * Parses `stomp://user:pass@host:port/vhost` (vhost `/` when the path is empty, `/` or `/%2F`;
+ * user and passcode guest, port 61613 when absent). One URL only: a comma separates the entries of
+ * a list (see {@link parseBrokerUrls}); write a comma inside a vhost or credential as `%2C`.
+ */
 export function parseBrokerUrl(url: string): BrokerEndpoint {
+  const endpoints = parseBrokerUrls(url);
+  if (endpoints.length !== 1) throw relayError(Errors.INVALID_CONFIG, `BROKER_URL lists ${endpoints.length} URLs where one is expected`);
+  return endpoints[0];
+}
+
+/**
+ * Parses BROKER_URL: one `stomp://` URL, or a comma-separated list of the nodes of one RabbitMQ
+ * cluster. Every entry is checked (a message names the bad one, its password hidden), no node may
+ * appear twice, and all entries must share login, passcode and vhost: the nodes of one cluster
+ * share users and virtual hosts, so a difference can only be a mistake.
+ */
+export function parseBrokerUrls(value: string): BrokerEndpoint[] {
+  return parseUrlList('BROKER_URL', 'stomp:', 61613, value).map((u) => ({
+    host: u.host, port: u.port, login: u.username, passcode: u.password, vhost: u.vhost,
+  }));
+}
+
+/**
+ * Parses BROKER_AMQP_URL: one `amqp://user:pass@host:5672/vhost` URL or a comma-separated list of
+ * cluster nodes, with the same rules as {@link parseBrokerUrls} (port 5672 when absent).
+ */
+export function parseAmqpUrls(value: string): AmqpEndpoint[] {
+  return parseUrlList('BROKER_AMQP_URL', 'amqp:', 5672, value);
+}
+
+/** The default AMQP endpoints for BROKER_URL's nodes: same hosts, credentials and vhost, port 5672. */
+export function deriveAmqpEndpoints(stomp: readonly BrokerEndpoint[]): AmqpEndpoint[] {
+  return stomp.map((e) => ({ host: e.host, port: 5672, username: e.login, password: e.passcode, vhost: e.vhost }));
+}
+
+/**
+ * Where the relay's AMQP connections go: BROKER_AMQP_URL's nodes, else those derived from
+ * BROKER_URL; undefined with the embedded broker. For a config that passed {@link validateConfig}.
+ */
+export function brokerAmqpEndpoints(config: Pick<RelayConfig, 'brokerUrl' | 'brokerAmqpUrl'>): AmqpEndpoint[] | undefined {
+  if (config.brokerAmqpUrl !== undefined) return parseAmqpUrls(config.brokerAmqpUrl);
+  if (config.brokerUrl === undefined) return undefined;
+  return deriveAmqpEndpoints(parseBrokerUrls(config.brokerUrl));
+}
+
+/** BROKER_URL and BROKER_AMQP_URL together: both lists valid, one vhost for both. */
+function validateBrokerUrls(brokerUrl: string | undefined, brokerAmqpUrl: string | undefined): void {
+  const stomp = brokerUrl === undefined ? undefined : parseBrokerUrls(brokerUrl);
+  if (brokerAmqpUrl === undefined) return;
+  const amqp = parseAmqpUrls(brokerAmqpUrl);
+  if (stomp === undefined) {
+    throw relayError(Errors.INVALID_CONFIG, 'BROKER_AMQP_URL is set but BROKER_URL is not (the embedded broker needs neither)');
+  }
+  if (amqp[0].vhost !== stomp[0].vhost) {
+    throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL's vhost "${amqp[0].vhost}" differs from BROKER_URL's "${stomp[0].vhost}": the relay uses one virtual host for both`);
+  }
+}
+
+/** One entry of a URL list, in AMQP's field names (the STOMP parser renames them). */
+function parseUrlList(name: string, protocol: 'stomp:' | 'amqp:', defaultPort: number, value: string): AmqpEndpoint[] {
+  const entries = value.split(',').map((e) => e.trim());
+  if (entries.length === 1 && entries[0] === '') throw relayError(Errors.INVALID_CONFIG, `${name} lists no URL`);
+  const label = (i: number): string => entries.length === 1 ? name : `${name} entry ${i + 1} of ${entries.length} (${redact(entries[i])})`;
+  const out: AmqpEndpoint[] = [];
+  entries.forEach((entry, i) => {
+    if (entry === '') throw relayError(Errors.INVALID_CONFIG, `${name} entry ${i + 1} of ${entries.length} is empty (a stray comma?)`);
+    const problem = (reason: string): never => {
+      throw relayError(Errors.INVALID_CONFIG, entries.length === 1 ? `${name} ${reason}` : `${label(i)}: ${reason}`);
+    };
+    const endpoint = parseUrl(entry, protocol, defaultPort, problem);
+    const first = out[0];
+    if (first !== undefined) {
+      const sharedBy = 'the nodes of one cluster share users and virtual hosts';
+      if (endpoint.vhost !== first.vhost) problem(`vhost "${endpoint.vhost}" differs from entry 1's "${first.vhost}" (${sharedBy})`);
+      if (endpoint.username !== first.username) problem(`login "${endpoint.username}" differs from entry 1's "${first.username}" (${sharedBy})`);
+      if (endpoint.password !== first.password) problem(`passcode differs from entry 1's (${sharedBy})`);
+      const twin = out.findIndex((e) => e.host === endpoint.host && e.port === endpoint.port);
+      if (twin >= 0) problem(`repeats ${endpoint.host}:${endpoint.port} (entry ${twin + 1})`);
+    }
+    out.push(endpoint);
+  });
+  return out;
+}
+
+/** Reasons read after the variable's name: "BROKER_URL must start with stomp://". */
+function parseUrl(url: string, protocol: string, defaultPort: number, problem: (reason: string) => never): AmqpEndpoint {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw relayError(Errors.INVALID_CONFIG, `BROKER_URL is not a URL: "${url}"`);
+    return problem(`is not a URL: "${redact(url)}"`);
   }
-  if (u.protocol !== 'stomp:') throw relayError(Errors.INVALID_CONFIG, `BROKER_URL must start with stomp://, got "${u.protocol}//"`);
-  if (!u.hostname) throw relayError(Errors.INVALID_CONFIG, 'BROKER_URL has no host');
-  const path = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (u.protocol !== protocol) problem(`must start with ${protocol}//, got "${u.protocol}//"`);
+  if (!u.hostname) problem('has no host');
+  if (u.search !== '' || u.hash !== '') problem(`has a query or fragment ("${u.search}${u.hash}") the relay does not read`);
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return problem(`has a malformed percent-escape in its ${what}`);
+    }
+  };
+  const path = decode(u.pathname.replace(/^\//, ''), 'vhost');
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: u.port ? Number(u.port) : 61613,
-    login: decodeURIComponent(u.username) || 'guest',
-    passcode: decodeURIComponent(u.password) || 'guest',
+    port: u.port ? Number(u.port) : defaultPort,
+    username: decode(u.username, 'user name') || 'guest',
+    password: decode(u.password, 'password') || 'guest',
     vhost: path === '' ? '/' : path,
   };
+}
+
+/** A URL as it may appear in a message: the password replaced by `***`. */
+function redact(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
 }
