@@ -8,7 +8,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -27,6 +27,13 @@ export interface RabbitNodeOptions {
   bootTimeoutMs?: number;
   /** Parent folder of the node's private folder. Default: the OS temp dir. */
   baseDir?: string;
+  /**
+   * Content of the node's Erlang cookie (`$HOME/.erlang.cookie`, mode 400, in its private HOME).
+   * Nodes of one cluster need the same one. Default: Erlang makes a random one at first boot.
+   */
+  erlangCookie?: string;
+  /** Ports not to pick, e.g. those of other nodes prepared but not yet booted. */
+  avoidPorts?: ReadonlySet<number>;
 }
 
 export interface RabbitConnectionInfo {
@@ -70,7 +77,7 @@ export class RabbitNode {
   readonly nodeName: string;
   readonly dir: string;
   readonly ports: RabbitNodePorts;
-  private readonly options: Required<Omit<RabbitNodeOptions, 'baseDir'>>;
+  private readonly options: Required<Pick<RabbitNodeOptions, 'plugins' | 'bootTimeoutMs'>>;
   private child: ChildProcess | undefined;
   private childExit: Promise<void> | undefined;
   private readonly killOnExit = (): void => this.killNow();
@@ -91,6 +98,8 @@ export class RabbitNode {
   get webStompPort(): number { return this.ports.webStomp; }
   /** What the relay's BROKER_URL would be. */
   get brokerUrl(): string { return `stomp://guest:guest@127.0.0.1:${this.ports.stomp}/`; }
+  /** What the relay's BROKER_AMQP_URL would be. */
+  get amqpUrl(): string { return `amqp://guest:guest@127.0.0.1:${this.ports.amqp}/`; }
   /** True while the Erlang VM runs (the RabbitMQ app may be stopped: see {@link stopApp}). */
   get running(): boolean { return this.child !== undefined; }
   get logFile(): string { return path.join(this.dir, 'log', `${this.nodeName}.log`); }
@@ -136,6 +145,21 @@ export class RabbitNode {
     }
     process.removeListener('exit', this.killOnExit);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Kills the node hard, as a crash or a lost machine would: SIGKILL to its whole process group (the
+   * Erlang VM and its helpers), no orderly shutdown. Resolves once every process of it is gone. Its
+   * folder stays: {@link start} boots it again with its data (a cluster member rejoins its cluster).
+   */
+  async kill(): Promise<void> {
+    const child = this.child;
+    const exited = this.childExit;
+    if (!child?.pid || !exited) return;
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    await exited;
+    await waitForGroupExit(child.pid, 5_000);
+    process.removeListener('exit', this.killOnExit);
   }
 
   /** Stops the RabbitMQ application (the VM stays up): every client connection drops, ports close. */
@@ -292,9 +316,15 @@ export async function createRabbitNode(options: RabbitNodeOptions = {}): Promise
   }
   const dir = mkdtempSync(path.join(options.baseDir ?? os.tmpdir(), 'stomprelay-rabbit-'));
   const nodeName = `stomprelay-test-${process.pid}-${randomBytes(3).toString('hex')}@localhost`;
-  const [amqp, dist, stomp, webStomp, management] = await freePorts(5);
+  const [amqp, dist, stomp, webStomp, management] = await freePorts(5, options.avoidPorts);
   const ports: RabbitNodePorts = { amqp, dist, stomp, webStomp, management };
   for (const sub of ['home', 'mnesia', 'log']) mkdirSync(path.join(dir, sub));
+  if (options.erlangCookie !== undefined) {
+    // Erlang refuses a cookie file others can read.
+    const cookie = path.join(dir, 'home', '.erlang.cookie');
+    writeFileSync(cookie, options.erlangCookie, { mode: 0o400 });
+    chmodSync(cookie, 0o400);
+  }
   writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
   writeFileSync(path.join(dir, 'rabbitmq.conf'), renderConfig(readFileSync(BROKER_CONF, 'utf8'), ports));
   const plugins = options.plugins ?? ['rabbitmq_stomp', 'rabbitmq_web_stomp'];
@@ -343,12 +373,12 @@ export function renderConfig(conf: string, ports: RabbitNodePorts): string {
  */
 const NODE_PORTS = { min: 20_000, max: 32_000 };
 
-async function freePorts(count: number): Promise<number[]> {
+async function freePorts(count: number, avoid: ReadonlySet<number> = new Set()): Promise<number[]> {
   const ports = new Set<number>();
   for (let attempts = 0; ports.size < count; attempts++) {
     if (attempts > 1000) throw new Error(`no ${count} free ports between ${NODE_PORTS.min} and ${NODE_PORTS.max}`);
     const port = NODE_PORTS.min + Math.floor(Math.random() * (NODE_PORTS.max - NODE_PORTS.min));
-    if (ports.has(port)) continue;
+    if (ports.has(port) || avoid.has(port)) continue;
     if (await canBind(port)) ports.add(port);
   }
   return [...ports];
@@ -380,6 +410,100 @@ function text(value: unknown): string {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What `rabbitmqctl cluster_status` says, as seen from one member. */
+export interface RabbitClusterStatus {
+  /** Every member the cluster knows of, running or not. */
+  diskNodes: string[];
+  /** Members running the RabbitMQ application now. */
+  runningNodes: string[];
+  /** Network partitions each node reports (empty when healthy). */
+  partitions: Record<string, string[]>;
+}
+
+/**
+ * A RabbitMQ cluster on this machine, made of private nodes ({@link RabbitNode}) that share one
+ * Erlang cookie. Create with {@link startRabbitCluster}; {@link stop} removes every node.
+ */
+export class RabbitCluster {
+  readonly nodes: readonly RabbitNode[];
+
+  /** @internal use {@link startRabbitCluster} */
+  constructor(nodes: RabbitNode[]) {
+    this.nodes = nodes;
+  }
+
+  /** BROKER_URL listing every node, in order. */
+  get brokerUrl(): string { return this.nodes.map((n) => n.brokerUrl).join(','); }
+  /** BROKER_AMQP_URL listing every node, in order. */
+  get amqpUrl(): string { return this.nodes.map((n) => n.amqpUrl).join(','); }
+  /** Nodes whose VM runs now (a {@link kill}ed one is left out). */
+  get running(): RabbitNode[] { return this.nodes.filter((n) => n.running); }
+
+  /** The node whose STOMP listener is `port`, if any (e.g. a relay connection's server port). */
+  nodeWithStompPort(port: number): RabbitNode | undefined {
+    return this.nodes.find((n) => n.stompPort === port);
+  }
+
+  /** SIGKILLs one node's process group (see {@link RabbitNode.kill}); the others carry on. */
+  async kill(node: RabbitNode | number): Promise<void> {
+    await (typeof node === 'number' ? this.nodes[node] : node).kill();
+  }
+
+  /** Cluster status as `via` (default: the first running node) sees it. */
+  async status(via: RabbitNode | undefined = this.running[0]): Promise<RabbitClusterStatus> {
+    if (!via) throw new Error('no node of the cluster is running');
+    const out = await via.ctl(['cluster_status', '--formatter', 'json']);
+    const raw = JSON.parse(out.slice(out.indexOf('{'))) as { disk_nodes?: string[]; running_nodes?: string[]; partitions?: Record<string, string[]> };
+    return { diskNodes: raw.disk_nodes ?? [], runningNodes: raw.running_nodes ?? [], partitions: raw.partitions ?? {} };
+  }
+
+  /**
+   * Removes every node. Killed rather than shut down in order: their data is thrown away, and an
+   * orderly shutdown of clustered nodes takes seconds each.
+   */
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map(async (n) => {
+      await n.kill();
+      await n.stop();
+    }));
+  }
+}
+
+/**
+ * Builds a RabbitMQ cluster of `size` private nodes on this machine: own names, ports and data,
+ * one Erlang cookie. All nodes boot at once; nodes 2..n then join node 1 (`stop_app`,
+ * `join_cluster`, `start_app`). Resolves once node 1 sees every node running.
+ */
+export async function startRabbitCluster(size = 3, options: Omit<RabbitNodeOptions, 'erlangCookie' | 'avoidPorts'> = {}): Promise<RabbitCluster> {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`a cluster needs at least one node, got ${size}`);
+  const erlangCookie = randomBytes(15).toString('hex').toUpperCase();
+  const nodes: RabbitNode[] = [];
+  const taken = new Set<number>();
+  // One at a time: each must not pick the ports of those prepared before it.
+  for (let i = 0; i < size; i++) {
+    const node = await createRabbitNode({ ...options, erlangCookie, avoidPorts: taken });
+    for (const port of Object.values(node.ports)) taken.add(port);
+    nodes.push(node);
+  }
+  const cluster = new RabbitCluster(nodes);
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+    const [first, ...others] = nodes;
+    for (const node of others) {
+      await node.ctl(['stop_app']);
+      await node.ctl(['join_cluster', first.nodeName]);
+      await node.startApp();
+    }
+    const status = await cluster.status(first);
+    const missing = nodes.filter((n) => !status.runningNodes.includes(n.nodeName));
+    if (missing.length > 0) throw new Error(`cluster formed without ${missing.map((n) => n.nodeName).join(', ')}: ${JSON.stringify(status)}`);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
 }
 
 /**
