@@ -1,6 +1,6 @@
 /** Picks the broker engine from configuration: RabbitMQ when `brokerUrl` is set, else embedded. */
 import type { RelayConfig } from '../config';
-import { parseBrokerUrl } from '../config';
+import { parseBrokerUrls } from '../config';
 import type { Logger } from '../observability/logger';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Broker } from './broker';
@@ -10,7 +10,7 @@ import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker';
 export function createBroker(config: RelayConfig, logger: Logger, metrics: RelayMetrics): Broker {
   if (config.brokerUrl === undefined) return new MemoryBroker({ logger });
   return new RabbitMqBroker({
-    endpoint: parseBrokerUrl(config.brokerUrl),
+    endpoints: parseBrokerUrls(config.brokerUrl),
     poolSize: config.brokerPoolSize,
     logger,
     metrics,

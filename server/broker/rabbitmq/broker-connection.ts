@@ -32,6 +32,20 @@ export interface BrokerConnectionHandler {
   onClose(reason: RelayError): void;
 }
 
+/**
+ * An error of {@link BrokerConnection.open} when RabbitMQ answered CONNECT with ERROR (wrong
+ * credentials, unknown vhost) rather than being unreachable: retrying will not help until someone
+ * changes the configuration, so operators must hear RabbitMQ's reason.
+ */
+export interface ConnectRefused extends RelayError {
+  /** RabbitMQ's ERROR frame: its `message` header and (the start of) its body. */
+  readonly refusal: { readonly message: string; readonly body: string };
+}
+
+export function isConnectRefused(err: unknown): err is ConnectRefused {
+  return typeof err === 'object' && err !== null && 'refusal' in err;
+}
+
 interface PendingReceipt {
   resolve(): void;
   reject(error: RelayError): void;
@@ -87,7 +101,8 @@ export class BrokerConnection {
         clearTimeout(timer);
         if (frame.command !== 'CONNECTED') {
           const detail = brokerErrorToRelayError(frame).message;
-          fail(relayError(Errors.BROKER_UNAVAILABLE, `${endpoint.host}:${endpoint.port} refused CONNECT (${detail})`));
+          const refusal = { message: frame.headers.message ?? frame.command, body: frame.body.toString('utf8', 0, Math.min(frame.body.length, 512)).trim() };
+          fail(Object.assign(relayError(Errors.BROKER_UNAVAILABLE, `${endpoint.host}:${endpoint.port} refused CONNECT (${detail})`), { refusal }));
           return;
         }
         connection.handler = handler;

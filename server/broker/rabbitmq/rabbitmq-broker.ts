@@ -47,8 +47,13 @@ import { dependsOnBrokerState } from './request-risk';
 import { sendHeaders, shareKey } from './subscription-headers';
 
 export interface RabbitMqBrokerOptions {
-  /** Where RabbitMQ's STOMP plugin listens; see parseBrokerUrl in server/config.ts. */
-  endpoint: BrokerEndpoint;
+  /**
+   * Where RabbitMQ's STOMP plugin listens: the nodes of one cluster (parseBrokerUrls in
+   * server/config.ts), over which the pool spreads (cluster-nodes.ts). Or give {@link endpoint}.
+   */
+  endpoints?: readonly BrokerEndpoint[];
+  /** One node: the same as `endpoints: [endpoint]`. */
+  endpoint?: BrokerEndpoint;
   /** Most TCP connections to RabbitMQ. Default 4. */
   poolSize?: number;
   /** Heart-beat interval both ways on broker connections; 0 disables. Default 10 000 ms. */
@@ -105,16 +110,19 @@ export class RabbitMqBroker implements Broker {
     if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) {
       throw relayError(Errors.INVALID_CONFIG, 'broker reconnect needs 0 < initialMs ≤ maxMs');
     }
+    const endpoints = options.endpoints ?? (options.endpoint ? [options.endpoint] : []);
+    if (endpoints.length === 0) throw relayError(Errors.INVALID_CONFIG, 'the RabbitMQ engine needs at least one endpoint');
     this.poolSize = poolSize;
     this.logger = options.logger ?? silentLogger();
     this.metrics = options.metrics;
-    const connectionOptions = { endpoint: options.endpoint, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
+    const connectionOptions = { endpoints, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
     const events = {
       onUp: (slot: ConnectionSlot) => this.slotUp(slot),
       onDown: (slot: ConnectionSlot, orphans: SlotSubscription[], reason: RelayError) => this.slotDown(slot, orphans as BrokerSubscription[], reason),
     };
     this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
-    this.probes = new ProbeConnection({ connection: connectionOptions, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
+    // Its first node follows the pool's: with fewer nodes than connections, the least used one.
+    this.probes = new ProbeConnection({ connection: connectionOptions, firstNode: poolSize, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
     this.guard = new DestinationGuard(this.probes, options.verification);
   }
 
