@@ -58,6 +58,8 @@ export interface RabbitQueueInfo {
   exclusive: boolean;
   messages: number;
   consumers: number;
+  /** `classic`, `quorum` or `stream`. */
+  type: string;
 }
 
 export interface RabbitNodePorts {
@@ -201,7 +203,7 @@ export class RabbitNode {
 
   /** Queues of the default vhost. */
   async listQueues(): Promise<RabbitQueueInfo[]> {
-    const rows = await this.ctlJson(['list_queues', 'name', 'durable', 'auto_delete', 'exclusive', 'messages', 'consumers']);
+    const rows = await this.ctlJson(['list_queues', 'name', 'durable', 'auto_delete', 'exclusive', 'messages', 'consumers', 'type']);
     return rows.map((r) => ({
       name: text(r.name),
       durable: r.durable === true,
@@ -209,6 +211,7 @@ export class RabbitNode {
       exclusive: r.exclusive === true,
       messages: Number(r.messages),
       consumers: Number(r.consumers),
+      type: text(r.type),
     }));
   }
 

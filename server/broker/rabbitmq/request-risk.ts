@@ -95,11 +95,14 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
   const parsed = parseDestination(destination);
   const refusal = refuseDestination(parsed, destination, 'SUBSCRIBE');
   if (refusal) return refusal;
+  let prefetch: number;
   try {
-    parsePrefetchCount(headers['prefetch-count']);
+    prefetch = parsePrefetchCount(headers['prefetch-count']);
   } catch (err) {
     return { verdict: 'refuse', error: err as RelayError };
   }
+  const badStreamConsumer = streamConsumerRefusal(request, parsed, prefetch);
+  if (badStreamConsumer) return badStreamConsumer;
 
   // Headers that make RabbitMQ declare or look something up: they must be verified.
   let declaring = false;
@@ -128,6 +131,28 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
   if (parsed.kind === 'exchange' && !declaring) return exchangeProbe(parsed.exchange);
   const target: ProbeTarget = { destination, headers: probeHeaders(headers, ENGINE_SUBSCRIBE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS) };
   return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(target.headers)}`, target };
+}
+
+/**
+ * Refuses a stream consumer RabbitMQ would refuse by closing the connection: a stream takes only
+ * client acks (an ack is credit, not removal) and needs a prefetch-count of 1 or more
+ * (https://www.rabbitmq.com/docs/streams#consuming). The probe cannot find out, since it always
+ * subscribes with client acks and a prefetch of 1. A request is a stream consumer when it declares
+ * a stream (`/queue/` with `x-queue-type: stream`) or reads from an offset (`x-stream-offset`); a
+ * stream named by `/amq/queue/` without `x-stream-offset` looks like any other queue.
+ */
+function streamConsumerRefusal(request: SubscribeRequest, parsed: Parsed, prefetch: number): Assessment | undefined {
+  const { headers } = request;
+  if (parsed.kind !== 'queue' && parsed.kind !== 'amq-queue') return undefined;
+  const declaresStream = parsed.kind === 'queue' && headers['x-queue-type'] === 'stream';
+  if (!declaresStream && headers['x-stream-offset'] === undefined) return undefined;
+  if (request.ack === 'auto') {
+    return refuse(Errors.INVALID_HEADER, 'ack', `auto (${request.destination} is a stream, which takes only ack:client or ack:client-individual)`);
+  }
+  if (prefetch === 0) {
+    return refuse(Errors.INVALID_HEADER, 'prefetch-count', `${headers['prefetch-count'] ?? '(none)'} (${request.destination} is a stream: its consumers need a prefetch-count of 1 or more)`);
+  }
+  return undefined;
 }
 
 /** Decides how a SEND reaches RabbitMQ (see the module comment). Runs on every publish. */

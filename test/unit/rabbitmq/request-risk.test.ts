@@ -97,6 +97,28 @@ describe('rabbitmq request risk', () => {
     expect(verdict(send('/topic/t', { priority: '9', expiration: '60000' }))).to.equal('safe');
   });
 
+  it('passes quorum and stream declarations through to the probe, with client acks and a prefetch-count for streams', () => {
+    const as = (ack: 'auto' | 'client' | 'client-individual', destination: string, init: Record<string, string>): Assessment =>
+      assessSubscribe({ destination, ack, headers: headers(init) });
+    expect(verdict(as('client', '/queue/q1', { 'x-queue-type': 'quorum', durable: 'true' }))).to.equal('probe');
+    expect(verdict(as('auto', '/queue/q1', { 'x-queue-type': 'quorum' }))).to.equal('probe');
+    expect(verdict(send('/queue/q1', { 'x-queue-type': 'quorum' }))).to.equal('probe');
+    expect(verdict(as('client', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '10', 'x-stream-offset': 'first' }))).to.equal('probe');
+    expect(verdict(as('client-individual', '/amq/queue/s1', { 'prefetch-count': '1', 'x-stream-offset': '42' }))).to.equal('probe');
+  });
+
+  it('refuses stream consumers RabbitMQ would refuse by closing the connection: auto acks, no prefetch-count', () => {
+    const as = (ack: 'auto' | 'client' | 'client-individual', destination: string, init: Record<string, string>): Assessment =>
+      assessSubscribe({ destination, ack, headers: headers(init) });
+    const refusal = (a: Assessment) => (a.verdict === 'refuse' ? `${a.error.code} ${a.error.message}` : a.verdict);
+    // Named a stream by its declaration (/queue/ + x-queue-type) or by a stream offset (any queue).
+    expect(refusal(as('auto', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '10' }))).to.match(/^INVALID_HEADER .*ack.*client/);
+    expect(refusal(as('auto', '/amq/queue/s1', { 'x-stream-offset': 'first' }))).to.match(/^INVALID_HEADER .*ack.*client/);
+    expect(refusal(as('client', '/queue/s1', { 'x-queue-type': 'stream' }))).to.match(/^INVALID_HEADER .*prefetch-count.*1 or more/);
+    expect(refusal(as('client-individual', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '0' }))).to.match(/^INVALID_HEADER .*prefetch-count/);
+    expect(refusal(as('client', '/amq/queue/s1', { 'x-stream-offset': 'next' }))).to.match(/^INVALID_HEADER .*prefetch-count/);
+  });
+
   it('isWholeNumber takes decimal digits only, up to a bound', () => {
     expect(isWholeNumber('0', 5)).to.equal(true);
     expect(isWholeNumber('5', 5)).to.equal(true);
