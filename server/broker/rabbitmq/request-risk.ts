@@ -145,7 +145,12 @@ function streamConsumerRefusal(request: SubscribeRequest, parsed: Parsed, prefet
   const { headers } = request;
   if (parsed.kind !== 'queue' && parsed.kind !== 'amq-queue') return undefined;
   const declaresStream = parsed.kind === 'queue' && headers['x-queue-type'] === 'stream';
-  if (!declaresStream && headers['x-stream-offset'] === undefined) return undefined;
+  const offset = headers['x-stream-offset'];
+  if (!declaresStream && offset === undefined) return undefined;
+  if (offset !== undefined && !isStreamOffset(offset)) {
+    // RabbitMQ's STOMP plugin ignores other words and crashes the connection on a bad number.
+    return refuse(Errors.INVALID_HEADER, 'x-stream-offset', `${offset} (first, last, next, offset=<n> or timestamp=<unix seconds>)`);
+  }
   if (request.ack === 'auto') {
     return refuse(Errors.INVALID_HEADER, 'ack', `auto (${request.destination} is a stream, which takes only ack:client or ack:client-individual)`);
   }
@@ -153,6 +158,14 @@ function streamConsumerRefusal(request: SubscribeRequest, parsed: Parsed, prefet
     return refuse(Errors.INVALID_HEADER, 'prefetch-count', `${headers['prefetch-count'] ?? '(none)'} (${request.destination} is a stream: its consumers need a prefetch-count of 1 or more)`);
   }
   return undefined;
+}
+
+/** An `x-stream-offset` RabbitMQ reads (rabbit_stomp_frame stream_offset_header). */
+function isStreamOffset(value: string): boolean {
+  if (value === 'first' || value === 'last' || value === 'next') return true;
+  if (value.startsWith('offset=')) return isWholeNumber(value.slice('offset='.length), Number.MAX_SAFE_INTEGER);
+  if (value.startsWith('timestamp=')) return isWholeNumber(value.slice('timestamp='.length), Number.MAX_SAFE_INTEGER);
+  return false;
 }
 
 /** Decides how a SEND reaches RabbitMQ (see the module comment). Runs on every publish. */

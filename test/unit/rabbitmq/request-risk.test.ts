@@ -104,7 +104,7 @@ describe('rabbitmq request risk', () => {
     expect(verdict(as('auto', '/queue/q1', { 'x-queue-type': 'quorum' }))).to.equal('probe');
     expect(verdict(send('/queue/q1', { 'x-queue-type': 'quorum' }))).to.equal('probe');
     expect(verdict(as('client', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '10', 'x-stream-offset': 'first' }))).to.equal('probe');
-    expect(verdict(as('client-individual', '/amq/queue/s1', { 'prefetch-count': '1', 'x-stream-offset': '42' }))).to.equal('probe');
+    expect(verdict(as('client-individual', '/amq/queue/s1', { 'prefetch-count': '1', 'x-stream-offset': 'offset=42' }))).to.equal('probe');
   });
 
   it('refuses stream consumers RabbitMQ would refuse by closing the connection: auto acks, no prefetch-count', () => {
@@ -117,6 +117,15 @@ describe('rabbitmq request risk', () => {
     expect(refusal(as('client', '/queue/s1', { 'x-queue-type': 'stream' }))).to.match(/^INVALID_HEADER .*prefetch-count.*1 or more/);
     expect(refusal(as('client-individual', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '0' }))).to.match(/^INVALID_HEADER .*prefetch-count/);
     expect(refusal(as('client', '/amq/queue/s1', { 'x-stream-offset': 'next' }))).to.match(/^INVALID_HEADER .*prefetch-count/);
+  });
+
+  it('reads x-stream-offset as RabbitMQ does, refusing values it would crash on or ignore', () => {
+    const offset = (value: string): Assessment =>
+      assessSubscribe({ destination: '/amq/queue/s1', ack: 'client', headers: headers({ 'prefetch-count': '5', 'x-stream-offset': value }) });
+    for (const value of ['first', 'last', 'next', 'offset=0', 'offset=42', 'timestamp=1700000000']) expect(verdict(offset(value)), value).to.equal('probe');
+    for (const value of ['offset=abc', 'offset=-1', 'timestamp=', 'timestamp=1.5', '42', '10m', 'First']) {
+      expect(code(offset(value)), value).to.equal('INVALID_HEADER');
+    }
   });
 
   it('isWholeNumber takes decimal digits only, up to a bound', () => {
