@@ -42,6 +42,8 @@ export interface RabbitConnectionInfo {
   user: string;
   state: string;
   peerPort: number;
+  /** The node's STOMP port it is connected to: tells which node of a cluster holds it. */
+  serverPort: number;
 }
 
 export interface RabbitConsumerInfo {
@@ -49,6 +51,17 @@ export interface RabbitConsumerInfo {
   consumerTag: string;
   ackRequired: boolean;
   prefetchCount: number;
+  /** The channel it consumes on, as {@link RabbitChannelInfo.pid} names it. */
+  channelPid: string;
+}
+
+export interface RabbitChannelInfo {
+  pid: string;
+  /** `client ip:port -> server ip:port (n)`: a STOMP connection has one channel. */
+  name: string;
+  /** The node's STOMP (or AMQP) port the channel's connection is on. */
+  serverPort: number;
+  consumerCount: number;
 }
 
 export interface RabbitQueueInfo {
@@ -60,6 +73,16 @@ export interface RabbitQueueInfo {
   consumers: number;
   /** `classic`, `quorum` or `stream`. */
   type: string;
+  /** Node name of a quorum queue's or stream's leader; '' for classic queues. */
+  leader: string;
+}
+
+export interface RabbitBindingInfo {
+  /** Exchange ('' = the default exchange). */
+  source: string;
+  /** Queue. */
+  destination: string;
+  routingKey: string;
 }
 
 export interface RabbitNodePorts {
@@ -178,7 +201,8 @@ export class RabbitNode {
 
   /**
    * STOMP connections (`list_stomp_connections`: RabbitMQ 3.10's `list_connections` leaves out the
-   * STOMP plugin's connections, which it opens as direct, in-VM AMQP connections).
+   * STOMP plugin's connections, which it opens as direct, in-VM AMQP connections). In a cluster,
+   * those of every node: {@link RabbitConnectionInfo.serverPort} tells them apart.
    */
   async listConnections(): Promise<RabbitConnectionInfo[]> {
     const rows = await this.ctlJson(['list_stomp_connections', 'conn_name', 'auth_login', 'connection_state', 'peer_port']);
@@ -187,23 +211,35 @@ export class RabbitNode {
       user: text(r.auth_login),
       state: text(r.connection_state),
       peerPort: Number(r.peer_port),
+      serverPort: Number(text(r.conn_name).split(':').pop()),
     }));
   }
 
   /** Consumers of the default vhost: one per broker-side subscription. */
   async listConsumers(): Promise<RabbitConsumerInfo[]> {
-    const rows = await this.ctlJson(['list_consumers', 'queue_name', 'consumer_tag', 'ack_required', 'prefetch_count']);
+    const rows = await this.ctlJson(['list_consumers', 'queue_name', 'consumer_tag', 'ack_required', 'prefetch_count', 'channel_pid']);
     return rows.map((r) => ({
       queue: text(r.queue_name),
       consumerTag: text(r.consumer_tag),
       ackRequired: r.ack_required === true,
       prefetchCount: Number(r.prefetch_count),
+      channelPid: text(r.channel_pid),
     }));
   }
 
-  /** Queues of the default vhost. */
-  async listQueues(): Promise<RabbitQueueInfo[]> {
-    const rows = await this.ctlJson(['list_queues', 'name', 'durable', 'auto_delete', 'exclusive', 'messages', 'consumers', 'type']);
+  /** Channels (in a cluster, of every node). */
+  async listChannels(): Promise<RabbitChannelInfo[]> {
+    const rows = await this.ctlJson(['list_channels', 'pid', 'name', 'consumer_count']);
+    return rows.map((r) => {
+      const name = text(r.name);
+      return { pid: text(r.pid), name, serverPort: Number(/:(\d+) \(\d+\)$/.exec(name)?.[1]), consumerCount: Number(r.consumer_count) };
+    });
+  }
+
+  /** Queues of the default vhost; with `local`, only those this node hosts (in a cluster). */
+  async listQueues(options: { local?: boolean } = {}): Promise<RabbitQueueInfo[]> {
+    const columns = ['name', 'durable', 'auto_delete', 'exclusive', 'messages', 'consumers', 'type', 'leader'];
+    const rows = await this.ctlJson(['list_queues', ...columns, ...(options.local ? ['--local'] : [])]);
     return rows.map((r) => ({
       name: text(r.name),
       durable: r.durable === true,
@@ -212,7 +248,14 @@ export class RabbitNode {
       messages: Number(r.messages),
       consumers: Number(r.consumers),
       type: text(r.type),
+      leader: text(r.leader ?? ''),
     }));
+  }
+
+  /** Bindings of the default vhost. */
+  async listBindings(): Promise<RabbitBindingInfo[]> {
+    const rows = await this.ctlJson(['list_bindings', 'source_name', 'destination_name', 'routing_key']);
+    return rows.map((r) => ({ source: text(r.source_name), destination: text(r.destination_name), routingKey: text(r.routing_key) }));
   }
 
   /** Runs `rabbitmqctl -n <node> ...args` against this node; resolves with its stdout. */
@@ -449,9 +492,35 @@ export class RabbitCluster {
     return this.nodes.find((n) => n.stompPort === port);
   }
 
+  /** The member named `nodeName` (`name@localhost`, as cluster_status and queue leaders say). */
+  nodeNamed(nodeName: string): RabbitNode | undefined {
+    return this.nodes.find((n) => n.nodeName === nodeName);
+  }
+
+  /** The running node that hosts classic queue `name` (for a quorum queue or stream: see its `leader`). */
+  async nodeHostingQueue(name: string): Promise<RabbitNode | undefined> {
+    for (const node of this.running) {
+      if ((await node.listQueues({ local: true })).some((q) => q.name === name)) return node;
+    }
+    return undefined;
+  }
+
   /** SIGKILLs one node's process group (see {@link RabbitNode.kill}); the others carry on. */
   async kill(node: RabbitNode | number): Promise<void> {
     await (typeof node === 'number' ? this.nodes[node] : node).kill();
+  }
+
+  /**
+   * Boots every killed node again, with its data: it rejoins the cluster by itself. Resolves once
+   * the cluster reports every node running.
+   */
+  async restartKilled(): Promise<void> {
+    const killed = this.nodes.filter((n) => !n.running);
+    if (killed.length === 0) return;
+    await Promise.all(killed.map((n) => n.start()));
+    const status = await this.status();
+    const missing = this.nodes.filter((n) => !status.runningNodes.includes(n.nodeName));
+    if (missing.length > 0) throw new Error(`${missing.map((n) => n.nodeName).join(', ')} did not rejoin: ${JSON.stringify(status)}`);
   }
 
   /** Cluster status as `via` (default: the first running node) sees it. */
