@@ -97,6 +97,8 @@ export class RabbitMqBroker implements Broker {
   private readonly timers = new Set<NodeJS.Timeout>();
   private rebalanceTimer: NodeJS.Timeout | undefined;
   private readonly poolSize: number;
+  /** More than one node: losing a connection may mean losing the queues of its node (cluster-nodes.ts). */
+  private readonly clustered: boolean;
   private nextSubscriptionId = 0;
   private isReady = false;
   private state: 'new' | 'started' | 'stopped' = 'new';
@@ -113,6 +115,7 @@ export class RabbitMqBroker implements Broker {
     const endpoints = options.endpoints ?? (options.endpoint ? [options.endpoint] : []);
     if (endpoints.length === 0) throw relayError(Errors.INVALID_CONFIG, 'the RabbitMQ engine needs at least one endpoint');
     this.poolSize = poolSize;
+    this.clustered = endpoints.length > 1;
     this.logger = options.logger ?? silentLogger();
     this.metrics = options.metrics;
     const connectionOptions = { endpoints, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
@@ -311,7 +314,7 @@ export class RabbitMqBroker implements Broker {
       const slot = this.placeFor(balanced);
       if (slot === undefined) return; // the next connection to come up takes them
       if (slot === 'full') continue;
-      if (dependsOnBrokerState(subscription.request)) this.verifyThenAttach(subscription, balanced);
+      if (dependsOnBrokerState(subscription.request, this.clustered)) this.verifyThenAttach(subscription, balanced);
       else void this.attachOrphan(subscription, slot);
     }
   }
@@ -415,6 +418,8 @@ export class RabbitMqBroker implements Broker {
 
   private slotDown(_slot: ConnectionSlot, orphans: BrokerSubscription[], reason: RelayError): void {
     for (const subscription of orphans) subscription.detach();
+    // Its node may be down, and the classic queues it hosts with it: what was verified is stale.
+    if (this.clustered) this.guard.clear();
     this.setReady();
     const restorable: BrokerSubscription[] = [];
     for (const subscription of orphans) {

@@ -82,11 +82,14 @@ export function parseDestination(destination: string): Parsed {
  * (`/amq/queue/`) or a non-built-in exchange. Those may have vanished with a broker restart and are
  * verified again before a restored subscription reaches a pooled connection. A `/queue/` or topic
  * subscription declares what it needs, with the headers already accepted once: restored directly
- * (a probe would compete with it for messages already waiting).
+ * (a probe would compete with it for messages already waiting). Except on a `cluster` of several
+ * nodes: a classic `/queue/` lives on one node, and while that node is down RabbitMQ answers its
+ * declaration ("home node ... is down") by closing the connection.
  */
-export function dependsOnBrokerState(request: SubscribeRequest): boolean {
+export function dependsOnBrokerState(request: SubscribeRequest, cluster = false): boolean {
   const parsed = parseDestination(request.destination);
-  return parsed.kind === 'amq-queue' || (parsed.kind === 'exchange' && !BUILTIN_EXCHANGES.has(parsed.exchange));
+  return parsed.kind === 'amq-queue' || (parsed.kind === 'exchange' && !BUILTIN_EXCHANGES.has(parsed.exchange))
+    || (cluster && parsed.kind === 'queue');
 }
 
 /** Decides how a SUBSCRIBE reaches RabbitMQ (see the module comment). */

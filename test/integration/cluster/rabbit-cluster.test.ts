@@ -4,6 +4,12 @@
  * to the survivors, where every subscription is restored without the clients noticing.
  */
 import { expect } from 'chai';
+import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
+import { headers } from '../../../server/codec/frame';
+import { parseBrokerUrls } from '../../../server/config';
+import { RecordingSink } from '../../broker-suite/recording-sink';
+import { freshDestination, waitUntil } from '../../broker-suite/wait';
+import { retryUntilDelivered } from '../rabbitmq/rabbit-brokers';
 import { closeAll, unique, waitFor, wsClient, type TestClient, type TestRelay } from '../../harness/stomp-test-kit';
 import { startInstance } from './cluster-helpers';
 import { nodeOfConsumer, nodeOfTopicSubscription, ReconnectingPublisher, stompConnectionsPerNode, useRabbitCluster } from './rabbit-cluster-fixture';
@@ -122,5 +128,40 @@ describe('the relay on a RabbitMQ cluster (three nodes)', function () {
     expect(receiptedAfterKill, 'publishes after the kill were receipted too').to.be.greaterThan(0);
     expect(socketClosed, 'the worker\'s session stayed open').to.equal(false);
     expect(worker.errors.all).to.deep.equal([]);
+  });
+
+  it('cancels the subscription of a classic queue that died with its node, without cutting the connection it was restored to', async () => {
+    const { cluster } = rabbit;
+    const endpoints = parseBrokerUrls(cluster.brokerUrl);
+    const start = async (nodes: typeof endpoints) => {
+      const broker = new RabbitMqBroker({ endpoints: nodes, poolSize: 1, heartbeatMs: 0, reconnect: { initialMs: 50, maxMs: 500 } });
+      await broker.start();
+      return broker;
+    };
+    // A classic durable queue lives on the node that declared it: nodes[0], where the engine's one
+    // pooled connection is too.
+    const queue = freshDestination('/queue/');
+    const declarer = await start([endpoints[0]]);
+    await (await declarer.subscribe({ destination: queue, ack: 'auto', headers: headers() }, new RecordingSink())).close();
+    await declarer.stop();
+    const broker = await start(endpoints);
+    try {
+      const worker = new RecordingSink('classic queue');
+      await broker.subscribe({ destination: queue, ack: 'client-individual', headers: headers() }, worker);
+      const topic = freshDestination('/topic/');
+      const reader = new RecordingSink('topic');
+      await broker.subscribe({ destination: topic, ack: 'auto', headers: headers() }, reader);
+
+      await cluster.kill(0);
+      // Restored on nodes[1], where RabbitMQ cannot declare the queue: its home node is down.
+      await waitUntil(() => worker.cancellations.length === 1, () => 'the classic queue\'s subscription was not cancelled', 30_000);
+      expect(worker.cancellations[0].code).to.equal('DESTINATION_NOT_ALLOWED');
+      expect(worker.cancellations[0].message).to.match(/home node .* is down/);
+      await retryUntilDelivered(broker, topic, reader, 1);
+      expect(reader.cancellations).to.deep.equal([]);
+      expect(broker.connectionsOpened, 'the connection was reopened once for the node, and not cut again').to.equal(2);
+    } finally {
+      await broker.stop();
+    }
   });
 });

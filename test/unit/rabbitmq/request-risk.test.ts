@@ -149,4 +149,9 @@ describe('dependsOnBrokerState (which restored subscriptions are verified again 
     expect(dependsOnBrokerState(request('/topic/news'))).to.equal(false);
     expect(dependsOnBrokerState(request('/exchange/amq.direct/stomp-relay.user.ann'))).to.equal(false);
   });
+
+  it('is true for /queue/ too on a cluster, where a classic queue goes down with its node', () => {
+    expect(dependsOnBrokerState(request('/queue/jobs'), true)).to.equal(true);
+    expect(dependsOnBrokerState(request('/topic/news'), true)).to.equal(false);
+  });
 });
