@@ -546,7 +546,8 @@ export class RabbitCluster {
 /**
  * Builds a RabbitMQ cluster of `size` private nodes on this machine: own names, ports and data,
  * one Erlang cookie. All nodes boot at once; nodes 2..n then join node 1 (`stop_app`,
- * `join_cluster`, `start_app`). Resolves once node 1 sees every node running.
+ * `join_cluster`, `start_app`). Resolves once node 1 sees every node running. Measured on this
+ * 2-core box under a load average of 12-13: ~37 s for three nodes, of which ~10 s joining.
  */
 export async function startRabbitCluster(size = 3, options: Omit<RabbitNodeOptions, 'erlangCookie' | 'avoidPorts'> = {}): Promise<RabbitCluster> {
   if (!Number.isInteger(size) || size < 1) throw new Error(`a cluster needs at least one node, got ${size}`);
@@ -561,6 +562,8 @@ export async function startRabbitCluster(size = 3, options: Omit<RabbitNodeOptio
   }
   const cluster = new RabbitCluster(nodes);
   try {
+    // Independent nodes until they join: booted at once (three in ~half the time of one by one).
+    // Joins one at a time (starting the joined nodes' applications at once saved nothing here).
     await Promise.all(nodes.map((n) => n.start()));
     const [first, ...others] = nodes;
     for (const node of others) {

@@ -2,8 +2,8 @@
  * A three-node RabbitMQ cluster for one test file (test/harness/rabbitmq.ts startRabbitCluster),
  * and what tests on it need: which node holds what, and a publisher that survives the death of the
  * node its session's broker connection was on. Booting a cluster takes tens of seconds on a shared
- * 2-core box, so a file boots one in `before` and each test leaves it whole (killed nodes are
- * booted again after each test).
+ * 2-core box, so a file boots one in `before`, and nodes a test killed are booted again (with
+ * their data: they rejoin) before the next test.
  */
 import type { IFrame } from '@stomp/stompjs';
 import { startRabbitCluster, type RabbitCluster, type RabbitNode } from '../../harness/rabbitmq';
@@ -14,14 +14,15 @@ export interface RabbitClusterFixture {
   readonly cluster: RabbitCluster;
 }
 
-/** Call inside `describe`: boots a cluster before the file's tests, restarts killed nodes after each. */
+/** Call inside `describe`: boots a cluster before the file's tests; each test starts with every node running. */
 export function useRabbitCluster(size = 3): RabbitClusterFixture {
   let cluster: RabbitCluster | undefined;
   before(async function () {
     this.timeout(240_000);
     cluster = await startRabbitCluster(size);
   });
-  afterEach(async function () {
+  // Before each test rather than after: nothing is rebooted after the file's last test.
+  beforeEach(async function () {
     this.timeout(120_000);
     await cluster?.restartKilled();
   });
