@@ -281,8 +281,9 @@ function validateBrokerUrls(brokerUrl: string | undefined, brokerAmqpUrl: string
   }
 }
 
-/** One entry of a URL list, in AMQP's field names (the STOMP parser renames them). */
+/** Parses a comma-separated list of `protocol` URLs; entries in AMQP's field names (parseBrokerUrls renames them). */
 function parseUrlList(name: string, protocol: 'stomp:' | 'amqp:', defaultPort: number, value: string): AmqpEndpoint[] {
+  const [userWord, passwordWord] = protocol === 'stomp:' ? ['login', 'passcode'] : ['user', 'password'];
   const entries = value.split(',').map((e) => e.trim());
   if (entries.length === 1 && entries[0] === '') throw relayError(Errors.INVALID_CONFIG, `${name} lists no URL`);
   const label = (i: number): string => entries.length === 1 ? name : `${name} entry ${i + 1} of ${entries.length} (${redact(entries[i])})`;
@@ -297,8 +298,8 @@ function parseUrlList(name: string, protocol: 'stomp:' | 'amqp:', defaultPort: n
     if (first !== undefined) {
       const sharedBy = 'the nodes of one cluster share users and virtual hosts';
       if (endpoint.vhost !== first.vhost) problem(`vhost "${endpoint.vhost}" differs from entry 1's "${first.vhost}" (${sharedBy})`);
-      if (endpoint.username !== first.username) problem(`login "${endpoint.username}" differs from entry 1's "${first.username}" (${sharedBy})`);
-      if (endpoint.password !== first.password) problem(`passcode differs from entry 1's (${sharedBy})`);
+      if (endpoint.username !== first.username) problem(`${userWord} "${endpoint.username}" differs from entry 1's "${first.username}" (${sharedBy})`);
+      if (endpoint.password !== first.password) problem(`${passwordWord} differs from entry 1's (${sharedBy})`);
       const twin = out.findIndex((e) => e.host === endpoint.host && e.port === endpoint.port);
       if (twin >= 0) problem(`repeats ${endpoint.host}:${endpoint.port} (entry ${twin + 1})`);
     }

@@ -99,6 +99,7 @@ describe('config: BROKER_AMQP_URL', () => {
   it('names the bad entry', () => {
     expect(configError(() => parseAmqpUrls('amqp://a/,stomp://b/'))).to.match(/BROKER_AMQP_URL entry 2 of 2 \(stomp:\/\/b\/\): must start with amqp:\/\//);
     expect(configError(() => parseAmqpUrls('amqp://a/x,amqp://b/y'))).to.match(/BROKER_AMQP_URL entry 2 of 2 .*vhost "y" differs from entry 1's "x"/);
+    expect(configError(() => parseAmqpUrls('amqp://u:p1@a/,amqp://u:p2@b/'))).to.match(/BROKER_AMQP_URL entry 2 of 2 \(amqp:\/\/u:\*\*\*@b\/\): password differs/);
   });
 
   it('is derived from BROKER_URL by default: same hosts, credentials and vhost, port 5672', () => {
