@@ -65,8 +65,16 @@ export interface RelayConfig {
   adminHost: string | undefined;
   /** Most users one `POST /push` may name (beyond: 413 TOO_MANY_USERS). */
   pushMaxUsers: number;
-  /** `stomp://user:pass@host:61613/vhost`; undefined selects the embedded in-memory broker. */
+  /**
+   * `stomp://user:pass@host:61613/vhost`, or a comma-separated list of the nodes of one RabbitMQ
+   * cluster (see {@link parseBrokerUrls}); undefined selects the embedded in-memory broker.
+   */
   brokerUrl: string | undefined;
+  /**
+   * `amqp://user:pass@host:5672/vhost` (or a list, like `brokerUrl`) for the relay's AMQP 0-9-1
+   * connections; undefined derives it from `brokerUrl` (see {@link brokerAmqpEndpoints}).
+   */
+  brokerAmqpUrl: string | undefined;
   /** Most TCP connections to the broker per instance, whatever the number of clients. */
   brokerPoolSize: number;
   /**
@@ -74,8 +82,6 @@ export interface RelayConfig {
    * connection of its own for them, outside the pool. 0 refuses exclusive queues.
    */
   brokerExclusiveConnections: number;
-  /** `amqp://user:pass@host:5672/vhost` (comma-separated: cluster nodes); undefined = derived from brokerUrl. */
-  brokerAmqpUrl: string | undefined;
   /** How long the instance's route queue outlives it on RabbitMQ (`x-expires`). */
   routeQueueTtlMs: number;
   /**
@@ -166,9 +172,9 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   adminHost: undefined,
   pushMaxUsers: 1000,
   brokerUrl: undefined,
+  brokerAmqpUrl: undefined,
   brokerPoolSize: 4,
   brokerExclusiveConnections: 100,
-  brokerAmqpUrl: undefined,
   routeQueueTtlMs: 30_000,
   userRouteWaitMs: 2_000,
   brokerHeartbeatMs: 5_000,
@@ -235,10 +241,10 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ADMIN_PORT', help: 'second HTTP port for /push*, /publish, /users*, /metrics, /openapi.json, which PORT then no longer serves; unset = all on PORT', apply: (c, v) => { c.adminPort = int('ADMIN_PORT', v, 0, 65535); } },
   { name: 'ADMIN_HOST', help: 'address the admin port listens on (default: HOST)', apply: (c, v) => { c.adminHost = v; } },
   { name: 'PUSH_MAX_USERS', help: 'most users one POST /push may name (default 1000)', apply: (c, v) => { c.pushMaxUsers = int('PUSH_MAX_USERS', v, 1, 100_000); } },
-  { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
+  { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ, or a comma-separated list of the nodes of one cluster; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
+  { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost (or a comma-separated list of nodes) for AMQP 0-9-1; default: BROKER_URL\'s hosts, credentials and vhost, port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
   { name: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each (default 100, 0 = refuse them)', apply: (c, v) => { c.brokerExclusiveConnections = int('BROKER_EXCLUSIVE_CONNECTIONS', v, 0, 100_000); } },
-  { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost of RabbitMQ (comma-separated: cluster nodes); default: BROKER_URL hosts and credentials on port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
   { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
   { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
   { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 5000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
@@ -317,8 +323,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
     if (config.adminPort !== 0 && config.adminPort === config.port) fail(`ADMIN_PORT must differ from PORT (both ${config.port}); unset it to serve everything on PORT`);
   }
   if (!Number.isInteger(config.pushMaxUsers) || config.pushMaxUsers < 1) fail(`pushMaxUsers must be a whole number ≥ 1, got ${config.pushMaxUsers}`);
-  if (config.brokerUrl !== undefined) parseBrokerUrl(config.brokerUrl);
-  if (config.brokerAmqpUrl !== undefined) parseAmqpUrls(config.brokerAmqpUrl);
+  validateBrokerUrls(config.brokerUrl, config.brokerAmqpUrl);
   if (!Number.isInteger(config.routeQueueTtlMs) || config.routeQueueTtlMs < 1000) fail('routeQueueTtlMs must be a whole number ≥ 1000');
   if (!Number.isInteger(config.userRouteWaitMs) || config.userRouteWaitMs < 0) fail('userRouteWaitMs must be a whole number ≥ 0');
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
@@ -388,51 +393,121 @@ export interface AmqpEndpoint {
   vhost: string;
 }
 
-/** Parses a comma-separated list of `amqp://user:pass@host:port/vhost` URLs. */
-export function parseAmqpUrls(value: string): AmqpEndpoint[] {
-  const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (entries.length === 0) throw relayError(Errors.INVALID_CONFIG, 'BROKER_AMQP_URL lists no URL');
-  return entries.map((url) => {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL entry is not a URL: "${url}"`);
-    }
-    if (u.protocol !== 'amqp:') throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL entries must start with amqp://, got "${u.protocol}//"`);
-    if (!u.hostname) throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL entry has no host: "${url}"`);
-    const path = decodeURIComponent(u.pathname.replace(/^\//, ''));
-    return {
-      host: u.hostname.replace(/^\[|\]$/g, ''),
-      port: u.port ? Number(u.port) : 5672,
-      username: decodeURIComponent(u.username) || 'guest',
-      password: decodeURIComponent(u.password) || 'guest',
-      vhost: path === '' ? '/' : path,
-    };
-  });
+/**
+ * Parses `stomp://user:pass@host:port/vhost` (vhost `/` when the path is empty, `/` or `/%2F`;
+ * user and passcode guest, port 61613 when absent). One URL only: a comma separates the entries of
+ * a list (see {@link parseBrokerUrls}); write a comma inside a vhost or credential as `%2C`.
+ */
+export function parseBrokerUrl(url: string): BrokerEndpoint {
+  const endpoints = parseBrokerUrls(url);
+  if (endpoints.length !== 1) throw relayError(Errors.INVALID_CONFIG, `BROKER_URL lists ${endpoints.length} URLs where one is expected`);
+  return endpoints[0];
 }
 
-/** Default AMQP endpoints: the STOMP nodes' hosts and credentials, on port 5672. */
+/**
+ * Parses BROKER_URL: one `stomp://` URL, or a comma-separated list of the nodes of one RabbitMQ
+ * cluster. Every entry is checked (a message names the bad one, its password hidden), no node may
+ * appear twice, and all entries must share login, passcode and vhost: the nodes of one cluster
+ * share users and virtual hosts, so a difference can only be a mistake.
+ */
+export function parseBrokerUrls(value: string): BrokerEndpoint[] {
+  return parseUrlList('BROKER_URL', 'stomp:', 61613, value).map((u) => ({
+    host: u.host, port: u.port, login: u.username, passcode: u.password, vhost: u.vhost,
+  }));
+}
+
+/**
+ * Parses BROKER_AMQP_URL: one `amqp://user:pass@host:5672/vhost` URL or a comma-separated list of
+ * cluster nodes, with the same rules as {@link parseBrokerUrls} (port 5672 when absent).
+ */
+export function parseAmqpUrls(value: string): AmqpEndpoint[] {
+  return parseUrlList('BROKER_AMQP_URL', 'amqp:', 5672, value);
+}
+
+/** The default AMQP endpoints for BROKER_URL's nodes: same hosts, credentials and vhost, port 5672. */
 export function deriveAmqpEndpoints(stomp: readonly BrokerEndpoint[]): AmqpEndpoint[] {
   return stomp.map((e) => ({ host: e.host, port: 5672, username: e.login, password: e.passcode, vhost: e.vhost }));
 }
 
-/** Parses `stomp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`). */
-export function parseBrokerUrl(url: string): BrokerEndpoint {
+/**
+ * Where the relay's AMQP connections go: BROKER_AMQP_URL's nodes, else those derived from
+ * BROKER_URL; undefined with the embedded broker. For a config that passed {@link validateConfig}.
+ */
+export function brokerAmqpEndpoints(config: Pick<RelayConfig, 'brokerUrl' | 'brokerAmqpUrl'>): AmqpEndpoint[] | undefined {
+  if (config.brokerAmqpUrl !== undefined) return parseAmqpUrls(config.brokerAmqpUrl);
+  if (config.brokerUrl === undefined) return undefined;
+  return deriveAmqpEndpoints(parseBrokerUrls(config.brokerUrl));
+}
+
+/** BROKER_URL and BROKER_AMQP_URL together: both lists valid, one vhost for both. */
+function validateBrokerUrls(brokerUrl: string | undefined, brokerAmqpUrl: string | undefined): void {
+  const stomp = brokerUrl === undefined ? undefined : parseBrokerUrls(brokerUrl);
+  if (brokerAmqpUrl === undefined) return;
+  const amqp = parseAmqpUrls(brokerAmqpUrl);
+  if (stomp === undefined) {
+    throw relayError(Errors.INVALID_CONFIG, 'BROKER_AMQP_URL is set but BROKER_URL is not (the embedded broker needs neither)');
+  }
+  if (amqp[0].vhost !== stomp[0].vhost) {
+    throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL's vhost "${amqp[0].vhost}" differs from BROKER_URL's "${stomp[0].vhost}": the relay uses one virtual host for both`);
+  }
+}
+
+/** Parses a comma-separated list of `protocol` URLs; entries in AMQP's field names (parseBrokerUrls renames them). */
+function parseUrlList(name: string, protocol: 'stomp:' | 'amqp:', defaultPort: number, value: string): AmqpEndpoint[] {
+  const [userWord, passwordWord] = protocol === 'stomp:' ? ['login', 'passcode'] : ['user', 'password'];
+  const entries = value.split(',').map((e) => e.trim());
+  if (entries.length === 1 && entries[0] === '') throw relayError(Errors.INVALID_CONFIG, `${name} lists no URL`);
+  const label = (i: number): string => entries.length === 1 ? name : `${name} entry ${i + 1} of ${entries.length} (${redact(entries[i])})`;
+  const out: AmqpEndpoint[] = [];
+  entries.forEach((entry, i) => {
+    if (entry === '') throw relayError(Errors.INVALID_CONFIG, `${name} entry ${i + 1} of ${entries.length} is empty (a stray comma?)`);
+    const problem = (reason: string): never => {
+      throw relayError(Errors.INVALID_CONFIG, entries.length === 1 ? `${name} ${reason}` : `${label(i)}: ${reason}`);
+    };
+    const endpoint = parseUrl(entry, protocol, defaultPort, problem);
+    const first = out[0];
+    if (first !== undefined) {
+      const sharedBy = 'the nodes of one cluster share users and virtual hosts';
+      if (endpoint.vhost !== first.vhost) problem(`vhost "${endpoint.vhost}" differs from entry 1's "${first.vhost}" (${sharedBy})`);
+      if (endpoint.username !== first.username) problem(`${userWord} "${endpoint.username}" differs from entry 1's "${first.username}" (${sharedBy})`);
+      if (endpoint.password !== first.password) problem(`${passwordWord} differs from entry 1's (${sharedBy})`);
+      const twin = out.findIndex((e) => e.host === endpoint.host && e.port === endpoint.port);
+      if (twin >= 0) problem(`repeats ${endpoint.host}:${endpoint.port} (entry ${twin + 1})`);
+    }
+    out.push(endpoint);
+  });
+  return out;
+}
+
+/** Reasons read after the variable's name: "BROKER_URL must start with stomp://". */
+function parseUrl(url: string, protocol: string, defaultPort: number, problem: (reason: string) => never): AmqpEndpoint {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw relayError(Errors.INVALID_CONFIG, `BROKER_URL is not a URL: "${url}"`);
+    return problem(`is not a URL: "${redact(url)}"`);
   }
-  if (u.protocol !== 'stomp:') throw relayError(Errors.INVALID_CONFIG, `BROKER_URL must start with stomp://, got "${u.protocol}//"`);
-  if (!u.hostname) throw relayError(Errors.INVALID_CONFIG, 'BROKER_URL has no host');
-  const path = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (u.protocol !== protocol) problem(`must start with ${protocol}//, got "${u.protocol}//"`);
+  if (!u.hostname) problem('has no host');
+  if (u.search !== '' || u.hash !== '') problem(`has a query or fragment ("${u.search}${u.hash}") the relay does not read`);
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return problem(`has a malformed percent-escape in its ${what}`);
+    }
+  };
+  const path = decode(u.pathname.replace(/^\//, ''), 'vhost');
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: u.port ? Number(u.port) : 61613,
-    login: decodeURIComponent(u.username) || 'guest',
-    passcode: decodeURIComponent(u.password) || 'guest',
+    port: u.port ? Number(u.port) : defaultPort,
+    username: decode(u.username, 'user name') || 'guest',
+    password: decode(u.password, 'password') || 'guest',
     vhost: path === '' ? '/' : path,
   };
+}
+
+/** A URL as it may appear in a message: the password replaced by `***`. */
+function redact(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
 }

@@ -22,8 +22,8 @@ export type { AppHandler, AppMessage, AppContext, HandlerOptions, AppErrorReport
 export type { Payload, SendToUserOptions, SendResult, AnonymousSendResult } from './user/user-messaging';
 export type { RelaySessionEvents, RelaySessionEventName, SessionEventListener, SessionInfo, SubscriptionInfo, UnsubscribeReason } from './session/session-events';
 export type { UserPresence } from './user/presence';
-export { resolveConfig, configFromEnv, parseBrokerUrl, DEFAULT_CONFIG, ENV_VARS } from './config';
-export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint } from './config';
+export { resolveConfig, configFromEnv, parseBrokerUrl, parseBrokerUrls, parseAmqpUrls, deriveAmqpEndpoints, brokerAmqpEndpoints, DEFAULT_CONFIG, ENV_VARS } from './config';
+export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint, AmqpEndpoint } from './config';
 export { Errors, RelayError, isRelayError, type ErrorCode } from './errors';
 export type { Broker, BrokerMessage, Delivery, DeliverySink, Consumer, SubscribeRequest, PublishRequest, PublishOptions, AckMode, ReplyAddress } from './broker/broker';
 export type { StompFrame, StompHeaders, StompVersion } from './codec/frame';

@@ -1,6 +1,6 @@
 /** Picks the broker engine from configuration: RabbitMQ when `brokerUrl` is set, else embedded. */
 import type { RelayConfig } from '../config';
-import { parseAmqpUrls, parseBrokerUrl } from '../config';
+import { brokerAmqpEndpoints, parseBrokerUrls } from '../config';
 import type { Logger } from '../observability/logger';
 import type { RelayMetrics } from '../observability/metrics';
 import type { Broker } from './broker';
@@ -10,10 +10,10 @@ import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker';
 export function createBroker(config: RelayConfig, logger: Logger, metrics: RelayMetrics): Broker {
   if (config.brokerUrl === undefined) return new MemoryBroker({ logger });
   return new RabbitMqBroker({
-    endpoint: parseBrokerUrl(config.brokerUrl),
+    endpoints: parseBrokerUrls(config.brokerUrl),
     poolSize: config.brokerPoolSize,
     routes: {
-      endpoints: config.brokerAmqpUrl === undefined ? undefined : parseAmqpUrls(config.brokerAmqpUrl),
+      endpoints: brokerAmqpEndpoints(config),
       instanceId: config.instanceId,
       queueTtlMs: config.routeQueueTtlMs,
     },

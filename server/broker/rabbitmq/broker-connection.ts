@@ -33,14 +33,25 @@ export interface BrokerConnectionHandler {
 }
 
 /**
- * Why {@link BrokerConnection.open} failed when RabbitMQ answered CONNECT with ERROR (a bad login or
- * passcode, no access to the vhost) rather than being unreachable. Still BROKER_UNAVAILABLE to
- * everything that just needs a connection; the credential check (credential-check.ts) tells them apart.
+ * Why {@link BrokerConnection.open} failed when RabbitMQ answered CONNECT with ERROR (wrong
+ * credentials, no access to the vhost) rather than being unreachable: retrying will not help until
+ * someone changes the configuration, so operators must hear RabbitMQ's reason. Still
+ * BROKER_UNAVAILABLE to everything that just needs a connection; the credential check
+ * (credential-check.ts) and the pool's logs tell them apart.
  */
 export class ConnectRefusedError extends RelayError {
-  constructor(message: string, readonly brokerError: RelayError) {
+  constructor(
+    message: string,
+    readonly brokerError: RelayError,
+    /** RabbitMQ's ERROR frame: its `message` header and (the start of) its body. */
+    readonly refusal: { readonly message: string; readonly body: string },
+  ) {
     super(Errors.BROKER_UNAVAILABLE, message);
   }
+}
+
+export function isConnectRefused(err: unknown): err is ConnectRefusedError {
+  return err instanceof ConnectRefusedError;
 }
 
 interface PendingReceipt {
@@ -98,7 +109,8 @@ export class BrokerConnection {
         clearTimeout(timer);
         if (frame.command !== 'CONNECTED') {
           const brokerError = brokerErrorToRelayError(frame);
-          fail(new ConnectRefusedError(`${endpoint.host}:${endpoint.port} refused CONNECT (${brokerError.message})`, brokerError));
+          const refusal = { message: frame.headers.message ?? frame.command, body: frame.body.toString('utf8', 0, Math.min(frame.body.length, 512)).trim() };
+          fail(new ConnectRefusedError(`${endpoint.host}:${endpoint.port} refused CONNECT (${brokerError.message})`, brokerError, refusal));
           return;
         }
         connection.handler = handler;

@@ -6,8 +6,9 @@ import type { StompFrame } from '../../codec/frame';
 import type { RelayError } from '../../errors';
 import type { Logger } from '../../observability/logger';
 import { backoffDelay, type BackoffOptions } from './backoff';
-import { BrokerConnection, type BrokerConnectionOptions } from './broker-connection';
+import { BrokerConnection, isConnectRefused } from './broker-connection';
 import { anchorAckId, subscribeAnchor } from './anchor';
+import { NodeRotation, type ClusterConnectionOptions } from './cluster-nodes';
 import { makeFrame } from './frames';
 
 
@@ -35,7 +36,9 @@ export class ConnectionSlot {
   private retryTimer: NodeJS.Timeout | undefined;
   private connecting = false;
   private stopped = false;
-  private readonly options: BrokerConnectionOptions;
+  private readonly options: ClusterConnectionOptions;
+  /** Slot i starts at node i mod n and moves to the next node whenever its node fails (cluster-nodes.ts). */
+  private readonly nodes: NodeRotation;
   private readonly backoff: BackoffOptions;
   private readonly events: SlotEvents;
   private readonly logger: Logger;
@@ -45,9 +48,10 @@ export class ConnectionSlot {
    * `reconnect: false` makes a one-shot slot: one attempt, and once its connection is gone it stays
    * down (a session's own connection for exclusive queues, which go with it: exclusive-connections.ts).
    */
-  constructor(index: number, options: BrokerConnectionOptions, backoff: BackoffOptions, events: SlotEvents, logger: Logger, reconnect = true) {
+  constructor(index: number, options: ClusterConnectionOptions, backoff: BackoffOptions, events: SlotEvents, logger: Logger, reconnect = true) {
     this.index = index;
     this.options = options;
+    this.nodes = new NodeRotation(options.endpoints, index);
     this.backoff = backoff;
     this.events = events;
     this.logger = logger;
@@ -88,7 +92,7 @@ export class ConnectionSlot {
       // Declared first: bytes the parser rejects right behind CONNECTED (same chunk) close the
       // connection before `open` resolves, and onClose must not touch an unassigned binding.
       let opened: BrokerConnection | undefined;
-      opened = await BrokerConnection.open(this.options, {
+      opened = await BrokerConnection.open(this.nodes.connectionOptions(this.options), {
         onMessage: (frame) => this.route(frame),
         onError: (error, frame) => this.routeError(error, frame),
         onClose: (reason) => { if (opened) this.lost(opened, reason); },
@@ -103,15 +107,20 @@ export class ConnectionSlot {
       this.attempt = 0;
       this.opened++;
       this.current = connection;
-      this.logger.info({ slot: this.index }, 'broker connection up');
+      this.logger.info({ slot: this.index, node: this.nodes.label }, 'broker connection up');
       this.events.onUp(this);
     } catch (err) {
-      // Refused credentials, a wrong vhost, nothing listening: what an operator must see, with
-      // RabbitMQ's reason. At warn for the first failure of a series and every tenth after (an
-      // outage retries every few seconds on every slot), at debug in between; the AMQP link does the same.
-      const { host, port } = this.options.endpoint;
-      const level = this.attempt % 10 === 0 ? 'warn' : 'debug';
-      this.logger[level]({ slot: this.index, endpoint: `${host}:${port}`, reason: (err as Error).message, attempt: this.attempt + 1 }, 'broker connection attempt failed (BROKER_URL)');
+      if (isConnectRefused(err)) {
+        // Wrong credentials or vhost: no retry fixes that, so say it where operators look.
+        this.logger.warn({ slot: this.index, node: this.nodes.label, reason: err.refusal.message, detail: err.refusal.body }, `RabbitMQ refused the connection: ${err.refusal.message}`);
+      } else {
+        // Nothing listening, a timeout, a reset: also what an operator must see, with the cause. At
+        // warn for the first failure of a series and every tenth after (an outage retries every few
+        // seconds on every slot), at debug in between; the AMQP link does the same.
+        const level = this.attempt % 10 === 0 ? 'warn' : 'debug';
+        this.logger[level]({ slot: this.index, node: this.nodes.label, reason: (err as Error).message, attempt: this.attempt + 1 }, 'broker connection attempt failed (BROKER_URL)');
+      }
+      this.nodes.advance();
       this.scheduleRetry();
     } finally {
       this.connecting = false;
@@ -124,14 +133,17 @@ export class ConnectionSlot {
     const orphans = [...this.subscriptions.values()];
     this.subscriptions.clear();
     if (this.stopped) return;
-    this.logger.warn({ slot: this.index, reason: reason.message, reconnect: this.reconnect }, 'broker connection lost');
+    this.logger.warn({ slot: this.index, node: this.nodes.label, reason: reason.message, reconnect: this.reconnect }, 'broker connection lost');
+    // Its node may be gone: the next attempt goes to the next node of the cluster.
+    this.nodes.advance();
     this.events.onDown(this, orphans, reason);
     this.scheduleRetry();
   }
 
   private scheduleRetry(): void {
     if (this.stopped || !this.reconnect || this.retryTimer !== undefined) return;
-    const delay = backoffDelay(this.attempt++, this.backoff);
+    // The backoff grows per round over every node: a dead node costs one short wait, not a long one.
+    const delay = backoffDelay(Math.floor(this.attempt++ / this.nodes.size), this.backoff);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.connect();

@@ -30,15 +30,17 @@ import { Errors, isRelayError, relayError, type RelayError } from '../../errors'
 import type { Logger } from '../../observability/logger';
 import type { Consumer, DeliverySink, SubscribeRequest } from '../broker';
 import { DEFAULT_BACKOFF } from './backoff';
-import type { BrokerConnection, BrokerConnectionOptions } from './broker-connection';
+import type { BrokerConnection } from './broker-connection';
 import { BrokerSubscription } from './broker-subscription';
+import type { ClusterConnectionOptions } from './cluster-nodes';
 import { ConnectionSlot } from './connection-slot';
 import { makeFrame } from './frames';
 import { SENTINEL_DESTINATION } from './probe-connection';
 import { RabbitConsumer } from './rabbit-consumer';
 
 export interface ExclusiveConnectionsOptions {
-  connection: BrokerConnectionOptions;
+  /** Where its connections go (a session's exclusive queues live on whichever node it reaches). */
+  connection: ClusterConnectionOptions;
   /** Most sessions with exclusive queues at once, one broker connection each. 0 refuses exclusive queues. */
   maxConnections: number;
   logger: Logger;

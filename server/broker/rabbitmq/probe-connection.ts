@@ -24,12 +24,16 @@ import type { StompFrame } from '../../codec/frame';
 import { Errors, relayError, isRelayError, type RelayError } from '../../errors';
 import type { Logger } from '../../observability/logger';
 import { anchorAckId, subscribeAnchor } from './anchor';
-import { BrokerConnection, type BrokerConnectionOptions } from './broker-connection';
+import { BrokerConnection } from './broker-connection';
+import { NodeRotation, type ClusterConnectionOptions } from './cluster-nodes';
 import { makeFrame } from './frames';
 import { parseDestination, type ProbeTarget } from './request-risk';
 
 export interface ProbeConnectionOptions {
-  connection: BrokerConnectionOptions;
+  /** Where to connect: any node of the cluster will do; a node that fails is skipped (cluster-nodes.ts). */
+  connection: ClusterConnectionOptions;
+  /** Index of the node tried first (mod the number of nodes). Default 0. */
+  firstNode?: number;
   /** Bound on one probe (opening the connection included). */
   timeoutMs: number;
   /** Most probes waiting their turn; more are refused with BROKER_UNAVAILABLE. */
@@ -68,6 +72,7 @@ interface ProbeLine {
 
 export class ProbeConnection {
   private readonly options: ProbeConnectionOptions;
+  private readonly nodes: NodeRotation;
   private opening: Promise<ProbeLine> | undefined;
   private current: ProbeLine | undefined;
   /** Tail of the chain that runs probes one at a time. */
@@ -80,6 +85,7 @@ export class ProbeConnection {
 
   constructor(options: ProbeConnectionOptions) {
     this.options = options;
+    this.nodes = new NodeRotation(options.connection.endpoints, options.firstNode ?? 0);
   }
 
   /** Probe connections opened so far (tests and metrics). */
@@ -197,14 +203,15 @@ export class ProbeConnection {
     // Declared first: bytes the parser rejects right behind CONNECTED (same chunk) close the
     // connection before `open` resolves, and the handlers must not touch an unassigned binding.
     let line: ProbeLine | undefined;
-    const connection: BrokerConnection = await BrokerConnection.open(this.options.connection, {
-      onMessage: (frame) => { if (line) this.onMessage(line, frame); },
-      onError: (error) => this.options.logger.debug({ error: error.message }, 'ERROR on the probe connection'),
-      onClose: (reason) => {
+    const handler = {
+      onMessage: (frame: StompFrame) => { if (line) this.onMessage(line, frame); },
+      onError: (error: RelayError) => this.options.logger.debug({ error: error.message }, 'ERROR on the probe connection'),
+      onClose: (reason: RelayError) => {
         this.options.logger.debug({ reason: reason.message }, 'probe connection closed');
         if (line) this.closed(line);
       },
-    });
+    };
+    const connection = await this.connectToSomeNode(handler);
     if (connection.closed) throw connection.lastBrokerError ?? relayError(Errors.BROKER_UNAVAILABLE, 'the probe connection closed right after CONNECTED');
     line = { connection, routes: new Set(), held: new Map(), retired: false };
     this.opened++;
@@ -217,6 +224,18 @@ export class ProbeConnection {
     }
     this.current = line;
     return line;
+  }
+
+  /** Opens a connection on the current node, else on each next one in turn (each tried once). */
+  private async connectToSomeNode(handler: Parameters<typeof BrokerConnection.open>[1]): Promise<BrokerConnection> {
+    for (let tried = 1; ; tried++) {
+      try {
+        return await BrokerConnection.open(this.nodes.connectionOptions(this.options.connection), handler);
+      } catch (err) {
+        this.nodes.advance();
+        if (tried >= this.nodes.size || this.stopped) throw err;
+      }
+    }
   }
 
   private closed(line: ProbeLine): void {

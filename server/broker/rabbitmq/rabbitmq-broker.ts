@@ -57,8 +57,13 @@ import { InstanceRoutes } from './amqp/instance-routes';
 import { routeOf } from './amqp/route-of';
 
 export interface RabbitMqBrokerOptions {
-  /** Where RabbitMQ's STOMP plugin listens; see parseBrokerUrl in server/config.ts. */
-  endpoint: BrokerEndpoint;
+  /**
+   * Where RabbitMQ's STOMP plugin listens: the nodes of one cluster (parseBrokerUrls in
+   * server/config.ts), over which the pool spreads (cluster-nodes.ts). Or give {@link endpoint}.
+   */
+  endpoints?: readonly BrokerEndpoint[];
+  /** One node: the same as `endpoints: [endpoint]`. */
+  endpoint?: BrokerEndpoint;
   /** Most TCP connections to RabbitMQ. Default 4. */
   poolSize?: number;
   /**
@@ -124,6 +129,8 @@ export class RabbitMqBroker implements Broker {
   private readonly timers = new Set<NodeJS.Timeout>();
   private rebalanceTimer: NodeJS.Timeout | undefined;
   private readonly poolSize: number;
+  /** More than one node: losing a connection may mean losing the queues of its node (cluster-nodes.ts). */
+  private readonly clustered: boolean;
   private nextSubscriptionId = 0;
   /** The AMQP side: one connection, one route queue per instance (see amqp/instance-routes.ts). */
   private readonly amqpLink: AmqpLink;
@@ -144,20 +151,24 @@ export class RabbitMqBroker implements Broker {
     if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) {
       throw relayError(Errors.INVALID_CONFIG, 'broker reconnect needs 0 < initialMs ≤ maxMs');
     }
+    const endpoints = options.endpoints ?? (options.endpoint ? [options.endpoint] : []);
+    if (endpoints.length === 0) throw relayError(Errors.INVALID_CONFIG, 'the RabbitMQ engine needs at least one endpoint');
     this.poolSize = poolSize;
+    this.clustered = endpoints.length > 1;
     this.logger = options.logger ?? silentLogger();
     this.metrics = options.metrics;
-    const connectionOptions = { endpoint: options.endpoint, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
+    const connectionOptions = { endpoints, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
     const events = {
       onUp: (slot: ConnectionSlot) => this.slotUp(slot),
       onDown: (slot: ConnectionSlot, orphans: SlotSubscription[], reason: RelayError) => this.slotDown(slot, orphans as BrokerSubscription[], reason),
     };
     this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
-    this.probes = new ProbeConnection({ connection: connectionOptions, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
+    // Its first node follows the pool's: with fewer nodes than connections, the least used one.
+    this.probes = new ProbeConnection({ connection: connectionOptions, firstNode: poolSize, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
     this.guard = new DestinationGuard(this.probes, options.verification);
     const routeOptions = options.routes ?? {};
     this.amqpLink = new AmqpLink({
-      endpoints: routeOptions.endpoints ?? deriveAmqpEndpoints([options.endpoint]),
+      endpoints: routeOptions.endpoints ?? deriveAmqpEndpoints(endpoints),
       heartbeatMs,
       connectTimeoutMs: connectionOptions.connectTimeoutMs,
       backoff,
@@ -392,7 +403,7 @@ export class RabbitMqBroker implements Broker {
       const slot = this.placeFor(balanced);
       if (slot === undefined) return; // the next connection to come up takes them
       if (slot === 'full') continue;
-      if (dependsOnBrokerState(subscription.request)) this.verifyThenAttach(subscription, balanced);
+      if (dependsOnBrokerState(subscription.request, this.clustered)) this.verifyThenAttach(subscription, balanced);
       else void this.attachOrphan(subscription, slot);
     }
   }
@@ -501,6 +512,8 @@ export class RabbitMqBroker implements Broker {
 
   private slotDown(_slot: ConnectionSlot, orphans: BrokerSubscription[], reason: RelayError): void {
     for (const subscription of orphans) subscription.detach();
+    // Its node may be down, and the classic queues it hosts with it: what was verified is stale.
+    if (this.clustered) this.guard.clear();
     this.setReady();
     const restorable: BrokerSubscription[] = [];
     for (const subscription of orphans) {

@@ -91,11 +91,14 @@ export function parseDestination(destination: string): Parsed {
  * (`/amq/queue/`) or a non-built-in exchange. Those may have vanished with a broker restart and are
  * verified again before a restored subscription reaches a pooled connection. A `/queue/` or topic
  * subscription declares what it needs, with the headers already accepted once: restored directly
- * (a probe would compete with it for messages already waiting).
+ * (a probe would compete with it for messages already waiting). Except on a `cluster` of several
+ * nodes: a classic `/queue/` lives on one node, and while that node is down RabbitMQ answers its
+ * declaration ("home node ... is down") by closing the connection.
  */
-export function dependsOnBrokerState(request: SubscribeRequest): boolean {
+export function dependsOnBrokerState(request: SubscribeRequest, cluster = false): boolean {
   const parsed = parseDestination(request.destination);
-  return parsed.kind === 'amq-queue' || (parsed.kind === 'exchange' && !BUILTIN_EXCHANGES.has(parsed.exchange));
+  return parsed.kind === 'amq-queue' || (parsed.kind === 'exchange' && !BUILTIN_EXCHANGES.has(parsed.exchange))
+    || (cluster && parsed.kind === 'queue');
 }
 
 /** Decides how a SUBSCRIBE reaches RabbitMQ (see the module comment). */
@@ -104,11 +107,14 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
   const parsed = parseDestination(destination);
   const refusal = refuseDestination(parsed, destination, 'SUBSCRIBE');
   if (refusal) return refusal;
+  let prefetch: number;
   try {
-    parsePrefetchCount(headers['prefetch-count']);
+    prefetch = parsePrefetchCount(headers['prefetch-count']);
   } catch (err) {
     return { verdict: 'refuse', error: err as RelayError };
   }
+  const badStreamConsumer = streamConsumerRefusal(request, parsed, prefetch);
+  if (badStreamConsumer) return badStreamConsumer;
 
   // Headers that make RabbitMQ declare or look something up: they must be verified.
   let declaring = false;
@@ -137,6 +143,41 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
   if (parsed.kind === 'exchange' && !declaring) return exchangeProbe(parsed.exchange);
   const target: ProbeTarget = { destination, headers: probeHeaders(headers, ENGINE_SUBSCRIBE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS) };
   return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(target.headers)}`, target };
+}
+
+/**
+ * Refuses a stream consumer RabbitMQ would refuse by closing the connection: a stream takes only
+ * client acks (an ack is credit, not removal) and needs a prefetch-count of 1 or more
+ * (https://www.rabbitmq.com/docs/streams#consuming). The probe cannot find out, since it always
+ * subscribes with client acks and a prefetch of 1. A request is a stream consumer when it declares
+ * a stream (`/queue/` with `x-queue-type: stream`) or reads from an offset (`x-stream-offset`); a
+ * stream named by `/amq/queue/` without `x-stream-offset` looks like any other queue.
+ */
+function streamConsumerRefusal(request: SubscribeRequest, parsed: Parsed, prefetch: number): Assessment | undefined {
+  const { headers } = request;
+  if (parsed.kind !== 'queue' && parsed.kind !== 'amq-queue') return undefined;
+  const declaresStream = parsed.kind === 'queue' && headers['x-queue-type'] === 'stream';
+  const offset = headers['x-stream-offset'];
+  if (!declaresStream && offset === undefined) return undefined;
+  if (offset !== undefined && !isStreamOffset(offset)) {
+    // RabbitMQ's STOMP plugin ignores other words and crashes the connection on a bad number.
+    return refuse(Errors.INVALID_HEADER, 'x-stream-offset', `${offset} (first, last, next, offset=<n> or timestamp=<unix seconds>)`);
+  }
+  if (request.ack === 'auto') {
+    return refuse(Errors.INVALID_HEADER, 'ack', `auto (${request.destination} is a stream, which takes only ack:client or ack:client-individual)`);
+  }
+  if (prefetch === 0) {
+    return refuse(Errors.INVALID_HEADER, 'prefetch-count', `${headers['prefetch-count'] ?? '(none)'} (${request.destination} is a stream: its consumers need a prefetch-count of 1 or more)`);
+  }
+  return undefined;
+}
+
+/** An `x-stream-offset` RabbitMQ reads (rabbit_stomp_frame stream_offset_header). */
+function isStreamOffset(value: string): boolean {
+  if (value === 'first' || value === 'last' || value === 'next') return true;
+  if (value.startsWith('offset=')) return isWholeNumber(value.slice('offset='.length), Number.MAX_SAFE_INTEGER);
+  if (value.startsWith('timestamp=')) return isWholeNumber(value.slice('timestamp='.length), Number.MAX_SAFE_INTEGER);
+  return false;
 }
 
 /** Decides how a SEND reaches RabbitMQ (see the module comment). Runs on every publish. */

@@ -110,6 +110,21 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
     await expectUndisturbed(() => subscribe(freshDestination('/queue/'), { 'x-queue-type': 'bogus' }), 'BROKER_ERROR', "unsupported queue type 'bogus'");
   });
 
+  it('SUBSCRIBE to a stream with auto acks or without prefetch-count (RabbitMQ answers both by closing the connection)', async () => {
+    const stream = freshDestination('/queue/');
+    const consume = (destination: string, ack: 'auto' | 'client', init: Record<string, string>) =>
+      broker.subscribe({ destination, ack, headers: headers(init) }, new RecordingSink());
+    await expectUndisturbed(() => consume(stream, 'auto', { 'x-queue-type': 'stream', 'prefetch-count': '10' }), 'INVALID_HEADER', 'client');
+    await expectUndisturbed(() => consume(stream, 'client', { 'x-queue-type': 'stream' }), 'INVALID_HEADER', 'prefetch-count');
+    // The stream exists now; /amq/queue/ names it, x-stream-offset says it is one.
+    await (await consume(stream, 'client', { 'x-queue-type': 'stream', 'prefetch-count': '10' })).close();
+    const existing = `/amq/queue/${stream.slice('/queue/'.length)}`;
+    await expectUndisturbed(() => consume(existing, 'auto', { 'x-stream-offset': 'first' }), 'INVALID_HEADER', 'client');
+    await expectUndisturbed(() => consume(existing, 'client', { 'x-stream-offset': 'first' }), 'INVALID_HEADER', 'prefetch-count');
+    // RabbitMQ's STOMP plugin crashes the connection on an offset that is not a number.
+    await expectUndisturbed(() => consume(existing, 'client', { 'x-stream-offset': 'offset=abc', 'prefetch-count': '1' }), 'INVALID_HEADER', 'x-stream-offset');
+  });
+
   it('SUBSCRIBE to a topic naming its queue with a reserved amq. name', async () => {
     await expectUndisturbed(() => subscribe(freshDestination('/topic/'), { 'x-queue-name': 'amq.mine' }), 'DESTINATION_NOT_ALLOWED', 'reserved prefix');
   });

@@ -8,6 +8,16 @@ import { expect } from 'chai';
 import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
 import { RawStomp, startRelay, waitFor, type TestRelay } from '../../harness/stomp-test-kit';
 import { captureLogs } from '../../harness/log-capture';
+import { createServer } from 'node:net';
+
+/** A loopback port nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe('RabbitMQ engine: logs', function () {
   this.timeout(60_000);
@@ -30,14 +40,29 @@ describe('RabbitMQ engine: logs', function () {
       instanceId: 'logs-refused',
     });
     const warns = () => logs.records().filter((r) => r.level === 40);
-    await waitFor(() => warns().some((r) => r.msg === 'broker connection attempt failed (BROKER_URL)')
+    await waitFor(() => warns().some((r) => String(r.msg).startsWith('RabbitMQ refused the connection'))
       && warns().some((r) => r.msg === 'AMQP connection attempt failed (BROKER_AMQP_URL)'), 'both refusals at warn');
-    const stomp = warns().find((r) => r.msg === 'broker connection attempt failed (BROKER_URL)')!;
-    expect(String(stomp.reason)).to.match(/refused|login|credentials|access/i);
-    expect(stomp.endpoint).to.equal(`127.0.0.1:${node.stompPort}`);
+    const stomp = warns().find((r) => String(r.msg).startsWith('RabbitMQ refused the connection'))!;
+    expect(`${String(stomp.reason)} ${String(stomp.detail)}`).to.match(/refused|login|credentials|access/i);
     const unrelated = logs.records().filter((r) => r.level >= 40 && /presence|session control/i.test(String(r.msg)));
     expect(unrelated, 'waiting pieces do not warn about the same outage').to.deep.equal([]);
-    expect(warns().filter((r) => r.msg === 'broker connection attempt failed (BROKER_URL)').length, 'not one warning per slot per retry').to.be.at.most(2);
+  });
+
+  it('warns with the cause when nothing listens at BROKER_URL (first failure of each pooled connection)', async () => {
+    const logs = captureLogs('info');
+    const closed = await closedPort();
+    relay = await startRelay({
+      brokerUrl: `stomp://guest:guest@127.0.0.1:${closed}/`,
+      brokerAmqpUrl: `amqp://guest:guest@127.0.0.1:${closed}/`,
+      brokerPoolSize: 2,
+      logger: logs.logger,
+      instanceId: 'logs-unreachable',
+    });
+    const failed = () => logs.records().filter((r) => r.level === 40 && r.msg === 'broker connection attempt failed (BROKER_URL)');
+    await waitFor(() => failed().length >= 2, 'a warning per pooled connection');
+    expect(String(failed()[0].reason)).to.match(/ECONNREFUSED|connect/i);
+    expect(failed()[0].node).to.include(String(closed));
+    expect(logs.records().filter((r) => r.level >= 40 && /presence|session control/i.test(String(r.msg)))).to.deep.equal([]);
   });
 
   it('logs nothing at warn when a relay with clients on user, topic and queue subscriptions shuts down', async () => {

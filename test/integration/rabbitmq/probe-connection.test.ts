@@ -14,7 +14,7 @@ describe('rabbitmq ProbeConnection', function () {
   it('replaces its connection once it has probed maxRoutesPerConnection queues or exchanges, so what it remembers stays bounded', async () => {
     const node = await sharedRabbitNode();
     const probes = new ProbeConnection({
-      connection: { endpoint: parseBrokerUrl(node.brokerUrl), heartbeatMs: 0, connectTimeoutMs: 5000 },
+      connection: { endpoints: [parseBrokerUrl(node.brokerUrl)], heartbeatMs: 0, connectTimeoutMs: 5000 },
       timeoutMs: 5000, maxQueued: 10, maxRoutesPerConnection: 2, logger: silentLogger(),
     });
     try {

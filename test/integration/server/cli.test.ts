@@ -52,7 +52,7 @@ describe('server: CLI (dist/server/cli.js)', function () {
   it('--help prints the environment table and exits 0', async () => {
     const out = await runCli(['--help'], {});
     expect(out.code).to.equal(0);
-    for (const name of ['PORT', 'HOST', 'BROKER_URL', 'AUTH_MODE', 'AUTH_JWT_SECRET', 'AUTH_JWT_REQUIRE_EXP', 'ALLOWED_ORIGINS', 'HEARTBEAT_SEND_MS', 'LOG_LEVEL']) {
+    for (const name of ['PORT', 'HOST', 'BROKER_URL', 'BROKER_AMQP_URL', 'AUTH_MODE', 'AUTH_JWT_SECRET', 'AUTH_JWT_REQUIRE_EXP', 'ALLOWED_ORIGINS', 'HEARTBEAT_SEND_MS', 'LOG_LEVEL']) {
       expect(out.stdout).to.match(new RegExp(`^\\s+${name}\\s+\\S`, 'm'), `${name} row in --help`);
     }
     expect(out.stdout).to.include('/ws');
@@ -70,6 +70,10 @@ describe('server: CLI (dist/server/cli.js)', function () {
     const bad = await runCli([], { BROKER_URL: 'http://rabbit:15672' });
     expect(bad.code).to.not.equal(0);
     expect(bad.stderr).to.match(/BROKER_URL must start with stomp:\/\//);
+    // A list of cluster nodes with one bad entry: named, not read as one URL with a strange vhost.
+    const list = await runCli([], { BROKER_URL: 'stomp://guest:guest@127.0.0.1:61613/,stomp//127.0.0.1:61623/' });
+    expect(list.code).to.not.equal(0);
+    expect(list.stderr).to.match(/BROKER_URL entry 2 of 2 \(stomp\/\/127\.0\.0\.1:61623\/\): is not a URL/);
     const unknown = await runCli(['--bogus'], {});
     expect(unknown.code).to.not.equal(0);
     expect(unknown.stderr).to.include('--bogus');

@@ -15,7 +15,7 @@ describe('rabbitmq connections whose CONNECTED is followed by garbage', () => {
   let server: net.Server;
   let connects = 0;
   const options = () => ({
-    endpoint: { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, vhost: '/', login: 'guest', passcode: 'guest' },
+    endpoints: [{ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, vhost: '/', login: 'guest', passcode: 'guest' }],
     heartbeatMs: 0,
     connectTimeoutMs: 2000,
   });

@@ -97,6 +97,37 @@ describe('rabbitmq request risk', () => {
     expect(verdict(send('/topic/t', { priority: '9', expiration: '60000' }))).to.equal('safe');
   });
 
+  it('passes quorum and stream declarations through to the probe, with client acks and a prefetch-count for streams', () => {
+    const as = (ack: 'auto' | 'client' | 'client-individual', destination: string, init: Record<string, string>): Assessment =>
+      assessSubscribe({ destination, ack, headers: headers(init) });
+    expect(verdict(as('client', '/queue/q1', { 'x-queue-type': 'quorum', durable: 'true' }))).to.equal('probe');
+    expect(verdict(as('auto', '/queue/q1', { 'x-queue-type': 'quorum' }))).to.equal('probe');
+    expect(verdict(send('/queue/q1', { 'x-queue-type': 'quorum' }))).to.equal('probe');
+    expect(verdict(as('client', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '10', 'x-stream-offset': 'first' }))).to.equal('probe');
+    expect(verdict(as('client-individual', '/amq/queue/s1', { 'prefetch-count': '1', 'x-stream-offset': 'offset=42' }))).to.equal('probe');
+  });
+
+  it('refuses stream consumers RabbitMQ would refuse by closing the connection: auto acks, no prefetch-count', () => {
+    const as = (ack: 'auto' | 'client' | 'client-individual', destination: string, init: Record<string, string>): Assessment =>
+      assessSubscribe({ destination, ack, headers: headers(init) });
+    const refusal = (a: Assessment) => (a.verdict === 'refuse' ? `${a.error.code} ${a.error.message}` : a.verdict);
+    // Named a stream by its declaration (/queue/ + x-queue-type) or by a stream offset (any queue).
+    expect(refusal(as('auto', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '10' }))).to.match(/^INVALID_HEADER .*ack.*client/);
+    expect(refusal(as('auto', '/amq/queue/s1', { 'x-stream-offset': 'first' }))).to.match(/^INVALID_HEADER .*ack.*client/);
+    expect(refusal(as('client', '/queue/s1', { 'x-queue-type': 'stream' }))).to.match(/^INVALID_HEADER .*prefetch-count.*1 or more/);
+    expect(refusal(as('client-individual', '/queue/s1', { 'x-queue-type': 'stream', 'prefetch-count': '0' }))).to.match(/^INVALID_HEADER .*prefetch-count/);
+    expect(refusal(as('client', '/amq/queue/s1', { 'x-stream-offset': 'next' }))).to.match(/^INVALID_HEADER .*prefetch-count/);
+  });
+
+  it('reads x-stream-offset as RabbitMQ does, refusing values it would crash on or ignore', () => {
+    const offset = (value: string): Assessment =>
+      assessSubscribe({ destination: '/amq/queue/s1', ack: 'client', headers: headers({ 'prefetch-count': '5', 'x-stream-offset': value }) });
+    for (const value of ['first', 'last', 'next', 'offset=0', 'offset=42', 'timestamp=1700000000']) expect(verdict(offset(value)), value).to.equal('probe');
+    for (const value of ['offset=abc', 'offset=-1', 'timestamp=', 'timestamp=1.5', '42', '10m', 'First']) {
+      expect(code(offset(value)), value).to.equal('INVALID_HEADER');
+    }
+  });
+
   it('isWholeNumber takes decimal digits only, up to a bound', () => {
     expect(isWholeNumber('0', 5)).to.equal(true);
     expect(isWholeNumber('5', 5)).to.equal(true);
@@ -117,5 +148,10 @@ describe('dependsOnBrokerState (which restored subscriptions are verified again 
     expect(dependsOnBrokerState(request('/queue/jobs'))).to.equal(false);
     expect(dependsOnBrokerState(request('/topic/news'))).to.equal(false);
     expect(dependsOnBrokerState(request('/exchange/amq.direct/stomp-relay.user.ann'))).to.equal(false);
+  });
+
+  it('is true for /queue/ too on a cluster, where a classic queue goes down with its node', () => {
+    expect(dependsOnBrokerState(request('/queue/jobs'), true)).to.equal(true);
+    expect(dependsOnBrokerState(request('/topic/news'), true)).to.equal(false);
   });
 });
