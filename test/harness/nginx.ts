@@ -145,6 +145,11 @@ export interface NginxGateway {
   stop(options?: { keep?: boolean }): Promise<void>;
 }
 
+/** How many `listen` lines a config has (one per server block here). */
+function listenLines(config: string): number {
+  return (config.match(/^\s*listen\s+[^;]+;/gm) ?? []).length;
+}
+
 /** Finds a port that is free now. nginx cannot listen on port 0 and report it, so we pick one. */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -222,7 +227,8 @@ export async function startNginx(options: { upstreams: string[]; adminUpstreams?
     try {
       const deadline = Date.now() + (options.timeoutMs ?? 10_000);
       await waitForPort(port, deadline, () => exit);
-      await waitForPort(adminPort, deadline, () => exit);
+      // The admin gateway is the config's second server; a config with one server has none to wait for.
+      if (listenLines(readFileSync(NGINX_CONF_PATH, 'utf8')) > 1) await waitForPort(adminPort, deadline, () => exit);
     } catch (err) {
       child.kill('SIGKILL');
       await exited;
