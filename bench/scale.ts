@@ -129,6 +129,8 @@ interface Restore {
 interface Measured {
   loadBefore: number[];
   loadAfter: number[];
+  /** The same restart before any user connected. */
+  emptyRestart: Restore;
   brokerBefore: RabbitFootprint;
   brokerAfter: RabbitFootprint;
   relayRssBefore: number[];
@@ -164,6 +166,11 @@ async function main(): Promise<void> {
     }
     checkRelayCapacity(relays);
 
+    // What a restart costs with no user connected: the reference for the one below (RabbitMQ
+    // recovers durable bindings while it boots, so its own start time may grow with them).
+    const emptyRestart = await restartBroker(node, relays, []);
+    await emptyRestart.appStarted;
+
     const brokerBefore = await rabbitFootprint(node);
     const relayRssBefore = relays.map((r) => r.rssBytes());
     const routeQueuesAtStart = await routeQueues(node);
@@ -197,7 +204,7 @@ async function main(): Promise<void> {
     restore.routeQueuesAfter = await routeQueues(node);
 
     const measured: Measured = {
-      loadBefore, loadAfter: os.loadavg(), brokerBefore, brokerAfter, relayRssBefore, relayRssAfter,
+      loadBefore, loadAfter: os.loadavg(), emptyRestart, brokerBefore, brokerAfter, relayRssBefore, relayRssAfter,
       connect, subscribe, before, restore, after,
     };
     process.stdout.write(report(measured, relays) + '\n');
@@ -391,11 +398,13 @@ function report(m: Measured, relays: RelayProcess[]): string {
     [`${name}: duplicates / to a wrong user / delivered though not 202`, `${fmt.int(p.status.duplicates)} / ${fmt.int(p.status.misrouted)} / ${fmt.int(p.deliveredUnaccepted)}`],
   ];
   const rows: string[][] = [
-    ['users connected / subscribed (failed)', `${fmt.int(m.connect.ok)} / ${fmt.int(users)} (${fmt.int(m.connect.failed + m.subscribe.failed)})`],
+    ['users connected / subscribed (failed)', `${fmt.int(m.connect.ok)} / ${fmt.int(users)} (${fmt.int(m.connect.failed + m.subscribe.failed)}); ${fmt.int(Math.ceil(USERS / INSTANCES))} per instance`],
     ['broker queues before → after users', `${fmt.int(m.brokerBefore.queues)} → ${fmt.int(m.brokerAfter.queues)}`],
     ['broker bindings before → after users', `${fmt.int(m.brokerBefore.bindings)} → ${fmt.int(m.brokerAfter.bindings)}`],
     ['`erlang:memory(total)` after full GC, before → after', `${mb(m.brokerBefore.erlangMemoryBytes)} → ${mb(m.brokerAfter.erlangMemoryBytes)} MB`],
     ['**broker memory per user** (`erlang:memory` delta / users)', `**${kb(erlangDelta / users)} KB**`],
+    ['of which ETS / processes / binaries, per user', [m.brokerAfter.etsBytes - m.brokerBefore.etsBytes, m.brokerAfter.processesBytes - m.brokerBefore.processesBytes,
+      m.brokerAfter.binaryBytes - m.brokerBefore.binaryBytes].map((d) => `${kb(d / users)} KB`).join(' / ')],
     ['RabbitMQ RSS before → after; per user', `${mb(m.brokerBefore.rssBytes)} → ${mb(m.brokerAfter.rssBytes)} MB; ${kb(rssDelta / users)} KB`],
     ['relay RSS before → after (all instances); per session', `${mb(m.relayRssBefore.reduce((a, b) => a + b, 0))} → ${mb(m.relayRssAfter.reduce((a, b) => a + b, 0))} MB; ${kb(relayDelta / users)} KB`],
     ['connect rate (CONNECT → CONNECTED)', `${fmt.int(m.connect.ok / m.connect.seconds)} sessions/s (${m.connect.seconds.toFixed(1)} s)`],
@@ -403,6 +412,8 @@ function report(m: Measured, relays: RelayProcess[]): string {
     ['CPU s during connect: relays / RabbitMQ / load processes', cpuCells(m.connect)],
     ['CPU s during subscribe: relays / RabbitMQ / load processes', cpuCells(m.subscribe)],
     ...pushRow('pushes before restart', m.before),
+    ['with no user connected: start_app issued → broker back / → `/readyz` 200 on every instance',
+      `${s(m.emptyRestart.listeningAt - m.emptyRestart.issuedAt)} / ${s(Math.max(...m.emptyRestart.readyAt) - m.emptyRestart.issuedAt)} s`],
     ['start_app issued → AMQP and STOMP ports accept (broker back) / start_app returned', `${s(r.listeningAt - r.issuedAt)} / ${s(r.backAt - r.issuedAt)} s`],
     ['start_app issued → `/readyz` 200 on every instance', `${s(lastReady - r.issuedAt)} s${r.allReady ? '' : ' (not all within the bound)'} (per instance: ${r.readyAt.map((t) => s(t - r.issuedAt)).join(', ')})`],
     ['**broker back → `/readyz` 200 on every instance**', `**${s(lastReady - r.listeningAt)} s**`],

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseErlangInteger } from '../../../bench/lib/rabbit-footprint';
+import { parseErlangIntegers } from '../../../bench/lib/rabbit-footprint';
 import {
   instanceOfUser, parsePushBody, pushBody, sourceAddressOf, splitRange, sumPhase, sumStatus, topicOfUser,
   type RoundStatus,
@@ -54,9 +54,11 @@ describe('bench user-load helpers', () => {
     expect(sumStatus([{ ...a, missing: undefined }, b])).to.not.have.property('missing');
   });
 
-  it('parses the integer rabbitmqctl eval prints and refuses anything else', () => {
-    expect(parseErlangInteger('89123456\n')).to.equal(89_123_456);
-    expect(() => parseErlangInteger('{badrpc,nodedown}\n')).to.throw(/expected an integer/);
-    expect(() => parseErlangInteger('')).to.throw(/expected an integer/);
+  it('parses the integers rabbitmqctl eval prints, even wrapped, and refuses anything else', () => {
+    expect(parseErlangIntegers('[89123456,1024,2048,4096]\n', 4)).to.deep.equal([89_123_456, 1024, 2048, 4096]);
+    expect(parseErlangIntegers('[89123456,1024,\n 2048,4096]\n', 4)).to.deep.equal([89_123_456, 1024, 2048, 4096]);
+    expect(() => parseErlangIntegers('{badrpc,nodedown}\n', 4)).to.throw(/expected a list of 4 integers/);
+    expect(() => parseErlangIntegers('[1,2,3]', 4)).to.throw(/expected a list of 4 integers/);
+    expect(() => parseErlangIntegers('', 1)).to.throw(/expected a list of 1 integers/);
   });
 });
