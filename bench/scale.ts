@@ -16,7 +16,7 @@
  *     there are several); non-202 answers and accepted pushes never delivered within a bound.
  *
  *     npx tsx bench/scale.ts [--users 5000] [--instances 1] [--topics 100] [--push-concurrency 32]
- *                            [--load-processes auto] [--relay-root <dir>] [--dist]
+ *                            [--load-processes auto] [--relay-root <dir>] [--profile-relays <dir>] [--dist]
  *
  * One process may hold only `ulimit -n` sockets (the hard limit; 20 000 on the reference machine),
  * so the users' sessions live in several load processes (bench/lib/user-load.ts), each on its own
@@ -27,6 +27,7 @@
  * to measure an older engine with the same load. Bounded: every phase has a deadline; loopback only.
  */
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { canConnect, startRabbitNode, type RabbitNode } from '../test/harness/rabbitmq';
 import { runConcurrently } from './lib/bounded';
@@ -61,6 +62,8 @@ const { values: args } = parseArgs({
     /** After the last push was answered: how long to wait for the remaining deliveries. */
     'drain-timeout': { type: 'string', default: '30000' },
     'relay-root': { type: 'string', default: '' },
+    /** Writes a V8 CPU profile of each relay process into this folder when it exits (node --cpu-prof). */
+    'profile-relays': { type: 'string', default: '' },
     dist: { type: 'boolean', default: false },
   },
   strict: true,
@@ -160,6 +163,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < INSTANCES; i++) {
       const relay = await startRelayProcess({
         brokerUrl: node.brokerUrl, brokerAmqpUrl: node.amqpUrl, instanceId: `scale-${i}`, dist: args.dist, root: relayRoot, readyTimeoutMs: 60_000,
+        nodeArgs: args['profile-relays'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['profile-relays'])}`] : undefined,
       });
       relays.push(relay);
       cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());

@@ -15,7 +15,10 @@ export class PushClient {
   private readonly agent: http.Agent;
 
   constructor(private readonly httpUrl: string, maxSockets: number, private readonly timeoutMs = 10_000) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+    // FIFO keeps every socket of the pool in use during a run: with LIFO (Node's default) the spare
+    // ones sit idle until the server's keep-alive timeout closes them, and a request that picks one
+    // just then fails with ECONNRESET, a loss of the load client, not of the server.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, scheduling: 'fifo' });
   }
 
   /** POSTs `{destination, payload}` to `/push/<user>`; resolves with the answer. */

@@ -30,6 +30,8 @@ export interface RelayProcessOptions {
    * a `git worktree` of an older commit to compare engines. Default: this tree.
    */
   root?: string;
+  /** Extra node flags, before the entry script (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
 }
 
 export interface RelayProcess {
@@ -70,7 +72,7 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
     ...(options.brokerAmqpUrl ? { BROKER_AMQP_URL: options.brokerAmqpUrl } : {}),
     ...options.env,
   };
-  const child = spawn(process.execPath, entry, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const keep = (chunk: Buffer): void => {
     output.push(chunk.toString('utf8'));
