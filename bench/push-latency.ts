@@ -16,7 +16,6 @@
  *
  * Bounded: P pushes per scenario, deadlines on every wait. Loopback only.
  */
-import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { startRabbitNode } from '../test/harness/rabbitmq';
@@ -25,6 +24,7 @@ import { Cleanup } from './lib/cleanup';
 import { DeliveryTracker } from './lib/delivery-tracker';
 import { ensureOpenFileLimit } from './lib/file-limit';
 import { environmentBanner, fmt, markdownTable } from './lib/markdown';
+import { PushClient } from './lib/push-client';
 import { cpuSecondsOfProcessesMatching, startRelayProcess, type RelayProcess } from './lib/relay-process';
 import { LatencyRecorder, stampBody } from './lib/stats';
 import { connectMany, type StompWsClient } from './lib/stomp-ws-client';
@@ -184,30 +184,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** POST /push/u<i> over K keep-alive connections. */
+/** POST /push/u<i> over K keep-alive connections; anything but 202 counts as a failed push. */
 function httpPusher(relay: RelayProcess, k: number): { push: Pusher; close(): Promise<void> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: k });
-  const push: Pusher = (user, seq, sentAt) => new Promise<void>((resolve, reject) => {
-    const payload = JSON.stringify({ destination: '/queue/bench', payload: stampBody(seq, sentAt, STAMP_SIZE).toString('latin1') });
-    const req = http.request(`${relay.httpUrl}/push/u${user}`, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      timeout: 10_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode === 202) resolve();
-        else reject(new Error(`POST /push/u${user}: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8', 0, 300)}`));
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('push request timed out')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-  return { push, close: async () => agent.destroy() };
+  const client = new PushClient(relay.httpUrl, k);
+  const push: Pusher = async (user, seq, sentAt) => {
+    const answer = await client.push(`u${user}`, '/queue/bench', stampBody(seq, sentAt, STAMP_SIZE).toString('latin1'));
+    if (answer.status !== 202) throw new Error(`POST /push/u${user}: ${answer.status} ${answer.text}`);
+  };
+  return { push, close: async () => client.close() };
 }
 
 async function runTarget(target: Target, cleanup: Cleanup): Promise<Row[]> {

@@ -25,6 +25,13 @@ export interface RelayProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for /readyz to answer 200. Default 30 s. */
   readyTimeoutMs?: number;
+  /**
+   * The source tree the relay runs from (its server/cli.ts, or dist/server/cli.js with `dist`), e.g.
+   * a `git worktree` of an older commit to compare engines. Default: this tree.
+   */
+  root?: string;
+  /** Extra node flags, before the entry script (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
 }
 
 export interface RelayProcess {
@@ -37,6 +44,10 @@ export interface RelayProcess {
   wsUrl: string;
   /** User + system CPU seconds the process used so far (from /proc; NaN elsewhere). */
   cpuSeconds(): number;
+  /** Resident memory of the process now, in bytes (from /proc; NaN elsewhere). */
+  rssBytes(): number;
+  /** File descriptors the process holds now (from /proc; NaN elsewhere). */
+  openFiles(): number;
   /** SIGTERM (graceful drain), SIGKILL after 10 s. Resolves when the process exited. */
   stop(): Promise<void>;
   /** Synchronous SIGKILL, for process-exit hooks. */
@@ -46,7 +57,8 @@ export interface RelayProcess {
 /** Starts one relay process on a free loopback port and waits until /readyz says ready. */
 export async function startRelayProcess(options: RelayProcessOptions): Promise<RelayProcess> {
   const port = await freePort();
-  const entry = options.dist ? [path.join(ROOT, 'dist/server/cli.js')] : ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'server/cli.ts')];
+  const root = options.root ? path.resolve(options.root) : ROOT;
+  const entry = options.dist ? [path.join(root, 'dist/server/cli.js')] : ['--require', require.resolve('tsx/cjs'), path.join(root, 'server/cli.ts')];
   if (options.dist && !existsSync(entry[0]!)) throw new Error(`${entry[0]} not found: run \`npm run build\` first, or drop --dist`);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -60,7 +72,7 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
     ...(options.brokerAmqpUrl ? { BROKER_AMQP_URL: options.brokerAmqpUrl } : {}),
     ...options.env,
   };
-  const child = spawn(process.execPath, entry, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   // BENCH_RELAY_LOG_DIR=<dir>: every relay's output also goes to <dir>/<instanceId>.log.
   const logDir = process.env.BENCH_RELAY_LOG_DIR;
@@ -83,6 +95,8 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
     httpUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     cpuSeconds: () => processCpuSeconds(child.pid!),
+    rssBytes: () => processRssBytes(child.pid!),
+    openFiles: () => processOpenFiles(child.pid!),
     kill: () => { if (!gone) child.kill('SIGKILL'); },
     stop: async () => {
       if (gone) return;
@@ -140,6 +154,25 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/** VmRSS of a process, in bytes (Linux /proc; NaN elsewhere or once it exited). */
+export function processRssBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Open file descriptors of a process (Linux /proc; NaN elsewhere or once it exited). */
+export function processOpenFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Own CPU seconds of this process (the load clients), comparable with {@link processCpuSeconds}. */
 export function selfCpuSeconds(): number {
   const u = process.cpuUsage();
@@ -151,6 +184,15 @@ export function selfCpuSeconds(): number {
  * its Erlang VM and helpers). Lets a run report what the broker side cost next to the relays.
  */
 export function cpuSecondsOfProcessesMatching(needle: string): number {
+  return sumOverProcessesMatching(needle, processCpuSeconds);
+}
+
+/** Resident memory, in bytes, of every process whose command line contains `needle` (as above). */
+export function rssBytesOfProcessesMatching(needle: string): number {
+  return sumOverProcessesMatching(needle, processRssBytes);
+}
+
+function sumOverProcessesMatching(needle: string, measure: (pid: number) => number): number {
   let total = 0;
   let found = false;
   let pids: string[];
@@ -165,9 +207,9 @@ export function cpuSecondsOfProcessesMatching(needle: string): number {
     } catch {
       continue;
     }
-    const s = processCpuSeconds(Number(pid));
-    if (Number.isFinite(s)) {
-      total += s;
+    const value = measure(Number(pid));
+    if (Number.isFinite(value)) {
+      total += value;
       found = true;
     }
   }

@@ -31,6 +31,11 @@ export interface ConnectOptions {
    * Server heart-beats are never asked for.
    */
   heartbeatMs?: number;
+  /**
+   * Source address to connect from (e.g. `127.0.0.2`). Each loopback source address has its own
+   * range of ephemeral ports, so load beyond ~28 000 sockets per target spreads over several.
+   */
+  localAddress?: string;
 }
 
 const EOL = Buffer.from('\n');
@@ -158,7 +163,7 @@ export class StompWsClient {
 export function connectStomp(options: ConnectOptions): Promise<StompWsClient> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const heartbeatMs = options.heartbeatMs ?? 10_000;
-  const socket = new WebSocket(options.url, SUBPROTOCOLS, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+  const socket = new WebSocket(options.url, SUBPROTOCOLS, { perMessageDeflate: false, handshakeTimeout: timeoutMs, localAddress: options.localAddress });
   const client = new StompWsClient(socket);
   return new Promise<StompWsClient>((resolve, reject) => {
     let connected = false;

@@ -450,7 +450,8 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether a TCP connection to 127.0.0.1:`port` is accepted now (1 s bound). */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };

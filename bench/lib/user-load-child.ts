@@ -1,0 +1,168 @@
+/**
+ * A load process of bench/lib/user-load.ts: holds the sessions of one range of users, connects and
+ * subscribes them when told, and counts the pushes each user receives per round. Runs only as a
+ * child (the plan comes in the environment, orders over IPC); exits when its parent goes away.
+ */
+import { connectStomp, type StompWsClient } from './stomp-ws-client';
+import {
+  instanceOfUser, parsePushBody, PLAN_ENV, topicOfUser, userLogin,
+  type PhaseResult, type RoundStatus, type ToChild, type UserLoadPlan,
+} from './user-load';
+
+/** Deliveries of one round to this process's users. */
+class RoundTally {
+  readonly seen: Uint8Array;
+  delivered = 0;
+  duplicates = 0;
+  firstAt = NaN;
+  lastAt = NaN;
+
+  constructor(size: number) {
+    this.seen = new Uint8Array(size);
+  }
+}
+
+/** Sessions and tallies of this process's users; one per process, made in {@link main}. */
+class UserLoad {
+  private readonly clients: Array<StompWsClient | undefined>;
+  private readonly rounds = new Map<number, RoundTally>();
+  private misrouted = 0;
+  private progress = 0;
+  private readonly progressTimer: NodeJS.Timeout;
+
+  constructor(private readonly plan: UserLoadPlan) {
+    this.clients = new Array(plan.to - plan.from);
+    this.progressTimer = setInterval(() => process.send?.({ type: 'progress', done: this.progress }), 1_000);
+    this.progressTimer.unref();
+  }
+
+  connect(): Promise<PhaseResult> {
+    const { plan } = this;
+    return this.forEachUser(plan.connectConcurrency, async (user) => {
+      this.clients[user - plan.from] = await connectStomp({
+        url: plan.urls[instanceOfUser(user, plan.urls.length)]!,
+        login: userLogin(user),
+        // No heart-beats: tens of thousands of idle sessions, and a starved load process must not
+        // look like a dead client to the relay.
+        heartbeatMs: 0,
+        localAddress: plan.localAddress,
+        timeoutMs: plan.connectTimeoutMs,
+      });
+    });
+  }
+
+  subscribe(): Promise<PhaseResult> {
+    const { plan } = this;
+    return this.forEachUser(plan.subscribeConcurrency, async (user) => {
+      const client = this.clients[user - plan.from];
+      if (client === undefined) throw new Error(`user ${user} is not connected`);
+      const topic = `/topic/t${topicOfUser(user, plan.urls.length, plan.topics)}`;
+      await Promise.all([
+        client.subscribe('/user/queue/n', (frame) => this.onPush(user, frame.body.toString('utf8'))),
+        client.subscribe(topic, () => undefined),
+      ]);
+    });
+  }
+
+  status(round: number, withMissing: boolean): RoundStatus {
+    const tally = this.rounds.get(round) ?? new RoundTally(this.clients.length);
+    let closed = 0;
+    let errorFrames = 0;
+    for (const c of this.clients) {
+      if (c === undefined) continue;
+      if (c.closed) closed++;
+      errorFrames += c.errors.length;
+    }
+    const status: RoundStatus = {
+      delivered: tally.delivered, duplicates: tally.duplicates, misrouted: this.misrouted,
+      firstAt: tally.firstAt, lastAt: tally.lastAt, closed, errorFrames,
+    };
+    if (withMissing) {
+      status.missing = [];
+      for (let k = 0; k < tally.seen.length; k++) if (!tally.seen[k]) status.missing.push(this.plan.from + k);
+    }
+    return status;
+  }
+
+  /** Drops every socket at once (no DISCONNECT: the relays are about to stop anyway). */
+  close(): void {
+    clearInterval(this.progressTimer);
+    for (const c of this.clients) c?.terminate();
+  }
+
+  private onPush(user: number, body: string): void {
+    const push = parsePushBody(body);
+    if (push === undefined) return;
+    if (push.user !== user) {
+      this.misrouted++;
+      return;
+    }
+    let tally = this.rounds.get(push.round);
+    if (tally === undefined) {
+      tally = new RoundTally(this.clients.length);
+      this.rounds.set(push.round, tally);
+    }
+    const now = Date.now();
+    const slot = user - this.plan.from;
+    if (tally.seen[slot]) {
+      tally.duplicates++;
+      return;
+    }
+    tally.seen[slot] = 1;
+    tally.delivered++;
+    if (tally.delivered === 1) tally.firstAt = now;
+    tally.lastAt = now;
+  }
+
+  /** Runs `task` for every user of the range, `concurrency` at a time; failures are counted, not thrown. */
+  private async forEachUser(concurrency: number, task: (user: number) => Promise<void>): Promise<PhaseResult> {
+    const { from, to } = this.plan;
+    const result: PhaseResult = { ok: 0, failed: 0 };
+    this.progress = 0;
+    let next = from;
+    const worker = async (): Promise<void> => {
+      while (next < to) {
+        const user = next++;
+        try {
+          await task(user);
+          result.ok++;
+        } catch (err) {
+          result.failed++;
+          result.firstError ??= `user ${user}: ${(err as Error).message}`;
+        }
+        this.progress++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, to - from) }, worker));
+    return result;
+  }
+}
+
+function main(): void {
+  const raw = process.env[PLAN_ENV];
+  if (raw === undefined || process.send === undefined) throw new Error('user-load-child runs only as a child of bench/lib/user-load.ts');
+  const load = new UserLoad(JSON.parse(raw) as UserLoadPlan);
+  const reply = (id: number, result: PhaseResult | RoundStatus | null): void => { process.send!({ id, type: 'result', result }); };
+  process.on('message', (msg: ToChild) => {
+    const run = async (): Promise<void> => {
+      switch (msg.type) {
+        case 'connect': return reply(msg.id, await load.connect());
+        case 'subscribe': return reply(msg.id, await load.subscribe());
+        case 'status': return reply(msg.id, load.status(msg.round, msg.missing));
+        case 'close':
+          load.close();
+          reply(msg.id, null);
+          setTimeout(() => process.exit(0), 100).unref();
+          return;
+      }
+    };
+    run().catch((err: Error) => process.send!({ id: msg.id, type: 'error', message: err.stack ?? err.message }));
+  });
+  // The parent died or let go: nothing left to report to.
+  process.on('disconnect', () => {
+    load.close();
+    process.exit(0);
+  });
+}
+
+main();

@@ -1,0 +1,216 @@
+/**
+ * Tens of thousands of connected users for load scripts. One process may hold only `ulimit -n`
+ * sockets (20 000 on the reference machine), so the users are spread over child processes
+ * (bench/lib/user-load-child.ts), each with a contiguous range of user numbers and a loopback
+ * source address of its own (each has its own ~28 000 ephemeral ports). The parent drives them over
+ * IPC: connect, subscribe, then ask how many of a round of pushes arrived.
+ *
+ * User `i` is `u<i>` (dev-mode login), connects to instance `i mod instances`, subscribes
+ * `/user/queue/n` and `/topic/t<k>` with k = floor(i / instances) mod topics (so every instance
+ * carries every topic), with receipts. A push of round r to user i carries the body `r:i`, so a
+ * child can tell a delivery to the wrong user from a missing one.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { processCpuSeconds } from './relay-process';
+import { withTimeout } from './stomp-ws-client';
+
+/** The login of user `i`. */
+export function userLogin(i: number): string {
+  return `u${i}`;
+}
+
+/** Which relay instance user `i` connects to. */
+export function instanceOfUser(i: number, instances: number): number {
+  return i % instances;
+}
+
+/** Which of the `topics` topics user `i` subscribes to: each instance gets every topic. */
+export function topicOfUser(i: number, instances: number, topics: number): number {
+  return Math.floor(i / instances) % topics;
+}
+
+/** Splits users 0..total-1 into `parts` contiguous ranges whose sizes differ by at most one. */
+export function splitRange(total: number, parts: number): Array<{ from: number; to: number }> {
+  const ranges: Array<{ from: number; to: number }> = [];
+  const base = Math.floor(total / parts);
+  const extra = total % parts;
+  let from = 0;
+  for (let p = 0; p < parts; p++) {
+    const to = from + base + (p < extra ? 1 : 0);
+    ranges.push({ from, to });
+    from = to;
+  }
+  return ranges;
+}
+
+/** The loopback source address of load process `p` (127.0.0.2, 127.0.0.3, …). */
+export function sourceAddressOf(p: number): string {
+  if (p < 0 || p > 250) throw new Error(`no loopback source address for load process ${p}`);
+  return `127.0.0.${2 + p}`;
+}
+
+/** The body of round `round`'s push to user `user`. */
+export function pushBody(round: number, user: number): string {
+  return `${round}:${user}`;
+}
+
+/** Reads a {@link pushBody}; undefined for anything else. */
+export function parsePushBody(body: string): { round: number; user: number } | undefined {
+  const match = /^(\d+):(\d+)$/.exec(body);
+  return match ? { round: Number(match[1]), user: Number(match[2]) } : undefined;
+}
+
+/** What one load process is to do. */
+export interface UserLoadPlan {
+  /** Users from..to-1. */
+  from: number;
+  to: number;
+  /** WebSocket URL of each instance. */
+  urls: string[];
+  topics: number;
+  localAddress?: string;
+  /** Handshakes in flight at once in this process. */
+  connectConcurrency: number;
+  /** Sessions subscribing at once in this process. */
+  subscribeConcurrency: number;
+  connectTimeoutMs: number;
+}
+
+/** Outcome of a connect or subscribe phase. */
+export interface PhaseResult {
+  ok: number;
+  failed: number;
+  firstError?: string;
+}
+
+/** What a round of pushes did, so far, in one process (or summed over all). */
+export interface RoundStatus {
+  /** Users that got their push of the round. */
+  delivered: number;
+  duplicates: number;
+  /** Pushes of the round that reached a session of another user. */
+  misrouted: number;
+  /** Date.now() of the first and last delivery of the round (NaN before any). */
+  firstAt: number;
+  lastAt: number;
+  /** Sessions whose socket closed since they connected. */
+  closed: number;
+  errorFrames: number;
+  /** With `missing` asked for: users of the range without their push. */
+  missing?: number[];
+}
+
+export type ToChild = { id: number } & ({ type: 'connect' } | { type: 'subscribe' } | { type: 'status'; round: number; missing: boolean } | { type: 'close' });
+export type FromChild =
+  | { id: number; type: 'result'; result: PhaseResult | RoundStatus | null }
+  | { id: number; type: 'error'; message: string }
+  | { type: 'progress'; done: number };
+
+export const PLAN_ENV = 'STOMP_RELAY_USER_LOAD_PLAN';
+
+/** One load process, seen from the parent. */
+export class UserLoadProcess {
+  /** Users of this process done in the current phase (progress reports). */
+  progress = 0;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly exited: Promise<void>;
+  private gone = false;
+
+  private constructor(readonly plan: UserLoadPlan, private readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.on('message', (msg: FromChild) => {
+      if (msg.type === 'progress') {
+        this.progress = msg.done;
+        return;
+      }
+      const waiter = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (msg.type === 'error') waiter?.reject(new Error(msg.message));
+      else waiter?.resolve(msg.result);
+    });
+    child.once('exit', (code, signal) => {
+      this.gone = true;
+      for (const w of this.pending.values()) w.reject(new Error(`load process ${plan.from}..${plan.to - 1} exited (${code ?? signal})`));
+      this.pending.clear();
+    });
+  }
+
+  /** Forks a load process (TypeScript through tsx, as the relays run). */
+  static start(plan: UserLoadPlan): UserLoadProcess {
+    const child = fork(path.join(__dirname, 'user-load-child.ts'), [], {
+      execArgv: ['--require', require.resolve('tsx/cjs')],
+      env: { ...process.env, [PLAN_ENV]: JSON.stringify(plan) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Structured clone keeps NaN (no delivery yet), which JSON would turn into null.
+      serialization: 'advanced',
+    });
+    return new UserLoadProcess(plan, child);
+  }
+
+  /** CPU seconds the process used so far. */
+  cpuSeconds(): number {
+    return this.child.pid === undefined ? NaN : processCpuSeconds(this.child.pid);
+  }
+
+  connect(timeoutMs: number): Promise<PhaseResult> {
+    return this.request({ type: 'connect' }, timeoutMs) as Promise<PhaseResult>;
+  }
+
+  subscribe(timeoutMs: number): Promise<PhaseResult> {
+    return this.request({ type: 'subscribe' }, timeoutMs) as Promise<PhaseResult>;
+  }
+
+  status(round: number, missing: boolean): Promise<RoundStatus> {
+    return this.request({ type: 'status', round, missing }, 30_000) as Promise<RoundStatus>;
+  }
+
+  /** Drops every socket and ends the process (SIGKILL if it does not within 10 s). */
+  async close(): Promise<void> {
+    if (this.gone) return;
+    await this.request({ type: 'close' }, 10_000).catch(() => undefined);
+    const timer = setTimeout(() => this.kill(), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  kill(): void {
+    if (!this.gone) this.child.kill('SIGKILL');
+  }
+
+  private request(body: { type: 'connect' } | { type: 'subscribe' } | { type: 'status'; round: number; missing: boolean } | { type: 'close' }, timeoutMs: number): Promise<unknown> {
+    if (this.gone) return Promise.reject(new Error(`load process ${this.plan.from}..${this.plan.to - 1} is gone`));
+    const id = this.nextId++;
+    const answer = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.child.send({ id, ...body } as ToChild);
+    return withTimeout(answer, timeoutMs, `load process ${this.plan.from}..${this.plan.to - 1}: ${body.type}`);
+  }
+}
+
+/** Sums the load processes' {@link PhaseResult}s. */
+export function sumPhase(results: PhaseResult[]): PhaseResult {
+  return {
+    ok: results.reduce((n, r) => n + r.ok, 0),
+    failed: results.reduce((n, r) => n + r.failed, 0),
+    firstError: results.find((r) => r.firstError !== undefined)?.firstError,
+  };
+}
+
+/** Sums the load processes' {@link RoundStatus}es (times: earliest first, latest last). */
+export function sumStatus(statuses: RoundStatus[]): RoundStatus {
+  const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
+  const firsts = finite(statuses.map((s) => s.firstAt));
+  const lasts = finite(statuses.map((s) => s.lastAt));
+  const missing = statuses.every((s) => s.missing !== undefined) ? statuses.flatMap((s) => s.missing!) : undefined;
+  return {
+    delivered: statuses.reduce((n, s) => n + s.delivered, 0),
+    duplicates: statuses.reduce((n, s) => n + s.duplicates, 0),
+    misrouted: statuses.reduce((n, s) => n + s.misrouted, 0),
+    firstAt: firsts.length > 0 ? Math.min(...firsts) : NaN,
+    lastAt: lasts.length > 0 ? Math.max(...lasts) : NaN,
+    closed: statuses.reduce((n, s) => n + s.closed, 0),
+    errorFrames: statuses.reduce((n, s) => n + s.errorFrames, 0),
+    ...(missing !== undefined ? { missing } : {}),
+  };
+}
