@@ -9,8 +9,10 @@
  *   - relay RSS per session (/proc of each relay process);
  *   - connect and subscribe rates (sessions per second; subscribe = both SUBSCRIBEs receipted);
  *   - pushes to every user before the restart (the control: anything lost here is not the restart);
- *   - `rabbitmqctl stop_app` / `start_app`: time from start_app until `/readyz` is 200 on every
- *     instance, and until the first and the last push sent after it reached its user;
+ *   - `rabbitmqctl stop_app` / `start_app`: time from start_app until the broker's ports accept
+ *     again, until `/readyz` is 200 on every instance, and until the first and the last push sent
+ *     after it reached its user (the same restart is first made with no user connected, as the
+ *     reference for the broker's own start time);
  *   - pushes lost after the restart: as soon as `/readyz` is 200 everywhere, `POST /push/u<i>` to
  *     every user in reverse user order, K in flight (to the next instance: cross-instance where
  *     there are several); non-202 answers and accepted pushes never delivered within a bound.
