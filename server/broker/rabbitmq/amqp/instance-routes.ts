@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import type { StompHeaders } from '../../../codec/frame';
-import { Errors, relayError, type RelayError } from '../../../errors';
+import { Errors, relayError } from '../../../errors';
 import type { Logger } from '../../../observability/logger';
 import type { BrokerMessage, Consumer, Delivery, DeliverySink } from '../../broker';
 import { deliverSafely } from '../../deliver-safely';
@@ -451,5 +451,3 @@ export class InstanceRoutes {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Re-exported for the engine's error mapping. */
-export type { RelayError };
