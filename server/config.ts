@@ -90,6 +90,15 @@ export interface RelayConfig {
    */
   userRouteWaitMs: number;
   /**
+   * How long user-destination messages stay replayable for `resume-from` (ms); 0 turns history off
+   * (every resume is then a gap). docs/protocol.md "Resume".
+   */
+  resumeWindowMs: number;
+  /** Most messages kept, and replayed, per (user, destination). */
+  resumeMaxMessages: number;
+  /** RabbitMQ: how many history streams the users are spread over (broker state is per stream). */
+  resumePartitions: number;
+  /**
    * Heart-beat interval (ms) asked of RabbitMQ and offered to it, both ways, on every broker
    * connection; 0 = none. A link silent for twice the interval is closed and reopened, so the
    * default 5000 finds a half-dead link (no data, no close) within about 12 s. Shorter finds it
@@ -177,6 +186,9 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   brokerExclusiveConnections: 100,
   routeQueueTtlMs: 30_000,
   userRouteWaitMs: 2_000,
+  resumeWindowMs: 120_000,
+  resumeMaxMessages: 1_000,
+  resumePartitions: 4,
   brokerHeartbeatMs: 5_000,
   authMode: undefined,
   authJwtSecret: undefined,
@@ -246,6 +258,9 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
   { name: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each (default 100, 0 = refuse them)', apply: (c, v) => { c.brokerExclusiveConnections = int('BROKER_EXCLUSIVE_CONNECTIONS', v, 0, 100_000); } },
   { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
+  { name: 'RESUME_WINDOW_MS', help: 'how long user-destination history is kept for resume-from; 0 = off (default 120000)', apply: (c, v) => { c.resumeWindowMs = int('RESUME_WINDOW_MS', v, 0); } },
+  { name: 'RESUME_MAX_MESSAGES', help: 'most messages kept and replayed per (user, destination) (default 1000)', apply: (c, v) => { c.resumeMaxMessages = int('RESUME_MAX_MESSAGES', v, 1, 1_000_000); } },
+  { name: 'RESUME_PARTITIONS', help: 'history streams (RabbitMQ) the users are spread over (default 4)', apply: (c, v) => { c.resumePartitions = int('RESUME_PARTITIONS', v, 1, 64); } },
   { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
   { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 5000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
   { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
@@ -326,6 +341,9 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   validateBrokerUrls(config.brokerUrl, config.brokerAmqpUrl);
   if (!Number.isInteger(config.routeQueueTtlMs) || config.routeQueueTtlMs < 1000) fail('routeQueueTtlMs must be a whole number ≥ 1000');
   if (!Number.isInteger(config.userRouteWaitMs) || config.userRouteWaitMs < 0) fail('userRouteWaitMs must be a whole number ≥ 0');
+  if (!Number.isInteger(config.resumeWindowMs) || config.resumeWindowMs < 0) fail('resumeWindowMs must be a whole number ≥ 0');
+  if (!Number.isInteger(config.resumeMaxMessages) || config.resumeMaxMessages < 1 || config.resumeMaxMessages > 1_000_000) fail('resumeMaxMessages must be a whole number 1-1000000');
+  if (!Number.isInteger(config.resumePartitions) || config.resumePartitions < 1 || config.resumePartitions > 64) fail('resumePartitions must be a whole number 1-64');
   if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
   if (!Number.isInteger(config.brokerHeartbeatMs) || config.brokerHeartbeatMs < 0) fail(`brokerHeartbeatMs must be a whole number ≥ 0, got ${config.brokerHeartbeatMs}`);
   if (!Number.isInteger(config.brokerExclusiveConnections) || config.brokerExclusiveConnections < 0) fail('brokerExclusiveConnections must be a whole number ≥ 0');

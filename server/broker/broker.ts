@@ -39,6 +39,7 @@
  */
 import type { StompHeaders } from '../codec/frame';
 import type { RelayError } from '../errors';
+import type { MessageHistory } from './history';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
@@ -202,6 +203,11 @@ export interface Broker {
   readonly kind: BrokerKind;
   /** True while the broker can take publishes and subscriptions. */
   readonly ready: boolean;
+  /**
+   * Optional capability: bounded history per destination, for resume (history.ts). Absent when the
+   * engine has none or history is off (`RESUME_WINDOW_MS=0`); every resume is then a gap.
+   */
+  readonly history?: MessageHistory;
   /**
    * Starts the engine. The RabbitMQ engine resolves even if the broker is unreachable (it keeps
    * retrying and reports readiness through {@link onReadyChange}); it rejects only on bad settings.

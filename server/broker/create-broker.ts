@@ -8,7 +8,8 @@ import { MemoryBroker } from './memory/memory-broker';
 import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker';
 
 export function createBroker(config: RelayConfig, logger: Logger, metrics: RelayMetrics): Broker {
-  if (config.brokerUrl === undefined) return new MemoryBroker({ logger });
+  const history = { windowMs: config.resumeWindowMs, maxMessages: config.resumeMaxMessages };
+  if (config.brokerUrl === undefined) return new MemoryBroker({ logger, history });
   return new RabbitMqBroker({
     endpoints: parseBrokerUrls(config.brokerUrl),
     poolSize: config.brokerPoolSize,
@@ -17,6 +18,7 @@ export function createBroker(config: RelayConfig, logger: Logger, metrics: Relay
       instanceId: config.instanceId,
       queueTtlMs: config.routeQueueTtlMs,
     },
+    history: { ...history, partitions: config.resumePartitions },
     heartbeatMs: config.brokerHeartbeatMs,
     maxExclusiveConnections: config.brokerExclusiveConnections,
     logger,

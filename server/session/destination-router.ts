@@ -27,6 +27,11 @@ export interface BrokerSubscribeRoute {
    * Default: every message.
    */
   accepts?(message: BrokerMessage): boolean;
+  /**
+   * A user destination: its messages carry `resume-token`, and a SUBSCRIBE with `resume-from` is
+   * replayed from the broker's history of `brokerDestination` (resume-gate.ts).
+   */
+  resumable?: boolean;
 }
 
 /** What the relay itself answers a subscription with (headers: `content-type` and the like). */
@@ -50,7 +55,8 @@ export interface AnsweredSubscribeRoute {
 export type SubscribeRoute = BrokerSubscribeRoute | AnsweredSubscribeRoute;
 
 export type SendRoute =
-  | { kind: 'broker'; destination: string; headers?: StompHeaders }
+  /** `record`: a user destination, recorded in the broker's history before it is published (resume). */
+  | { kind: 'broker'; destination: string; headers?: StompHeaders; record?: boolean }
   | { kind: 'handled'; handle(frame: StompFrame, session: StompSession): Promise<void> };
 
 export interface DestinationRouter {

@@ -32,9 +32,15 @@ export function isInternalHeader(name: string): boolean {
  */
 export const SENDER_HEADER = 'x-relay-sender';
 
-/** True for headers only the relay may put on a message, whatever their case (today {@link SENDER_HEADER}). */
+/**
+ * Headers only the relay may put on a message: {@link SENDER_HEADER}, and resume's `resume-token`
+ * and `resume-gap` (broker/history.ts), which a publisher must not forge.
+ */
+const RELAY_SET_HEADERS: ReadonlySet<string> = new Set([SENDER_HEADER, 'resume-token', 'resume-gap']);
+
+/** True for headers only the relay may put on a message, whatever their case ({@link RELAY_SET_HEADERS}). */
 export function isRelaySetHeader(name: string): boolean {
-  return name.length === SENDER_HEADER.length && name.toLowerCase() === SENDER_HEADER;
+  return name.length <= 14 && RELAY_SET_HEADERS.has(name.toLowerCase());
 }
 
 /** True for headers a publisher's message carries to its receivers. */

@@ -27,6 +27,8 @@ import type { StompSession } from './stomp-session';
 import type { AnsweredSubscribeRoute, SendRoute, SubscribeRoute } from './destination-router';
 import { FrameAuthorizer } from './authorization';
 import { PROTOCOL_HEADERS, SENDER_HEADER, isInternalHeader, isRelaySetHeader } from './header-policy';
+import { RESUME_FROM_HEADER, RESUME_GAP_HEADER, RESUME_TOKEN_HEADER } from '../broker/history';
+import { ResumeGate } from './resume-gate';
 
 /** What the protocol needs from the session that carries it. */
 export interface SessionIo {
@@ -80,7 +82,7 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
 const ACK_MODES: ReadonlySet<string> = new Set<AckMode>(['auto', 'client', 'client-individual']);
 
 /** SUBSCRIBE headers the session consumes; every other one goes to the broker (selector, prefetch-count, x-*...). */
-const SUBSCRIBE_OWN_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt', 'content-length']);
+const SUBSCRIBE_OWN_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt', 'content-length', RESUME_FROM_HEADER]);
 
 /**
  * Most publishes a session may have waiting for the broker at once. Beyond it the session stops
@@ -267,7 +269,14 @@ export class SessionProtocol {
       if (replyTo !== undefined) carried['reply-to'] = replyTo;
       if (sender !== undefined) carried[SENDER_HEADER] = sender;
       const request = { destination: route.destination, headers: carried, body: frame.body };
-      op = (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
+      const history = route.record === true ? broker.history : undefined;
+      op = history === undefined
+        ? (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined)
+        // A user destination: recorded for resume first, then published with its token (history.ts).
+        : (confirm) => history.record(request.destination, request).then((token) => {
+          carried[RESUME_TOKEN_HEADER] = token;
+          return broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
+        });
     } else {
       const session = this.io.session;
       const seen = passThrough(h, EMPTY_SET, undefined);
@@ -316,14 +325,25 @@ export class SessionProtocol {
     const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack, route.brokerDestination);
     metrics.subscriptions.inc();
     const accepts = route.accepts;
+    const take = (delivery: Delivery): void => {
+      if (accepts !== undefined && !accepts(delivery.message)) {
+        this.passOver(subscription, delivery); // addressed to another session of the same user
+        return;
+      }
+      this.deliver(subscription, delivery);
+    };
+    // resume-from on a user destination: history first, then live (resume-gate.ts).
+    const resumeFrom = route.resumable === true ? h[RESUME_FROM_HEADER] : undefined;
+    const gate = resumeFrom === undefined ? undefined : new ResumeGate({
+      deliver: take,
+      drop: (delivery) => this.passOver(subscription, delivery),
+      gap: (position) => this.deliverGap(subscription, position),
+    });
     const sink = {
       deliver: (delivery: Delivery) => {
         try {
-          if (accepts !== undefined && !accepts(delivery.message)) {
-            this.passOver(subscription, delivery); // addressed to another session of the same user
-            return;
-          }
-          this.deliver(subscription, delivery);
+          if (gate !== undefined) gate.live(delivery);
+          else take(delivery);
         } catch (err) {
           this.io.fail(err); // a bug here must end this session only, not the broker's fan-out
         }
@@ -345,12 +365,18 @@ export class SessionProtocol {
       (consumer) => {
         this.subscriptions.attach(subscription, consumer);
         // Unsubscribed or session closed while the broker was busy: give the consumer back.
-        if (!subscription.active) return this.closeConsumer(subscription);
+        if (!subscription.active) {
+          gate?.abandon();
+          return this.closeConsumer(subscription);
+        }
         this.announce(subscription);
-        // §SUBSCRIBE + §"Header receipt": the RECEIPT means messages published from now on arrive.
-        this.receipt(frame);
+        // §SUBSCRIBE + §"Header receipt": the RECEIPT means messages published from now on arrive;
+        // on a resume it also means the replay is complete (it comes after the replayed messages).
+        if (gate === undefined) return this.receipt(frame);
+        return gate.resume(broker.history, route.brokerDestination, resumeFrom!).then(() => this.receipt(frame));
       },
       (err: unknown) => {
+        gate?.abandon();
         if (this.subscriptions.get(id) === subscription) {
           this.subscriptions.remove(id);
           metrics.subscriptions.dec();
@@ -438,6 +464,19 @@ export class SessionProtocol {
       if (version === '1.2') perReceiver.ack = key;
     }
     this.io.sendMessage(renderMessage(template, perReceiver), !template.bodyIsUtf8);
+  }
+
+  /**
+   * The empty MESSAGE that opens a resumed subscription whose history has a gap (docs/protocol.md
+   * "Resume"): `resume-gap:true`, and the position to resume from next time when no replayed
+   * message follows to carry one.
+   */
+  private deliverGap(subscription: ClientSubscription, position: string | undefined): void {
+    const headers = makeHeaders({ [RESUME_GAP_HEADER]: 'true' });
+    if (position !== undefined) headers[RESUME_TOKEN_HEADER] = position;
+    const messageId = `${this.io.session.id}-local-${this.localMessages++}`;
+    const message = { destination: subscription.brokerDestination, headers, body: EMPTY_BODY, messageId };
+    this.deliver(subscription, { message, ackId: subscription.ack === 'auto' ? undefined : messageId });
   }
 
   /**
@@ -638,6 +677,7 @@ export class SessionProtocol {
 const EMPTY = Buffer.alloc(0);
 const EMPTY_SET: ReadonlySet<string> = new Set();
 const CONFIRM = Object.freeze({ confirm: true });
+const EMPTY_BODY = Buffer.alloc(0);
 const GIVE_UP: NackOptions = Object.freeze({ requeue: false });
 
 /**

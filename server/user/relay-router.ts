@@ -56,6 +56,7 @@ export class RelayRouter implements DestinationRouter {
           const target = message.headers[TARGET_SESSION_HEADER];
           return target === undefined || target === sessionId;
         },
+        resumable: true,
       };
     }
     if (destination.startsWith(this.options.appPrefix)) {
@@ -71,9 +72,11 @@ export class RelayRouter implements DestinationRouter {
     if (destination.startsWith(this.options.userPrefix)) {
       const parsed = parseUserDestination(destination, this.options.userPrefix, this.userInner);
       // `/user/queue/x` is the sender's own (an anonymous session's: its session's), as for SUBSCRIBE.
-      const destinationOf = parsed.user !== undefined ? userBrokerDestination(parsed.user, parsed.destination)
-        : ownBrokerDestination(session.principal?.name, session.id, parsed.destination);
-      return { kind: 'broker', destination: destinationOf };
+      const user = parsed.user ?? session.principal?.name;
+      const destinationOf = user !== undefined ? userBrokerDestination(user, parsed.destination)
+        : ownBrokerDestination(undefined, session.id, parsed.destination);
+      // A named user's messages are recorded for resume; an anonymous session's die with it.
+      return { kind: 'broker', destination: destinationOf, record: user !== undefined };
     }
     if (destination.startsWith(this.options.appPrefix)) {
       const path = destination.slice(this.options.appPrefix.length - 1);

@@ -5,6 +5,7 @@
 import type { Broker, PublishRequest } from '../broker/broker';
 import { headers as makeHeaders, type StompHeaders } from '../codec/frame';
 import { Errors, isRelayError, relayError } from '../errors';
+import { RESUME_TOKEN_HEADER } from '../broker/history';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
 import { TARGET_SESSION_HEADER, sessionBrokerDestination, userBrokerDestination } from './user-destinations';
@@ -66,7 +67,13 @@ export class UserMessaging {
     if (typeof user !== 'string' || user === '') throw relayError(Errors.BAD_REQUEST, 'user must be a non-empty string');
     const message = this.message(destination, payload, options);
     if (options.sessionId !== undefined) message.headers[TARGET_SESSION_HEADER] = options.sessionId;
-    const routed = await this.counted(() => this.publishRouted(user, destination, { ...message, destination: userBrokerDestination(user, destination) }, options.confirm ?? true));
+    const request = { ...message, destination: userBrokerDestination(user, destination) };
+    const routed = await this.counted(async () => {
+      // Recorded for resume before it can be delivered live (broker/history.ts), once, whatever the retries.
+      const history = this.deps.broker.history;
+      if (history !== undefined) request.headers[RESUME_TOKEN_HEADER] = await history.record(request.destination, message);
+      return this.publishRouted(user, destination, request, options.confirm ?? true);
+    });
     return { ...this.deps.presence.lookup(user), destination, routed };
   }
 

@@ -44,6 +44,16 @@ export class Deque<T> {
     return item;
   }
 
+  /** The front item without removing it, or undefined when empty. */
+  peekFront(): T | undefined {
+    return this.size === 0 ? undefined : this.items[this.head];
+  }
+
+  /** Front to back. */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = 0; i < this.size; i++) yield this.items[(this.head + i) & this.mask] as T;
+  }
+
   clear(): void {
     this.items = new Array<T | undefined>(this.items.length);
     this.head = 0;

@@ -44,6 +44,8 @@ import { DeliveryScheduler } from './delivery-scheduler';
 import { ExclusiveQueues } from './exclusive-queues';
 import { routeDestination, type RoutedDestination } from './destination';
 import { MessageQueue } from './message-queue';
+import { MemoryHistory } from './memory-history';
+import type { HistoryOptions, MessageHistory } from '../history';
 import { TopicRouter } from './topic-router';
 
 export interface MemoryBrokerOptions {
@@ -56,6 +58,8 @@ export interface MemoryBrokerOptions {
   logger?: Logger;
   /** Most deliveries made in one go before yielding to the event loop. Default 10 000. */
   maxDeliveriesPerTurn?: number;
+  /** Message history for resume (memory-history.ts); none when absent or `windowMs` is 0. */
+  history?: HistoryOptions;
 }
 
 const DEFAULT_MAX_QUEUED = 10_000;
@@ -70,6 +74,7 @@ const NOT_CARRIED = new Set(['subscription', 'ack', 'message-id', 'destination',
 
 export class MemoryBroker implements Broker {
   readonly kind = 'memory' as const;
+  readonly history?: MessageHistory;
 
   private running = false;
   private readonly readyListeners = new Set<(ready: boolean) => void>();
@@ -87,6 +92,7 @@ export class MemoryBroker implements Broker {
   private lastSequence = 0;
 
   constructor(options: MemoryBrokerOptions = {}) {
+    if (options.history !== undefined && options.history.windowMs > 0) this.history = new MemoryHistory(options.history);
     this.maxQueued = positiveInteger('maxQueuedMessagesPerQueue', options.maxQueuedMessagesPerQueue, DEFAULT_MAX_QUEUED);
     const perTurn = positiveInteger('maxDeliveriesPerTurn', options.maxDeliveriesPerTurn, DEFAULT_DELIVERIES_PER_TURN);
     this.logger = options.logger ?? silentLogger();

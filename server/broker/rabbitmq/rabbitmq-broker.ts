@@ -36,6 +36,7 @@ import { headers as makeHeaders } from '../../codec/frame';
 import { Errors, isRelayError, relayError, type RelayError } from '../../errors';
 import { DEFAULT_CONFIG, deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndpoint } from '../../config';
 import { silentLogger, type Logger } from '../../observability/logger';
+import type { HistoryOptions } from '../history';
 import type { RelayMetrics } from '../../observability/metrics';
 import {
   REPLY_QUEUE_PREFIX,
@@ -83,6 +84,13 @@ export interface RabbitMqBrokerOptions {
   maxExclusiveConnections?: number;
   /** User-destination and topic routes over AMQP 0-9-1 (amqp/instance-routes.ts). */
   routes?: RouteOptions;
+  /** Message history for resume, in RabbitMQ streams; none when absent or `windowMs` is 0. */
+  history?: RabbitHistoryOptions;
+}
+
+export interface RabbitHistoryOptions extends HistoryOptions {
+  /** How many streams the users are spread over (`stomp-relay.history.<n>`). */
+  partitions: number;
 }
 
 export interface RouteOptions {
