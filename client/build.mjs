@@ -57,10 +57,10 @@ const common = {
 // as an import so the application shares one copy with its own use of it.
 await build({ ...common, outfile: join(packageDir, 'index.js'), external: ['@stomp/stompjs'] });
 
-// The standalone module, for pages without a bundler: served by the relay, and shipped in the package.
-const standalone = await build({ ...common, outfile: join(packageDir, 'stomp-relay-client.js'), minify: true });
-// Both directories sit two levels below the root, so the map's relative `sources` hold in either.
-for (const file of ['stomp-relay-client.js', 'stomp-relay-client.js.map']) copyFileSync(join(packageDir, file), join(servedDir, file));
+// The standalone module, for pages without a bundler: served by the relay, and shipped in the
+// package. Built once per place, so each source map's relative `sources` point at client/src.
+const standalone = await build({ ...common, outfile: join(servedDir, 'stomp-relay-client.js'), minify: true });
+await build({ ...common, outfile: join(packageDir, 'stomp-relay-client.js'), minify: true });
 
 // SockJS's iframe-based transports (for old browsers and cross-domain polling) load sockjs-client
 // from the server itself; the relay points them at /client/sockjs.min.js instead of a CDN.
