@@ -34,6 +34,13 @@ export interface SendResult extends UserPresence {
 }
 
 
+/** A message checked and encoded once, to send to many users ({@link UserMessaging.prepare}). */
+export interface PreparedMessage {
+  readonly destination: string;
+  readonly headers: Readonly<StompHeaders>;
+  readonly body: Buffer;
+}
+
 /** What a push to an anonymous session answers: presence knows no anonymous sessions. */
 export interface AnonymousSendResult {
   destination: string;
@@ -63,9 +70,23 @@ export class UserMessaging {
    * but no route took the message for `routeWaitMs` (their instance restoring routes, or no session
    * subscribed to that destination): never a silent loss.
    */
-  async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
+  sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
+    return this.sendPrepared(user, this.prepare(destination, payload, options), options);
+  }
+
+  /**
+   * Checks and encodes a message once for many users (`POST /push`): BAD_REQUEST as
+   * {@link sendToUser} would throw it, before anything is sent. Send it with {@link sendPrepared}.
+   */
+  prepare(destination: string, payload: Payload, options: Pick<SendToUserOptions, 'headers'> = {}): PreparedMessage {
+    return { destination, ...this.message(destination, payload, options) };
+  }
+
+  /** {@link sendToUser} of a {@link prepare}d message (its body is shared, its headers copied). */
+  async sendPrepared(user: string, prepared: PreparedMessage, options: Omit<SendToUserOptions, 'headers'> = {}): Promise<SendResult> {
     if (typeof user !== 'string' || user === '') throw relayError(Errors.BAD_REQUEST, 'user must be a non-empty string');
-    const message = this.message(destination, payload, options);
+    const { destination } = prepared;
+    const message = { headers: { ...prepared.headers }, body: prepared.body };
     if (options.sessionId !== undefined) message.headers[TARGET_SESSION_HEADER] = options.sessionId;
     const request = { ...message, destination: userBrokerDestination(user, destination) };
     const routed = await this.counted(async () => {
@@ -123,14 +144,6 @@ export class UserMessaging {
     }
     this.deps.metrics.pushLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return routed;
-  }
-
-  /**
-   * Throws the BAD_REQUEST {@link sendToUser} would for `destination` and `headers`, without sending
-   * anything: a push to many users checks what they share once, before the first is sent.
-   */
-  checkMessage(destination: string, headers?: SendToUserOptions['headers']): void {
-    this.message(destination, '', { headers });
   }
 
   /**
