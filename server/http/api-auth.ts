@@ -69,7 +69,7 @@ export function jwtApiAuth(options: JwtOptions): ApiAuth {
 export function strategyApiAuth(auth: ApiAuthStrategy): ApiAuth {
   const authorize = auth.authorize ?? ((_user: unknown, scope: ApiScope) => scope === 'push');
   return (...scopes) => (req, res, next) => {
-    auth.passport.authenticate(auth.strategy, { session: false }, (err: unknown, user: unknown, info: unknown) => {
+    const decide = (err: unknown, user: unknown, info: unknown) => {
       if (err) return next(err);
       if (!user) return sendError(res, relayError(Errors.UNAUTHORIZED, failureReason(info)));
       if (!scopes.some((scope) => authorize(user, scope))) {
@@ -78,7 +78,11 @@ export function strategyApiAuth(auth: ApiAuthStrategy): ApiAuth {
       }
       (req as { user?: unknown }).user = user;
       next();
-    })(req, res, next);
+    };
+    // A strategy that passes (passport's 'session' strategy does, after putting the session's user
+    // on the request) has not authenticated anyone by itself: decide on what it left there.
+    const passed = (err?: unknown) => decide(err, (req as { user?: unknown }).user, { message: `the ${auth.strategy} strategy authenticated no one` });
+    auth.passport.authenticate(auth.strategy, { session: false }, decide)(req, res, passed);
   };
 }
 
