@@ -49,7 +49,12 @@ import { PACKAGE_VERSION } from './package-info';
 import { Errors, relayError } from './errors';
 
 /** Paths the relay answers on (part of the public contract: extend, don't rename). */
-export const PATHS = Object.freeze({ websocket: '/ws', sockjs: '/sockjs' });
+export const PATHS = Object.freeze({
+  /** The plain WebSocket endpoint (STOMP subprotocols `v10.stomp`, `v11.stomp`, `v12.stomp`). */
+  websocket: '/ws',
+  /** The SockJS endpoint (`/sockjs/info`, `/sockjs/<server>/<session>/<transport>`). */
+  sockjs: '/sockjs',
+});
 
 export interface CreateRelayOptions extends RelayOptions {
   /** A broker engine to use instead of the one `brokerUrl` selects (tests, custom engines). */
@@ -83,12 +88,19 @@ export interface CreateRelayOptions extends RelayOptions {
   httpPrefix?: string;
 }
 
+/** One relay instance: its broker engine, sessions, HTTP routes and transport endpoints. Made by {@link createRelay}; embed it (`attach` + `router` + `start`) or run it alone (`listen`). */
 export class Relay {
+  /** The resolved configuration (defaults, then the options), frozen. */
   readonly config: RelayConfig;
+  /** The relay's logger (the `logger` option's child, with `instanceId` on every line). */
   readonly logger: Logger;
+  /** The relay's Prometheus metrics, on a registry of its own (served at `/metrics`). */
   readonly metrics: RelayMetrics;
+  /** The broker engine: embedded, RabbitMQ (`brokerUrl`), or the `broker` option's. */
   readonly broker: Broker;
+  /** The relay's sessions. @internal Not part of the library contract: it may change. */
   readonly hub: SessionHub;
+  /** Who STOMP sessions are: the `authenticator` option, or the one `authMode` selects. */
   readonly authenticator: Authenticator;
   /**
    * express Router with all the relay's HTTP routes ({@link publicRouter} and {@link adminRouter});

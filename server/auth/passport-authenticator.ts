@@ -25,6 +25,7 @@ import type { AuthRequest, Authenticator, Principal } from './authenticator';
  */
 // A method's parameters are compared both ways, so handlers typed for express's Request fit.
 export type HandshakeMiddleware = {
+  /** Handles `req`, then calls `next()` (or `next(err)` to refuse the session). */
   bivariant(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
 }['bivariant'];
 

@@ -25,6 +25,7 @@ export type ApiScope = 'push' | 'publish' | 'admin';
 
 /** A host application's own passport strategy for the HTTP API. */
 export interface ApiAuthStrategy {
+  /** The host's passport instance the strategy is registered on. */
   passport: passport.PassportStatic | passport.Authenticator;
   /** Strategy name registered on that passport instance. */
   strategy: string;
