@@ -14,6 +14,7 @@ import { isCarriedHeader, isRelaySetHeader, underPrefix } from '../session/heade
 /** A payload: bytes and strings go as they are; anything else is sent as JSON. */
 export type Payload = Buffer | string | number | boolean | null | object;
 
+/** Options of {@link Relay.sendToUser} and {@link Relay.sendToSession}. */
 export interface SendToUserOptions {
   /** Extra STOMP headers for the MESSAGE (application headers, `content-type`...). */
   headers?: Record<string, string | number | boolean>;
@@ -23,7 +24,9 @@ export interface SendToUserOptions {
   confirm?: boolean;
 }
 
+/** What {@link Relay.sendToUser} (and `POST /push/:user`) answers: whether the broker routed the message, and presence. `sessions` and `instances` are presence (eventually consistent), not a receipt. */
 export interface SendResult extends UserPresence {
+  /** The destination as given (`/queue/x`; clients subscribe to `/user/queue/x`). */
   destination: string;
   /**
    * True when the broker routed the message to at least one instance where the user is subscribed
@@ -43,6 +46,7 @@ export interface PreparedMessage {
 
 /** What a push to an anonymous session answers: presence knows no anonymous sessions. */
 export interface AnonymousSendResult {
+  /** The destination as given. */
   destination: string;
   /** True when the broker routed the message to the session's instance, where it is subscribed. */
   routed: boolean;
