@@ -32,10 +32,13 @@ export const RESUME_GAP_HEADER = 'resume-gap';
 
 /** What a publisher records: the message as it will be published, before its token is added. */
 export interface RecordedMessage {
+  /** The headers the message will be published with (the engine adds {@link RESUME_TOKEN_HEADER}). */
   headers: StompHeaders;
+  /** Its body, as published. */
   body: Buffer;
 }
 
+/** What {@link MessageHistory.replay} found after a token. */
 export interface Replay {
   /** True when the history cannot vouch for every message after the token (see the module doc). */
   gap: boolean;
