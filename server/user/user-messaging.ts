@@ -80,7 +80,8 @@ export class UserMessaging {
    * but no route took the message for `routeWaitMs` (their instance restoring routes, or no session
    * subscribed to that destination): never a silent loss.
    */
-  sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
+  async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
+    // async: a bad argument rejects, as every other failure does, rather than throwing.
     return this.sendPrepared(user, this.prepare(destination, payload, options), options);
   }
 
