@@ -183,11 +183,19 @@ export class StreamHistory implements MessageHistory {
 
   // --- scans ---
 
-  /** Starts the next scan of `partition` unless one runs: it serves every replay waiting now. */
+  /**
+   * Starts the next scan of `partition` unless one runs or is about to: it serves every replay
+   * waiting then. It starts on the next turn of the event loop, so the replays of one burst (the
+   * SUBSCRIBEs of many reconnecting clients read from their sockets together) share it.
+   */
   private drain(partition: number): void {
     const state = this.partitions[partition];
     if (state.running || state.pending.length === 0) return;
     state.running = true;
+    setImmediate(() => this.startScan(partition, state));
+  }
+
+  private startScan(partition: number, state: Partition): void {
     const batch = state.pending;
     state.pending = [];
     void this.scan(partition, batch)
