@@ -4,11 +4,18 @@ import { MemoryBroker } from '../../../server/broker/memory/memory-broker';
 import { headers } from '../../../server/codec/frame';
 import { RelayError } from '../../../server/errors';
 import { brokerContract } from '../../broker-suite/broker-contract';
+import { HISTORY_CONTRACT_OPTIONS, historyContract } from '../../broker-suite/history-contract';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { expectRelayError } from '../../broker-suite/wait';
 
 brokerContract('memory', async () => {
   const broker = new MemoryBroker();
+  await broker.start();
+  return { broker, teardown: () => broker.stop() };
+});
+
+historyContract('memory', async () => {
+  const broker = new MemoryBroker({ history: HISTORY_CONTRACT_OPTIONS });
   await broker.start();
   return { broker, teardown: () => broker.stop() };
 });
