@@ -189,6 +189,18 @@ describe('browser client bundle (chromium, scripted STOMP peer)', function () {
     expect(pageErrors).to.deep.equal([]);
   });
 
+  it('acks a resume-gap MESSAGE of a client-ack subscription on the application\'s behalf (it never sees it to ack it)', async () => {
+    await inPage(page, `
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'alice' });
+      window.relay.subscribeUser('/queue/jobs', (m) => window.t.received.push(m.body), { ack: 'client-individual' }, { resumeFrom: 'kept-1' });`);
+    const [first] = await subscribesOn(0, 1);
+    expect(first.headers).to.include({ ack: 'client-individual', 'resume-from': 'kept-1' });
+    peer.connections[0].send('MESSAGE', { destination: '/user/queue/jobs', subscription: 'sub-0', 'message-id': 'g', ack: 'ack-g', 'resume-gap': 'true' }, '');
+    const ack = await peer.waitFor(() => peer.connections[0].frames.find((f) => f.command === 'ACK'), 5000, 'ACK of the gap marker');
+    expect(ack.headers.id).to.equal('ack-g');
+    expect(await page.evaluate('window.t.received')).to.deep.equal([]);
+  });
+
   it('resumes the first SUBSCRIBE from options.resumeFrom (a token kept across a page reload)', async () => {
     await inPage(page, `
       window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'alice' });
