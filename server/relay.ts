@@ -203,7 +203,8 @@ export class Relay {
     }));
     this.adminRouter.use(errorMiddleware(this.logger));
     this.router = express.Router();
-    this.router.use(this.publicRouter, this.adminRouter);
+    // The API first: pushes are the traffic; health probes and static files are rare beside them.
+    this.router.use(this.adminRouter, this.publicRouter);
   }
 
   /**
@@ -381,6 +382,8 @@ export class Relay {
   private app(router: Router): express.Express {
     const app = express();
     app.disable('x-powered-by');
+    // API answers are small and never revalidated: an ETag is a hash of every body for nothing.
+    app.set('etag', false);
     app.use(router);
     app.use((req, res) => {
       res.status(404).json({ error: { code: Errors.NOT_FOUND.code, message: `not found: ${req.method} ${req.path}` } });

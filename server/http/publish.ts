@@ -8,7 +8,7 @@
 import express, { type Router } from 'express';
 import type { Payload } from '../user/user-messaging';
 import type { ApiAuth } from './api-auth';
-import { bodyObject, jsonBody, readMessage } from './message-body';
+import { bodyObject, jsonBody, readMessage, sendJson } from './message-body';
 
 export interface PublishRouteDeps {
   /** Relay.publish: the rules a client SEND follows. */
@@ -26,7 +26,7 @@ export function createPublishRoutes(deps: PublishRouteDeps): Router {
       const body = bodyObject(req.body, '{"destination": "/topic/news", "payload": ...}');
       const message = readMessage(body, '/topic/news');
       await deps.publish(message.destination, message.payload, message.headers);
-      res.status(202).json({ destination: message.destination });
+      sendJson(res, 202, { destination: message.destination });
     } catch (err) {
       next(err);
     }

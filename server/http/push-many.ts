@@ -11,7 +11,7 @@ import express, { type Router } from 'express';
 import { Errors, isRelayError, relayError } from '../errors';
 import type { UserMessaging } from '../user/user-messaging';
 import type { ApiAuth } from './api-auth';
-import { bodyObject, jsonBody, readMessage } from './message-body';
+import { bodyObject, jsonBody, readMessage, sendJson } from './message-body';
 
 /** Per-user publishes of one `POST /push` in flight at once. */
 export const PUSH_CONCURRENCY = 64;
@@ -57,7 +57,7 @@ export function createPushManyRoutes(deps: PushManyRouteDeps): Router {
         else if (r.routed) routed++;
         else offline++;
       }
-      res.status(202).json({ destination: message.destination, routed, offline, failed, results });
+      sendJson(res, 202, { destination: message.destination, routed, offline, failed, results });
     } catch (err) {
       next(err);
     }

@@ -6,7 +6,7 @@
 import express, { type Router } from 'express';
 import type { UserMessaging } from '../user/user-messaging';
 import type { ApiAuth, ApiAuthStrategy } from './api-auth';
-import { bodyObject, jsonBody, readMessage } from './message-body';
+import { bodyObject, jsonBody, readMessage, sendJson } from './message-body';
 
 /** A host application's own passport strategy for the HTTP API (the name it had when it only pushed). */
 export type PushAuthStrategy = ApiAuthStrategy;
@@ -26,7 +26,7 @@ export function createPushRoutes(deps: PushRouteDeps): Router {
       const body = bodyObject(req.body, '{"destination": "/queue/x", "payload": ...}');
       const message = readMessage(body, '/queue/x');
       const result = await deps.messaging.sendToUser(String(req.params.user), message.destination, message.payload, { headers: message.headers });
-      res.status(202).json({ user: result.user, destination: result.destination, routed: result.routed, sessions: result.sessions, instances: result.instances });
+      sendJson(res, 202, { user: result.user, destination: result.destination, routed: result.routed, sessions: result.sessions, instances: result.instances });
     } catch (err) {
       next(err);
     }

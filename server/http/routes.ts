@@ -9,6 +9,7 @@ import express, { type Router } from 'express';
 import type { Broker } from '../broker/broker';
 import { PACKAGE_ROOT } from '../package-info';
 import { Errors, relayError } from '../errors';
+import { clientFiles } from './client-files';
 import { sendError } from './errors';
 
 export interface RouteDeps {
@@ -54,9 +55,9 @@ export function createRoutes(deps: RouteDeps): Router {
     sendError(res, relayError(Errors.UPGRADE_REQUIRED, req.path));
   });
 
-  // Browser client bundle (built by client/build.mjs) and sockjs-client for SockJS's iframe transports.
-  const clientDir = join(PACKAGE_ROOT, 'dist', 'client');
-  router.use('/client', express.static(clientDir, { fallthrough: false, maxAge: '1h' }));
+  // Browser client library (built by client/build.mjs) and sockjs-client for SockJS's iframe
+  // transports, loadable from any origin.
+  router.use('/client', clientFiles(join(PACKAGE_ROOT, 'dist', 'client')));
 
   const demoDir = join(PACKAGE_ROOT, 'client', 'demo');
   if (deps.serveDemo && existsSync(demoDir)) router.use('/', express.static(demoDir, { index: 'index.html' }));

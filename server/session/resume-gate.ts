@@ -22,6 +22,8 @@ export interface ResumeOutput {
   gap(position: string | undefined): void;
 }
 
+const UNAVAILABLE: Replay = Object.freeze({ gap: true, messages: [] });
+
 export class ResumeGate {
   /** Live deliveries waiting for the replay; undefined once it is done. */
   private held: Delivery[] | undefined = [];
@@ -44,7 +46,8 @@ export class ResumeGate {
    * what was held. Call once the live subscription is in effect.
    */
   async resume(history: MessageHistory | undefined, destination: string, token: string): Promise<void> {
-    const replay: Replay = history === undefined ? { gap: true, messages: [] } : await history.replay(destination, token);
+    // replay() never rejects by contract; an engine bug must still end as a gap, not a lost SUBSCRIBE.
+    const replay: Replay = history === undefined ? UNAVAILABLE : await history.replay(destination, token).catch(() => UNAVAILABLE);
     this.flush(replay);
   }
 

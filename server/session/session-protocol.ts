@@ -23,7 +23,7 @@ import { TransactionTable, type TransactionOp } from './transaction-table';
 import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
 import type { SubscriptionSummary } from './session-hub';
-import type { StompSession } from './stomp-session';
+import type { SessionState, StompSession } from './stomp-session';
 import type { AnsweredSubscribeRoute, SendRoute, SubscribeRoute } from './destination-router';
 import { FrameAuthorizer } from './authorization';
 import { PROTOCOL_HEADERS, SENDER_HEADER, isInternalHeader, isRelaySetHeader } from './header-policy';
@@ -34,8 +34,14 @@ import { ResumeGate } from './resume-gate';
 export interface SessionIo {
   readonly session: StompSession;
   readonly deps: SessionDeps;
-  /** True until the session started closing; work finishing later must not write. */
+  /** True until the session closed; work finishing later must not write. */
   readonly open: boolean;
+  /** The session's one lifecycle state (stomp-session.ts "Lifecycle"). */
+  readonly state: SessionState;
+  /** CONNECT arrived: `awaiting-connect` → `connecting`. */
+  connecting(): void;
+  /** DISCONNECT arrived: → `draining` (later frames are ignored, STOMP 1.2 §DISCONNECT). */
+  draining(): void;
   /** Whether the transport can carry only text (SockJS). */
   readonly textOnly: boolean;
   /**
@@ -93,7 +99,6 @@ const MAX_IN_FLIGHT = 1024;
 type Outcome = 'ack' | 'nack';
 
 export class SessionProtocol {
-  private state: 'new' | 'connecting' | 'connected' | 'disconnecting' = 'new';
   private version: StompVersion = '1.2';
   /** What frames before CONNECTED are encoded as, from the CONNECT's accept-version (see negotiation.ts). */
   private offered: StompVersion = '1.0';
@@ -132,16 +137,12 @@ export class SessionProtocol {
     return this.offered;
   }
 
-  /** True once DISCONNECT arrived: later frames are ignored (STOMP 1.2 §DISCONNECT). */
-  get disconnecting(): boolean {
-    return this.state === 'disconnecting';
-  }
-
   /** Runs one client frame. See the file comment for the return value. */
   handle(frame: StompFrame): void | Promise<void> {
-    if (this.state === 'disconnecting') return;
+    const state = this.io.state;
+    if (state === 'draining' || state === 'closed') return;
     const handler = HANDLERS.get(frame.command);
-    if (this.state === 'new' && frame.command !== 'CONNECT' && frame.command !== 'STOMP') {
+    if (state === 'awaiting-connect' && frame.command !== 'CONNECT' && frame.command !== 'STOMP') {
       throw relayError(Errors.NOT_CONNECTED, frame.command);
     }
     if (handler === undefined) throw relayError(Errors.UNKNOWN_COMMAND, frame.command);
@@ -165,8 +166,8 @@ export class SessionProtocol {
   // --- §"CONNECT or STOMP Frame", §"Protocol Negotiation", §"Heart-beating" ---
 
   async connect(frame: StompFrame): Promise<void> {
-    if (this.state !== 'new') throw relayError(Errors.ALREADY_CONNECTED);
-    this.state = 'connecting';
+    if (this.io.state !== 'awaiting-connect') throw relayError(Errors.ALREADY_CONNECTED);
+    this.io.connecting();
     const h = frame.headers;
     this.offered = versionBeforeConnected(h['accept-version']);
     const negotiated = negotiateVersion(h['accept-version']);
@@ -182,7 +183,6 @@ export class SessionProtocol {
     if (!this.io.open) return;
 
     this.version = version;
-    this.state = 'connected';
     const connected = makeHeaders({
       version,
       'heart-beat': version === '1.0' ? undefined : heartbeat.header,
@@ -615,7 +615,7 @@ export class SessionProtocol {
   async disconnect(frame: StompFrame): Promise<void> {
     // §DISCONNECT: the RECEIPT comes after every earlier frame took effect, so a client can wait for
     // it to know all its SENDs reached the broker. Frames after DISCONNECT are ignored.
-    this.state = 'disconnecting';
+    this.io.draining();
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     if (!this.io.open) return;
     this.receipt(frame);
@@ -623,11 +623,10 @@ export class SessionProtocol {
   }
 
   /**
-   * Server shutdown: take no more frames and resolve once the work already under way (SENDs waiting
-   * for the broker) has settled and its RECEIPTs or ERRORs went out. Undefined when nothing is.
+   * Resolves once the work already under way (SENDs waiting for the broker) has settled and its
+   * RECEIPTs or ERRORs went out (a draining session's shutdown waits for it). Undefined when none is.
    */
-  quiesce(): Promise<void> | undefined {
-    this.state = 'disconnecting';
+  settled(): Promise<void> | undefined {
     if (this.inFlight.size === 0) return undefined;
     return (async () => {
       while (this.inFlight.size > 0) await Promise.all(this.inFlight);

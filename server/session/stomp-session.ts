@@ -17,6 +17,22 @@
  * `limits.maxBufferedBytes` bytes; a client that outruns the broker beyond that is closed (ERROR
  * BROKER_UNAVAILABLE) instead of growing memory.
  *
+ * ## Lifecycle
+ * One state, {@link StompSession.state}, that every part of the session reads (the protocol through
+ * {@link SessionIo.state}); nothing else says where a session is in its life:
+ *
+ *     awaiting-connect ──CONNECT──▶ connecting ──CONNECTED written──▶ connected ──DISCONNECT, shutdown──▶ draining
+ *            │                          │                                 │                                 │
+ *            └──────────────────────────┴─── ERROR, timeout, transport close, slow consumer ────────────────┴──▶ closed
+ *
+ * - `awaiting-connect`: only CONNECT/STOMP is taken; the CONNECT deadline runs.
+ * - `connecting`: the CONNECT is being authenticated; later frames wait in the inbox.
+ * - `connected`: CONNECTED was written; the session counts in metrics, presence and events
+ *   (`session:connect` went out, so `session:disconnect` will).
+ * - `draining`: no more frames are taken; work under way finishes (its RECEIPTs still go out),
+ *   then the session closes.
+ * - `closed`: torn down once, whatever ended it; nothing is written any more.
+ *
  * ## Errors
  * Every error ends the session: ERROR with `message` and `code` (and `receipt-id` when the offending
  * frame carried `receipt`), then the transport closes once the ERROR is flushed. Nothing a client
@@ -47,6 +63,14 @@ const INTERNAL_ERROR: ErrorDefinition = Errors.INTERNAL_ERROR;
 
 const KNOWN_COMMANDS: ReadonlySet<string> = new Set<string>([...CLIENT_COMMANDS, ...SERVER_COMMANDS]);
 
+/** Where a session is in its life (see "Lifecycle" above). */
+export type SessionState = 'awaiting-connect' | 'connecting' | 'connected' | 'draining' | 'closed';
+
+/** True for the states after CONNECTED was written and before the session closed. */
+function isEstablished(state: SessionState): boolean {
+  return state === 'connected' || state === 'draining';
+}
+
 export class StompSession {
   /** Unique, unguessable, URL-safe (128 random bits, base64url). Sent in CONNECTED `session`. */
   readonly id: string = randomBytes(16).toString('base64url');
@@ -57,10 +81,7 @@ export class StompSession {
   private _principal: Principal | null = null;
   private _frozenPrincipal: Readonly<Principal> | null | undefined;
   private _version: StompVersion | null = null;
-  private _connected = false;
-  /** lifecycle.connected was called, so lifecycle.disconnected must follow. */
-  private announced = false;
-  private closing = false;
+  private _state: SessionState = 'awaiting-connect';
   /** The ERROR the session was ended with, if any (for the 'session ended' log line). */
   private endedBy: RelayError | undefined;
 
@@ -134,9 +155,19 @@ export class StompSession {
     return this._version;
   }
 
+  /** Where the session is in its life (see "Lifecycle"). */
+  get state(): SessionState {
+    return this._state;
+  }
+
+  /** A method, not a comparison, where a call just made may have closed the session (no narrowing). */
+  private isClosed(): boolean {
+    return this._state === 'closed';
+  }
+
   /** True between CONNECTED and the session ending. */
   get connected(): boolean {
-    return this._connected && !this.closing;
+    return isEstablished(this._state);
   }
 
   get handshake(): HandshakeInfo {
@@ -189,8 +220,13 @@ export class StompSession {
    * `error`.
    */
   shutdown(error: RelayError, graceMs: number): void {
-    if (this.closing) return;
-    const busy = this.protocol.quiesce();
+    if (this._state === 'closed' || this._state === 'draining') return;
+    if (this._state !== 'connected') {
+      this.end(error, undefined); // nothing of a session's work can be under way before CONNECTED
+      return;
+    }
+    this._state = 'draining';
+    const busy = this.protocol.settled();
     if (busy === undefined) {
       this.end(error, undefined);
       return;
@@ -206,7 +242,7 @@ export class StompSession {
   // --- input ---
 
   private onData(chunk: Buffer): void {
-    if (this.closing) return;
+    if (this._state === 'closed') return;
     this.heartbeat?.noteReceived();
     this.deps.metrics.bytesIn.inc(chunk.length);
     try {
@@ -218,7 +254,7 @@ export class StompSession {
   }
 
   private onFrame(frame: StompFrame, frameBytes: number): void {
-    if (this.closing || this.protocol.disconnecting) return;
+    if (this._state === 'closed' || this._state === 'draining') return;
     this.deps.metrics.framesIn.inc({ command: KNOWN_COMMANDS.has(frame.command) ? frame.command : 'OTHER' });
     if (this.busy) {
       this.enqueue(frame, frameBytes);
@@ -237,11 +273,11 @@ export class StompSession {
         pending.then(() => {
           this.busy = false;
           const next = this.dequeue();
-          if (next !== undefined && !this.closing) this.runFrom(next);
+          if (next !== undefined && this._state !== 'closed') this.runFrom(next);
         });
         return;
       }
-      if (this.closing) return;
+      if (this._state === 'closed') return;
       frame = this.dequeue();
     }
   }
@@ -285,7 +321,7 @@ export class StompSession {
 
   /** Every write goes through here: slow-consumer check, heart-beat bookkeeping, metrics. */
   private write(bytes: Buffer, binary: boolean, command: string | undefined): boolean {
-    if (this.closing) return false;
+    if (this._state === 'closed') return false;
     const limit = this.deps.config.limits.maxBufferedBytes;
     if (this.transport.bufferedAmount > limit) {
       this.deps.metrics.slowConsumerDrops.inc();
@@ -295,7 +331,7 @@ export class StompSession {
     }
     this.transport.send(bytes, binary);
     // A write the adapter refused dropped the connection (see GuardedTransport): the session is over.
-    if (this.closing) return false;
+    if (this.isClosed()) return false;
     this.heartbeat?.noteSent();
     const metrics = this.deps.metrics;
     metrics.bytesOut.inc(bytes.length);
@@ -308,7 +344,7 @@ export class StompSession {
 
   /** Ends the session with an ERROR describing `err` (see "Errors"). */
   private fail(err: unknown, cause: StompFrame | undefined): void {
-    if (this.closing) return;
+    if (this._state === 'closed') return;
     let error: RelayError;
     if (isRelayError(err)) {
       error = err;
@@ -320,10 +356,11 @@ export class StompSession {
   }
 
   private end(error: RelayError | undefined, receiptId: string | undefined): void {
-    if (this.closing) return;
-    // Closing from here on: if a write below drops the connection, the close it reports to
+    const previous = this._state;
+    if (previous === 'closed') return;
+    // Closed from here on: if a write below drops the connection, the close it reports to
     // onTransportClose must find the session already ending (teardown runs once, below).
-    this.closing = true;
+    this._state = 'closed';
     if (error !== undefined) {
       const frame: StompFrame = {
         command: 'ERROR',
@@ -347,19 +384,21 @@ export class StompSession {
       this.endedBy = error;
     }
     this.transport.close();
-    this.teardown();
+    this.teardown(previous);
   }
 
   private onTransportClose(): void {
-    if (!this.closing) {
-      this.closing = true;
-      this.teardown();
+    const previous = this._state;
+    if (previous !== 'closed') {
+      this._state = 'closed';
+      this.teardown(previous);
     }
     this.deps.lifecycle.transportClosed(this);
     this.resolveClosed();
   }
 
-  private teardown(): void {
+  /** Runs once, as the session enters `closed` from `previous`. */
+  private teardown(previous: SessionState): void {
     clearTimeout(this.connectDeadline);
     this.connectDeadline = undefined;
     this.heartbeat?.stop();
@@ -370,11 +409,14 @@ export class StompSession {
     this.inboxHead = 0;
     this.inboxBytes = 0;
     this.protocol.teardown();
-    if (this._connected) this.deps.metrics.sessions.dec({ transport: this.transportKind });
-    if (this.announced) this.deps.lifecycle.disconnected(this);
+    const established = isEstablished(previous);
+    if (established) {
+      this.deps.metrics.sessions.dec({ transport: this.transportKind });
+      this.deps.lifecycle.disconnected(this);
+    }
     const error = this.endedBy;
     this.logger.debug(
-      { user: this._principal?.name ?? null, connected: this._connected, ...(error ? { code: error.code, reason: error.message } : {}) },
+      { user: this._principal?.name ?? null, connected: established, ...(error ? { code: error.code, reason: error.message } : {}) },
       'session ended',
     );
   }
@@ -385,7 +427,10 @@ export class StompSession {
     return {
       session: this,
       deps: this.deps,
-      get open() { return !self.closing; },
+      get open() { return self._state !== 'closed'; },
+      get state() { return self._state; },
+      connecting: () => { this._state = 'connecting'; },
+      draining: () => { this._state = 'draining'; },
       get textOnly() { return self.transport.textOnly; },
       established: (version, plan, principal, connected) => this.established(version, plan, principal, connected),
       sendFrame: (frame) => { this.send(frame); },
@@ -406,9 +451,13 @@ export class StompSession {
     this._version = version;
     this.parser.version = version;
     this._principal = principal;
-    this._connected = true;
+    if (!this.send(connected)) return; // closed as a slow consumer already, never counted as connected
+    this._state = 'connected';
     this.deps.metrics.sessions.inc({ transport: this.transportKind });
-    if (!this.send(connected)) return; // closed as a slow consumer already: teardown reported it
+    // Presence, the user index and session events learn of the session once CONNECTED is written,
+    // before anything else can end it: `closed` from here on reports the disconnect.
+    this.deps.lifecycle.connected(this);
+    if (this.isClosed()) return; // a listener ended it
     clearTimeout(this.connectDeadline);
     this.connectDeadline = undefined;
     if (plan.sendMs > 0 || plan.receiveMs > 0) {
@@ -423,8 +472,5 @@ export class StompSession {
       });
     }
     this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
-    // Presence and the user index learn of the session once CONNECTED is on its way.
-    this.announced = true;
-    this.deps.lifecycle.connected(this);
   }
 }

@@ -34,7 +34,7 @@ import {
   type SubscribeRequest,
 } from '../broker';
 import type { StompHeaders } from '../../codec/frame';
-import { Errors, relayError } from '../../errors';
+import { Errors, relayError, stacklessRelayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
 import { parsePrefetchCount } from '../header-values';
@@ -167,7 +167,7 @@ export class MemoryBroker implements Broker {
     const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
     if (reserved) throw reserved;
     const route = this.route(request.destination);
-    if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key)) throw relayError(Errors.NO_ROUTE, request.destination);
+    if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key)) throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
     const replyTo = request.headers['reply-to'];
     if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
       // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.

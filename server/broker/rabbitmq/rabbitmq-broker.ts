@@ -33,7 +33,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { headers as makeHeaders } from '../../codec/frame';
-import { Errors, isRelayError, relayError, type RelayError } from '../../errors';
+import { Errors, isRelayError, relayError, stacklessRelayError, type RelayError } from '../../errors';
 import { DEFAULT_CONFIG, deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndpoint } from '../../config';
 import { silentLogger, type Logger } from '../../observability/logger';
 import type { HistoryOptions, MessageHistory } from '../history';
@@ -331,7 +331,7 @@ export class RabbitMqBroker implements Broker {
       const route = routeOf({ destination: request.destination, ack: 'auto', headers: EMPTY_HEADERS });
       if (route !== undefined) {
         const routed = await this.routes.publish(route.exchange, route.key, request.headers, request.body);
-        if (!routed) throw relayError(Errors.NO_ROUTE, request.destination);
+        if (!routed) throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
         return;
       }
     }

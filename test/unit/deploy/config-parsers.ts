@@ -101,3 +101,27 @@ export function parseDockerfile(text: string): DockerInstruction[] {
   }
   return out;
 }
+
+/**
+ * Whether an npm `engines.node` range admits Node `major` (any release of that line). Reads the
+ * forms package.json uses — `^N`, `~N`, `N`, `N.x`, `>=N`, `>N`, `<N`, `<=N`, space-joined (AND)
+ * and `||`-joined (OR) — by major only; anything else throws rather than guess.
+ */
+export function engineAdmitsMajor(range: string, major: number): boolean {
+  return range.split('||').some((alternative) => {
+    const parts = alternative.trim().split(/\s+/).filter(Boolean);
+    if (parts.length === 0) throw new Error(`empty alternative in engines range "${range}"`);
+    return parts.every((part) => {
+      const m = /^(\^|~|>=|>|<=|<|=)?v?(\d+)(?:\.(?:\d+|x|\*))*$/.exec(part);
+      if (!m) throw new Error(`cannot read "${part}" in engines range "${range}"`);
+      const n = Number(m[2]);
+      switch (m[1]) {
+        case '>=': return major >= n;
+        case '>': return major > n || (major === n && /\.\d/.test(part));
+        case '<': return major < n || (major === n && /\.[1-9]/.test(part));
+        case '<=': return major <= n;
+        default: return major === n;
+      }
+    });
+  });
+}

@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { DEFAULT_CONFIG, ENV_VARS, parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
 import { openApiDocument } from '../../../server/http/openapi';
 import { nginxUnavailableReason, renderNginxConfig, testNginxConfig } from '../../harness/nginx';
-import { findAll, parseDockerfile, parseNginxConf, type NginxDirective } from './config-parsers';
+import { engineAdmitsMajor, findAll, parseDockerfile, parseNginxConf, type NginxDirective } from './config-parsers';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
@@ -18,6 +18,7 @@ const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 interface ComposeService {
   image?: string;
   build?: string | { context: string; dockerfile?: string };
+  pull_policy?: string;
   environment?: Record<string, string> | string[];
   volumes?: string[];
   ports?: string[];
@@ -29,7 +30,7 @@ const compose = parseYaml(read('docker-compose.yml')) as { services: Record<stri
 const services = compose.services;
 const nginxTree = parseNginxConf(read('deploy/nginx.conf'));
 const dockerfile = parseDockerfile(read('Dockerfile'));
-const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string>; engines: { node: string } };
 
 function environment(service: ComposeService): Record<string, string> {
   const env = service.environment ?? {};
@@ -44,6 +45,21 @@ const relayNames = Object.keys(services).filter((name) => {
   const sameImage = s.image !== undefined && Object.values(services).some((o) => o.build !== undefined && o.image === s.image);
   return builtHere || sameImage;
 });
+
+/**
+ * Services that run the relay, however their image is named: built here, named like it
+ * (`stomp-relay…`), or configured like a relay (BROKER_URL). Wider than relayNames on purpose, so a
+ * relay service that could neither build nor find its image is still caught.
+ */
+const relayImageUsers = Object.keys(services).filter((name) => {
+  const s = services[name];
+  return s.build !== undefined || /^stomp-relay(:|$)/.test(s.image ?? '') || environment(s).BROKER_URL !== undefined;
+});
+
+/** The `docker compose …` commands a text gives in backticks (docs, and comment lines of YAML). */
+function composeCommands(text: string): string[] {
+  return [...text.matchAll(/`(docker[ -]compose [^`]*)`|^#\s+(docker[ -]compose \S.*?)\s*$/gm)].map((m) => (m[1] ?? m[2]).trim());
+}
 
 /** Paths of the admin routes, from the OpenAPI document (path parameters filled with their examples). */
 function adminRoutePaths(): string[] {
@@ -92,6 +108,39 @@ describe('deploy config: docker-compose.yml', () => {
     expect(relayNames).to.have.length.of.at.least(2);
     expect(services).to.include.keys('rabbitmq', 'nginx');
     expect(services.rabbitmq.image).to.match(/^rabbitmq:3(\.\d+)*-management/);
+  });
+
+  it('lets every service that runs the relay image build it, so `docker compose up` never asks a registry for it', () => {
+    expect(relayImageUsers).to.include.members(relayNames);
+    const builders = relayImageUsers.filter((n) => services[n].build !== undefined);
+    for (const name of relayImageUsers) {
+      const s = services[name];
+      if (s.build !== undefined) {
+        const build = typeof s.build === 'string' ? { context: s.build } : s.build;
+        expect(resolve(ROOT, build.context), `${name} builds this repository`).to.equal(ROOT);
+        expect(existsSync(join(ROOT, build.context, build.dockerfile ?? 'Dockerfile')), `${name}'s Dockerfile exists`).to.equal(true);
+        continue;
+      }
+      // Without build: it must name the image another service builds, and not try to pull it first.
+      const builtBy = builders.find((b) => services[b].image !== undefined && services[b].image === s.image);
+      expect(builtBy, `${name} (image ${s.image}) has no build: and no service builds its image`).to.not.equal(undefined);
+      expect(s.pull_policy, `${name} uses the image ${builtBy} builds: pull_policy never, or compose asks a registry for it`).to.be.oneOf(['never', 'build']);
+    }
+    // Two services building one tag at once: BuildKit refuses the second ("image already exists").
+    const tags = builders.map((n) => services[n].image).filter((t): t is string => t !== undefined);
+    expect(new Set(tags).size, 'no image tag is built by two services').to.equal(tags.length);
+  });
+
+  it('is started with the same command in its header, the README and docs/operations.md', () => {
+    const header = composeCommands(read('docker-compose.yml').split('\nservices:')[0]);
+    expect(header, 'docker-compose.yml says how to start it').to.have.length.of.at.least(1);
+    const command = header[0];
+    expect(command).to.match(/^docker compose up\b/);
+    for (const doc of ['README.md', 'docs/operations.md']) {
+      const ups = composeCommands(read(doc)).filter((c) => /\bup\b/.test(c));
+      expect(ups, `${doc} gives the compose command`).to.have.length.of.at.least(1);
+      for (const up of ups) expect(up, doc).to.equal(command);
+    }
   });
 
   it('gives relay services only environment variables the server reads (server/config.ts ENV_VARS)', () => {
@@ -275,7 +324,24 @@ describe('deploy config: Dockerfile', () => {
     expect(runs).to.include('npm ci');
     expect(runs).to.include('npm run build');
     expect(runs).to.match(/npm prune --omit=dev/);
-    expect(finalStage[0].value).to.match(/^node:20-slim\b/);
+  });
+
+  it('builds and runs on a slim Debian image of a Node LTS line that package.json engines admits (not end-of-life Node 20)', () => {
+    const bases = dockerfile.filter((i) => i.instruction === 'FROM').map((i) => i.value.split(/\s+/)[0]);
+    expect(bases.length).to.be.at.least(2);
+    const majors = bases.map((image) => {
+      const m = /^node:(\d+)(?:\.\d+)*-(?:bookworm-|trixie-)?slim$/.exec(image);
+      expect(m, `${image} is node:<major>[-<debian>]-slim`).to.not.equal(null);
+      return Number(m![1]);
+    });
+    expect(new Set(majors).size, 'build and runtime stages use one Node line').to.equal(1);
+    const [major] = majors;
+    expect(engineAdmitsMajor(pkg.engines.node, major), `engines.node "${pkg.engines.node}" admits the image's Node ${major}`).to.equal(true);
+    // Node 20 reached end of life on 2026-04-30; the odd lines before 27 never were LTS.
+    for (const old of [16, 18, 20, 21, 23, 25]) {
+      expect(engineAdmitsMajor(pkg.engines.node, old), `engines.node admits end-of-life Node ${old}`).to.equal(false);
+    }
+    expect(major, 'the image runs Node 26 (Active LTS since 2026-10-28) or later').to.be.at.least(26);
   });
 
   it('runs as a non-root user, exposes PORT, and health-checks /healthz on it', () => {
