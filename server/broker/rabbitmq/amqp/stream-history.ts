@@ -25,7 +25,8 @@
  *
  * A reconnect storm asks for many replays of each partition at once: they are coalesced. While a
  * scan of a partition runs, new replays of it wait; the next scan serves all of them with one
- * fence, from the earliest start. So at most one scan per partition per instance at a time.
+ * fence, from the earliest start, and starts no sooner than {@link SCAN_SPACING_MS} after the
+ * previous one. So at most one scan per partition per instance at a time, and a bounded rate.
  *
  * A scan that loses the link (broker restart) starts over once it is back, within
  * {@link StreamHistoryOptions.scanTimeoutMs}; one that does not reach its fence by then is a gap.
@@ -53,6 +54,12 @@ const RETENTION_MARGIN_MS = 60_000;
 const SEGMENT_BYTES = 4_000_000;
 /** How often declaring the streams is tried again after it failed, at most. */
 const REDECLARE_AFTER_MS = 5000;
+/**
+ * Least time between the starts of two scans of one partition on one instance. Each scan costs
+ * RabbitMQ a stream reader (≈ 25 ms of broker CPU to attach, measured in bench/resume.ts), so a
+ * storm is served by few scans of many replays; a lone resume waits for nothing.
+ */
+const SCAN_SPACING_MS = 250;
 /** A scan's attempts on one link (a second one after redeclaring a stream found missing). */
 const ATTEMPTS_PER_LINK = 2;
 
@@ -77,6 +84,8 @@ interface Waiting {
 interface Partition {
   pending: Waiting[];
   running: boolean;
+  /** When its last scan started (ms). */
+  lastStart: number;
 }
 
 interface Declaration {
@@ -109,7 +118,7 @@ export class StreamHistory implements MessageHistory {
     this.partitionCount = partitions;
     this.scanTimeoutMs = options.scanTimeoutMs ?? 10_000;
     this.issuer = new TokenIssuer(partitions);
-    this.partitions = Array.from({ length: partitions }, () => ({ pending: [], running: false }));
+    this.partitions = Array.from({ length: partitions }, () => ({ pending: [], running: false, lastStart: 0 }));
   }
 
   /** The stream of partition `p`. */
@@ -186,16 +195,24 @@ export class StreamHistory implements MessageHistory {
   /**
    * Starts the next scan of `partition` unless one runs or is about to: it serves every replay
    * waiting then. It starts on the next turn of the event loop, so the replays of one burst (the
-   * SUBSCRIBEs of many reconnecting clients read from their sockets together) share it.
+   * SUBSCRIBEs of many reconnecting clients read from their sockets together) share it, and no
+   * sooner than {@link SCAN_SPACING_MS} after the previous one started: a storm of resumes costs
+   * the broker at most one stream reader per partition and spacing, however many clients.
    */
   private drain(partition: number): void {
     const state = this.partitions[partition];
-    if (state.running || state.pending.length === 0) return;
+    if (state.running || state.pending.length === 0 || this.stopped) {
+      if (this.stopped) for (const waiting of state.pending.splice(0)) waiting.resolve({ gap: true, messages: [] });
+      return;
+    }
     state.running = true;
-    setImmediate(() => this.startScan(partition, state));
+    const wait = state.lastStart + SCAN_SPACING_MS - Date.now();
+    if (wait > 0) setTimeout(() => this.startScan(partition, state), wait);
+    else setImmediate(() => this.startScan(partition, state));
   }
 
   private startScan(partition: number, state: Partition): void {
+    state.lastStart = Date.now();
     const batch = state.pending;
     state.pending = [];
     void this.scan(partition, batch)
@@ -253,7 +270,9 @@ export class StreamHistory implements MessageHistory {
     });
     this.options.metrics?.historyScans.inc();
     try {
+      const t0 = Date.now();
       const outcome = await scanStream(channel, stream, start, fence, requests, this.maxMessages);
+      this.options.logger.debug({ stream, ms: Date.now() - t0, replays: requests.length, scanned: outcome.scanned, complete: outcome.complete }, 'history scan');
       this.options.metrics?.historyScannedMessages.inc(outcome.scanned);
       return { complete: outcome.complete, fence };
     } finally {
