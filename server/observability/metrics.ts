@@ -89,6 +89,26 @@ export class RelayMetrics {
     help: 'Broker connections re-established after being lost, by link (stomp: the pooled STOMP connections, amqp: the route link)',
     labelNames: ['link'] as const, registers: [this.registry],
   });
+  /** `stomp_relay_history_records_total` (counter): messages recorded in the RabbitMQ resume history. */
+  readonly historyRecords = new Counter({
+    name: 'stomp_relay_history_records_total',
+    help: 'User-destination messages recorded in the RabbitMQ resume history (streams)', registers: [this.registry],
+  });
+  /** `stomp_relay_history_replays_total` (counter): resume replays answered from the RabbitMQ history, by result. */
+  readonly historyReplays = new Counter({
+    name: 'stomp_relay_history_replays_total', help: 'Resume replays answered from the RabbitMQ history, by result (complete, gap)',
+    labelNames: ['result'] as const, registers: [this.registry],
+  });
+  /** `stomp_relay_history_scans_total` (counter): reads of a history stream. */
+  readonly historyScans = new Counter({
+    name: 'stomp_relay_history_scans_total',
+    help: 'Reads of a history stream; one read serves every replay of its partition that waited for it', registers: [this.registry],
+  });
+  /** `stomp_relay_history_scanned_messages_total` (counter): messages read from history streams by scans. */
+  readonly historyScannedMessages = new Counter({
+    name: 'stomp_relay_history_scanned_messages_total',
+    help: 'Messages read from history streams by scans (every destination of the partition)', registers: [this.registry],
+  });
   /** `stomp_relay_http_requests_total` (counter): HTTP requests to the relay's routes (not SockJS transport requests), by route template and status. */
   readonly httpRequests = new Counter({
     name: 'stomp_relay_http_requests_total', help: 'HTTP requests to the relay\'s routes (not SockJS transport requests), by route template and status',

@@ -2,7 +2,9 @@
  * A TCP proxy on loopback that a test can pause: while paused no byte moves in either direction,
  * yet every connection stays open, as over a half-dead link (a route that silently drops packets,
  * a frozen peer). Only a heart-beat can tell. It also keeps what each client sent first (its
- * CONNECT), so a test can read the heart-beat a client asked for.
+ * CONNECT), so a test can read the heart-beat a client asked for. And it can refuse new
+ * connections for a while (a door shut in front of a server that keeps its address), e.g. so that
+ * nginx picks another upstream.
  */
 import * as net from 'node:net';
 
@@ -16,6 +18,7 @@ export class TcpProxy {
   readonly firstChunks: Buffer[] = [];
   private readonly pairs = new Set<Pair>();
   private paused = false;
+  private refusing = false;
 
   private constructor(private readonly server: net.Server, private readonly target: { host: string; port: number }) {
     server.on('connection', (client) => this.accept(client));
@@ -59,6 +62,14 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * While on, every new connection is reset as soon as it arrives (what nginx takes for a failed
+   * upstream, moving on to the next one); open connections are left as they are.
+   */
+  refuse(on: boolean): void {
+    this.refusing = on;
+  }
+
   /** Closes every connection and the listener. */
   async close(): Promise<void> {
     for (const { client, upstream } of this.pairs) {
@@ -70,6 +81,10 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket): void {
+    if (this.refusing) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect(this.target);
     const pair: Pair = { client, upstream };
     this.pairs.add(pair);

@@ -36,7 +36,7 @@ import { headers as makeHeaders } from '../../codec/frame';
 import { Errors, isRelayError, relayError, stacklessRelayError, type RelayError } from '../../errors';
 import { DEFAULT_CONFIG, deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndpoint } from '../../config';
 import { silentLogger, type Logger } from '../../observability/logger';
-import type { HistoryOptions } from '../history';
+import type { HistoryOptions, MessageHistory } from '../history';
 import type { RelayMetrics } from '../../observability/metrics';
 import {
   REPLY_QUEUE_PREFIX,
@@ -55,6 +55,7 @@ import { dependsOnBrokerState } from './request-risk';
 import { sendHeaders, shareKey, unsubscribeHeaders } from './subscription-headers';
 import { AmqpLink } from './amqp/amqp-link';
 import { InstanceRoutes } from './amqp/instance-routes';
+import { StreamHistory } from './amqp/stream-history';
 import { routeOf } from './amqp/route-of';
 
 export interface RabbitMqBrokerOptions {
@@ -91,6 +92,8 @@ export interface RabbitMqBrokerOptions {
 export interface RabbitHistoryOptions extends HistoryOptions {
   /** How many streams the users are spread over (`stomp-relay.history.<n>`). */
   partitions: number;
+  /** Bound on one read of a stream, retries after a lost link included; a replay that needs longer is a gap. Default 10 000 ms. */
+  scanTimeoutMs?: number;
 }
 
 export interface RouteOptions {
@@ -118,6 +121,9 @@ const REVERIFY_DELAY_MS = 1000;
 
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
+  /** Resume history in RabbitMQ streams (amqp/stream-history.ts); absent when turned off. */
+  readonly history?: MessageHistory;
+  private readonly streamHistory: StreamHistory | undefined;
   private readonly slots: ConnectionSlot[];
   /** Not in the pool: risky requests are tried here first (probe-connection.ts). */
   private readonly probes: ProbeConnection;
@@ -174,6 +180,11 @@ export class RabbitMqBroker implements Broker {
     // Its first node follows the pool's: with fewer nodes than connections, the least used one.
     this.probes = new ProbeConnection({ connection: connectionOptions, firstNode: poolSize, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
     this.guard = new DestinationGuard(this.probes, options.verification);
+    const historyOptions = options.history;
+    if (historyOptions !== undefined && historyOptions.windowMs > 0) {
+      this.streamHistory = new StreamHistory({ ...historyOptions, logger: this.logger, metrics: this.metrics });
+      this.history = this.streamHistory;
+    }
     const routeOptions = options.routes ?? {};
     this.amqpLink = new AmqpLink({
       endpoints: routeOptions.endpoints ?? deriveAmqpEndpoints(endpoints),
@@ -184,9 +195,14 @@ export class RabbitMqBroker implements Broker {
     }, {
       up: (session) => {
         if (this.amqpLinkUps++ > 0) this.metrics?.brokerReconnects.inc({ link: 'amqp' });
+        // The history's streams are declared beside the routes; they do not hold up readiness.
+        this.streamHistory?.linkUp(session);
         return this.routes.linkUp(session);
       },
-      down: () => this.routes.linkDown(),
+      down: () => {
+        this.streamHistory?.linkDown();
+        this.routes.linkDown();
+      },
     });
     this.routes = new InstanceRoutes({
       link: this.amqpLink,
@@ -240,6 +256,7 @@ export class RabbitMqBroker implements Broker {
     this.live.clear();
     this.shared.clear();
     this.routes.stop();
+    this.streamHistory?.stop();
     await Promise.all([...this.slots.map((slot) => slot.stop()), this.probes.stop(), this.exclusive.stop(), this.amqpLink.stop()]);
     this.setReady();
   }

@@ -6,6 +6,7 @@
 import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
 import { brokerContract } from '../../broker-suite/broker-contract';
+import { HISTORY_CONTRACT_OPTIONS, historyContract } from '../../broker-suite/history-contract';
 import { sharedRabbitNode } from '../../harness/rabbitmq';
 
 describe('RabbitMqBroker', function () {
@@ -17,6 +18,19 @@ describe('RabbitMqBroker', function () {
   brokerContract('rabbitmq', async () => {
     const node = await sharedRabbitNode();
     const broker = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), routes: { endpoints: parseAmqpUrls(node.amqpUrl) }, poolSize: 1 });
+    await broker.start();
+    return { broker, teardown: () => broker.stop() };
+  });
+
+  // The history in RabbitMQ streams (amqp/stream-history.ts), the same contract as the embedded one.
+  historyContract('rabbitmq', async () => {
+    const node = await sharedRabbitNode();
+    const broker = new RabbitMqBroker({
+      endpoint: parseBrokerUrl(node.brokerUrl),
+      routes: { endpoints: parseAmqpUrls(node.amqpUrl) },
+      poolSize: 1,
+      history: { ...HISTORY_CONTRACT_OPTIONS, partitions: 4 },
+    });
     await broker.start();
     return { broker, teardown: () => broker.stop() };
   });

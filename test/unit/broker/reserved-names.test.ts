@@ -7,7 +7,7 @@ describe('reserved names (one rule for both engines)', () => {
     reservedNameRefusal(command, destination, headers(init));
 
   it('refuses the relay\'s and RabbitMQ\'s generated queue names under /queue/, /amq/queue/ and /reply-queue/', () => {
-    for (const name of ['stomp-relay.s1.abc', 'stomp-relay.durable.x', 'stomp-subscription-x', 'amq.gen-x']) {
+    for (const name of ['stomp-relay.s1.abc', 'stomp-relay.durable.x', 'stomp-relay.history.0', 'stomp-subscription-x', 'amq.gen-x']) {
       for (const destination of [`/queue/${name}`, `/amq/queue/${name}`, `/amq/queue/${name.replace('.', '%2E')}`, `%2Famq%2Fqueue%2F${name}`]) {
         for (const command of ['SUBSCRIBE', 'SEND'] as const) {
           expect(refusal(command, destination)?.code, `${command} ${destination}`).to.equal('DESTINATION_NOT_ALLOWED');
