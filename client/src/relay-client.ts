@@ -152,6 +152,12 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
     // A MESSAGE already in flight when unsubscribe() was called is dropped, as the caller expects.
     if (!subscriptions.has(entry.id)) return;
     const resumeFrom = entry.resume.resumingFrom ?? entry.resume.token;
+    if (entry.resume.repeats(message.headers)) {
+      // Replayed, but it had come live already: settled on the application's behalf, never shown twice.
+      const ack = entry.headers.ack;
+      if (ack === 'client' || ack === 'client-individual') message.ack();
+      return;
+    }
     if (entry.resume.received(message.headers)) {
       reportGap(entry, message, resumeFrom);
       return;
@@ -180,11 +186,11 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
 
   const sendSubscribe = (entry: SubscriptionEntry): void => {
     const receipt = `${entry.id}-${nextReceipt++}`;
-    stomp.watchForReceipt(receipt, () => {
+    stomp.watchForReceipt(receipt, (frame) => {
       // A receipt for an older connection's SUBSCRIBE cannot arrive here: receipts die with their socket.
       if (!subscriptions.has(entry.id)) return;
       entry.active = true;
-      const resumed = entry.resume.confirmed();
+      const resumed = entry.resume.confirmed(frame.headers);
       if (resumed !== undefined) {
         callApplication(() => entry.options.onResumed?.({ subscriptionId: entry.id, destination: entry.destination, ...resumed }));
       }

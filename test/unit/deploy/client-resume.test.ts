@@ -28,6 +28,29 @@ describe('client resume point', () => {
     expect(point.token).to.equal('t11');
   });
 
+  it('takes the RECEIPT\'s history position when no message brought a token yet, and never over a message\'s token', () => {
+    const fresh = new ResumePoint();
+    fresh.subscribing();
+    fresh.confirmed({ 'receipt-id': 'r', 'resume-token': 'pos-1' });
+    expect(fresh.subscribing()).to.deep.equal({ 'resume-from': 'pos-1' });
+
+    const busy = new ResumePoint();
+    busy.subscribing();
+    busy.received({ 'resume-token': 't1' }); // a message came before the RECEIPT
+    busy.confirmed({ 'receipt-id': 'r', 'resume-token': 'pos-0' });
+    expect(busy.token).to.equal('t1');
+  });
+
+  it('knows a replayed message that already came live (out of record order) as a repeat', () => {
+    const point = new ResumePoint();
+    point.received({ 'resume-token': 't2' });
+    point.received({ 'resume-token': 't1' }); // t1 recorded first, routed later
+    expect(point.repeats({ 'resume-token': 't2' })).to.equal(true);
+    expect(point.repeats({ 'resume-token': 't3' })).to.equal(false);
+    expect(point.repeats({ 'resume-gap': 'true', 'resume-token': 't2' }), 'a gap marker is never a repeat').to.equal(false);
+    expect(point.repeats({}), 'a message without a token is never a repeat').to.equal(false);
+  });
+
   it('takes an empty resumeFrom as none', () => {
     expect(new ResumePoint('').subscribing()).to.deep.equal({});
   });
