@@ -26,6 +26,9 @@ export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Prom
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    // A bound, not work: it must not keep the process alive once the tests ended (a wait nobody
+    // answers any more, like a responder's next request); mocha's own timeout holds it meanwhile.
+    timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
