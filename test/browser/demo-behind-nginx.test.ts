@@ -20,6 +20,7 @@ import { RABBITMQ_BIN, startRabbitNode, type RabbitNode } from '../harness/rabbi
 import { connectedInstance, notificationsLive, pushFromBackend, pushToSelfThroughForm, sayInChat, waitForLine } from './demo-page';
 import { startRelayCluster, type RelayCluster } from './relay-cluster';
 import { ensureClientBundle } from './client-bundle';
+import { requireTool } from '../harness/unavailable';
 
 interface TrackedPage {
   page: Page;
@@ -45,7 +46,7 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
       browserUnavailableReason() ??
       nginxUnavailableReason() ??
       (existsSync(join(RABBITMQ_BIN, 'rabbitmq-server')) ? undefined : `no rabbitmq-server in ${RABBITMQ_BIN}`);
-    if (reason) this.skip();
+    requireTool(this, reason);
     ensureClientBundle();
     // Boot both at once (the node takes seconds); whichever succeeded is stopped in after() if the other failed.
     const [nodeResult, browserResult] = await Promise.allSettled([startRabbitNode(), launchBrowser()]);

@@ -12,6 +12,7 @@
  * In both, new connections are held for a stretch of pushes after the outage, so that pushes are
  * certainly accepted while no session of the user exists: only resume can bring them.
  */
+import { requireTool } from '../harness/unavailable';
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -134,7 +135,7 @@ function resumeScenarios(name: string, start: (n: number) => Promise<Deployment>
     before(async function () {
       this.timeout(120_000);
       const reason = browserUnavailableReason() ?? nginxUnavailableReason() ?? unavailable();
-      if (reason) this.skip();
+      requireTool(this, reason);
       ensureClientBundle();
       const [bootResult, browserResult] = await Promise.allSettled([boot?.(), launchBrowser()]);
       if (bootResult.status === 'fulfilled') shutdown = bootResult.value;

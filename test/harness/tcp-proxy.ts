@@ -1,8 +1,10 @@
 /**
  * A TCP proxy on loopback that a test can pause: while paused no byte moves in either direction,
  * yet every connection stays open, as over a half-dead link (a route that silently drops packets,
- * a frozen peer). Only a heart-beat can tell. It also keeps what each client sent first (its
- * CONNECT), so a test can read the heart-beat a client asked for. And it can refuse new
+ * a frozen peer). Only a heart-beat can tell. It can also hold only what the target sends (its
+ * RECEIPTs, MESSAGEs) while what clients send still goes through, so a test can tell an answer
+ * given before the target's from one that waited for it. It also keeps what each client sent first
+ * (its CONNECT), so a test can read the heart-beat a client asked for. And it can refuse new
  * connections for a while (a door shut in front of a server that keeps its address), e.g. so that
  * nginx picks another upstream.
  */
@@ -19,6 +21,7 @@ export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private paused = false;
   private refusing = false;
+  private repliesHeld = false;
 
   private constructor(private readonly server: net.Server, private readonly target: { host: string; port: number }) {
     server.on('connection', (client) => this.accept(client));
@@ -58,7 +61,7 @@ export class TcpProxy {
     this.paused = false;
     for (const { client, upstream } of this.pairs) {
       client.resume();
-      upstream.resume();
+      if (!this.repliesHeld) upstream.resume();
     }
   }
 
@@ -68,6 +71,21 @@ export class TcpProxy {
    */
   refuse(on: boolean): void {
     this.refusing = on;
+  }
+
+  /**
+   * Holds every byte the target sends (on every connection, new ones too) while bytes to it still
+   * go through: the target takes requests, its answers wait here. Nothing is closed.
+   */
+  holdReplies(): void {
+    this.repliesHeld = true;
+    for (const { upstream } of this.pairs) upstream.pause();
+  }
+
+  /** Lets the target's bytes through again, those held first. */
+  releaseReplies(): void {
+    this.repliesHeld = false;
+    for (const { upstream } of this.pairs) if (!this.paused) upstream.resume();
   }
 
   /** Closes every connection and the listener. */
@@ -111,5 +129,6 @@ export class TcpProxy {
       client.pause();
       upstream.pause();
     }
+    if (this.repliesHeld) upstream.pause();
   }
 }

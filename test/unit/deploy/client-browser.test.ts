@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { browserUnavailableReason, launchBrowser, type TestBrowser } from '../../harness/browser';
 import { startScriptedPeer, type ScriptedPeer } from './scripted-stomp-peer';
+import { requireTool } from '../../harness/unavailable';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -28,8 +29,7 @@ describe('browser client bundle (chromium, scripted STOMP peer)', function () {
   let pageErrors: string[];
 
   before(async function () {
-    const reason = browserUnavailableReason();
-    if (reason) this.skip();
+    requireTool(this, browserUnavailableReason());
     execFileSync(process.execPath, [resolve(ROOT, 'client', 'build.mjs')], { cwd: ROOT, stdio: 'pipe' });
     browser = await launchBrowser();
   });

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { browserUnavailableReason, launchBrowser, type OpenedPage, type TestBrowser } from '../../harness/browser';
 import { startScriptedPeer, type ScriptedPeer } from './scripted-stomp-peer';
+import { requireTool } from '../../harness/unavailable';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -19,7 +20,7 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
   const opened: OpenedPage[] = [];
 
   before(async function () {
-    if (browserUnavailableReason()) this.skip();
+    requireTool(this, browserUnavailableReason());
     execFileSync(process.execPath, [resolve(ROOT, 'client', 'build.mjs')], { cwd: ROOT, stdio: 'pipe' });
     browser = await launchBrowser();
     peer = await startScriptedPeer();
