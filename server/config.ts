@@ -4,6 +4,8 @@
  */
 import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './codec/frame';
 import { Errors, relayError } from './errors';
+import { BROKER_DESTINATION_PREFIXES } from './broker/destinations';
+import { userDestinationPrefixes } from './user/user-destinations';
 
 export interface SessionLimits extends ParserLimits {
   /** Most subscriptions one session may hold at once. */
@@ -197,7 +199,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2, minMs: 1_000 }),
   // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
   // `/reply-queue/` lets clients answer such requests.
-  relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
+  relayPrefixes: [...BROKER_DESTINATION_PREFIXES],
   appPrefix: '/app/',
   userPrefix: '/user/',
   appErrorDestination: '/queue/errors',
@@ -340,7 +342,7 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   for (const p of [...config.relayPrefixes, config.appPrefix, config.userPrefix]) {
     if (!p.startsWith('/') || !p.endsWith('/')) fail(`destination prefix "${p}" must start and end with "/"`);
   }
-  const userInner = config.relayPrefixes.filter((p) => p !== '/temp-queue/' && p !== '/reply-queue/');
+  const userInner = userDestinationPrefixes(config.relayPrefixes);
   if (typeof config.appErrorDestination !== 'string' || !userInner.some((p) => config.appErrorDestination.length > p.length && config.appErrorDestination.startsWith(p))) {
     fail(`appErrorDestination must be under one of ${userInner.join(', ')} (it is read inside ${config.userPrefix}), got "${String(config.appErrorDestination)}"`);
   }

@@ -30,8 +30,7 @@ import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
 import { isInternalDestination, userDestinationPrefixes } from './user/user-destinations';
-import { underPrefix } from './session/header-policy';
-import { TEMP_QUEUE_PREFIX } from './session/temp-queues';
+import { isTempQueue, underPrefix } from './broker/destinations';
 import { UserMessaging, copyApplicationHeaders, encodePayload, type AnonymousSendResult, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
 import type { PushAuthStrategy } from './http/push';
 import { jwtApiAuth, noApiAuth, strategyApiAuth } from './http/api-auth';
@@ -233,7 +232,7 @@ export class Relay {
    * only (BAD_REQUEST for reserved ones). Resolves once the broker confirmed it.
    */
   async publish(destination: string, payload: Payload, headers: Record<string, string | number | boolean> = {}): Promise<void> {
-    if (isInternalDestination(destination) || destination.startsWith(TEMP_QUEUE_PREFIX) || !underPrefix(destination, this.config.relayPrefixes)) {
+    if (isInternalDestination(destination) || isTempQueue(destination) || !underPrefix(destination, this.config.relayPrefixes)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     }
     const { body, contentType } = encodePayload(payload);

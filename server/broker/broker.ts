@@ -151,17 +151,18 @@ export interface Consumer {
 }
 
 /**
- * Queue names under this prefix belong to reply addresses: both engines refuse SUBSCRIBE and SEND
+ * Queue names (not destinations) under this prefix belong to reply addresses, which are reached as
+ * `/reply-queue/<name>` (destinations.ts `REPLY_QUEUE_DESTINATION_PREFIX`): both engines refuse SUBSCRIBE and SEND
  * to `/queue/` and `/amq/queue/` destinations under it, so nobody can read another's replies.
  */
-export const REPLY_QUEUE_PREFIX = 'stomp-relay.reply.';
+export const REPLY_QUEUE_NAME_PREFIX = 'stomp-relay.reply.';
 
 /**
  * A private address replies can be sent to from anywhere (any session, any instance): the relay's
  * form of RabbitMQ's temporary reply queues (https://www.rabbitmq.com/docs/stomp#d.tqd), which
  * belong to one broker connection and so cannot serve the many sessions of a pooled connection.
  *
- * RabbitMQ engine: an exclusive, auto-delete queue under {@link REPLY_QUEUE_PREFIX} consumed on one
+ * RabbitMQ engine: an exclusive, auto-delete queue under {@link REPLY_QUEUE_NAME_PREFIX} consumed on one
  * pooled connection; nobody else can consume it (RabbitMQ locks exclusive queues to their
  * connection, and the engines refuse the reserved names). Like RabbitMQ's temporary queues it ends
  * with that connection: if the connection drops, the address is cancelled (BROKER_UNAVAILABLE) and

@@ -41,11 +41,3 @@ export function isRelaySetHeader(name: string): boolean {
 export function isCarriedHeader(name: string): boolean {
   return !PROTOCOL_HEADERS.has(name) && !isInternalHeader(name);
 }
-
-/** True when `destination` is under one of `prefixes` and names something below it. */
-export function underPrefix(destination: string, prefixes: readonly string[]): boolean {
-  for (const prefix of prefixes) {
-    if (destination.length > prefix.length && destination.startsWith(prefix)) return true;
-  }
-  return false;
-}

@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  REPLY_QUEUE_PREFIX,
+  REPLY_QUEUE_NAME_PREFIX,
   type Broker,
   type BrokerMessage,
   type Consumer,
@@ -37,6 +37,7 @@ import type { StompHeaders } from '../../codec/frame';
 import { Errors, relayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
+import { isTempQueue } from '../destinations';
 import { parsePrefetchCount } from '../header-values';
 import { reservedNameRefusal } from '../reserved-names';
 import { asksDurable, engineDurableQueue, isExclusiveQueueRequest, resolveDurableTopic, stompBoolean } from '../subscription-flags';
@@ -163,7 +164,7 @@ export class MemoryBroker implements Broker {
     const route = this.route(request.destination);
     if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key)) throw relayError(Errors.NO_ROUTE, request.destination);
     const replyTo = request.headers['reply-to'];
-    if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
+    if (replyTo !== undefined && isTempQueue(replyTo)) {
       // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.
       throw relayError(Errors.INVALID_HEADER, 'reply-to', `${replyTo} (open a reply address)`);
     }
@@ -188,7 +189,7 @@ export class MemoryBroker implements Broker {
   /** An in-process mailbox: `/reply-queue/<name>` reaches `sink` until the address is closed. */
   async openReplyAddress(sink: DeliverySink): Promise<ReplyAddress> {
     if (!this.running) throw relayError(Errors.BROKER_UNAVAILABLE, 'embedded broker is not running');
-    const name = `${REPLY_QUEUE_PREFIX}${randomBytes(16).toString('base64url')}`;
+    const name = `${REPLY_QUEUE_NAME_PREFIX}${randomBytes(16).toString('base64url')}`;
     this.replies.set(name, sink);
     return {
       destination: `/reply-queue/${name}`,
@@ -231,7 +232,7 @@ export class MemoryBroker implements Broker {
     if (!this.running) throw relayError(Errors.BROKER_UNAVAILABLE, 'embedded broker is not running');
     const route = routeDestination(destination);
     if (route === undefined) {
-      const why = destination.startsWith('/temp-queue/') ? ' (a temporary queue is no destination: name it in a reply-to, see openReplyAddress)' : '';
+      const why = isTempQueue(destination) ? ' (a temporary queue is no destination: name it in a reply-to, see openReplyAddress)' : '';
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination + why);
     }
     return route;

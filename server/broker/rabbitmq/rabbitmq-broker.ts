@@ -38,7 +38,7 @@ import { DEFAULT_CONFIG, deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndp
 import { silentLogger, type Logger } from '../../observability/logger';
 import type { RelayMetrics } from '../../observability/metrics';
 import {
-  REPLY_QUEUE_PREFIX,
+  REPLY_QUEUE_NAME_PREFIX,
   type Broker, type CloseOptions, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
 } from '../broker';
 import { reservedNameRefusal } from '../reserved-names';
@@ -346,7 +346,7 @@ export class RabbitMqBroker implements Broker {
   }
 
   private async openReplyQueue(sink: DeliverySink): Promise<ReplyAddress> {
-    const name = `${REPLY_QUEUE_PREFIX}${randomBytes(16).toString('base64url')}`;
+    const name = `${REPLY_QUEUE_NAME_PREFIX}${randomBytes(16).toString('base64url')}`;
     const destination = `/reply-queue/${name}`;
     const request: SubscribeRequest = {
       destination: `/queue/${name}`,
