@@ -3,6 +3,7 @@
  * client SENDs (session-protocol.ts), MESSAGE encoding (message-encoder.ts), and pushes or
  * application publishes (user-messaging.ts).
  */
+import type { HeaderExclusion } from '../codec/frame';
 
 /**
  * Headers that belong to the protocol exchange with one peer, or that the relay sets per receiver:
@@ -36,6 +37,9 @@ export const SENDER_HEADER = 'x-relay-sender';
 export function isRelaySetHeader(name: string): boolean {
   return name.length === SENDER_HEADER.length && name.toLowerCase() === SENDER_HEADER;
 }
+
+/** What a copy of a publisher's headers for its receivers leaves out (codec/frame.ts headersExcept). */
+export const NOT_CARRIED_HEADERS: readonly HeaderExclusion[] = [PROTOCOL_HEADERS, isInternalHeader];
 
 /** True for headers a publisher's message carries to its receivers. */
 export function isCarriedHeader(name: string): boolean {

@@ -13,7 +13,7 @@
  */
 import type { AckMode, CloseOptions, Delivery, NackOptions, SubscribeRequest } from '../broker/broker';
 import { asksDurable } from '../broker/subscription-flags';
-import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
+import { headersExcept, headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { renderMessage } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError } from '../errors';
 import { checkUserName, type Principal } from '../auth/authenticator';
@@ -679,11 +679,6 @@ function required(frame: StompFrame, name: string): string {
 
 /** Copies `source` without `own`, then applies the router's `extra` headers over it. */
 function passThrough(source: StompHeaders, own: ReadonlySet<string>, extra: StompHeaders | undefined): StompHeaders {
-  const out: StompHeaders = Object.create(null);
-  for (const name of Object.keys(source)) {
-    // Relay-internal (`x-stomp-relay-*`) and relay-set (`x-relay-sender`) headers cannot come from a client (header-policy.ts).
-    if (!own.has(name) && !isInternalHeader(name) && !isRelaySetHeader(name)) out[name] = source[name];
-  }
-  if (extra !== undefined) for (const name of Object.keys(extra)) out[name] = extra[name];
-  return out;
+  // Relay-internal (`x-stomp-relay-*`) and relay-set (`x-relay-sender`) headers cannot come from a client (header-policy.ts).
+  return headersExcept(source, [own, isInternalHeader, isRelaySetHeader], extra);
 }

@@ -33,7 +33,7 @@ import {
   type ReplyAddress,
   type SubscribeRequest,
 } from '../broker';
-import type { StompHeaders } from '../../codec/frame';
+import { headersExcept, type StompHeaders } from '../../codec/frame';
 import { Errors, relayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
 import { deliverSafely } from '../deliver-safely';
@@ -268,10 +268,7 @@ export class MemoryBroker implements Broker {
  * and clients read it. A redelivery shows `true` instead (queue-consumer.ts).
  */
 function carriedHeaders(source: Readonly<StompHeaders>): StompHeaders {
-  const copy: StompHeaders = Object.create(null);
-  for (const name of Object.keys(source)) {
-    if (!NOT_CARRIED.has(name)) copy[name] = source[name];
-  }
+  const copy = headersExcept(source, NOT_CARRIED);
   copy.redelivered = 'false';
   return copy;
 }

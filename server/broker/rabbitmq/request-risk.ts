@@ -17,7 +17,7 @@
  * Pure functions, no regular expressions: {@link assessPublish} runs on every publish.
  * RabbitMQ specifics: https://www.rabbitmq.com/stomp.html#d
  */
-import type { StompHeaders } from '../../codec/frame';
+import { headersExcept, type StompHeaders } from '../../codec/frame';
 import { Errors, relayError, type RelayError } from '../../errors';
 import type { SubscribeRequest } from '../broker';
 import { AMQ_QUEUE_PREFIX, EXCHANGE_PREFIX, isTempQueue, parseDestination, type ParsedDestination } from '../destinations';
@@ -120,7 +120,7 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
   // client, nothing can clash with what exists.
   if (publicExchange && (!declaring || plainFlags)) return SAFE;
   if (parsed.kind === 'exchange' && !declaring) return exchangeProbe(parsed.exchange);
-  const target: ProbeTarget = { destination, headers: probeHeaders(headers, ENGINE_SUBSCRIBE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS) };
+  const target: ProbeTarget = { destination, headers: headersExcept(headers, [ENGINE_SUBSCRIBE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS]) };
   return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(target.headers)}`, target };
 }
 
@@ -246,14 +246,6 @@ function refuseDestination(parsed: ParsedDestination, destination: string, comma
 function exchangeProbe(exchange: string): Assessment {
   const target: ProbeTarget = { destination: `${EXCHANGE_PREFIX}${exchange}/stomp-relay.probe`, headers: Object.create(null) as StompHeaders };
   return { verdict: 'probe', key: `EXCHANGE\n${exchange}`, target };
-}
-
-function probeHeaders(headers: StompHeaders, ...skip: Array<ReadonlySet<string>>): StompHeaders {
-  const out: StompHeaders = Object.create(null);
-  for (const name of Object.keys(headers)) {
-    if (!skip.some((set) => set.has(name))) out[name] = headers[name];
-  }
-  return out;
 }
 
 function refuse(definition: Parameters<typeof relayError>[0], ...args: string[]): Assessment {
