@@ -2,6 +2,7 @@
  * Relay configuration: one typed object, built from defaults, then environment variables (CLI) or
  * options (library), validated once at start with readable messages, then frozen.
  */
+import { isDigits } from './codec/digits';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './codec/frame';
 import { Errors, relayError } from './errors';
 import { BROKER_DESTINATION_PREFIXES } from './broker/destinations';
@@ -223,7 +224,7 @@ interface EnvVar {
 }
 
 const int = (name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-  if (!/^\d+$/.test(value.trim())) throw relayError(Errors.INVALID_CONFIG, `${name} must be a whole number, got "${value}"`);
+  if (!isDigits(value.trim())) throw relayError(Errors.INVALID_CONFIG, `${name} must be a whole number, got "${value}"`);
   const n = Number(value);
   if (n < min || n > max) throw relayError(Errors.INVALID_CONFIG, `${name} must be between ${min} and ${max}, got ${n}`);
   return n;
