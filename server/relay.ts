@@ -308,16 +308,15 @@ export class Relay {
 
   /** Starts the broker engine. With RabbitMQ unreachable this still resolves; /readyz says not ready. */
   async start(): Promise<void> {
+    // The relay's readiness (/readyz) follows the broker's, whatever the engine: its gauge is the
+    // relay's. Each engine logs its own changes and reports its own connections.
     this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
     this.unsubscribeReady = this.broker.onReadyChange((ready) => {
       this.metrics.brokerReady.set(ready ? 1 : 0);
       this.metrics.brokerReadyChanges.inc();
-      this.logger.info({ broker: this.broker.kind, ready }, ready ? 'broker ready' : 'broker not ready');
     });
     await this.broker.start();
     this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
-    // The RabbitMQ engine reports its own connection count; the embedded broker is one, in-process.
-    if (this.broker.kind === 'memory') this.metrics.brokerConnected.set(1);
     await this.presence.start();
     await this.control.start();
   }

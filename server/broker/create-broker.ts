@@ -8,7 +8,7 @@ import { MemoryBroker } from './memory/memory-broker';
 import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker';
 
 export function createBroker(config: RelayConfig, logger: Logger, metrics: RelayMetrics): Broker {
-  if (config.brokerUrl === undefined) return new MemoryBroker({ logger });
+  if (config.brokerUrl === undefined) return new MemoryBroker({ logger, metrics });
   return new RabbitMqBroker({
     endpoints: parseBrokerUrls(config.brokerUrl),
     poolSize: config.brokerPoolSize,

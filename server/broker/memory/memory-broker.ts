@@ -36,9 +36,11 @@ import {
 import { headersExcept, type StompHeaders } from '../../codec/frame';
 import { Errors, relayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
+import type { RelayMetrics } from '../../observability/metrics';
 import { deliverSafely } from '../deliver-safely';
 import { isTempQueue } from '../destinations';
 import { parsePrefetchCount } from '../header-values';
+import { ReadySignal } from '../ready-signal';
 import { reservedNameRefusal } from '../reserved-names';
 import { asksDurable, engineDurableQueue, isExclusiveQueueRequest, resolveDurableTopic, stompBoolean } from '../subscription-flags';
 import { DeliveryScheduler } from './delivery-scheduler';
@@ -57,6 +59,8 @@ export interface MemoryBrokerOptions {
   logger?: Logger;
   /** Most deliveries made in one go before yielding to the event loop. Default 10 000. */
   maxDeliveriesPerTurn?: number;
+  /** Where the engine reports its connection gauge (1 while it runs, as one in-process connection). */
+  metrics?: RelayMetrics;
 }
 
 const DEFAULT_MAX_QUEUED = 10_000;
@@ -73,7 +77,8 @@ export class MemoryBroker implements Broker {
   readonly kind = 'memory' as const;
 
   private running = false;
-  private readonly readyListeners = new Set<(ready: boolean) => void>();
+  private readonly readySignal: ReadySignal;
+  private readonly metrics: RelayMetrics | undefined;
   private readonly queues = new Map<string, MessageQueue>();
   /** Open reply addresses by queue name (the part after `/reply-queue/`). */
   private readonly replies = new Map<string, DeliverySink>();
@@ -91,6 +96,8 @@ export class MemoryBroker implements Broker {
     this.maxQueued = positiveInteger('maxQueuedMessagesPerQueue', options.maxQueuedMessagesPerQueue, DEFAULT_MAX_QUEUED);
     const perTurn = positiveInteger('maxDeliveriesPerTurn', options.maxDeliveriesPerTurn, DEFAULT_DELIVERIES_PER_TURN);
     this.logger = options.logger ?? silentLogger();
+    this.readySignal = new ReadySignal(this.logger);
+    this.metrics = options.metrics;
     this.scheduler = new DeliveryScheduler(perTurn);
     this.topics = new TopicRouter(this.scheduler, this.logger, this.maxQueued);
   }
@@ -119,10 +126,7 @@ export class MemoryBroker implements Broker {
   }
 
   onReadyChange(listener: (ready: boolean) => void): () => void {
-    this.readyListeners.add(listener);
-    return () => {
-      this.readyListeners.delete(listener);
-    };
+    return this.readySignal.add(listener);
   }
 
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
@@ -251,14 +255,9 @@ export class MemoryBroker implements Broker {
   }
 
   private emitReady(): void {
-    const ready = this.running;
-    for (const listener of [...this.readyListeners]) {
-      try {
-        listener(ready);
-      } catch (err) {
-        this.logger.error({ err }, 'ready listener threw');
-      }
-    }
+    // The embedded broker is one connection, in-process: open while it runs.
+    this.metrics?.brokerConnected.set(this.running ? 1 : 0);
+    this.readySignal.changed(this.running, this.running ? 'embedded broker ready' : 'embedded broker stopped');
   }
 }
 
