@@ -34,7 +34,7 @@ export interface HeartbeatConfig {
   sendMs: number;
   /** Interval (ms) at which the server wants client heart-beats (`cy`). 0 = never. */
   receiveMs: number;
-  /** A peer silent for `receiveInterval * graceFactor` is closed (HEARTBEAT_TIMEOUT). */
+  /** A peer silent for the negotiated receive interval × `graceFactor` is closed (HEARTBEAT_TIMEOUT). */
   graceFactor: number;
   /**
    * Finest interval (ms) a client can negotiate: one asking for finer heart-beats than
@@ -108,7 +108,7 @@ export interface RelayConfig {
   /** History streams (RabbitMQ) the users are spread over, 1 to 64. */
   resumePartitions: number;
   /**
-   * How sessions authenticate. Unset: `jwt` when {@link authJwtSecret} is set, else `dev` (after
+   * How sessions authenticate. Unset: `jwt` when {@link authJwtSecret} or {@link authJwksUrl} is set, else `dev` (after
    * {@link resolveConfig} / {@link configFromEnv} it is always set).
    */
   authMode: AuthMode | undefined;

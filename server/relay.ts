@@ -21,7 +21,7 @@ import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
 import type { Authorize } from './auth/authorization';
 import { Acl } from './auth/acl';
-import { DevLoginAuthenticator } from './auth/authenticator';
+import { DevLoginAuthenticator } from './auth/dev-login-authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { remoteJwks, type JwtOptions } from './auth/jwt';
 import { BrokerAuthenticator } from './auth/broker-authenticator';

@@ -54,5 +54,3 @@ export function checkUserName(name: unknown): string {
   }
   return name;
 }
-
-export { DevLoginAuthenticator } from './dev-login-authenticator';

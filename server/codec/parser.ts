@@ -22,8 +22,10 @@ import { unescapeHeader, usesEscaping } from './header-escaping';
 
 /** Receives what the parser recognises, synchronously, in stream order. */
 export interface ParserHandler {
-  /** A complete frame. The frame, its headers and its body are the handler's to keep. */
-  /** A complete frame; `frameBytes` is its size on the wire (command, headers, body). */
+  /**
+   * A complete frame; `frameBytes` is its size on the wire (command, headers, body). The frame, its
+   * headers and its body are the handler's to keep.
+   */
   onFrame(frame: StompFrame, frameBytes: number): void;
   /** A bare EOL between frames (a heart-beat from the peer). */
   onHeartbeat?(): void;

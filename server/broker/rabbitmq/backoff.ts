@@ -2,6 +2,11 @@
  * Reconnect delays: exponential with "equal jitter" (half fixed, half random), so instances that
  * lost RabbitMQ together do not all knock on it in the same millisecond when it comes back.
  * https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
+ *
+ * The one backoff of the server (pooled STOMP connections, the AMQP link). The browser client has
+ * its own (client/src/backoff.ts, built separately for browsers and part of its public API): full
+ * jitter from 0, since a fleet of browsers must spread out more than a few instances, while an
+ * instance should not wait almost nothing after a short outage.
  */
 export interface BackoffOptions {
   /** Delay before the first retry, before jitter. */
