@@ -16,6 +16,7 @@ import { expect } from 'chai';
 import type { AckMode, Broker, Consumer, Delivery, ReplyAddress, Subscriber } from '../../server/broker/broker';
 import { headers as makeHeaders } from '../../server/codec/frame';
 import { RecordingSink } from './recording-sink';
+import { publish as publishTo, subscribe as subscribeTo } from './requests';
 import { expectRelayError, freshDestination, quietPeriod, waitUntil } from './wait';
 
 /** A broker for one test, and how to dispose of it. */
@@ -49,24 +50,10 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       await done?.teardown();
     });
 
-    function subscribe(
-      destination: string,
-      sink: RecordingSink,
-      ack: AckMode = 'auto',
-      extra: Record<string, string> = {}
-    ): Promise<Consumer> {
-      return broker.subscribe({ destination, ack, headers: makeHeaders(extra) }, sink);
-    }
-
-    function publish(
-      destination: string,
-      body: string | Buffer,
-      extra: Record<string, string> = {},
-      confirm = true
-    ): Promise<void> {
-      const payload = typeof body === 'string' ? Buffer.from(body) : body;
-      return broker.publish({ destination, headers: makeHeaders(extra), body: payload }, { confirm });
-    }
+    const subscribe = (destination: string, sink: RecordingSink, ack: AckMode = 'auto', extra: Record<string, string> = {}): Promise<Consumer> =>
+      subscribeTo(broker, destination, sink, ack, extra);
+    const publish = (destination: string, body: string | Buffer, extra: Record<string, string> = {}, confirm = true): Promise<void> =>
+      publishTo(broker, destination, body, extra, { confirm });
 
     function redelivered(delivery: Delivery): boolean {
       return delivery.message.headers.redelivered === 'true';
