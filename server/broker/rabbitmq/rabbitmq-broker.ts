@@ -145,7 +145,7 @@ export class RabbitMqBroker implements Broker {
   private state: 'new' | 'started' | 'stopped' = 'new';
 
   constructor(options: RabbitMqBrokerOptions) {
-    const poolSize = options.poolSize ?? 4;
+    const poolSize = options.poolSize ?? DEFAULT_CONFIG.brokerPoolSize;
     if (!Number.isInteger(poolSize) || poolSize < 1) throw relayError(Errors.INVALID_CONFIG, `broker pool size must be a whole number ≥ 1, got ${poolSize}`);
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_CONFIG.brokerHeartbeatMs;
     if (!(heartbeatMs >= 0)) throw relayError(Errors.INVALID_CONFIG, `broker heart-beat must be ≥ 0, got ${heartbeatMs}`);
@@ -160,7 +160,7 @@ export class RabbitMqBroker implements Broker {
     this.logger = options.logger ?? silentLogger();
     this.readySignal = new ReadySignal(this.logger);
     this.metrics = options.metrics;
-    const maxExclusive = options.maxExclusiveConnections ?? 100;
+    const maxExclusive = options.maxExclusiveConnections ?? DEFAULT_CONFIG.brokerExclusiveConnections;
     if (!Number.isInteger(maxExclusive) || maxExclusive < 0) throw relayError(Errors.INVALID_CONFIG, `most exclusive-queue connections must be a whole number ≥ 0, got ${maxExclusive}`);
     // One instance id for the engine's lifetime, restarts included.
     const instanceId = options.routes?.instanceId ?? randomBytes(6).toString('hex');
@@ -199,7 +199,7 @@ export class RabbitMqBroker implements Broker {
     this.routes = new InstanceRoutes({
       link: this.amqpLink,
       instanceId,
-      queueTtlMs: routeOptions.queueTtlMs ?? 30_000,
+      queueTtlMs: routeOptions.queueTtlMs ?? DEFAULT_CONFIG.routeQueueTtlMs,
       maxQueuedMessages: routeOptions.maxQueuedMessages ?? 100_000,
       prefetch: routeOptions.prefetch ?? 500,
       logger: this.logger,
