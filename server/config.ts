@@ -457,9 +457,13 @@ function settingProblem(s: Setting, value: unknown): string | undefined {
   return s.check?.(value as never);
 }
 
-/** What a problem is reported under: the environment variable on the CLI's path, else the option. */
+/**
+ * What a problem is reported under: the environment variable on the CLI's path; the option, with
+ * its environment variable beside it, for library options (`authJwksUrl (AUTH_JWKS_URL)`).
+ */
 function nameOf(s: Setting, source: 'env' | 'options'): string {
-  return source === 'env' && s.env !== undefined ? s.env : s.option;
+  if (s.env === undefined) return s.option;
+  return source === 'env' ? s.env : `${s.option} (${s.env})`;
 }
 
 function validate(config: RelayConfig, source: 'env' | 'options', problems: string[]): RelayConfig {

@@ -37,13 +37,13 @@ describe('config: one settings table for defaults, env, options, validation and 
 
   it('bounds a setting the same from the environment and as a library option', () => {
     const cases: Array<[Record<string, string>, Parameters<typeof resolveConfig>[0], RegExp, RegExp]> = [
-      [{ BROKER_POOL_SIZE: '65' }, { brokerPoolSize: 65 }, /BROKER_POOL_SIZE must be between 1 and 64/, /brokerPoolSize must be between 1 and 64/],
-      [{ MAX_FRAME_BYTES: '255' }, { limits: { maxFrameBytes: 255 } }, /MAX_FRAME_BYTES must be between 256/, /limits\.maxFrameBytes must be between 256/],
-      [{ MAX_HEADERS: '3' }, { limits: { maxHeaders: 3 } }, /MAX_HEADERS must be between 4/, /limits\.maxHeaders must be between 4/],
-      [{ PRESENCE_INTERVAL_MS: '99' }, { presenceIntervalMs: 99 }, /PRESENCE_INTERVAL_MS must be between 100/, /presenceIntervalMs must be between 100/],
-      [{ RESUME_PARTITIONS: '65' }, { resumePartitions: 65 }, /RESUME_PARTITIONS must be between 1 and 64/, /resumePartitions must be between 1 and 64/],
-      [{ RESUME_MAX_MESSAGES: '0' }, { resumeMaxMessages: 0 }, /RESUME_MAX_MESSAGES must be between 1/, /resumeMaxMessages must be between 1/],
-      [{ RESUME_WINDOW_MS: '-1' }, { resumeWindowMs: -1 }, /RESUME_WINDOW_MS must be a whole number/, /resumeWindowMs must be between 0/],
+      [{ BROKER_POOL_SIZE: '65' }, { brokerPoolSize: 65 }, /BROKER_POOL_SIZE must be between 1 and 64/, /brokerPoolSize \(BROKER_POOL_SIZE\) must be between 1 and 64/],
+      [{ MAX_FRAME_BYTES: '255' }, { limits: { maxFrameBytes: 255 } }, /MAX_FRAME_BYTES must be between 256/, /limits\.maxFrameBytes \(MAX_FRAME_BYTES\) must be between 256/],
+      [{ MAX_HEADERS: '3' }, { limits: { maxHeaders: 3 } }, /MAX_HEADERS must be between 4/, /limits\.maxHeaders \(MAX_HEADERS\) must be between 4/],
+      [{ PRESENCE_INTERVAL_MS: '99' }, { presenceIntervalMs: 99 }, /PRESENCE_INTERVAL_MS must be between 100/, /presenceIntervalMs \(PRESENCE_INTERVAL_MS\) must be between 100/],
+      [{ RESUME_PARTITIONS: '65' }, { resumePartitions: 65 }, /RESUME_PARTITIONS must be between 1 and 64/, /resumePartitions \(RESUME_PARTITIONS\) must be between 1 and 64/],
+      [{ RESUME_MAX_MESSAGES: '0' }, { resumeMaxMessages: 0 }, /RESUME_MAX_MESSAGES must be between 1/, /resumeMaxMessages \(RESUME_MAX_MESSAGES\) must be between 1/],
+      [{ RESUME_WINDOW_MS: '-1' }, { resumeWindowMs: -1 }, /RESUME_WINDOW_MS must be a whole number/, /resumeWindowMs \(RESUME_WINDOW_MS\) must be between 0/],
     ];
     for (const [env, options, fromEnv, fromOptions] of cases) {
       expect(configError(() => configFromEnv(env)).message, JSON.stringify(env)).to.match(fromEnv);
@@ -59,7 +59,7 @@ describe('config: one settings table for defaults, env, options, validation and 
       expect(fromEnv).to.match(problem);
     }
     const fromOptions = configError(() => resolveConfig({ port: 70_000, allowedOrigins: [], instanceId: 'two words' })).message;
-    for (const problem of [/port must be between 0 and 65535/, /allowedOrigins cannot be empty/, /instanceId must be a non-empty word without spaces/]) {
+    for (const problem of [/port \(PORT\) must be between 0 and 65535/, /allowedOrigins \(ALLOWED_ORIGINS\) cannot be empty/, /instanceId \(INSTANCE_ID\) must be a non-empty word without spaces/]) {
       expect(fromOptions).to.match(problem);
     }
   });
