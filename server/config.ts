@@ -2,8 +2,11 @@
  * Relay configuration: one typed object, built from defaults, then environment variables (CLI) or
  * options (library), validated once at start with readable messages, then frozen.
  */
+import { isDigits } from './codec/digits';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './codec/frame';
-import { Errors, relayError } from './errors';
+import { Errors, isRelayError, relayError } from './errors';
+import { BROKER_DESTINATION_PREFIXES } from './broker/destinations';
+import { userDestinationPrefixes } from './user/user-destinations';
 
 /** Per-session bounds: frame and header sizes (from the codec), subscriptions, buffered bytes, transactions, WebSocket messages. Breaking one ends the session with a coded ERROR (docs/protocol.md). */
 export interface SessionLimits extends ParserLimits {
@@ -33,7 +36,7 @@ export interface HeartbeatConfig {
   sendMs: number;
   /** Interval (ms) at which the server wants client heart-beats (`cy`). 0 = never. */
   receiveMs: number;
-  /** A peer silent for `receiveInterval * graceFactor` is closed (HEARTBEAT_TIMEOUT). */
+  /** A peer silent for the negotiated receive interval × `graceFactor` is closed (HEARTBEAT_TIMEOUT). */
   graceFactor: number;
   /**
    * Finest interval (ms) a client can negotiate: one asking for finer heart-beats than
@@ -112,7 +115,7 @@ export interface RelayConfig {
    */
   brokerHeartbeatMs: number;
   /**
-   * How sessions authenticate. Unset: `jwt` when {@link authJwtSecret} is set, else `dev` (after
+   * How sessions authenticate. Unset: `jwt` when {@link authJwtSecret} or {@link authJwksUrl} is set, else `dev` (after
    * {@link resolveConfig} / {@link configFromEnv} it is always set).
    */
   authMode: AuthMode | undefined;
@@ -181,52 +184,155 @@ export function defaultWsMessageBytes(maxFrameBytes: number): number {
   return Math.max(4 * 1024 * 1024, maxFrameBytes + 64 * 1024);
 }
 
-/** Every setting's default, before environment variables or options. */
-export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
-  port: 8080,
-  host: '0.0.0.0',
-  adminPort: undefined,
-  adminHost: undefined,
-  pushMaxUsers: 1000,
-  brokerUrl: undefined,
-  brokerAmqpUrl: undefined,
-  brokerPoolSize: 4,
-  brokerExclusiveConnections: 100,
-  routeQueueTtlMs: 30_000,
-  userRouteWaitMs: 2_000,
-  resumeWindowMs: 120_000,
-  resumeMaxMessages: 1_000,
-  resumePartitions: 4,
-  brokerHeartbeatMs: 5_000,
-  authMode: undefined,
-  authJwtSecret: undefined,
-  authJwtRequireExp: true,
-  authJwksUrl: undefined,
-  authJwksRefreshMs: 30_000,
-  authJwtIssuer: undefined,
-  authJwtAudience: undefined,
-  aclFile: undefined,
-  limits: Object.freeze({
-    ...DEFAULT_PARSER_LIMITS,
-    maxSubscriptionsPerSession: 256,
-    maxBufferedBytes: 4 * 1024 * 1024,
-    maxTransactionsPerSession: 16,
-    maxTransactionFrames: 1024,
-    maxWsMessageBytes: defaultWsMessageBytes(DEFAULT_PARSER_LIMITS.maxFrameBytes),
-  }),
-  heartbeat: Object.freeze({ sendMs: 10_000, receiveMs: 10_000, graceFactor: 2, minMs: 1_000 }),
-  // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
-  // `/reply-queue/` lets clients answer such requests.
-  relayPrefixes: ['/topic/', '/queue/', '/exchange/', '/amq/queue/', '/temp-queue/', '/reply-queue/'],
-  appPrefix: '/app/',
-  userPrefix: '/user/',
-  appErrorDestination: '/queue/errors',
-  allowedOrigins: ['*'],
-  instanceId: `${require('node:os').hostname()}-${process.pid}`,
-  shutdownGraceMs: 5_000,
-  presenceIntervalMs: 5_000,
-  logLevel: 'info',
-}) as RelayConfig;
+/** Where a setting lives in {@link RelayConfig}: a field, or one of `limits` or `heartbeat`. */
+type OptionPath =
+  | Exclude<keyof RelayConfig, 'limits' | 'heartbeat'>
+  | `limits.${keyof SessionLimits}`
+  | `heartbeat.${keyof HeartbeatConfig}`;
+
+/** How a setting's value is read from the environment and checked, from either source. */
+type SettingType =
+  | { readonly type: 'int'; readonly min: number; readonly max?: number }
+  | { readonly type: 'number'; readonly min: number }
+  | { readonly type: 'bool' }
+  | { readonly type: 'text' }
+  | { readonly type: 'choice'; readonly choices: readonly string[] }
+  | { readonly type: 'list' };
+
+/** One row of {@link SETTINGS}. */
+type Setting = SettingType & {
+  /** The library option (RelayOptions): where the value lives in RelayConfig. */
+  readonly option: OptionPath;
+  /** The environment variable the CLI reads; none for library-only settings. */
+  readonly env?: string;
+  /** What it is, for `--help`; the default is appended from {@link default}. */
+  readonly help?: string;
+  /** The default value; undefined = unset. */
+  readonly default: unknown;
+  /** `--help`'s words for the default when the value does not say it (`hostname-pid`). */
+  readonly shownDefault?: string;
+  /** Said after the default in `--help` (`0 = off`). */
+  readonly note?: string;
+  /** A further check of a set value; returns the problem, read after the setting's name. */
+  readonly check?: (value: never) => string | undefined;
+};
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const PORT = { type: 'int', min: 0, max: 65535 } as const;
+const prefixCheck = (p: string): string | undefined => (p.startsWith('/') && p.endsWith('/') ? undefined : `must start and end with "/", got "${p}"`);
+
+/**
+ * Every setting of the relay, once: its library option, environment variable, default, bounds and
+ * `--help` text. {@link DEFAULT_CONFIG}, {@link ENV_VARS} (and so `--help`), {@link configFromEnv},
+ * {@link resolveConfig} and {@link validateConfig} are all generated from it, so a value from the
+ * environment and the same value as a library option are read and bounded alike.
+ * docs/operations.md mirrors the environment rows (a test checks every one is there).
+ */
+const SETTINGS: readonly Setting[] = [
+  { option: 'port', env: 'PORT', help: 'HTTP port', default: 8080, ...PORT },
+  { option: 'host', env: 'HOST', help: 'address to listen on', default: '0.0.0.0', type: 'text' },
+  { option: 'adminPort', env: 'ADMIN_PORT', help: 'second HTTP port for /push*, /publish, /users*, /metrics, /openapi.json, which PORT then no longer serves; unset = all on PORT', default: undefined, ...PORT },
+  { option: 'adminHost', env: 'ADMIN_HOST', help: 'address the admin port listens on', default: undefined, shownDefault: 'HOST', type: 'text' },
+  { option: 'pushMaxUsers', env: 'PUSH_MAX_USERS', help: 'most users one POST /push may name', default: 1000, type: 'int', min: 1, max: 100_000 },
+  { option: 'brokerUrl', env: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ, or a comma-separated list of the nodes of one cluster; unset = embedded broker', default: undefined, type: 'text' },
+  { option: 'brokerAmqpUrl', env: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost (or a comma-separated list of nodes) for AMQP 0-9-1; default: BROKER_URL\'s hosts, credentials and vhost, port 5672', default: undefined, type: 'text' },
+  { option: 'brokerPoolSize', env: 'BROKER_POOL_SIZE', help: 'broker connections per instance', default: 4, type: 'int', min: 1, max: 64 },
+  { option: 'brokerExclusiveConnections', env: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each', default: 100, note: '0 = refuse them', type: 'int', min: 0, max: 100_000 },
+  { option: 'routeQueueTtlMs', env: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ", default: 30_000, type: 'int', min: 1000 },
+  { option: 'userRouteWaitMs', env: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED', default: 2_000, type: 'int', min: 0 },
+  { option: 'brokerHeartbeatMs', env: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened', default: 5_000, note: '0 = off', type: 'int', min: 0 },
+  { option: 'resumeWindowMs', env: 'RESUME_WINDOW_MS', help: 'how long user-destination history is kept for resume-from', default: 120_000, note: '0 = off', type: 'int', min: 0 },
+  { option: 'resumeMaxMessages', env: 'RESUME_MAX_MESSAGES', help: 'most messages kept and replayed per (user, destination)', default: 1000, type: 'int', min: 1 },
+  { option: 'resumePartitions', env: 'RESUME_PARTITIONS', help: 'history streams (RabbitMQ) the users are spread over', default: 4, type: 'int', min: 1, max: 64 },
+  { option: 'authMode', env: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', default: undefined, type: 'choice', choices: AUTH_MODES },
+  {
+    option: 'authJwtSecret', env: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', default: undefined, type: 'text',
+    check: (secret: string) => (secret.length < 16 ? 'must be at least 16 characters' : undefined),
+  },
+  { option: 'authJwtRequireExp', env: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes', default: true, type: 'bool' },
+  {
+    option: 'authJwksUrl', env: 'AUTH_JWKS_URL', help: 'http(s) URL of a JWKS whose keys check RS256/PS256/ES256/EdDSA JWTs (sessions and the push API); with it AUTH_MODE defaults to jwt', default: undefined, type: 'text',
+    check: (url: string) => (isHttpUrl(url) ? undefined : `must be an http(s) URL, got "${url}"`),
+  },
+  { option: 'authJwksRefreshMs', env: 'AUTH_JWKS_REFRESH_MS', help: 'least time between two JWKS fetches; an unknown kid triggers one', default: 30_000, type: 'int', min: 0 },
+  { option: 'authJwtIssuer', env: 'AUTH_JWT_ISSUER', help: 'the iss every JWT must carry (unset: not checked)', default: undefined, type: 'text' },
+  {
+    option: 'authJwtAudience', env: 'AUTH_JWT_AUDIENCE', help: 'comma-separated audiences; a JWT\'s aud must name one (unset: not checked)', default: undefined, type: 'list',
+    check: (audiences: string[]) => (audiences.length === 0 ? 'must list at least one audience' : undefined),
+  },
+  { option: 'aclFile', env: 'ACL_FILE', help: 'JSON or YAML rules saying who may SUBSCRIBE and SEND where (docs/operations.md#authorization-acl_file); unset = no rules', default: undefined, type: 'text' },
+  { option: 'limits.maxFrameBytes', env: 'MAX_FRAME_BYTES', help: 'largest STOMP frame', default: DEFAULT_PARSER_LIMITS.maxFrameBytes, type: 'int', min: 256 },
+  { option: 'limits.maxHeaders', env: 'MAX_HEADERS', help: 'most headers per frame', default: DEFAULT_PARSER_LIMITS.maxHeaders, type: 'int', min: 4 },
+  { option: 'limits.maxHeaderLineBytes', env: 'MAX_HEADER_LINE_BYTES', help: 'longest header line', default: DEFAULT_PARSER_LIMITS.maxHeaderLineBytes, type: 'int', min: 64 },
+  { option: 'limits.maxSubscriptionsPerSession', env: 'MAX_SUBSCRIPTIONS', help: 'subscriptions per session', default: 256, type: 'int', min: 1 },
+  {
+    option: 'limits.maxWsMessageBytes', env: 'MAX_WS_MESSAGE_BYTES', help: 'largest WebSocket message, which may hold several frames',
+    default: defaultWsMessageBytes(DEFAULT_PARSER_LIMITS.maxFrameBytes), note: 'or MAX_FRAME_BYTES + 65536 if more', type: 'int', min: 1024,
+  },
+  { option: 'limits.maxBufferedBytes', env: 'MAX_BUFFERED_BYTES', help: 'outbound bytes queued per session before it is closed as a slow consumer', default: 4 * 1024 * 1024, type: 'int', min: 1024 },
+  { option: 'limits.maxTransactionsPerSession', default: 16, type: 'int', min: 1 },
+  { option: 'limits.maxTransactionFrames', default: 1024, type: 'int', min: 1 },
+  { option: 'heartbeat.sendMs', env: 'HEARTBEAT_SEND_MS', help: 'server heart-beat interval offered to clients', default: 10_000, note: '0 = off', type: 'int', min: 0 },
+  { option: 'heartbeat.receiveMs', env: 'HEARTBEAT_RECEIVE_MS', help: 'client heart-beat interval the server asks for', default: 10_000, note: '0 = off', type: 'int', min: 0 },
+  { option: 'heartbeat.minMs', env: 'HEARTBEAT_MIN_MS', help: 'finest heart-beat interval a client may ask for; finer requests than the two above are honoured down to it', default: 1_000, type: 'int', min: 1 },
+  { option: 'heartbeat.graceFactor', default: 2, type: 'number', min: 1 },
+  {
+    // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
+    // `/reply-queue/` lets clients answer such requests.
+    option: 'relayPrefixes', env: 'RELAY_PREFIXES', help: 'comma-separated destination prefixes relayed to the broker', default: BROKER_DESTINATION_PREFIXES, type: 'list',
+    check: (prefixes: string[]) => prefixes.map(prefixCheck).find((p) => p !== undefined),
+  },
+  { option: 'appPrefix', default: '/app/', type: 'text', check: prefixCheck },
+  { option: 'userPrefix', default: '/user/', type: 'text', check: prefixCheck },
+  { option: 'appErrorDestination', default: '/queue/errors', type: 'text' },
+  {
+    option: 'allowedOrigins', env: 'ALLOWED_ORIGINS', help: 'comma-separated Origins allowed to connect', default: ['*'], type: 'list',
+    check: (origins: string[]) => (origins.length === 0 ? 'cannot be empty (use * to allow any)' : undefined),
+  },
+  {
+    option: 'instanceId', env: 'INSTANCE_ID', help: 'name of this instance', default: `${require('node:os').hostname()}-${process.pid}`, shownDefault: 'hostname-pid', type: 'text',
+    check: (id: string) => (id === '' || /[\s]/.test(id) ? 'must be a non-empty word without spaces' : undefined),
+  },
+  { option: 'shutdownGraceMs', env: 'SHUTDOWN_GRACE_MS', help: 'drain time on SIGTERM', default: 5_000, type: 'int', min: 0 },
+  { option: 'presenceIntervalMs', env: 'PRESENCE_INTERVAL_MS', help: 'presence snapshot interval; a silent instance is forgotten after 3', default: 5_000, type: 'int', min: 100 },
+  { option: 'logLevel', env: 'LOG_LEVEL', help: `pino level: ${LOG_LEVELS.join(', ')}`, default: 'info', type: 'choice', choices: LOG_LEVELS },
+];
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a setting's value at `path` of a config (or an options object). */
+function valueAt(config: object, path: OptionPath): unknown {
+  const dot = path.indexOf('.');
+  const holder = (dot < 0 ? config : (config as Record<string, unknown>)[path.slice(0, dot)]) as Record<string, unknown> | undefined;
+  return holder?.[dot < 0 ? path : path.slice(dot + 1)];
+}
+
+function setValueAt(config: RelayConfig, path: OptionPath, value: unknown): void {
+  const dot = path.indexOf('.');
+  const holder = (dot < 0 ? config : (config as unknown as Record<string, unknown>)[path.slice(0, dot)]) as Record<string, unknown>;
+  holder[dot < 0 ? path : path.slice(dot + 1)] = value;
+}
+
+function buildDefaults(): RelayConfig {
+  const config = { limits: {}, heartbeat: {} } as RelayConfig;
+  for (const s of SETTINGS) setValueAt(config, s.option, Array.isArray(s.default) ? [...s.default] : s.default);
+  return config;
+}
+
+/** Every setting's default, before environment variables or options (generated from the settings table). */
+export const DEFAULT_CONFIG: Readonly<RelayConfig> = (() => {
+  const config = buildDefaults();
+  Object.freeze(config.limits);
+  Object.freeze(config.heartbeat);
+  return Object.freeze(config);
+})();
 
 /** Options accepted by the library: any subset of {@link RelayConfig}, limits and heart-beat merged. */
 export type RelayOptions = Partial<Omit<RelayConfig, 'limits' | 'heartbeat'>> & {
@@ -246,61 +352,45 @@ export interface EnvVar {
   apply(config: RelayConfig, value: string): void;
 }
 
-const int = (name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-  if (!/^\d+$/.test(value.trim())) throw relayError(Errors.INVALID_CONFIG, `${name} must be a whole number, got "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw relayError(Errors.INVALID_CONFIG, `${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
-};
-const bool = (name: string, value: string): boolean => {
-  const v = value.trim().toLowerCase();
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw relayError(Errors.INVALID_CONFIG, `${name} must be true or false, got "${value}"`);
-};
-const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
+/** `(default 5000, 0 = off)`, as `--help` shows it. */
+function defaultText(s: Setting): string {
+  const value = s.shownDefault ?? (s.default === undefined ? undefined : Array.isArray(s.default) ? s.default.join(',') : String(s.default));
+  const words = [value === undefined ? undefined : `default ${value}`, s.note].filter((w) => w !== undefined);
+  return words.length === 0 ? '' : ` (${words.join(', ')})`;
+}
 
-/** Every environment variable the CLI reads. `--help` prints this table; docs/operations.md mirrors it. */
-export const ENV_VARS: readonly EnvVar[] = [
-  { name: 'PORT', help: 'HTTP port (default 8080)', apply: (c, v) => { c.port = int('PORT', v, 0, 65535); } },
-  { name: 'HOST', help: 'address to listen on (default 0.0.0.0)', apply: (c, v) => { c.host = v; } },
-  { name: 'ADMIN_PORT', help: 'second HTTP port for /push*, /publish, /users*, /metrics, /openapi.json, which PORT then no longer serves; unset = all on PORT', apply: (c, v) => { c.adminPort = int('ADMIN_PORT', v, 0, 65535); } },
-  { name: 'ADMIN_HOST', help: 'address the admin port listens on (default: HOST)', apply: (c, v) => { c.adminHost = v; } },
-  { name: 'PUSH_MAX_USERS', help: 'most users one POST /push may name (default 1000)', apply: (c, v) => { c.pushMaxUsers = int('PUSH_MAX_USERS', v, 1, 100_000); } },
-  { name: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ, or a comma-separated list of the nodes of one cluster; unset = embedded broker', apply: (c, v) => { c.brokerUrl = v || undefined; } },
-  { name: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost (or a comma-separated list of nodes) for AMQP 0-9-1; default: BROKER_URL\'s hosts, credentials and vhost, port 5672', apply: (c, v) => { c.brokerAmqpUrl = v || undefined; } },
-  { name: 'BROKER_POOL_SIZE', help: 'broker connections per instance (default 4)', apply: (c, v) => { c.brokerPoolSize = int('BROKER_POOL_SIZE', v, 1, 64); } },
-  { name: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each (default 100, 0 = refuse them)', apply: (c, v) => { c.brokerExclusiveConnections = int('BROKER_EXCLUSIVE_CONNECTIONS', v, 0, 100_000); } },
-  { name: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ (default 30000)", apply: (c, v) => { c.routeQueueTtlMs = int('ROUTE_QUEUE_TTL_MS', v, 1000); } },
-  { name: 'RESUME_WINDOW_MS', help: 'how long user-destination history is kept for resume-from; 0 = off (default 120000)', apply: (c, v) => { c.resumeWindowMs = int('RESUME_WINDOW_MS', v, 0); } },
-  { name: 'RESUME_MAX_MESSAGES', help: 'most messages kept and replayed per (user, destination) (default 1000)', apply: (c, v) => { c.resumeMaxMessages = int('RESUME_MAX_MESSAGES', v, 1, 1_000_000); } },
-  { name: 'RESUME_PARTITIONS', help: 'history streams (RabbitMQ) the users are spread over (default 4)', apply: (c, v) => { c.resumePartitions = int('RESUME_PARTITIONS', v, 1, 64); } },
-  { name: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED (default 2000)', apply: (c, v) => { c.userRouteWaitMs = int('USER_ROUTE_WAIT_MS', v, 0); } },
-  { name: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened (default 5000, 0 = off)', apply: (c, v) => { c.brokerHeartbeatMs = int('BROKER_HEARTBEAT_MS', v, 0); } },
-  { name: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', apply: (c, v) => { c.authMode = v.trim() as AuthMode; } },
-  { name: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', apply: (c, v) => { c.authJwtSecret = v || undefined; } },
-  { name: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes (default true)', apply: (c, v) => { c.authJwtRequireExp = bool('AUTH_JWT_REQUIRE_EXP', v); } },
-  { name: 'AUTH_JWKS_URL', help: 'http(s) URL of a JWKS whose keys check RS256/PS256/ES256/EdDSA JWTs (sessions and the push API); with it AUTH_MODE defaults to jwt', apply: (c, v) => { c.authJwksUrl = v; } },
-  { name: 'AUTH_JWKS_REFRESH_MS', help: 'least time between two JWKS fetches; an unknown kid triggers one (default 30000)', apply: (c, v) => { c.authJwksRefreshMs = int('AUTH_JWKS_REFRESH_MS', v, 0); } },
-  { name: 'AUTH_JWT_ISSUER', help: 'the iss every JWT must carry (unset: not checked)', apply: (c, v) => { c.authJwtIssuer = v; } },
-  { name: 'AUTH_JWT_AUDIENCE', help: 'comma-separated audiences; a JWT\'s aud must name one (unset: not checked)', apply: (c, v) => { c.authJwtAudience = list(v); } },
-  { name: 'ACL_FILE', help: 'JSON or YAML rules saying who may SUBSCRIBE and SEND where (docs/operations.md#authorization-acl_file); unset = no rules', apply: (c, v) => { c.aclFile = v; } },
-  { name: 'MAX_FRAME_BYTES', help: 'largest STOMP frame (default 1048576)', apply: (c, v) => { c.limits.maxFrameBytes = int('MAX_FRAME_BYTES', v, 256); } },
-  { name: 'MAX_HEADERS', help: 'most headers per frame (default 64)', apply: (c, v) => { c.limits.maxHeaders = int('MAX_HEADERS', v, 4); } },
-  { name: 'MAX_HEADER_LINE_BYTES', help: 'longest header line (default 8192)', apply: (c, v) => { c.limits.maxHeaderLineBytes = int('MAX_HEADER_LINE_BYTES', v, 64); } },
-  { name: 'MAX_SUBSCRIPTIONS', help: 'subscriptions per session (default 256)', apply: (c, v) => { c.limits.maxSubscriptionsPerSession = int('MAX_SUBSCRIPTIONS', v, 1); } },
-  { name: 'MAX_WS_MESSAGE_BYTES', help: 'largest WebSocket message, which may hold several frames (default 4194304, or MAX_FRAME_BYTES + 65536 if more)', apply: (c, v) => { c.limits.maxWsMessageBytes = int('MAX_WS_MESSAGE_BYTES', v, 1024); } },
-  { name: 'MAX_BUFFERED_BYTES', help: 'outbound bytes queued per session before it is closed as a slow consumer (default 4194304)', apply: (c, v) => { c.limits.maxBufferedBytes = int('MAX_BUFFERED_BYTES', v, 1024); } },
-  { name: 'HEARTBEAT_SEND_MS', help: 'server heart-beat interval offered to clients (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.sendMs = int('HEARTBEAT_SEND_MS', v, 0); } },
-  { name: 'HEARTBEAT_RECEIVE_MS', help: 'client heart-beat interval the server asks for (default 10000, 0 = off)', apply: (c, v) => { c.heartbeat.receiveMs = int('HEARTBEAT_RECEIVE_MS', v, 0); } },
-  { name: 'HEARTBEAT_MIN_MS', help: 'finest heart-beat interval a client may ask for; finer requests than the two above are honoured down to it (default 1000)', apply: (c, v) => { c.heartbeat.minMs = int('HEARTBEAT_MIN_MS', v, 1); } },
-  { name: 'RELAY_PREFIXES', help: 'comma-separated destination prefixes relayed to the broker', apply: (c, v) => { c.relayPrefixes = list(v); } },
-  { name: 'ALLOWED_ORIGINS', help: 'comma-separated Origins allowed to connect (default *)', apply: (c, v) => { c.allowedOrigins = list(v); } },
-  { name: 'INSTANCE_ID', help: 'name of this instance (default hostname-pid)', apply: (c, v) => { c.instanceId = v; } },
-  { name: 'SHUTDOWN_GRACE_MS', help: 'drain time on SIGTERM (default 5000)', apply: (c, v) => { c.shutdownGraceMs = int('SHUTDOWN_GRACE_MS', v, 0); } },
-  { name: 'PRESENCE_INTERVAL_MS', help: 'presence snapshot interval; a silent instance is forgotten after 3 (default 5000)', apply: (c, v) => { c.presenceIntervalMs = int('PRESENCE_INTERVAL_MS', v, 100); } },
-  { name: 'LOG_LEVEL', help: 'pino level: fatal, error, warn, info, debug, trace, silent (default info)', apply: (c, v) => { c.logLevel = v; } },
-];
+/**
+ * Reads one environment value into its setting's type, or returns the problem. Bounds are not
+ * checked here but by {@link validateConfig}, the same for both sources.
+ */
+function fromEnv(s: Setting & { env: string }, value: string): { value: unknown } | { problem: string } {
+  switch (s.type) {
+    case 'int':
+    case 'number':
+      return isDigits(value.trim()) ? { value: Number(value) } : { problem: `${s.env} must be a whole number, got "${value}"` };
+    case 'bool': {
+      const v = value.trim().toLowerCase();
+      return v === 'true' || v === 'false' ? { value: v === 'true' } : { problem: `${s.env} must be true or false, got "${value}"` };
+    }
+    case 'choice':
+      return { value: value.trim() };
+    case 'list':
+      return { value: value.split(',').map((item) => item.trim()).filter(Boolean) };
+    case 'text':
+      return { value };
+  }
+}
+
+/** Every environment variable the CLI reads, generated from the settings table (`SETTINGS`). `--help` prints this table. */
+export const ENV_VARS: readonly EnvVar[] = SETTINGS.filter((s): s is Setting & { env: string } => s.env !== undefined).map((s) => ({
+  name: s.env,
+  help: `${s.help ?? ''}${defaultText(s)}`,
+  apply: (config: RelayConfig, value: string) => {
+    const read = fromEnv(s, value);
+    if ('problem' in read) throw relayError(Errors.INVALID_CONFIG, read.problem);
+    setValueAt(config, s.option, read.value);
+  },
+}));
 
 function cloneDefaults(): RelayConfig {
   return {
@@ -312,18 +402,29 @@ function cloneDefaults(): RelayConfig {
   };
 }
 
-/** Builds a config from environment variables (the CLI's path). Throws RelayError INVALID_CONFIG. */
+/**
+ * Builds a config from environment variables (the CLI's path). Throws RelayError INVALID_CONFIG
+ * listing every problem, each under its variable's name.
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RelayConfig {
   const config = cloneDefaults();
-  for (const v of ENV_VARS) {
-    const value = env[v.name];
-    if (value !== undefined && value !== '') v.apply(config, value);
+  const problems: string[] = [];
+  for (const s of SETTINGS) {
+    if (s.env === undefined) continue;
+    const value = env[s.env];
+    if (value === undefined || value === '') continue;
+    const read = fromEnv(s as Setting & { env: string }, value);
+    if ('problem' in read) problems.push(read.problem);
+    else setValueAt(config, s.option, read.value);
   }
   if (!env.MAX_WS_MESSAGE_BYTES) config.limits.maxWsMessageBytes = defaultWsMessageBytes(config.limits.maxFrameBytes);
-  return validateConfig(config);
+  return validate(config, 'env', problems);
 }
 
-/** Builds a config from library options over the defaults. Throws RelayError INVALID_CONFIG. */
+/**
+ * Builds a config from library options over the defaults. Throws RelayError INVALID_CONFIG listing
+ * every problem, each under its option's name.
+ */
 export function resolveConfig(options: RelayOptions = {}): RelayConfig {
   const base = cloneDefaults();
   const config: RelayConfig = {
@@ -333,71 +434,85 @@ export function resolveConfig(options: RelayOptions = {}): RelayConfig {
     heartbeat: { ...base.heartbeat, ...stripUndefined(options.heartbeat ?? {}) },
   } as RelayConfig;
   if (options.limits?.maxWsMessageBytes === undefined) config.limits.maxWsMessageBytes = defaultWsMessageBytes(config.limits.maxFrameBytes);
-  return validateConfig(config);
+  return validate(config, 'options', []);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-/** Checks every field and freezes the result. */
+/** Checks every field (problems named as library options) and freezes the result. */
 export function validateConfig(config: RelayConfig): RelayConfig {
-  const fail = (msg: string): never => { throw relayError(Errors.INVALID_CONFIG, msg); };
-  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) fail(`port must be 0-65535, got ${config.port}`);
-  if (config.adminPort !== undefined) {
-    if (!Number.isInteger(config.adminPort) || config.adminPort < 0 || config.adminPort > 65535) fail(`adminPort must be 0-65535, got ${config.adminPort}`);
-    // Port 0 means "any free port" for both, so only a fixed port can clash.
-    if (config.adminPort !== 0 && config.adminPort === config.port) fail(`ADMIN_PORT must differ from PORT (both ${config.port}); unset it to serve everything on PORT`);
+  return validate(config, 'options', []);
+}
+
+/** The problem with one set value of a setting, read after its name; undefined when it is fine. */
+function settingProblem(s: Setting, value: unknown): string | undefined {
+  switch (s.type) {
+    case 'int': {
+      const max = s.max ?? Number.MAX_SAFE_INTEGER;
+      if (typeof value !== 'number' || !Number.isInteger(value)) return `must be a whole number, got ${String(value)}`;
+      if (value < s.min || value > max) return `must be between ${s.min} and ${max}, got ${value}`;
+      break;
+    }
+    case 'number':
+      if (typeof value !== 'number' || !(value >= s.min)) return `must be a number ≥ ${s.min}, got ${String(value)}`;
+      break;
+    case 'bool':
+      if (typeof value !== 'boolean') return `must be true or false, got ${String(value)}`;
+      break;
+    case 'choice':
+      if (typeof value !== 'string' || !s.choices.includes(value)) return `must be one of ${s.choices.join(', ')}, got "${String(value)}"`;
+      break;
+    case 'text':
+      if (typeof value !== 'string') return `must be a string, got ${typeof value}`;
+      break;
+    case 'list':
+      if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) return 'must be a list of strings';
+      break;
   }
-  if (!Number.isInteger(config.pushMaxUsers) || config.pushMaxUsers < 1) fail(`pushMaxUsers must be a whole number ≥ 1, got ${config.pushMaxUsers}`);
-  validateBrokerUrls(config.brokerUrl, config.brokerAmqpUrl);
-  if (!Number.isInteger(config.routeQueueTtlMs) || config.routeQueueTtlMs < 1000) fail('routeQueueTtlMs must be a whole number ≥ 1000');
-  if (!Number.isInteger(config.userRouteWaitMs) || config.userRouteWaitMs < 0) fail('userRouteWaitMs must be a whole number ≥ 0');
-  if (!Number.isInteger(config.resumeWindowMs) || config.resumeWindowMs < 0) fail('resumeWindowMs must be a whole number ≥ 0');
-  if (!Number.isInteger(config.resumeMaxMessages) || config.resumeMaxMessages < 1 || config.resumeMaxMessages > 1_000_000) fail('resumeMaxMessages must be a whole number 1-1000000');
-  if (!Number.isInteger(config.resumePartitions) || config.resumePartitions < 1 || config.resumePartitions > 64) fail('resumePartitions must be a whole number 1-64');
-  if (!Number.isInteger(config.brokerPoolSize) || config.brokerPoolSize < 1) fail('brokerPoolSize must be a whole number ≥ 1');
-  if (!Number.isInteger(config.brokerHeartbeatMs) || config.brokerHeartbeatMs < 0) fail(`brokerHeartbeatMs must be a whole number ≥ 0, got ${config.brokerHeartbeatMs}`);
-  if (!Number.isInteger(config.brokerExclusiveConnections) || config.brokerExclusiveConnections < 0) fail('brokerExclusiveConnections must be a whole number ≥ 0');
-  for (const [k, v] of Object.entries(config.limits)) {
-    if (!Number.isInteger(v) || v < 1) fail(`limits.${k} must be a whole number ≥ 1, got ${v}`);
+  return s.check?.(value as never);
+}
+
+/**
+ * What a problem is reported under: the environment variable on the CLI's path; the option, with
+ * its environment variable beside it, for library options (`authJwksUrl (AUTH_JWKS_URL)`).
+ */
+function nameOf(s: Setting, source: 'env' | 'options'): string {
+  if (s.env === undefined) return s.option;
+  return source === 'env' ? s.env : `${s.option} (${s.env})`;
+}
+
+function validate(config: RelayConfig, source: 'env' | 'options', problems: string[]): RelayConfig {
+  const fail = (msg: string): void => { problems.push(msg); };
+  for (const s of SETTINGS) {
+    const value = valueAt(config, s.option);
+    if (value === undefined) continue; // unset; required settings all have defaults
+    const problem = settingProblem(s, value);
+    if (problem !== undefined) fail(`${nameOf(s, source)} ${problem}`);
+  }
+  // Rules between settings.
+  if (config.adminPort !== undefined && config.adminPort !== 0 && config.adminPort === config.port) {
+    // Port 0 means "any free port" for both, so only a fixed port can clash.
+    fail(`ADMIN_PORT must differ from PORT (both ${config.port}); unset it to serve everything on PORT`);
+  }
+  try {
+    validateBrokerUrls(config.brokerUrl, config.brokerAmqpUrl);
+  } catch (err) {
+    fail(configProblem(err));
   }
   if (config.limits.maxHeaderLineBytes > config.limits.maxFrameBytes) fail('limits.maxHeaderLineBytes cannot exceed limits.maxFrameBytes');
-  const hb = config.heartbeat;
-  if (!(hb.sendMs >= 0) || !(hb.receiveMs >= 0)) fail('heart-beat intervals must be ≥ 0');
-  if (!(hb.graceFactor >= 1)) fail('heartbeat.graceFactor must be ≥ 1');
-  if (!Number.isInteger(hb.minMs) || hb.minMs < 1) fail(`heartbeat.minMs must be a whole number ≥ 1, got ${hb.minMs}`);
-  for (const p of [...config.relayPrefixes, config.appPrefix, config.userPrefix]) {
-    if (!p.startsWith('/') || !p.endsWith('/')) fail(`destination prefix "${p}" must start and end with "/"`);
-  }
-  const userInner = config.relayPrefixes.filter((p) => p !== '/temp-queue/' && p !== '/reply-queue/');
+  const userInner = Array.isArray(config.relayPrefixes) ? userDestinationPrefixes(config.relayPrefixes) : [];
   if (typeof config.appErrorDestination !== 'string' || !userInner.some((p) => config.appErrorDestination.length > p.length && config.appErrorDestination.startsWith(p))) {
     fail(`appErrorDestination must be under one of ${userInner.join(', ')} (it is read inside ${config.userPrefix}), got "${String(config.appErrorDestination)}"`);
   }
-  if (config.allowedOrigins.length === 0) fail('allowedOrigins cannot be empty (use * to allow any)');
-  if (!config.instanceId || /[\s]/.test(config.instanceId)) fail('instanceId must be a non-empty word without spaces');
-  if (!Number.isInteger(config.presenceIntervalMs) || config.presenceIntervalMs < 100) fail('presenceIntervalMs must be a whole number ≥ 100');
-  if (!LOG_LEVELS.includes(config.logLevel)) fail(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`);
-  if (config.authJwtSecret !== undefined && config.authJwtSecret.length < 16) fail('AUTH_JWT_SECRET must be at least 16 characters');
-  if (typeof config.authJwtRequireExp !== 'boolean') fail(`authJwtRequireExp must be true or false, got ${String(config.authJwtRequireExp)}`);
-  if (config.authJwksUrl !== undefined) {
-    let url: URL | undefined;
-    try { url = new URL(config.authJwksUrl); } catch { url = undefined; }
-    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) fail(`AUTH_JWKS_URL must be an http(s) URL, got "${config.authJwksUrl}"`);
-  }
-  if (!Number.isInteger(config.authJwksRefreshMs) || config.authJwksRefreshMs < 0) fail('authJwksRefreshMs must be a whole number ≥ 0');
-  if (config.authJwtAudience !== undefined && (!Array.isArray(config.authJwtAudience) || config.authJwtAudience.length === 0)) {
-    fail('AUTH_JWT_AUDIENCE must list at least one audience');
-  }
   const hasJwtKeys = config.authJwtSecret !== undefined || config.authJwksUrl !== undefined;
   const authMode = config.authMode ?? (hasJwtKeys ? 'jwt' : 'dev');
-  if (!AUTH_MODES.includes(authMode)) fail(`AUTH_MODE must be one of ${AUTH_MODES.join(', ')}, got "${String(authMode)}"`);
   if (authMode === 'jwt' && !hasJwtKeys) fail('AUTH_MODE=jwt needs AUTH_JWT_SECRET (the HS256 secret the tokens are signed with) or AUTH_JWKS_URL (the keys of RS256, ES256, EdDSA... tokens)');
   if (authMode === 'broker' && config.brokerUrl === undefined) {
     fail('AUTH_MODE=broker needs BROKER_URL: the RabbitMQ node whose users sign in (the embedded broker has no users)');
   }
+  if (problems.length > 0) throw relayError(Errors.INVALID_CONFIG, problems.join('; '));
   config.authMode = authMode;
   Object.freeze(config.limits);
   Object.freeze(config.heartbeat);
@@ -405,6 +520,13 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   Object.freeze(config.allowedOrigins);
   if (config.authJwtAudience !== undefined) Object.freeze(config.authJwtAudience);
   return Object.freeze(config);
+}
+
+/** An INVALID_CONFIG error's own words, without the catalogue's "invalid configuration: " prefix. */
+function configProblem(err: unknown): string {
+  if (!isRelayError(err)) throw err;
+  const prefix = 'invalid configuration: ';
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
 }
 
 /** One RabbitMQ STOMP listener, as parsed from a `BROKER_URL` entry. */

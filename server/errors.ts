@@ -17,12 +17,20 @@ export interface ErrorDefinition {
   readonly status?: number;
 }
 
-function def(code: string, template: string, status?: number): ErrorDefinition {
+function def<C extends string>(code: C, template: string, status?: number): ErrorDefinition & { readonly code: C } {
   return Object.freeze({ code, template, status });
 }
 
+/**
+ * The catalogue's keys are its codes: the compiler refuses an entry whose `code` differs from its
+ * key (a test checks the same at run time), so `Errors.X.code === 'X'` always.
+ */
+function keyedByCode<T extends { readonly [K in keyof T]: ErrorDefinition & { readonly code: K } }>(entries: T): Readonly<T> {
+  return Object.freeze(entries);
+}
+
 /** The catalogue of every error the relay reports, by code (module comment above; docs/protocol.md lists them all). Each entry is its own code, message template and HTTP status. */
-export const Errors = Object.freeze({
+export const Errors = keyedByCode({
   // --- STOMP codec: malformed input ---
   FRAME_TOO_LARGE: def('FRAME_TOO_LARGE', 'frame exceeds the limit of %s bytes'),
   TOO_MANY_HEADERS: def('TOO_MANY_HEADERS', 'frame has more than %s headers'),
@@ -89,7 +97,7 @@ export const Errors = Object.freeze({
 
   // --- configuration ---
   INVALID_CONFIG: def('INVALID_CONFIG', 'invalid configuration: %s'),
-} satisfies Record<string, ErrorDefinition>);
+});
 
 /** Every code of the catalogue: what a {@link RelayError}'s `code` can be. */
 export type ErrorCode = keyof typeof Errors;

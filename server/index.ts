@@ -11,7 +11,8 @@
  * ```
  */
 export { createRelay, Relay, PATHS, type CreateRelayOptions } from './relay';
-export { DevLoginAuthenticator, type Authenticator, type Principal, type AuthRequest } from './auth/authenticator';
+export type { Authenticator, Principal, AuthRequest } from './auth/authenticator';
+export { DevLoginAuthenticator } from './auth/dev-login-authenticator';
 export { JwtAuthenticator } from './auth/jwt-authenticator';
 export { remoteJwks, type JwtOptions } from './auth/jwt';
 export type { Authorize, AuthorizationRequest, AuthorizedCommand } from './auth/authorization';

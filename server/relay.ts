@@ -21,7 +21,7 @@ import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
 import type { Authorize } from './auth/authorization';
 import { Acl } from './auth/acl';
-import { DevLoginAuthenticator } from './auth/authenticator';
+import { DevLoginAuthenticator } from './auth/dev-login-authenticator';
 import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { remoteJwks, type JwtOptions } from './auth/jwt';
 import { BrokerAuthenticator } from './auth/broker-authenticator';
@@ -30,8 +30,7 @@ import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
 import { isInternalDestination, userDestinationPrefixes } from './user/user-destinations';
-import { underPrefix } from './session/header-policy';
-import { TEMP_QUEUE_PREFIX } from './session/temp-queues';
+import { isTempQueue, underPrefix } from './broker/destinations';
 import { UserMessaging, copyApplicationHeaders, encodePayload, type AnonymousSendResult, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
 import type { PushAuthStrategy } from './http/push';
 import { jwtApiAuth, noApiAuth, strategyApiAuth } from './http/api-auth';
@@ -258,7 +257,7 @@ export class Relay {
    * only (BAD_REQUEST for reserved ones). Resolves once the broker confirmed it.
    */
   async publish(destination: string, payload: Payload, headers: Record<string, string | number | boolean> = {}): Promise<void> {
-    if (isInternalDestination(destination) || destination.startsWith(TEMP_QUEUE_PREFIX) || !underPrefix(destination, this.config.relayPrefixes)) {
+    if (isInternalDestination(destination) || isTempQueue(destination) || !underPrefix(destination, this.config.relayPrefixes)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     }
     const { body, contentType } = encodePayload(payload);
@@ -334,16 +333,15 @@ export class Relay {
 
   /** Starts the broker engine. With RabbitMQ unreachable this still resolves; /readyz says not ready. */
   async start(): Promise<void> {
+    // The relay's readiness (/readyz) follows the broker's, whatever the engine: its gauge is the
+    // relay's. Each engine logs its own changes and reports its own connections.
     this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
     this.unsubscribeReady = this.broker.onReadyChange((ready) => {
       this.metrics.brokerReady.set(ready ? 1 : 0);
       this.metrics.brokerReadyChanges.inc();
-      this.logger.info({ broker: this.broker.kind, ready }, ready ? 'broker ready' : 'broker not ready');
     });
     await this.broker.start();
     this.metrics.brokerReady.set(this.broker.ready ? 1 : 0);
-    // The RabbitMQ engine reports its own connection count; the embedded broker is one, in-process.
-    if (this.broker.kind === 'memory') this.metrics.brokerConnected.set(1);
     await this.presence.start();
     await this.control.start();
   }

@@ -2,7 +2,8 @@
  * Reconnect delays: exponential backoff with "full jitter" (AWS architecture blog, "Exponential
  * Backoff And Jitter"). Every client that lost the same gateway picks a random delay in
  * [0, min(max, initial * 2^(attempt-1))], so a fleet of browsers does not reconnect in lock-step
- * and stampede the instances that are left.
+ * and stampede the instances that are left. (The relay's own connections to RabbitMQ use equal
+ * jitter instead: server/broker/rabbitmq/backoff.ts.)
  */
 
 /** Bounds of the reconnect backoff, in milliseconds. */

@@ -57,5 +57,3 @@ export function checkUserName(name: unknown): string {
   }
   return name;
 }
-
-export { DevLoginAuthenticator } from './dev-login-authenticator';

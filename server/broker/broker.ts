@@ -164,17 +164,18 @@ export interface Consumer {
 }
 
 /**
- * Queue names under this prefix belong to reply addresses: both engines refuse SUBSCRIBE and SEND
+ * Queue names (not destinations) under this prefix belong to reply addresses, which are reached as
+ * `/reply-queue/<name>` (destinations.ts `REPLY_QUEUE_DESTINATION_PREFIX`): both engines refuse SUBSCRIBE and SEND
  * to `/queue/` and `/amq/queue/` destinations under it, so nobody can read another's replies.
  */
-export const REPLY_QUEUE_PREFIX = 'stomp-relay.reply.';
+export const REPLY_QUEUE_NAME_PREFIX = 'stomp-relay.reply.';
 
 /**
  * A private address replies can be sent to from anywhere (any session, any instance): the relay's
  * form of RabbitMQ's temporary reply queues (https://www.rabbitmq.com/docs/stomp#d.tqd), which
  * belong to one broker connection and so cannot serve the many sessions of a pooled connection.
  *
- * RabbitMQ engine: an exclusive, auto-delete queue under `REPLY_QUEUE_PREFIX` (`stomp-relay.reply.`) consumed on one
+ * RabbitMQ engine: an exclusive, auto-delete queue under `REPLY_QUEUE_NAME_PREFIX` (`stomp-relay.reply.`) consumed on one
  * pooled connection; nobody else can consume it (RabbitMQ locks exclusive queues to their
  * connection, and the engines refuse the reserved names). Like RabbitMQ's temporary queues it ends
  * with that connection: if the connection drops, the address is cancelled (BROKER_UNAVAILABLE) and
@@ -213,14 +214,25 @@ export interface PublishOptions {
   mandatory?: boolean;
 }
 
-/** Which engine implements a {@link Broker}: the embedded in-memory one or the RabbitMQ relay. */
-export type BrokerKind = 'memory' | 'rabbitmq';
+/**
+ * The engine's name, for logs, `/readyz` and `/instance`. A name, not a capability: nothing in the
+ * relay branches on it, so a custom engine names itself what it likes. What an engine can do is
+ * what its interface (and any optional capability on it) says.
+ */
+export type BrokerKind = 'memory' | 'rabbitmq' | (string & {});
 
-/** The seam between the session layer and the engines that move messages (the embedded broker, the RabbitMQ relay): subscribe, publish, readiness. Destinations and guarantees: docs/architecture.md, "The broker seam". */
+/**
+ * Each method states what the engine guarantees and what the caller must do. Both engines pass the
+ * contract suite (test/broker-suite/broker-contract.ts), which pins these.
+ */
 export interface Broker {
   /** Which engine this is. */
   readonly kind: BrokerKind;
-  /** True while the broker can take publishes and subscriptions. */
+  /**
+   * True while the broker can take publishes and subscriptions. Engine: flips only together with
+   * an {@link onReadyChange} call. Caller: may still get BROKER_UNAVAILABLE while it is true (the
+   * last connection can drop at any time); readiness is a hint for `/readyz`, not a lease.
+   */
   readonly ready: boolean;
   /**
    * Optional capability: bounded history per destination, for resume (history.ts). Absent when the
@@ -228,26 +240,46 @@ export interface Broker {
    */
   readonly history?: MessageHistory;
   /**
-   * Starts the engine. The RabbitMQ engine resolves even if the broker is unreachable (it keeps
-   * retrying and reports readiness through {@link onReadyChange}); it rejects only on bad settings.
+   * Starts the engine, and starts it again after {@link stop}: fresh, with none of the consumers
+   * or reply addresses from before (both engines; the contract pins it). Idempotent while started.
+   * Engine: rejects only on bad settings; the RabbitMQ engine resolves even if the broker is
+   * unreachable (it keeps retrying and reports readiness through {@link onReadyChange}).
+   * Caller: watches {@link ready} / {@link onReadyChange} rather than assuming ready on resolve.
    */
   start(): Promise<void>;
-  /** Closes every consumer and connection. Idempotent. */
+  /**
+   * Closes every consumer and connection; idempotent. Engine: sinks are not told (no
+   * `cancelled`), unacked queue messages go back to their queues (the embedded broker drops its
+   * queues), later calls reject with BROKER_UNAVAILABLE until {@link start}. Caller: has ended or
+   * will end whatever holds the consumers (sessions) itself.
+   */
   stop(): Promise<void>;
-  /** Calls `listener` whenever {@link ready} changes. Returns a function that unregisters it. */
+  /**
+   * Calls `listener` whenever {@link ready} changes, once per change, after the engine logged it
+   * (each engine logs its own readiness; listeners need not). A listener that throws is logged and
+   * the others are still called. Returns a function that unregisters it; the caller calls it when
+   * done (the relay does on close).
+   */
   onReadyChange(listener: (ready: boolean) => void): () => void;
   /**
    * Starts consuming. Resolves once the broker has the subscription (so a RECEIPT the session
    * sends afterwards means messages published from now on will arrive). Rejects with a RelayError
    * (BROKER_UNAVAILABLE, DESTINATION_NOT_ALLOWED, BROKER_ERROR, INVALID_HEADER for a bad
-   * `prefetch-count`). Across broker outages the engine
-   * restores the consumer by itself; the sink is not told.
+   * `prefetch-count`). Across broker outages the engine restores the consumer by itself; the sink
+   * is not told. `deliver` may run inside the call that causes it (the embedded broker delivers
+   * synchronously inside `publish`), so a sink must not assume a fresh stack. Caller: settles every delivery of a client-ack subscription
+   * ({@link Consumer.ack} / {@link Consumer.nack}) or closes the consumer, and treats each
+   * {@link Delivery} as immutable: plain auto-ack subscribers of one topic get the same object
+   * (session/message-encoder.ts encodes it once for all of them).
    */
   subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer>;
   /**
    * Publishes one message. Rejects with a RelayError (BROKER_UNAVAILABLE, BROKER_ERROR,
    * DESTINATION_NOT_ALLOWED; a `reply-to` under `/temp-queue/` is refused: see {@link ReplyAddress};
-   * NO_ROUTE with `options.mandatory` when nothing subscribed took it).
+   * NO_ROUTE with `options.mandatory` when nothing subscribed took it). Engine: keeps per-caller
+   * order per destination (see Guarantees). Caller: awaits it before reporting success
+   * (with `confirm` for a RECEIPT that means "the broker has it"); a rejection is never retried
+   * for it by the engine.
    */
   publish(request: PublishRequest, options?: PublishOptions): Promise<void>;
   /**
@@ -256,7 +288,8 @@ export interface Broker {
    * the address from now on, from any publisher, will arrive. Rejects with BROKER_UNAVAILABLE or
    * BROKER_ERROR. `sink.cancelled` is called if the broker ends the address by itself, which for
    * RabbitMQ includes losing the connection it rides on (BROKER_UNAVAILABLE): unlike a
-   * subscription, an address cannot be restored under the same name.
+   * subscription, an address cannot be restored under the same name. Caller: closes the address
+   * when done (the session does when it ends) and opens a new one after `cancelled`.
    */
   openReplyAddress(sink: DeliverySink): Promise<ReplyAddress>;
 }

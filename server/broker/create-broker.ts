@@ -9,7 +9,7 @@ import { RabbitMqBroker } from './rabbitmq/rabbitmq-broker';
 
 export function createBroker(config: RelayConfig, logger: Logger, metrics: RelayMetrics): Broker {
   const history = { windowMs: config.resumeWindowMs, maxMessages: config.resumeMaxMessages };
-  if (config.brokerUrl === undefined) return new MemoryBroker({ logger, history });
+  if (config.brokerUrl === undefined) return new MemoryBroker({ logger, metrics, history });
   return new RabbitMqBroker({
     endpoints: parseBrokerUrls(config.brokerUrl),
     poolSize: config.brokerPoolSize,

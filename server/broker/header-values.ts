@@ -3,6 +3,7 @@
  * the embedded broker mimics them, so a request one engine refuses the other refuses too).
  * No regular expressions: these run per request.
  */
+import { isDigits } from '../codec/digits';
 import { Errors, relayError } from '../errors';
 
 /** RabbitMQ's basic.qos prefetch-count is a 16-bit field. */
@@ -10,12 +11,7 @@ export const MAX_PREFETCH_COUNT = 65_535;
 
 /** True for decimal digits only (no sign, no blanks) naming a number ≤ `max`. */
 export function isWholeNumber(value: string, max: number): boolean {
-  if (value.length === 0 || value.length > 16) return false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return Number(value) <= max;
+  return value.length <= 16 && isDigits(value) && Number(value) <= max;
 }
 
 /**

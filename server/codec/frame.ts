@@ -44,6 +44,33 @@ export function headers(init?: Record<string, string | number | undefined>): Sto
   return h;
 }
 
+/** Names a header copy leaves out: a set, or a test for the rules a set cannot say (prefixes, letter case). */
+export type HeaderExclusion = ReadonlySet<string> | ((name: string) => boolean);
+
+/**
+ * The one "copy headers except these" of the relay: a null-prototype copy of `source` without the
+ * names `except` covers (each is tried in turn), then `extra` set over it. Every path that
+ * carries headers from one side to another (client SEND to broker, broker MESSAGE to client, engine
+ * requests to RabbitMQ) copies through here; which names each path leaves out is its own policy
+ * (session/header-policy.ts for the session side, the engines for theirs).
+ */
+export function headersExcept(source: Readonly<StompHeaders>, except: HeaderExclusion | readonly HeaderExclusion[], extra?: Readonly<StompHeaders>): StompHeaders {
+  const out: StompHeaders = Object.create(null);
+  const rules = Array.isArray(except) ? (except as readonly HeaderExclusion[]) : [except as HeaderExclusion];
+  for (const name of Object.keys(source)) {
+    if (!excluded(name, rules)) out[name] = source[name];
+  }
+  if (extra !== undefined) for (const name of Object.keys(extra)) out[name] = extra[name];
+  return out;
+}
+
+function excluded(name: string, rules: readonly HeaderExclusion[]): boolean {
+  for (const rule of rules) {
+    if (typeof rule === 'function' ? rule(name) : rule.has(name)) return true;
+  }
+  return false;
+}
+
 /** Size and shape limits the parser enforces. All configurable; see docs/protocol.md. */
 export interface ParserLimits {
   /** Largest frame, command + headers + body, in bytes. */

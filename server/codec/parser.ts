@@ -16,13 +16,16 @@
 import { isUtf8 } from 'node:buffer';
 import { relayError, Errors, type RelayError } from '../errors';
 import { DEFAULT_PARSER_LIMITS, headers, type ParserLimits, type StompFrame, type StompHeaders, type StompVersion } from './frame';
+import { isDigits } from './digits';
 import { printableExcerpt } from './excerpt';
 import { unescapeHeader, usesEscaping } from './header-escaping';
 
 /** Receives what the parser recognises, synchronously, in stream order. */
 export interface ParserHandler {
-  /** A complete frame. The frame, its headers and its body are the handler's to keep. */
-  /** A complete frame; `frameBytes` is its size on the wire (command, headers, body). */
+  /**
+   * A complete frame; `frameBytes` is its size on the wire (command, headers, body). The frame, its
+   * headers and its body are the handler's to keep.
+   */
   onFrame(frame: StompFrame, frameBytes: number): void;
   /** A bare EOL between frames (a heart-beat from the peer). */
   onHeartbeat?(): void;
@@ -385,11 +388,7 @@ export class StompParser {
 /** `content-length` must be a non-negative decimal integer: digits only, no sign, no spaces. */
 function parseContentLength(text: string): number {
   const n = text.length;
-  if (n === 0) throw relayError(Errors.INVALID_CONTENT_LENGTH, printableExcerpt(Buffer.from(text)));
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) throw relayError(Errors.INVALID_CONTENT_LENGTH, printableExcerpt(Buffer.from(text)));
-  }
+  if (!isDigits(text)) throw relayError(Errors.INVALID_CONTENT_LENGTH, printableExcerpt(Buffer.from(text)));
   // Past 15 digits the exact value no longer matters: it is above any sane limit.
   return n > 15 ? Number.MAX_SAFE_INTEGER : Number(text);
 }

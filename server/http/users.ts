@@ -8,6 +8,7 @@
  *   session of the user on every instance with ERROR SESSION_REVOKED naming the reason.
  */
 import express, { type Router } from 'express';
+import { isDigits } from '../codec/digits';
 import { Errors, relayError } from '../errors';
 import type { ClusterPresence } from '../user/presence';
 import type { SessionControl } from '../user/session-control';
@@ -67,7 +68,7 @@ export function createUserRoutes(deps: UserRouteDeps): Router {
 
 function readLimit(value: unknown): number {
   if (value === undefined) return USERS_PAGE.defaultLimit;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  const n = typeof value === 'string' && isDigits(value) ? Number(value) : NaN;
   if (!(n >= 1 && n <= USERS_PAGE.maxLimit)) {
     throw relayError(Errors.BAD_REQUEST, `limit must be a whole number from 1 to ${USERS_PAGE.maxLimit}, got ${JSON.stringify(value)}`);
   }

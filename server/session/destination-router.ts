@@ -7,8 +7,7 @@
 import type { StompFrame, StompHeaders } from '../codec/frame';
 import type { BrokerMessage } from '../broker/broker';
 import { Errors, relayError } from '../errors';
-import { underPrefix } from './header-policy';
-import { REPLY_QUEUE_PREFIX, TEMP_QUEUE_PREFIX } from './temp-queues';
+import { isTempQueue, REPLY_QUEUE_DESTINATION_PREFIX, underPrefix } from '../broker/destinations';
 import type { StompSession } from './stomp-session';
 
 
@@ -87,10 +86,10 @@ export class PrefixRouter implements DestinationRouter {
   }
 
   routeSubscribe(_session: StompSession, destination: string, _headers?: StompHeaders): BrokerSubscribeRoute {
-    if (destination.startsWith(TEMP_QUEUE_PREFIX)) {
+    if (isTempQueue(destination)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (temporary queues take no SUBSCRIBE: SEND with reply-to:${destination}, and replies arrive with subscription:${destination})`);
     }
-    if (destination.startsWith(REPLY_QUEUE_PREFIX)) {
+    if (destination.startsWith(REPLY_QUEUE_DESTINATION_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
     }
     if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
@@ -98,7 +97,7 @@ export class PrefixRouter implements DestinationRouter {
   }
 
   routeSend(_session: StompSession, destination: string, _frame?: StompFrame): SendRoute {
-    if (destination.startsWith(TEMP_QUEUE_PREFIX)) {
+    if (isTempQueue(destination)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue is named in reply-to; answer to the /reply-queue/ destination the receiver got)`);
     }
     if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);

@@ -3,6 +3,7 @@
  * client SENDs (session-protocol.ts), MESSAGE encoding (message-encoder.ts), and pushes or
  * application publishes (user-messaging.ts).
  */
+import type { HeaderExclusion } from '../codec/frame';
 
 /**
  * Headers that belong to the protocol exchange with one peer, or that the relay sets per receiver:
@@ -43,15 +44,10 @@ export function isRelaySetHeader(name: string): boolean {
   return name.length <= 14 && RELAY_SET_HEADERS.has(name.toLowerCase());
 }
 
+/** What a copy of a publisher's headers for its receivers leaves out (codec/frame.ts headersExcept). */
+export const NOT_CARRIED_HEADERS: readonly HeaderExclusion[] = [PROTOCOL_HEADERS, isInternalHeader];
+
 /** True for headers a publisher's message carries to its receivers. */
 export function isCarriedHeader(name: string): boolean {
   return !PROTOCOL_HEADERS.has(name) && !isInternalHeader(name);
-}
-
-/** True when `destination` is under one of `prefixes` and names something below it. */
-export function underPrefix(destination: string, prefixes: readonly string[]): boolean {
-  for (const prefix of prefixes) {
-    if (destination.length > prefix.length && destination.startsWith(prefix)) return true;
-  }
-  return false;
 }

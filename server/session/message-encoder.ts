@@ -8,9 +8,9 @@
  * nothing once the broker and the sessions let go of the message.
  */
 import type { BrokerMessage } from '../broker/broker';
-import type { StompHeaders, StompVersion } from '../codec/frame';
+import { headersExcept, type StompHeaders, type StompVersion } from '../codec/frame';
 import { createMessageTemplate, type MessageTemplate } from '../codec/serializer';
-import { isCarriedHeader } from './header-policy';
+import { NOT_CARRIED_HEADERS } from './header-policy';
 
 export type CreateTemplate = typeof createMessageTemplate;
 
@@ -38,12 +38,8 @@ export class MessageEncoder {
 }
 
 function sharedHeadersOf(message: BrokerMessage): StompHeaders {
-  const shared: StompHeaders = Object.create(null);
-  const source = message.headers;
-  for (const name of Object.keys(source)) {
-    // Per-receiver and relay-internal headers are not part of the shared encoding (header-policy.ts).
-    if (isCarriedHeader(name)) shared[name] = source[name];
-  }
+  // Per-receiver and relay-internal headers are not part of the shared encoding (header-policy.ts).
+  const shared = headersExcept(message.headers, NOT_CARRIED_HEADERS);
   shared['message-id'] = message.messageId;
   return shared;
 }

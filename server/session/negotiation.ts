@@ -2,6 +2,7 @@
  * What CONNECT negotiates: the protocol version and the heart-beat intervals. Pure functions, so the
  * arithmetic is tested on its own.
  */
+import { isDigits } from '../codec/digits';
 import { SUPPORTED_VERSIONS, type StompVersion } from '../codec/frame';
 import { Errors, relayError, type RelayError } from '../errors';
 import type { HeartbeatConfig } from '../config';
@@ -56,12 +57,7 @@ export function parseHeartbeatHeader(value: string | undefined): [number, number
 
 function toInterval(text: string): number {
   const t = text.trim();
-  if (t.length === 0 || t.length > 9) return -1;
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return -1;
-  }
-  return Number(t);
+  return t.length <= 9 && isDigits(t) ? Number(t) : -1;
 }
 
 /**

@@ -13,14 +13,15 @@
  */
 import type { AckMode, CloseOptions, Delivery, NackOptions, SubscribeRequest } from '../broker/broker';
 import { asksDurable } from '../broker/subscription-flags';
-import { headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
+import { headersExcept, headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { renderMessage } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError } from '../errors';
 import { checkUserName, type Principal } from '../auth/authenticator';
 import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, versionBeforeConnected, type HeartbeatPlan } from './negotiation';
 import { SubscriptionTable, type ClientSubscription } from './subscription-table';
 import { TransactionTable, type TransactionOp } from './transaction-table';
-import { TEMP_QUEUE_PREFIX, TempQueues } from './temp-queues';
+import { TEMP_QUEUE_PREFIX } from '../broker/destinations';
+import { TempQueues } from './temp-queues';
 import type { SessionDeps } from './session-deps';
 import type { SubscriptionSummary } from './session-hub';
 import type { SessionState, StompSession } from './stomp-session';
@@ -723,11 +724,6 @@ function required(frame: StompFrame, name: string): string {
 
 /** Copies `source` without `own`, then applies the router's `extra` headers over it. */
 function passThrough(source: StompHeaders, own: ReadonlySet<string>, extra: StompHeaders | undefined): StompHeaders {
-  const out: StompHeaders = Object.create(null);
-  for (const name of Object.keys(source)) {
-    // Relay-internal (`x-stomp-relay-*`) and relay-set (`x-relay-sender`) headers cannot come from a client (header-policy.ts).
-    if (!own.has(name) && !isInternalHeader(name) && !isRelaySetHeader(name)) out[name] = source[name];
-  }
-  if (extra !== undefined) for (const name of Object.keys(extra)) out[name] = extra[name];
-  return out;
+  // Relay-internal (`x-stomp-relay-*`) and relay-set (`x-relay-sender`) headers cannot come from a client (header-policy.ts).
+  return headersExcept(source, [own, isInternalHeader, isRelaySetHeader], extra);
 }

@@ -95,7 +95,6 @@ export class StompSession {
   private expiry: Deadline | undefined;
   private resolveClosed!: () => void;
 
-  /** Frames waiting while a handler finishes (see "Inbound"). */
   /** Closes a connection that has not completed CONNECT in time; cleared once CONNECTED is sent. */
   private connectDeadline: NodeJS.Timeout | undefined;
   /** Frames waiting for an earlier one to finish, with their size on the wire. */

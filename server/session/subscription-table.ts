@@ -10,6 +10,7 @@
  */
 import type { AckMode, Consumer, NackOptions } from '../broker/broker';
 import type { StompVersion } from '../codec/frame';
+import { settleUpTo } from '../broker/cumulative-ack';
 
 export interface ClientSubscription {
   /** The client's subscription id (1.0 without `id`: the destination). */
@@ -133,16 +134,7 @@ export class SubscriptionTable {
     const { subscription, key } = pending;
     const consumerAckId = subscription.unacked.get(key);
     if (consumerAckId === undefined || !subscription.active) return false;
-    if (subscription.ack === 'client') {
-      for (const earlier of subscription.unacked.keys()) {
-        subscription.unacked.delete(earlier);
-        this.unindex(earlier, subscription);
-        if (earlier === key) break;
-      }
-    } else {
-      subscription.unacked.delete(key);
-      this.unindex(key, subscription);
-    }
+    settleUpTo(subscription.unacked, key, subscription.ack === 'client', (_id, earlier) => this.unindex(earlier, subscription));
     const consumer = subscription.consumer;
     if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome, nack });
     else if (outcome === 'ack') consumer.ack(consumerAckId);

@@ -13,10 +13,6 @@
 import type { Broker, Delivery, ReplyAddress } from '../broker/broker';
 import type { RelayError } from '../errors';
 
-export const TEMP_QUEUE_PREFIX = '/temp-queue/';
-/** Where replies to a temporary queue are sent (RabbitMQ's name for them). */
-export const REPLY_QUEUE_PREFIX = '/reply-queue/';
-
 export interface TempQueueEvents {
   /** A reply for `/temp-queue/<name>` (`clientDestination`). */
   reply(clientDestination: string, delivery: Delivery): void;

@@ -18,8 +18,8 @@
 import { createHash } from 'node:crypto';
 import { percentDecoded } from '../broker/reserved-names';
 import { Errors, relayError } from '../errors';
-import { INTERNAL_HEADER_PREFIX, underPrefix } from '../session/header-policy';
-import { REPLY_QUEUE_PREFIX, TEMP_QUEUE_PREFIX } from '../session/temp-queues';
+import { REPLY_QUEUE_DESTINATION_PREFIX, TEMP_QUEUE_PREFIX, underPrefix } from '../broker/destinations';
+import { INTERNAL_HEADER_PREFIX } from '../session/header-policy';
 
 /** Exchange the relay's internal traffic uses (exists on every RabbitMQ vhost). */
 export const INTERNAL_EXCHANGE = 'amq.direct';
@@ -94,7 +94,7 @@ export const CONTROL_DESTINATION = INTERNAL_DESTINATION_PREFIX + 'stomp-relay.co
  * all but temporary and reply queues, which belong to one session already.
  */
 export function userDestinationPrefixes(relayPrefixes: readonly string[]): string[] {
-  return relayPrefixes.filter((p) => p !== TEMP_QUEUE_PREFIX && p !== REPLY_QUEUE_PREFIX);
+  return relayPrefixes.filter((p) => p !== TEMP_QUEUE_PREFIX && p !== REPLY_QUEUE_DESTINATION_PREFIX);
 }
 
 export interface ParsedUserDestination {

@@ -9,7 +9,8 @@ import { RESUME_TOKEN_HEADER } from '../broker/history';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
 import { TARGET_SESSION_HEADER, sessionBrokerDestination, userBrokerDestination } from './user-destinations';
-import { isCarriedHeader, isRelaySetHeader, underPrefix } from '../session/header-policy';
+import { underPrefix } from '../broker/destinations';
+import { isCarriedHeader, isRelaySetHeader } from '../session/header-policy';
 
 /** A payload: bytes and strings go as they are; anything else is sent as JSON. */
 export type Payload = Buffer | string | number | boolean | null | object;

@@ -16,6 +16,7 @@ import { expect } from 'chai';
 import type { AckMode, Broker, Consumer, Delivery, ReplyAddress, Subscriber } from '../../server/broker/broker';
 import { headers as makeHeaders } from '../../server/codec/frame';
 import { RecordingSink } from './recording-sink';
+import { publish as publishTo, subscribe as subscribeTo } from './requests';
 import { expectRelayError, freshDestination, quietPeriod, waitUntil } from './wait';
 
 /** A broker for one test, and how to dispose of it. */
@@ -49,24 +50,10 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       await done?.teardown();
     });
 
-    function subscribe(
-      destination: string,
-      sink: RecordingSink,
-      ack: AckMode = 'auto',
-      extra: Record<string, string> = {}
-    ): Promise<Consumer> {
-      return broker.subscribe({ destination, ack, headers: makeHeaders(extra) }, sink);
-    }
-
-    function publish(
-      destination: string,
-      body: string | Buffer,
-      extra: Record<string, string> = {},
-      confirm = true
-    ): Promise<void> {
-      const payload = typeof body === 'string' ? Buffer.from(body) : body;
-      return broker.publish({ destination, headers: makeHeaders(extra), body: payload }, { confirm });
-    }
+    const subscribe = (destination: string, sink: RecordingSink, ack: AckMode = 'auto', extra: Record<string, string> = {}): Promise<Consumer> =>
+      subscribeTo(broker, destination, sink, ack, extra);
+    const publish = (destination: string, body: string | Buffer, extra: Record<string, string> = {}, confirm = true): Promise<void> =>
+      publishTo(broker, destination, body, extra, { confirm });
 
     function redelivered(delivery: Delivery): boolean {
       return delivery.message.headers.redelivered === 'true';
@@ -144,6 +131,20 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         await quietPeriod();
         expect(staying.bodies()).to.deep.equal(['m1', 'm2', 'm3']);
         expect(closing.bodies()).to.deep.equal(['m1']);
+      });
+
+      it('hands plain auto-ack subscribers of one topic one shared Delivery object per message (message-encoder.ts encodes it once)', async function () {
+        const topic = freshDestination('/topic/');
+        const sinks = [new RecordingSink('a'), new RecordingSink('b'), new RecordingSink('c')];
+        for (const sink of sinks) await subscribe(topic, sink);
+        await publish(topic, 'one');
+        await publish(topic, 'two');
+        const received = await Promise.all(sinks.map((sink) => sink.waitFor(2)));
+        for (const deliveries of received) {
+          expect(deliveries[0], 'first message').to.equal(received[0][0]);
+          expect(deliveries[1], 'second message').to.equal(received[0][1]);
+        }
+        expect(received[0][0]).to.not.equal(received[0][1]);
       });
 
       it('fans out on an exchange destination (/exchange/amq.topic/<key>)', async function () {
@@ -710,6 +711,48 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
           await sink.waitFor(1);
           await consumer.close();
         }
+      });
+    });
+
+    describe('sink.cancelled', function () {
+      it('is not called when the caller closes a consumer or a reply address, nor when the broker stops', async function () {
+        const topicSink = new RecordingSink('topic');
+        const queueSink = new RecordingSink('queue');
+        const replySink = new RecordingSink('reply');
+        const keptSink = new RecordingSink('kept');
+        const topic = await subscribe(freshDestination('/topic/'), topicSink);
+        const queue = await subscribe(freshDestination('/queue/'), queueSink, 'client-individual');
+        const address = await broker.openReplyAddress(replySink);
+        await subscribe(freshDestination('/topic/'), keptSink);
+        await topic.close();
+        await queue.close();
+        await address.close();
+        await broker.stop();
+        for (const sink of [topicSink, queueSink, replySink, keptSink]) expect(sink.cancellations, sink.label).to.deep.equal([]);
+      });
+    });
+
+    describe('start after stop', function () {
+      it('starts again: ready, listeners told, serving new subscriptions; consumers from before stay ended', async function () {
+        const topic = freshDestination('/topic/');
+        const before = new RecordingSink('before');
+        await subscribe(topic, before);
+        const changes: boolean[] = [];
+        const unregister = broker.onReadyChange((ready) => changes.push(ready));
+        await broker.stop();
+        await broker.start();
+        await waitUntil(() => broker.ready, () => 'the broker to be ready again');
+        unregister();
+        expect(changes).to.deep.equal([false, true]);
+
+        const after = new RecordingSink('after');
+        await subscribe(topic, after);
+        await publish(topic, 'again');
+        await after.waitFor(1);
+        expect(after.bodies()).to.deep.equal(['again']);
+        await quietPeriod();
+        expect(before.deliveries, 'a consumer ended by stop').to.have.length(0);
+        expect(before.cancellations, 'stop is not a cancellation').to.have.length(0);
       });
     });
 

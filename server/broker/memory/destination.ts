@@ -4,6 +4,8 @@
  * application moves between the two engines unchanged.
  */
 
+import { parseDestination } from '../destinations';
+
 /** Where a published message goes inside the embedded broker. */
 export type RoutedDestination =
   /** Publish/subscribe; `key` is the routing key: the whole destination, matched exactly. */
@@ -12,12 +14,6 @@ export type RoutedDestination =
   | { readonly kind: 'queue'; readonly name: string }
   /** `/reply-queue/<name>`: SEND only, to the reply address or queue called `name`. */
   | { readonly kind: 'reply'; readonly name: string };
-
-const TOPIC = '/topic/';
-const EXCHANGE = '/exchange/';
-const QUEUE = '/queue/';
-const AMQ_QUEUE = '/amq/queue/';
-const REPLY_QUEUE = '/reply-queue/';
 
 /**
  * Parses a destination, or returns undefined when the embedded broker does not serve it
@@ -29,31 +25,27 @@ const REPLY_QUEUE = '/reply-queue/';
  * RabbitMQ both reach `amq.topic` with key `k`, and `*`/`#` in a subscription are wildcards).
  */
 export function routeDestination(destination: string): RoutedDestination | undefined {
-  if (destination.startsWith(TOPIC)) {
-    return isName(destination, TOPIC.length) ? { kind: 'topic', key: destination } : undefined;
+  const parsed = parseDestination(destination);
+  switch (parsed.kind) {
+    case 'topic':
+      return isName(parsed.name) ? { kind: 'topic', key: destination } : undefined;
+    case 'queue':
+    case 'amq-queue':
+      return isName(parsed.name) ? { kind: 'queue', name: parsed.name } : undefined;
+    case 'reply-queue':
+      return isName(parsed.name) ? { kind: 'reply', name: parsed.name } : undefined;
+    case 'exchange': {
+      // `/exchange/<name>` or `/exchange/<name>/<key>`; the key may be empty, the exchange name may not.
+      if (parsed.exchange.length === 0) return undefined;
+      const key = parsed.name.slice(parsed.exchange.length);
+      return key.length === 0 || key.indexOf('/', 1) === -1 ? { kind: 'topic', key: destination } : undefined;
+    }
+    default:
+      return undefined;
   }
-  if (destination.startsWith(QUEUE)) {
-    return isName(destination, QUEUE.length) ? { kind: 'queue', name: destination.slice(QUEUE.length) } : undefined;
-  }
-  if (destination.startsWith(AMQ_QUEUE)) {
-    return isName(destination, AMQ_QUEUE.length)
-      ? { kind: 'queue', name: destination.slice(AMQ_QUEUE.length) }
-      : undefined;
-  }
-  if (destination.startsWith(REPLY_QUEUE)) {
-    return isName(destination, REPLY_QUEUE.length) ? { kind: 'reply', name: destination.slice(REPLY_QUEUE.length) } : undefined;
-  }
-  if (destination.startsWith(EXCHANGE)) {
-    // `/exchange/<name>` or `/exchange/<name>/<key>`; the key may be empty, the exchange name may not.
-    const slash = destination.indexOf('/', EXCHANGE.length);
-    if (slash === -1) return isName(destination, EXCHANGE.length) ? { kind: 'topic', key: destination } : undefined;
-    if (slash === EXCHANGE.length) return undefined;
-    return destination.indexOf('/', slash + 1) === -1 ? { kind: 'topic', key: destination } : undefined;
-  }
-  return undefined;
 }
 
-/** True when `destination` from `start` is a non-empty name without `/`. */
-function isName(destination: string, start: number): boolean {
-  return destination.length > start && destination.indexOf('/', start) === -1;
+/** True for a non-empty name without `/`. */
+function isName(name: string): boolean {
+  return name.length > 0 && name.indexOf('/') === -1;
 }

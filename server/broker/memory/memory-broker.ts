@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  REPLY_QUEUE_PREFIX,
+  REPLY_QUEUE_NAME_PREFIX,
   type Broker,
   type BrokerMessage,
   type Consumer,
@@ -33,11 +33,14 @@ import {
   type ReplyAddress,
   type SubscribeRequest,
 } from '../broker';
-import type { StompHeaders } from '../../codec/frame';
+import { headersExcept, type StompHeaders } from '../../codec/frame';
 import { Errors, relayError, stacklessRelayError } from '../../errors';
 import { silentLogger, type Logger } from '../../observability/logger';
+import type { RelayMetrics } from '../../observability/metrics';
 import { deliverSafely } from '../deliver-safely';
+import { isTempQueue } from '../destinations';
 import { parsePrefetchCount } from '../header-values';
+import { ReadySignal } from '../ready-signal';
 import { reservedNameRefusal } from '../reserved-names';
 import { asksDurable, engineDurableQueue, isExclusiveQueueRequest, resolveDurableTopic, stompBoolean } from '../subscription-flags';
 import { DeliveryScheduler } from './delivery-scheduler';
@@ -60,6 +63,8 @@ export interface MemoryBrokerOptions {
   maxDeliveriesPerTurn?: number;
   /** Message history for resume (memory-history.ts); none when absent or `windowMs` is 0. */
   history?: HistoryOptions;
+  /** Where the engine reports its connection gauge (1 while it runs, as one in-process connection). */
+  metrics?: RelayMetrics;
 }
 
 const DEFAULT_MAX_QUEUED = 10_000;
@@ -77,7 +82,8 @@ export class MemoryBroker implements Broker {
   readonly history?: MessageHistory;
 
   private running = false;
-  private readonly readyListeners = new Set<(ready: boolean) => void>();
+  private readonly readySignal: ReadySignal;
+  private readonly metrics: RelayMetrics | undefined;
   private readonly queues = new Map<string, MessageQueue>();
   /** Open reply addresses by queue name (the part after `/reply-queue/`). */
   private readonly replies = new Map<string, DeliverySink>();
@@ -96,6 +102,8 @@ export class MemoryBroker implements Broker {
     this.maxQueued = positiveInteger('maxQueuedMessagesPerQueue', options.maxQueuedMessagesPerQueue, DEFAULT_MAX_QUEUED);
     const perTurn = positiveInteger('maxDeliveriesPerTurn', options.maxDeliveriesPerTurn, DEFAULT_DELIVERIES_PER_TURN);
     this.logger = options.logger ?? silentLogger();
+    this.readySignal = new ReadySignal(this.logger);
+    this.metrics = options.metrics;
     this.scheduler = new DeliveryScheduler(perTurn);
     this.topics = new TopicRouter(this.scheduler, this.logger, this.maxQueued);
   }
@@ -124,10 +132,7 @@ export class MemoryBroker implements Broker {
   }
 
   onReadyChange(listener: (ready: boolean) => void): () => void {
-    this.readyListeners.add(listener);
-    return () => {
-      this.readyListeners.delete(listener);
-    };
+    return this.readySignal.add(listener);
   }
 
   async subscribe(request: SubscribeRequest, sink: DeliverySink): Promise<Consumer> {
@@ -169,7 +174,7 @@ export class MemoryBroker implements Broker {
     const route = this.route(request.destination);
     if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key)) throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
     const replyTo = request.headers['reply-to'];
-    if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
+    if (replyTo !== undefined && isTempQueue(replyTo)) {
       // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.
       throw relayError(Errors.INVALID_HEADER, 'reply-to', `${replyTo} (open a reply address)`);
     }
@@ -194,7 +199,7 @@ export class MemoryBroker implements Broker {
   /** An in-process mailbox: `/reply-queue/<name>` reaches `sink` until the address is closed. */
   async openReplyAddress(sink: DeliverySink): Promise<ReplyAddress> {
     if (!this.running) throw relayError(Errors.BROKER_UNAVAILABLE, 'embedded broker is not running');
-    const name = `${REPLY_QUEUE_PREFIX}${randomBytes(16).toString('base64url')}`;
+    const name = `${REPLY_QUEUE_NAME_PREFIX}${randomBytes(16).toString('base64url')}`;
     this.replies.set(name, sink);
     return {
       destination: `/reply-queue/${name}`,
@@ -237,7 +242,7 @@ export class MemoryBroker implements Broker {
     if (!this.running) throw relayError(Errors.BROKER_UNAVAILABLE, 'embedded broker is not running');
     const route = routeDestination(destination);
     if (route === undefined) {
-      const why = destination.startsWith('/temp-queue/') ? ' (a temporary queue is no destination: name it in a reply-to, see openReplyAddress)' : '';
+      const why = isTempQueue(destination) ? ' (a temporary queue is no destination: name it in a reply-to, see openReplyAddress)' : '';
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination + why);
     }
     return route;
@@ -256,14 +261,9 @@ export class MemoryBroker implements Broker {
   }
 
   private emitReady(): void {
-    const ready = this.running;
-    for (const listener of [...this.readyListeners]) {
-      try {
-        listener(ready);
-      } catch (err) {
-        this.logger.error({ err }, 'ready listener threw');
-      }
-    }
+    // The embedded broker is one connection, in-process: open while it runs.
+    this.metrics?.brokerConnected.set(this.running ? 1 : 0);
+    this.readySignal.changed(this.running, this.running ? 'embedded broker ready' : 'embedded broker stopped');
   }
 }
 
@@ -273,10 +273,7 @@ export class MemoryBroker implements Broker {
  * and clients read it. A redelivery shows `true` instead (queue-consumer.ts).
  */
 function carriedHeaders(source: Readonly<StompHeaders>): StompHeaders {
-  const copy: StompHeaders = Object.create(null);
-  for (const name of Object.keys(source)) {
-    if (!NOT_CARRIED.has(name)) copy[name] = source[name];
-  }
+  const copy = headersExcept(source, NOT_CARRIED);
   copy.redelivered = 'false';
   return copy;
 }

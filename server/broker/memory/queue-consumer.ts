@@ -4,6 +4,7 @@
 import type { AckMode, AckOptions, BrokerMessage, Consumer, DeliverySink, NackOptions } from '../broker';
 import type { StompHeaders } from '../../codec/frame';
 import type { Logger } from '../../observability/logger';
+import { settleUpTo } from '../cumulative-ack';
 import { deliverSafely } from '../deliver-safely';
 
 /** A message as one queue holds it. The {@link BrokerMessage} may be shared; the flags are this queue's. */
@@ -107,19 +108,9 @@ export class QueueConsumer implements Consumer {
 
   /** Removes what an ack of `ackId` settles, in delivery order; undefined when the id is unknown. */
   private take(ackId: string, only = false): QueuedMessage[] | undefined {
-    const entry = this.unacked.get(ackId);
-    if (entry === undefined) return undefined;
-    if (this.ackMode !== 'client' || only) {
-      this.unacked.delete(ackId);
-      return [entry];
-    }
     const taken: QueuedMessage[] = [];
-    for (const [id, earlier] of this.unacked) {
-      this.unacked.delete(id); // deleting the visited entry is safe while iterating a Map
-      taken.push(earlier);
-      if (id === ackId) break;
-    }
-    return taken;
+    const known = settleUpTo(this.unacked, ackId, this.ackMode === 'client' && !only, (entry) => taken.push(entry));
+    return known ? taken : undefined;
   }
 }
 

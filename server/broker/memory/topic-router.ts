@@ -114,6 +114,8 @@ export class TopicRouter {
   /** Schedules delivery of `message` (sequence number `sequence`) to the subscriptions of `key`. */
   publish(key: string, message: BrokerMessage, sequence: number): void {
     const targets = this.targets.get(key);
+    // One Delivery for every subscription of the key: session/message-encoder.ts then encodes the
+    // MESSAGE once for all of them (the contract pins the sharing).
     if (targets !== undefined) this.scheduler.enqueue(new FanOut(targets, { message }, sequence));
   }
 

@@ -163,7 +163,8 @@ export class BrokerSubscription implements SlotSubscription {
       messageId: frame.headers['message-id'] ?? '',
     };
     if (this.request.ack === 'auto') {
-      // One Delivery for every local consumer: the session layer encodes the MESSAGE once.
+      // One Delivery for every local consumer: the session layer encodes the MESSAGE once
+      // (session/message-encoder.ts caches per Delivery's message; the contract pins the sharing).
       const delivery: Delivery = { message };
       for (const consumer of this.consumers) {
         if (consumer.active) deliverSafely(consumer.sink, delivery, this.logger);

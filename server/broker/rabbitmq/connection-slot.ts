@@ -5,7 +5,7 @@
 import type { StompFrame } from '../../codec/frame';
 import type { RelayError } from '../../errors';
 import type { Logger } from '../../observability/logger';
-import { backoffDelay, type BackoffOptions } from './backoff';
+import { backoffDelay, RetryLoop, type BackoffOptions } from './backoff';
 import { BrokerConnection, isConnectRefused } from './broker-connection';
 import { anchorAckId, subscribeAnchor } from './anchor';
 import { NodeRotation, type ClusterConnectionOptions } from './cluster-nodes';
@@ -32,10 +32,9 @@ export class ConnectionSlot {
   /** How many times a connection was opened here (the first time included). */
   opened = 0;
   private current: BrokerConnection | undefined;
-  private attempt = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** The backoff grows per round over every node: a dead node costs one short wait, not a long one. */
+  private readonly retry = new RetryLoop(() => void this.connect(), (failures) => backoffDelay(Math.floor(failures / this.nodes.size), this.backoff));
   private connecting = false;
-  private stopped = false;
   private readonly options: ClusterConnectionOptions;
   /** Slot i starts at node i mod n and moves to the next node whenever its node fails (cluster-nodes.ts). */
   private readonly nodes: NodeRotation;
@@ -69,16 +68,11 @@ export class ConnectionSlot {
 
   /** Skips the wait before the next attempt (another slot just reached the broker: it is back). */
   retryNow(): void {
-    if (this.retryTimer === undefined || this.stopped) return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    void this.connect();
+    this.retry.now();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.retry.stop();
     const connection = this.current;
     this.current = undefined;
     this.subscriptions.clear();
@@ -86,7 +80,7 @@ export class ConnectionSlot {
   }
 
   private async connect(): Promise<void> {
-    if (this.stopped || this.connecting || this.current) return;
+    if (this.retry.stopped || this.connecting || this.current) return;
     this.connecting = true;
     try {
       // Declared first: bytes the parser rejects right behind CONNECTED (same chunk) close the
@@ -100,11 +94,11 @@ export class ConnectionSlot {
       const connection = opened;
       // See ANCHOR_ID: the connection is usable only once RabbitMQ confirmed the anchor.
       await subscribeAnchor(connection);
-      if (this.stopped) {
+      if (this.retry.stopped) {
         await connection.close();
         return;
       }
-      this.attempt = 0;
+      this.retry.succeeded();
       this.opened++;
       this.current = connection;
       this.logger.info({ slot: this.index, node: this.nodes.label }, 'broker connection up');
@@ -117,8 +111,8 @@ export class ConnectionSlot {
         // Nothing listening, a timeout, a reset: also what an operator must see, with the cause. At
         // warn for the first failure of a series and every tenth after (an outage retries every few
         // seconds on every slot), at debug in between; the AMQP link does the same.
-        const level = this.attempt % 10 === 0 ? 'warn' : 'debug';
-        this.logger[level]({ slot: this.index, node: this.nodes.label, reason: (err as Error).message, attempt: this.attempt + 1 }, 'broker connection attempt failed (BROKER_URL)');
+        const level = this.retry.failures % 10 === 0 ? 'warn' : 'debug';
+        this.logger[level]({ slot: this.index, node: this.nodes.label, reason: (err as Error).message, attempt: this.retry.failures + 1 }, 'broker connection attempt failed (BROKER_URL)');
       }
       this.nodes.advance();
       this.scheduleRetry();
@@ -132,7 +126,7 @@ export class ConnectionSlot {
     this.current = undefined;
     const orphans = [...this.subscriptions.values()];
     this.subscriptions.clear();
-    if (this.stopped) return;
+    if (this.retry.stopped) return;
     this.logger.warn({ slot: this.index, node: this.nodes.label, reason: reason.message, reconnect: this.reconnect }, 'broker connection lost');
     // Its node may be gone: the next attempt goes to the next node of the cluster.
     this.nodes.advance();
@@ -141,13 +135,7 @@ export class ConnectionSlot {
   }
 
   private scheduleRetry(): void {
-    if (this.stopped || !this.reconnect || this.retryTimer !== undefined) return;
-    // The backoff grows per round over every node: a dead node costs one short wait, not a long one.
-    const delay = backoffDelay(Math.floor(this.attempt++ / this.nodes.size), this.backoff);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.connect();
-    }, delay);
+    if (this.reconnect) this.retry.later();
   }
 
   private route(frame: StompFrame): void {

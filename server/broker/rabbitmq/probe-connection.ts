@@ -27,7 +27,8 @@ import { anchorAckId, subscribeAnchor } from './anchor';
 import { BrokerConnection } from './broker-connection';
 import { NodeRotation, type ClusterConnectionOptions } from './cluster-nodes';
 import { makeFrame } from './frames';
-import { parseDestination, type ProbeTarget } from './request-risk';
+import { parseDestination } from '../destinations';
+import type { ProbeTarget } from './request-risk';
 
 export interface ProbeConnectionOptions {
   /** Where to connect: any node of the cluster will do; a node that fails is skipped (cluster-nodes.ts). */

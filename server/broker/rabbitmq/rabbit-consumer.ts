@@ -5,6 +5,7 @@
 import { anchorAckId } from './anchor';
 import { makeFrame } from './frames';
 import type { AckMode, AckOptions, BrokerMessage, CloseOptions, Consumer, DeliverySink, NackOptions } from '../broker';
+import { settleUpTo } from '../cumulative-ack';
 import { deliverSafely } from '../deliver-safely';
 import type { BrokerConnection } from './broker-connection';
 import type { Logger } from '../../observability/logger';
@@ -93,20 +94,8 @@ export class RabbitConsumer implements Consumer {
 
   private settle(ackId: string, command: Settlement, only = false): boolean {
     if (this.closing) return false;
-    const target = this.unacked.get(ackId);
-    if (!target) return false;
-    if (this.ackMode === 'client' && !only) {
-      // Cumulative (STOMP 1.2 §ACK): everything delivered up to this one, in delivery order.
-      for (const [id, entry] of this.unacked) {
-        this.unacked.delete(id);
-        this.sendSettle(entry, command);
-        if (id === ackId) break;
-      }
-    } else {
-      this.unacked.delete(ackId);
-      this.sendSettle(target, command);
-    }
-    return true;
+    // Cumulative in `client` mode (STOMP 1.2 §ACK): everything delivered up to this one, in delivery order.
+    return settleUpTo(this.unacked, ackId, this.ackMode === 'client' && !only, (entry) => this.sendSettle(entry, command));
   }
 
   private sendSettle(entry: Unacked, settlement: Settlement): void {

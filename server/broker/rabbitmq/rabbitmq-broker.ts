@@ -38,8 +38,9 @@ import { DEFAULT_CONFIG, deriveAmqpEndpoints, type AmqpEndpoint, type BrokerEndp
 import { silentLogger, type Logger } from '../../observability/logger';
 import type { HistoryOptions, MessageHistory } from '../history';
 import type { RelayMetrics } from '../../observability/metrics';
+import { ReadySignal } from '../ready-signal';
 import {
-  REPLY_QUEUE_PREFIX,
+  REPLY_QUEUE_NAME_PREFIX,
   type Broker, type CloseOptions, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
 } from '../broker';
 import { reservedNameRefusal } from '../reserved-names';
@@ -121,15 +122,16 @@ const REVERIFY_DELAY_MS = 1000;
 
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
-  /** Resume history in RabbitMQ streams (amqp/stream-history.ts); absent when turned off. */
-  readonly history?: MessageHistory;
-  private readonly streamHistory: StreamHistory | undefined;
-  private readonly slots: ConnectionSlot[];
+  /** Resume history in RabbitMQ streams (amqp/stream-history.ts); absent when turned off. Rebuilt with the connections. */
+  history?: MessageHistory;
+  private streamHistory: StreamHistory | undefined;
+  // The connections and what rides on them: built by assemble(), again for a start after stop.
+  private slots!: ConnectionSlot[];
   /** Not in the pool: risky requests are tried here first (probe-connection.ts). */
-  private readonly probes: ProbeConnection;
-  private readonly guard: DestinationGuard;
+  private probes!: ProbeConnection;
+  private guard!: DestinationGuard;
   /** Sessions' own connections for their exclusive queues, outside the pool. */
-  private readonly exclusive: ExclusiveConnections;
+  private exclusive!: ExclusiveConnections;
   private readonly logger: Logger;
   private readonly metrics: RelayMetrics | undefined;
   /** Every broker subscription that should exist, attached or waiting for a connection. */
@@ -137,7 +139,7 @@ export class RabbitMqBroker implements Broker {
   private readonly shared = new Map<string, BrokerSubscription>();
   /** The broker subscriptions behind reply addresses: cancelled, not restored, when their connection drops. */
   private readonly replyQueues = new WeakSet<BrokerSubscription>();
-  private readonly readyListeners = new Set<(ready: boolean) => void>();
+  private readonly readySignal: ReadySignal;
   /** Restored subscriptions whose destination is being verified again (see reattach). */
   private readonly verifying = new Set<BrokerSubscription>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -147,17 +149,17 @@ export class RabbitMqBroker implements Broker {
   private readonly clustered: boolean;
   private nextSubscriptionId = 0;
   /** The AMQP side: one connection, one route queue per instance (see amqp/instance-routes.ts). */
-  private readonly amqpLink: AmqpLink;
+  private amqpLink!: AmqpLink;
   /** Times the AMQP link came up; every one after the first is a reconnect. */
   private amqpLinkUps = 0;
-  private readonly routes: InstanceRoutes;
+  private routes!: InstanceRoutes;
   private isReady = false;
   /** At least one pooled STOMP connection is open (ready also needs the routes). */
   private poolUp = false;
   private state: 'new' | 'started' | 'stopped' = 'new';
 
   constructor(options: RabbitMqBrokerOptions) {
-    const poolSize = options.poolSize ?? 4;
+    const poolSize = options.poolSize ?? DEFAULT_CONFIG.brokerPoolSize;
     if (!Number.isInteger(poolSize) || poolSize < 1) throw relayError(Errors.INVALID_CONFIG, `broker pool size must be a whole number ≥ 1, got ${poolSize}`);
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_CONFIG.brokerHeartbeatMs;
     if (!(heartbeatMs >= 0)) throw relayError(Errors.INVALID_CONFIG, `broker heart-beat must be ≥ 0, got ${heartbeatMs}`);
@@ -170,7 +172,21 @@ export class RabbitMqBroker implements Broker {
     this.poolSize = poolSize;
     this.clustered = endpoints.length > 1;
     this.logger = options.logger ?? silentLogger();
+    this.readySignal = new ReadySignal(this.logger);
     this.metrics = options.metrics;
+    const maxExclusive = options.maxExclusiveConnections ?? DEFAULT_CONFIG.brokerExclusiveConnections;
+    if (!Number.isInteger(maxExclusive) || maxExclusive < 0) throw relayError(Errors.INVALID_CONFIG, `most exclusive-queue connections must be a whole number ≥ 0, got ${maxExclusive}`);
+    // One instance id for the engine's lifetime, restarts included.
+    const instanceId = options.routes?.instanceId ?? randomBytes(6).toString('hex');
+    this.assemble = () => this.build(options, endpoints, heartbeatMs, backoff, maxExclusive, instanceId);
+    this.assemble();
+  }
+
+  /** Builds a fresh set of connections (see {@link start}). */
+  private readonly assemble: () => void;
+
+  private build(options: RabbitMqBrokerOptions, endpoints: readonly BrokerEndpoint[], heartbeatMs: number, backoff: BackoffOptions, maxExclusive: number, instanceId: string): void {
+    const poolSize = this.poolSize;
     const connectionOptions = { endpoints, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
     const events = {
       onUp: (slot: ConnectionSlot) => this.slotUp(slot),
@@ -206,15 +222,13 @@ export class RabbitMqBroker implements Broker {
     });
     this.routes = new InstanceRoutes({
       link: this.amqpLink,
-      instanceId: routeOptions.instanceId ?? randomBytes(6).toString('hex'),
-      queueTtlMs: routeOptions.queueTtlMs ?? 30_000,
+      instanceId,
+      queueTtlMs: routeOptions.queueTtlMs ?? DEFAULT_CONFIG.routeQueueTtlMs,
       maxQueuedMessages: routeOptions.maxQueuedMessages ?? 100_000,
       prefetch: routeOptions.prefetch ?? 500,
       logger: this.logger,
       onReadyChange: () => this.setReady(),
     });
-    const maxExclusive = options.maxExclusiveConnections ?? 100;
-    if (!Number.isInteger(maxExclusive) || maxExclusive < 0) throw relayError(Errors.INVALID_CONFIG, `most exclusive-queue connections must be a whole number ≥ 0, got ${maxExclusive}`);
     this.exclusive = new ExclusiveConnections({ connection: connectionOptions, maxConnections: maxExclusive, logger: this.logger });
   }
 
@@ -237,7 +251,13 @@ export class RabbitMqBroker implements Broker {
    * true when RabbitMQ is reachable; when it is not, resolves anyway and keeps retrying.
    */
   async start(): Promise<void> {
-    if (this.state !== 'new') return;
+    if (this.state === 'started') return;
+    if (this.state === 'stopped') {
+      // Started again after stop (the contract's rule, as the embedded broker): fresh connections,
+      // no subscriptions (stop ended them).
+      this.assemble();
+      this.amqpLinkUps = 0;
+    }
     this.state = 'started';
     await Promise.all([...this.slots.map((slot) => slot.start()), this.amqpLink.start()]);
   }
@@ -262,8 +282,7 @@ export class RabbitMqBroker implements Broker {
   }
 
   onReadyChange(listener: (ready: boolean) => void): () => void {
-    this.readyListeners.add(listener);
-    return () => { this.readyListeners.delete(listener); };
+    return this.readySignal.add(listener);
   }
 
   /**
@@ -371,7 +390,7 @@ export class RabbitMqBroker implements Broker {
   }
 
   private async openReplyQueue(sink: DeliverySink): Promise<ReplyAddress> {
-    const name = `${REPLY_QUEUE_PREFIX}${randomBytes(16).toString('base64url')}`;
+    const name = `${REPLY_QUEUE_NAME_PREFIX}${randomBytes(16).toString('base64url')}`;
     const destination = `/reply-queue/${name}`;
     const request: SubscribeRequest = {
       destination: `/queue/${name}`,
@@ -595,17 +614,9 @@ export class RabbitMqBroker implements Broker {
     const ready = poolUp && this.routes.ready;
     if (ready === this.isReady) return;
     this.isReady = ready;
-    this.metrics?.brokerReady.set(ready ? 1 : 0);
     // Not ready because we stopped is no news about RabbitMQ.
     const news = ready ? 'RabbitMQ is reachable' : this.state === 'stopped' ? 'RabbitMQ connections closed (stopping)' : 'RabbitMQ is unreachable';
-    this.logger.info({ ready }, news);
-    for (const listener of [...this.readyListeners]) {
-      try {
-        listener(ready);
-      } catch (err) {
-        this.logger.error({ err }, 'onReadyChange listener threw');
-      }
-    }
+    this.readySignal.changed(ready, news);
   }
 }
 

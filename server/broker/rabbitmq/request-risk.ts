@@ -17,9 +17,10 @@
  * Pure functions, no regular expressions: {@link assessPublish} runs on every publish.
  * RabbitMQ specifics: https://www.rabbitmq.com/stomp.html#d
  */
-import type { StompHeaders } from '../../codec/frame';
+import { headersExcept, type StompHeaders } from '../../codec/frame';
 import { Errors, relayError, type RelayError } from '../../errors';
 import type { SubscribeRequest } from '../broker';
+import { AMQ_QUEUE_PREFIX, EXCHANGE_PREFIX, isTempQueue, parseDestination, type ParsedDestination } from '../destinations';
 import { isWholeNumber, parsePrefetchCount } from '../header-values';
 import { isExclusiveQueueRequest, stompBoolean } from '../subscription-flags';
 import { ENGINE_SUBSCRIBE_HEADERS } from './subscription-headers';
@@ -63,28 +64,6 @@ export const QUEUE_ARGUMENT_HEADERS: ReadonlySet<string> = new Set([
   'x-single-active-consumer', 'x-max-age', 'x-stream-max-segment-size-bytes', 'x-initial-cluster-size',
   'x-delivery-limit', 'x-queue-version',
 ]);
-
-/** Where a destination points, by its RabbitMQ prefix; `name` is what follows the prefix. */
-type Parsed =
-  | { kind: 'topic' | 'queue' | 'amq-queue' | 'reply-queue' | 'temp-queue'; name: string }
-  | { kind: 'exchange'; name: string; exchange: string }
-  | { kind: 'unknown'; name: string };
-
-const PREFIXES: ReadonlyArray<[string, 'topic' | 'queue' | 'amq-queue' | 'reply-queue' | 'temp-queue' | 'exchange']> = [
-  ['/topic/', 'topic'], ['/queue/', 'queue'], ['/amq/queue/', 'amq-queue'], ['/exchange/', 'exchange'],
-  ['/reply-queue/', 'reply-queue'], ['/temp-queue/', 'temp-queue'],
-];
-
-export function parseDestination(destination: string): Parsed {
-  for (const [prefix, kind] of PREFIXES) {
-    if (!destination.startsWith(prefix)) continue;
-    const name = destination.slice(prefix.length);
-    if (kind !== 'exchange') return { kind, name };
-    const slash = name.indexOf('/');
-    return { kind, name, exchange: slash < 0 ? name : name.slice(0, slash) };
-  }
-  return { kind: 'unknown', name: destination };
-}
 
 /**
  * True when a subscription depends on something it does not declare itself: an existing queue
@@ -141,7 +120,7 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
   // client, nothing can clash with what exists.
   if (publicExchange && (!declaring || plainFlags)) return SAFE;
   if (parsed.kind === 'exchange' && !declaring) return exchangeProbe(parsed.exchange);
-  const target: ProbeTarget = { destination, headers: probeHeaders(headers, ENGINE_SUBSCRIBE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS) };
+  const target: ProbeTarget = { destination, headers: headersExcept(headers, [ENGINE_SUBSCRIBE_HEADERS, PASSIVE_SUBSCRIBE_HEADERS]) };
   return { verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(target.headers)}`, target };
 }
 
@@ -153,7 +132,7 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
  * a stream (`/queue/` with `x-queue-type: stream`) or reads from an offset (`x-stream-offset`); a
  * stream named by `/amq/queue/` without `x-stream-offset` looks like any other queue.
  */
-function streamConsumerRefusal(request: SubscribeRequest, parsed: Parsed, prefetch: number): Assessment | undefined {
+function streamConsumerRefusal(request: SubscribeRequest, parsed: ParsedDestination, prefetch: number): Assessment | undefined {
   const { headers } = request;
   if (parsed.kind !== 'queue' && parsed.kind !== 'amq-queue') return undefined;
   const declaresStream = parsed.kind === 'queue' && headers['x-queue-type'] === 'stream';
@@ -186,7 +165,7 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
   const refusal = refuseDestination(parsed, destination, 'SEND');
   if (refusal) return refusal;
   const replyTo = headers['reply-to'];
-  if (replyTo !== undefined && replyTo.startsWith('/temp-queue/')) {
+  if (replyTo !== undefined && isTempQueue(replyTo)) {
     // RabbitMQ would make the temporary queue on the pooled connection: a queue nobody can free,
     // whose replies no session could be found for. Callers open a reply address instead.
     return refuse(Errors.INVALID_HEADER, 'reply-to', `${replyTo} (a temporary queue on a shared broker connection; open a reply address)`);
@@ -206,7 +185,7 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
       const declaration = queueDeclarationHeaders(headers);
       return {
         verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(declaration)}`, target: { destination, headers: declaration },
-        lockedVia: `/amq/queue/${parsed.name}`,
+        lockedVia: `${AMQ_QUEUE_PREFIX}${parsed.name}`,
       };
     }
     default:
@@ -247,7 +226,7 @@ export function headerSignature(headers: StompHeaders): string {
   return out;
 }
 
-function refuseDestination(parsed: Parsed, destination: string, command: 'SUBSCRIBE' | 'SEND'): Assessment | undefined {
+function refuseDestination(parsed: ParsedDestination, destination: string, command: 'SUBSCRIBE' | 'SEND'): Assessment | undefined {
   switch (parsed.kind) {
     case 'unknown':
       return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (RabbitMQ knows /topic/, /queue/, /amq/queue/, /exchange/ and /reply-queue/)`);
@@ -265,16 +244,8 @@ function refuseDestination(parsed: Parsed, destination: string, command: 'SUBSCR
 
 /** Only the exchange's existence matters: one probe serves every routing key, SEND and SUBSCRIBE. */
 function exchangeProbe(exchange: string): Assessment {
-  const target: ProbeTarget = { destination: `/exchange/${exchange}/stomp-relay.probe`, headers: Object.create(null) as StompHeaders };
+  const target: ProbeTarget = { destination: `${EXCHANGE_PREFIX}${exchange}/stomp-relay.probe`, headers: Object.create(null) as StompHeaders };
   return { verdict: 'probe', key: `EXCHANGE\n${exchange}`, target };
-}
-
-function probeHeaders(headers: StompHeaders, ...skip: Array<ReadonlySet<string>>): StompHeaders {
-  const out: StompHeaders = Object.create(null);
-  for (const name of Object.keys(headers)) {
-    if (!skip.some((set) => set.has(name))) out[name] = headers[name];
-  }
-  return out;
 }
 
 function refuse(definition: Parameters<typeof relayError>[0], ...args: string[]): Assessment {

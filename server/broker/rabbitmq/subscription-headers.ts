@@ -2,7 +2,7 @@
  * Which SUBSCRIBE and SEND headers go to RabbitMQ, which MESSAGE headers come back to clients,
  * and which subscriptions can share one broker subscription.
  */
-import type { StompFrame, StompHeaders } from '../../codec/frame';
+import { headersExcept, type StompFrame, type StompHeaders } from '../../codec/frame';
 import type { CloseOptions, SubscribeRequest } from '../broker';
 import { engineDurableQueue, stompBoolean } from '../subscription-flags';
 
@@ -38,10 +38,7 @@ export function shareKey(request: SubscribeRequest): string | undefined {
 
 /** SUBSCRIBE headers for RabbitMQ: the client's pass-through headers plus the engine's own. */
 export function subscribeHeaders(request: SubscribeRequest, id: string): StompHeaders {
-  const out: StompHeaders = Object.create(null);
-  for (const name of Object.keys(request.headers)) {
-    if (!ENGINE_SUBSCRIBE_HEADERS.has(name)) out[name] = request.headers[name];
-  }
+  const out = headersExcept(request.headers, ENGINE_SUBSCRIBE_HEADERS);
   out.id = id;
   out.destination = request.destination;
   // `client` is turned into `client-individual`: RabbitMQ implements a `client` ACK as a multiple
@@ -68,19 +65,12 @@ export function unsubscribeHeaders(request: SubscribeRequest, options: CloseOpti
 
 /** SEND headers for RabbitMQ. */
 export function sendHeaders(destination: string, headers: StompHeaders): StompHeaders {
-  const out: StompHeaders = Object.create(null);
-  for (const name of Object.keys(headers)) {
-    if (!ENGINE_SEND_HEADERS.has(name)) out[name] = headers[name];
-  }
+  const out = headersExcept(headers, ENGINE_SEND_HEADERS);
   out.destination = destination;
   return out;
 }
 
 /** The headers of a MESSAGE from RabbitMQ that the receiving client should see. */
 export function messageHeaders(frame: StompFrame): StompHeaders {
-  const out: StompHeaders = Object.create(null);
-  for (const name of Object.keys(frame.headers)) {
-    if (!CONNECTION_MESSAGE_HEADERS.has(name)) out[name] = frame.headers[name];
-  }
-  return out;
+  return headersExcept(frame.headers, CONNECTION_MESSAGE_HEADERS);
 }

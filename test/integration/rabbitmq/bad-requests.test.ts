@@ -11,6 +11,7 @@ import { headers } from '../../../server/codec/frame';
 import { parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
 import type { ErrorCode } from '../../../server/errors';
 import { RecordingSink } from '../../broker-suite/recording-sink';
+import { publish, subscribe as subscribeTo } from '../../broker-suite/requests';
 import { expectRelayError, freshDestination, waitUntil } from '../../broker-suite/wait';
 import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
 import { waitFor } from '../../harness/stomp-test-kit';
@@ -69,10 +70,8 @@ describe('RabbitMqBroker: bad requests do not disturb other sessions', function 
     expect(broker.openConnections).to.equal(1);
   }
 
-  const subscribe = (destination: string, init: Record<string, string> = {}) =>
-    broker.subscribe({ destination, ack: 'auto', headers: headers(init) }, new RecordingSink());
-  const send = (destination: string, init: Record<string, string> = {}, confirm = false) =>
-    broker.publish({ destination, headers: headers(init), body: Buffer.from('bad') }, { confirm });
+  const subscribe = (destination: string, init: Record<string, string> = {}) => subscribeTo(broker, destination, new RecordingSink(), 'auto', init);
+  const send = (destination: string, init: Record<string, string> = {}, confirm = false) => publish(broker, destination, 'bad', init, { confirm });
 
   it('SUBSCRIBE to a missing /amq/queue/', async () => {
     await expectUndisturbed(() => subscribe(unique('/amq/queue/missing-')), 'DESTINATION_NOT_ALLOWED', 'no queue');

@@ -65,6 +65,14 @@ describe('RabbitMQ engine: logs', function () {
     expect(logs.records().filter((r) => r.level >= 40 && /presence|session control/i.test(String(r.msg)))).to.deep.equal([]);
   });
 
+  it('logs each readiness change once, in the engine\'s words', async () => {
+    const logs = captureLogs('info');
+    relay = await startRelay({ ...node.relayOptions, logger: logs.logger, instanceId: 'logs-ready-once' });
+    await waitFor(() => logs.records().some((r) => r.msg === 'RabbitMQ is reachable'), 'the engine to say RabbitMQ is reachable');
+    const readyLines = logs.records().filter((r) => r.ready === true);
+    expect(readyLines.map((r) => r.msg)).to.deep.equal(['RabbitMQ is reachable']);
+  });
+
   it('logs nothing at warn when a relay with clients on user, topic and queue subscriptions shuts down', async () => {
     const logs = captureLogs('info');
     relay = await startRelay({ ...node.relayOptions, logger: logs.logger, instanceId: 'logs-shutdown' });

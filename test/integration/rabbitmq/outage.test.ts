@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import type { Broker } from '../../../server/broker/broker';
 import { headers } from '../../../server/codec/frame';
 import { RecordingSink } from '../../broker-suite/recording-sink';
+import { publish } from '../../broker-suite/requests';
 import { freshDestination, waitUntil } from '../../broker-suite/wait';
 import { retryUntilDelivered, useRabbitBrokers } from './rabbit-brokers';
 
@@ -15,9 +16,6 @@ describe('RabbitMqBroker after a RabbitMQ outage', function () {
   this.timeout(120_000);
   const rabbit = useRabbitBrokers();
   const startBroker = (poolSize: number) => rabbit.start(poolSize);
-
-  const publish = (broker: Broker, destination: string, body: string): Promise<void> =>
-    broker.publish({ destination, headers: headers(), body: Buffer.from(body) }, { confirm: true });
 
   async function outage(broker: Broker): Promise<void> {
     try {

@@ -4,10 +4,11 @@
  * several relay instances on one RabbitMQ. Runs against a private node (test/harness/rabbitmq.ts).
  */
 import { expect } from 'chai';
-import type { Broker, Consumer } from '../../../server/broker/broker';
+import type { Broker } from '../../../server/broker/broker';
 import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { headers } from '../../../server/codec/frame';
 import { RecordingSink } from '../../broker-suite/recording-sink';
+import { publish, subscribe } from '../../broker-suite/requests';
 import { expectRelayError, freshDestination, waitUntil } from '../../broker-suite/wait';
 import { waitFor } from '../../harness/stomp-test-kit';
 import { retryUntilDelivered, useRabbitBrokers } from './rabbit-brokers';
@@ -17,11 +18,6 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
   // Broker heart-beats on: these tests also cover a connection's liveness checks.
   const rabbit = useRabbitBrokers({ heartbeatMs: 2000 });
   const startBroker = (poolSize = 4) => rabbit.start(poolSize);
-
-  const subscribe = (broker: Broker, destination: string, sink: RecordingSink, ack: 'auto' | 'client-individual' = 'auto'): Promise<Consumer> =>
-    broker.subscribe({ destination, ack, headers: headers() }, sink);
-  const publish = (broker: Broker, destination: string, body: string): Promise<void> =>
-    broker.publish({ destination, headers: headers(), body: Buffer.from(body) }, { confirm: true });
 
   async function waitReady(broker: Broker, ready: boolean, timeoutMs = 20_000): Promise<void> {
     await waitUntil(() => broker.ready === ready, () => `ready stayed ${broker.ready}`, timeoutMs);

@@ -4,10 +4,10 @@
  */
 import { expect } from 'chai';
 import type { ReplyAddress } from '../../../server/broker/broker';
-import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import type { ConnectionSlot } from '../../../server/broker/rabbitmq/connection-slot';
 import { headers } from '../../../server/codec/frame';
 import { RecordingSink } from '../../broker-suite/recording-sink';
+import { publish } from '../../broker-suite/requests';
 import { freshDestination, waitUntil } from '../../broker-suite/wait';
 import { useRabbitBrokers } from './rabbit-brokers';
 
@@ -15,9 +15,6 @@ describe('RabbitMqBroker reply addresses on a real RabbitMQ', function () {
   this.timeout(60_000);
   const rabbit = useRabbitBrokers();
   const startBroker = (poolSize = 2) => rabbit.start(poolSize);
-
-  const publish = (broker: RabbitMqBroker, destination: string, body: string, extra: Record<string, string> = {}): Promise<void> =>
-    broker.publish({ destination, headers: headers(extra), body: Buffer.from(body) }, { confirm: true });
 
   const queueOf = (address: ReplyAddress): string => address.destination.slice('/reply-queue/'.length);
 

@@ -6,6 +6,7 @@ import { RelayError } from '../../../server/errors';
 import { brokerContract } from '../../broker-suite/broker-contract';
 import { HISTORY_CONTRACT_OPTIONS, historyContract } from '../../broker-suite/history-contract';
 import { RecordingSink } from '../../broker-suite/recording-sink';
+import { publish as publishTo, subscribe as subscribeTo } from '../../broker-suite/requests';
 import { expectRelayError } from '../../broker-suite/wait';
 
 brokerContract('memory', async () => {
@@ -29,13 +30,9 @@ describe('MemoryBroker (embedded engine specifics)', function () {
     return broker;
   }
 
-  function subscribe(destination: string, sink: RecordingSink, ack: AckMode = 'auto', extra: Record<string, string> = {}) {
-    return broker.subscribe({ destination, ack, headers: headers(extra) }, sink);
-  }
-
-  function publish(destination: string, body: string, extra: Record<string, string> = {}) {
-    return broker.publish({ destination, headers: headers(extra), body: Buffer.from(body) });
-  }
+  const subscribe = (destination: string, sink: RecordingSink, ack: AckMode = 'auto', extra: Record<string, string> = {}) =>
+    subscribeTo(broker, destination, sink, ack, extra);
+  const publish = (destination: string, body: string, extra: Record<string, string> = {}) => publishTo(broker, destination, body, extra, {});
 
   afterEach(async function () {
     await broker?.stop();

@@ -19,6 +19,11 @@ describe('docs stay in step with the code', () => {
     expect(documented).to.deep.equal(catalogue);
   });
 
+  it('keys the error catalogue by its codes (Errors.X.code is X)', () => {
+    const mismatched = Object.entries(Errors).filter(([key, definition]) => definition.code !== key).map(([key]) => key);
+    expect(mismatched).to.deep.equal([]);
+  });
+
   it('docs/operations.md documents every environment variable the CLI reads', () => {
     const doc = readFileSync(join(root, 'docs', 'operations.md'), 'utf8');
     const missing = ENV_VARS.filter((v) => !doc.includes('`' + v.name + '`')).map((v) => v.name);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DevLoginAuthenticator } from '../../../server/auth/authenticator';
+import { DevLoginAuthenticator } from '../../../server/auth/dev-login-authenticator';
 import { headers } from '../../../server/codec/frame';
 import { RelayError } from '../../../server/errors';
 import { PrefixRouter } from '../../../server/session/destination-router';

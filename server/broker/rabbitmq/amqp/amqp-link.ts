@@ -17,7 +17,7 @@ import * as amqp from 'amqplib';
 import type { AmqpEndpoint } from '../../../config';
 import { Errors, relayError, type RelayError } from '../../../errors';
 import type { Logger } from '../../../observability/logger';
-import { backoffDelay, type BackoffOptions } from '../backoff';
+import { backoffDelay, RetryLoop, type BackoffOptions } from '../backoff';
 
 export interface AmqpLinkOptions {
   endpoints: readonly AmqpEndpoint[];
@@ -48,10 +48,8 @@ export interface AmqpLinkEvents {
 export class AmqpLink {
   private current: AmqpSession | undefined;
   private connecting = false;
-  private stopped = false;
-  private attempt = 0;
   private next = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly retry = new RetryLoop(() => void this.connect(), (failures) => backoffDelay(failures, this.options.backoff));
 
   constructor(private readonly options: AmqpLinkOptions, private readonly events: AmqpLinkEvents) {
     if (options.endpoints.length === 0) throw relayError(Errors.INVALID_CONFIG, 'AMQP needs at least one endpoint');
@@ -66,16 +64,11 @@ export class AmqpLink {
 
   /** Skips the wait before the next attempt (the STOMP side just reached the broker). */
   retryNow(): void {
-    if (this.retryTimer === undefined || this.stopped) return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    void this.connect();
+    this.retry.now();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.retry.stop();
     const session = this.current;
     this.current = undefined;
     if (session) await session.connection.close().catch(() => undefined);
@@ -92,7 +85,7 @@ export class AmqpLink {
   private get logger(): Logger { return this.options.logger; }
 
   private async connect(): Promise<void> {
-    if (this.stopped || this.connecting || this.current) return;
+    if (this.retry.stopped || this.connecting || this.current) return;
     this.connecting = true;
     const endpoint = this.options.endpoints[this.next % this.options.endpoints.length];
     const where = `${endpoint.host}:${endpoint.port}`;
@@ -109,7 +102,7 @@ export class AmqpLink {
       }, { timeout: this.options.connectTimeoutMs, noDelay: true });
       const channel = await connection.createChannel();
       const confirms = await connection.createConfirmChannel();
-      if (this.stopped) {
+      if (this.retry.stopped) {
         await connection.close().catch(() => undefined);
         return;
       }
@@ -120,11 +113,11 @@ export class AmqpLink {
         down = true;
         if (this.current !== session) return;
         this.current = undefined;
-        if (this.stopped) return;
+        if (this.retry.stopped) return;
         this.logger.warn({ endpoint: where, reason: why }, 'AMQP connection lost; reconnecting');
         this.next++;
         this.events.down(relayError(Errors.BROKER_UNAVAILABLE, `AMQP connection to ${where} lost (${why})`));
-        this.scheduleRetry();
+        this.retry.later();
       };
       connection.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'AMQP connection error'));
       connection.on('close', (err?: Error) => lost(err?.message ?? 'closed'));
@@ -136,7 +129,7 @@ export class AmqpLink {
           if (this.current === session) connection?.close().catch(() => lost('channel closed'));
         });
       }
-      this.attempt = 0;
+      this.retry.succeeded();
       this.current = session;
       this.logger.info({ endpoint: where }, 'AMQP connection up');
       await this.events.up(session);
@@ -146,21 +139,13 @@ export class AmqpLink {
       // Refusals (credentials, vhost, AMQP listener off) are what an operator must see: at warn for
       // the first failure of a series and every tenth after, at debug in between (an outage retries
       // every few seconds).
-      const level = this.attempt % 10 === 0 ? 'warn' : 'debug';
-      this.logger[level]({ endpoint: where, reason: message, attempt: this.attempt + 1 }, 'AMQP connection attempt failed (BROKER_AMQP_URL)');
+      const level = this.retry.failures % 10 === 0 ? 'warn' : 'debug';
+      this.logger[level]({ endpoint: where, reason: message, attempt: this.retry.failures + 1 }, 'AMQP connection attempt failed (BROKER_AMQP_URL)');
       this.next++;
-      this.scheduleRetry();
+      this.retry.later();
     } finally {
       this.connecting = false;
     }
   }
 
-  private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer !== undefined) return;
-    const delay = backoffDelay(this.attempt++, this.options.backoff);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.connect();
-    }, delay);
-  }
 }

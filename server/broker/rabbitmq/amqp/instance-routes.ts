@@ -370,7 +370,8 @@ export class InstanceRoutes {
       body: msg.content,
       messageId: `r${this.generation}-${msg.fields.deliveryTag}`,
     };
-    // One Delivery for every local subscriber: the session layer encodes the MESSAGE once.
+    // One Delivery for every local subscriber: the session layer encodes the MESSAGE once
+    // (session/message-encoder.ts caches per Delivery's message; the contract pins the sharing).
     const delivery: Delivery = { message };
     const logger = this.options.logger;
     const exact = this.bindings.get(`${exchange}\n${routingKey}`);
