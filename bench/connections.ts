@@ -11,7 +11,11 @@
  *     socket (bench/peers/ws-floor/server.ts): what a socket costs with no protocol at all.
  *
  *     npx tsx bench/connections.ts [--sessions 10000] [--paths ws-embedded,ws-floor,...] [--heartbeat 10000]
- *                                  [--load-processes auto] [--settle 5000] [--dist]
+ *                                  [--load-processes auto] [--settle 5000] [--dist] [--relay-root <dir>]
+ *
+ * Use `--dist` (after `npm run build`) for figures of what production runs: tsx compiles with
+ * esbuild's keepNames, which gives every function its own `name` property (a 256-byte property
+ * dictionary per closure), so a relay run from the sources looks several KB per session heavier.
  *
  * Sessions offer `heart-beat: <h>,<h>` as stomp.js does (default 10 s both ways, so the relay runs
  * its heart-beat clocks; 0 = none). They live in load processes (bench/lib/user-load.ts), each on a
@@ -45,6 +49,8 @@ const { values: args } = parseArgs({
     settle: { type: 'string', default: '5000' },
     'phase-timeout': { type: 'string', default: '600000' },
     dist: { type: 'boolean', default: false },
+    /** Run the relays from another source tree (e.g. a `git worktree` of an older commit), for before/after figures. */
+    'relay-root': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -134,6 +140,7 @@ async function startServer(path: PathKey, rabbit: () => Promise<RabbitNode>, cle
   const node = path.endsWith('rabbitmq') ? await rabbit() : undefined;
   const relay = await startRelayProcess({
     brokerUrl: node?.brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `conn-${path}`, dist: args.dist, readyTimeoutMs: 60_000,
+    root: args['relay-root'] || undefined,
   });
   cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
   const sockjs = path.startsWith('sockjs');
