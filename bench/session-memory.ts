@@ -15,7 +15,7 @@
  *
  * The relay comes from dist/ (`npm run build` first), as production runs it: tsx compiles with
  * esbuild's keepNames, which gives every function a `name` property of its own (a 256-byte property
- * dictionary per closure), so relays run from the sources through tsx look ~7 KB per session
+ * dictionary per closure), so relays run from the sources through tsx look ~6 KB per session
  * heavier than they are. `--sources` measures that way anyway.
  *
  *     npm run build && node --expose-gc --require tsx/cjs bench/session-memory.ts [--sessions 5000] [--heartbeat 10000]
