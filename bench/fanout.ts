@@ -1,16 +1,20 @@
 /**
- * Topic fan-out: one publisher, N subscribers on one topic, 100-byte messages; the same client code
- * against three broker paths, side by side in one run on one machine:
+ * Topic fan-out: one publisher, N subscribers on one topic, 100-byte messages; the same load shape
+ * against five server paths, side by side in one run on one machine:
  *
  *   1. two relay instances on one private RabbitMQ node (subscribers spread over both, publisher on A),
- *   2. RabbitMQ's own Web-STOMP plugin on that node (the peer: what browsers would use without a relay),
- *   3. one relay instance with the embedded broker.
+ *   2. RabbitMQ's own Web-STOMP plugin on that node (peer: what browsers would use without a relay),
+ *   3. one relay instance with the embedded broker,
+ *   4. two Socket.IO 4.8 instances with @socket.io/redis-adapter on a private redis-server (peer:
+ *      what a Node team would pick instead; topics are rooms, bench/peers/socketio/server.ts),
+ *   5. the bare `ws` floor: one plain `ws` server writing the publisher's bytes (the MESSAGE frame a
+ *      relay subscriber gets) to every receiver, with no protocol work (bench/peers/ws-floor/server.ts).
  *
  * Each path runs two scenarios: a fixed publish rate (latency comparable across paths) and the
- * highest rate the publisher's socket takes (throughput). Relays run as child processes (the CLI),
- * so they do not share the load clients' event loop.
+ * highest rate the publisher's socket takes (throughput). Servers run as child processes, so they
+ * do not share the load clients' event loop. Ratios are reported against each peer in the same round.
  *
- *     npx tsx bench/fanout.ts [--subscribers 200] [--messages 2000] [--rate 50] [--size 100] [--rounds 1] [--dist]
+ *     npx tsx bench/fanout.ts [--subscribers 200] [--messages 2000] [--rate 50] [--size 100] [--rounds 1] [--only a,b] [--dist]
  *
  * The default fixed rate, 50 msg/s × 200 subscribers = 10,000 deliveries/s, is one Web-STOMP keeps up
  * with on the 2-core reference machine (p99 ~15 ms); at 200 msg/s it fell seconds behind, which
@@ -19,6 +23,7 @@
  * Bounded: M messages per scenario, every wait has a deadline; undelivered messages count as lost.
  * The clients share the machine with the servers, so compare the ratios, not the absolute numbers.
  */
+import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { startRabbitNode, type RabbitNode } from '../test/harness/rabbitmq';
@@ -27,9 +32,11 @@ import { Cleanup } from './lib/cleanup';
 import { DeliveryTracker } from './lib/delivery-tracker';
 import { ensureOpenFileLimit } from './lib/file-limit';
 import { environmentBanner, fmt, markdownTable } from './lib/markdown';
-import { cpuSecondsOfProcessesMatching, selfCpuSeconds, startRelayProcess, type RelayProcess } from './lib/relay-process';
+import { cpuSecondsOfProcessesMatching, freePort, selfCpuSeconds, startRelayProcess, type RelayProcess } from './lib/relay-process';
 import { stampBody } from './lib/stats';
-import { connectMany, connectStomp, type StompWsClient } from './lib/stomp-ws-client';
+import { openFloorClient, openMany, openSocketIoClient, openStompClient, openStompClients, type FanoutPublisher, type FanoutSubscriber } from './lib/fanout-clients';
+import { startPeerProcess, type PeerProcess } from './lib/peer-process';
+import { startRedisServer } from './lib/redis-server';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,7 +51,7 @@ const { values: args } = parseArgs({
     dist: { type: 'boolean', default: false },
     /** Repeat the whole comparison, alternating the order of paths (ABC, CBA, ...); ratios per round and median. */
     rounds: { type: 'string', default: '1' },
-    /** Comma-separated subset of: relay-rabbitmq, web-stomp, relay-embedded. */
+    /** Comma-separated subset of: relay-rabbitmq, web-stomp, relay-embedded, socketio, ws-floor. */
     only: { type: 'string', default: '' },
   },
   strict: true,
@@ -58,6 +65,8 @@ const PUBLISH_TIMEOUT_MS = positive('publish-timeout');
 const DRAIN_TIMEOUT_MS = positive('drain-timeout');
 const ROUNDS = positive('rounds');
 const TOPIC = '/topic/bench.fanout';
+/** Paths in the order they run (odd rounds) and are listed. */
+const TARGET_ORDER = ['relay-rabbitmq', 'web-stomp', 'relay-embedded', 'socketio', 'ws-floor'];
 /** Publisher pauses while this much is queued in its socket (max-rate scenario flow control). */
 const PUBLISHER_MAX_BUFFERED = 512 * 1024;
 const WARMUP_BASE = 900_000_000;
@@ -68,12 +77,22 @@ function positive(name: keyof typeof args): number {
   return n;
 }
 
-/** One broker path under test. */
+/** One server path under test. */
 interface Target {
   key: string;
   label: string;
-  /** Starts what the path needs; returns URLs and a stop function. */
-  setup(): Promise<{ subscriberUrl(i: number): string; publisherUrl: string; login(i: number): string; passcode?: string; cpuSeconds(): number; stop(): Promise<void> }>;
+  /** A peer the other paths are compared with (ratios against it are reported). */
+  peer?: boolean;
+  /** Starts what the path needs; returns how to open its clients, its CPU clock and a stop function. */
+  setup(): Promise<PathUnderTest>;
+}
+
+interface PathUnderTest {
+  openSubscribers(count: number): Promise<FanoutSubscriber[]>;
+  openPublisher(): Promise<FanoutPublisher>;
+  /** CPU seconds of every server and broker process of the path so far. */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
 }
 
 interface Scenario {
@@ -93,6 +112,8 @@ interface Row {
   closedSubscribers: number;
   serverCpu: number;
   clientCpu: number;
+  /** 1-minute load average when the scenario started (the machine is shared: read ratios). */
+  load: number;
 }
 
 async function main(): Promise<void> {
@@ -104,16 +125,20 @@ async function main(): Promise<void> {
     process.stdout.write(`${environmentBanner()}\n`);
     process.stdout.write(`${SUBSCRIBERS} subscribers on ${TOPIC}, 1 publisher, ${MESSAGES} messages of ${SIZE} B per scenario; relays run as child processes (${args.dist ? 'dist/server/cli.js' : 'server/cli.ts via tsx'}).\n\n`);
 
-    const node = await startRabbitNode();
-    cleanup.add('RabbitMQ node', () => node.stop());
-    const rabbitCpu = (): number => cpuSecondsOfProcessesMatching(node.dir);
-
     const scenarios: Scenario[] = [
       { name: `fixed ${RATE} msg/s`, rate: RATE },
       { name: 'max rate', rate: Infinity },
     ];
-    const targets = buildTargets(node, rabbitCpu, cleanup);
+    // The RabbitMQ node starts only when a selected path uses it.
+    let node: Promise<RabbitNode> | undefined;
+    const rabbit = (): Promise<RabbitNode> => (node ??= startRabbitNode().then((n) => {
+      cleanup.add('RabbitMQ node', () => n.stop());
+      return n;
+    }));
+    const targets = buildTargets(rabbit, cleanup);
     const only = args.only ? new Set(args.only.split(',')) : undefined;
+    const unknown = [...(only ?? [])].filter((k) => !targets.some((t) => t.key === k));
+    if (unknown.length > 0) throw new Error(`--only: unknown path ${unknown.join(', ')} (known: ${targets.map((t) => t.key).join(', ')})`);
     const selected = targets.filter((t) => !only || only.has(t.key));
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate the order so that a path is not always the one measured while the box warms up.
@@ -128,69 +153,125 @@ async function main(): Promise<void> {
   }
 }
 
-function buildTargets(node: RabbitNode, rabbitCpu: () => number, cleanup: Cleanup): Target[] {
-  const relays = async (count: number, brokerUrl: string | undefined): Promise<RelayProcess[]> => {
+function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Target[] {
+  const rabbitCpu = async (): Promise<() => number> => {
+    const node = await rabbit();
+    return () => cpuSecondsOfProcessesMatching(node.dir);
+  };
+  const relays = async (count: number, node: RabbitNode | undefined): Promise<RelayProcess[]> => {
+    const brokerUrl = node?.brokerUrl;
     const started: RelayProcess[] = [];
     for (let i = 0; i < count; i++) {
-      const relay = await startRelayProcess({ brokerUrl, brokerAmqpUrl: brokerUrl ? node.amqpUrl : undefined, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist });
+      const relay = await startRelayProcess({ brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist });
       started.push(relay);
       cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
     }
     return started;
   };
-  const relayTarget = (key: string, label: string, count: number, brokerUrl: string | undefined): Target => ({
+  const stomp = (subscriberUrl: (i: number) => string, publisherUrl: string, login: (i: number) => string, passcode?: string) => ({
+    openSubscribers: (count: number) => openStompClients(count, (i) => ({ url: subscriberUrl(i), login: login(i), passcode })),
+    openPublisher: () => openStompClient({ url: publisherUrl, login: login(SUBSCRIBERS), passcode }),
+  });
+  const peers = async (count: number, start: (i: number) => Promise<PeerProcess>): Promise<PeerProcess[]> => {
+    const started: PeerProcess[] = [];
+    for (let i = 0; i < count; i++) {
+      const peer = await start(i);
+      started.push(peer);
+      cleanup.add(peer.name, () => peer.stop(), () => peer.kill());
+    }
+    return started;
+  };
+  const relayTarget = (key: string, label: string, count: number, withRabbit: boolean): Target => ({
     key,
     label,
     async setup() {
-      const rs = await relays(count, brokerUrl);
+      const node = withRabbit ? await rabbit() : undefined;
+      const brokerCpu = withRabbit ? await rabbitCpu() : () => 0;
+      const rs = await relays(count, node);
       return {
-        subscriberUrl: (i) => rs[i % rs.length]!.wsUrl,
-        publisherUrl: rs[0]!.wsUrl,
-        login: (i) => `bench-${i}`,
+        ...stomp((i) => rs[i % rs.length]!.wsUrl, rs[0]!.wsUrl, (i) => `bench-${i}`),
         // RabbitMQ works for the relays too, so the server-side CPU includes it.
-        cpuSeconds: () => rs.reduce((sum, r) => sum + r.cpuSeconds(), 0) + (brokerUrl ? rabbitCpu() : 0),
+        cpuSeconds: () => rs.reduce((sum, r) => sum + r.cpuSeconds(), 0) + brokerCpu(),
         stop: async () => { for (const r of rs) await r.stop(); },
       };
     },
   });
   return [
-    relayTarget('relay-rabbitmq', 'relay ×2 → RabbitMQ', 2, node.brokerUrl),
+    relayTarget('relay-rabbitmq', 'relay ×2 → RabbitMQ', 2, true),
     {
       key: 'web-stomp',
       label: 'RabbitMQ Web-STOMP (peer)',
+      peer: true,
       async setup() {
-        const url = `ws://127.0.0.1:${node.webStompPort}/ws`;
-        return { subscriberUrl: () => url, publisherUrl: url, login: () => 'guest', passcode: 'guest', cpuSeconds: rabbitCpu, stop: async () => undefined };
+        const url = `ws://127.0.0.1:${(await rabbit()).webStompPort}/ws`;
+        return { ...stomp(() => url, url, () => 'guest', 'guest'), cpuSeconds: await rabbitCpu(), stop: async () => undefined };
       },
     },
-    relayTarget('relay-embedded', 'relay ×1, embedded broker', 1, undefined),
+    relayTarget('relay-embedded', 'relay ×1, embedded broker', 1, false),
+    {
+      key: 'socketio',
+      label: 'Socket.IO ×2 + Redis (peer)',
+      peer: true,
+      async setup() {
+        const redis = await startRedisServer();
+        const dropRedis = cleanup.add('redis-server', () => redis.stop(), () => redis.kill());
+        const servers = await peers(2, async (i) => startPeerProcess({
+          name: `socketio-${String.fromCharCode(65 + i)}`, script: 'bench/peers/socketio/server.ts', port: await freePort(), env: { REDIS_URL: redis.url },
+        }));
+        const url = (i: number): string => `http://127.0.0.1:${servers[i % servers.length]!.port}`;
+        return {
+          openSubscribers: (count) => openMany(count, (i) => openSocketIoClient(url(i))),
+          openPublisher: () => openSocketIoClient(url(0)),
+          cpuSeconds: () => servers.reduce((sum, p) => sum + p.cpuSeconds(), 0) + redis.cpuSeconds(),
+          stop: async () => {
+            for (const p of servers) await p.stop();
+            await dropRedis();
+          },
+        };
+      },
+    },
+    {
+      key: 'ws-floor',
+      label: 'bare ws floor ×1 (peer)',
+      peer: true,
+      async setup() {
+        const [floor] = await peers(1, async () => startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort() }));
+        const url = `ws://127.0.0.1:${floor!.port}`;
+        return {
+          openSubscribers: (count) => openMany(count, () => openFloorClient(url, 'sub')),
+          openPublisher: () => openFloorClient(url, 'pub'),
+          cpuSeconds: () => floor!.cpuSeconds(),
+          stop: () => floor!.stop(),
+        };
+      },
+    },
   ];
 }
 
 async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup, round: number): Promise<Row[]> {
   const path = await target.setup();
-  const clients: StompWsClient[] = [];
+  const clients: FanoutSubscriber[] = [];
   const dropClients = cleanup.add(`${target.label} clients`, async () => {
-    await Promise.all(clients.map((c) => c.close(1_000)));
+    await Promise.all(clients.map((c) => c.close()));
   }, () => clients.forEach((c) => c.terminate()));
   const rows: Row[] = [];
   try {
-    const subscribers = await connectMany(SUBSCRIBERS, (i) => ({ url: path.subscriberUrl(i), login: path.login(i), passcode: path.passcode }));
+    const subscribers = await path.openSubscribers(SUBSCRIBERS);
     clients.push(...subscribers);
-    const publisher = await connectStomp({ url: path.publisherUrl, login: path.login(SUBSCRIBERS), passcode: path.passcode });
+    const publisher = await path.openPublisher();
     clients.push(publisher);
 
     let tracker = new DeliveryTracker(SUBSCRIBERS, WARMUP_BASE, 1_000_000);
     for (let i = 0; i < subscribers.length; i += 100) {
       await Promise.all(subscribers.slice(i, i + 100).map((c, j) =>
-        c.subscribe(TOPIC, (frame) => tracker.onMessage(i + j, frame.body, performance.now()))));
+        c.subscribe(TOPIC, (body) => tracker.onMessage(i + j, body, performance.now()))));
     }
 
     // Warm-up: publish until every subscriber has seen a message (routes exist on every instance).
     const warm = tracker;
     let warmSeq = 0;
     const warmed = await waitFor(() => {
-      if (warm.subscribersReached < SUBSCRIBERS) publisher.send(TOPIC, stampBody(WARMUP_BASE + warmSeq++, performance.now(), SIZE));
+      if (warm.subscribersReached < SUBSCRIBERS) publisher.publish(TOPIC, stampBody(WARMUP_BASE + warmSeq++, performance.now(), SIZE));
       return warm.subscribersReached >= SUBSCRIBERS;
     }, 15_000, 50);
     if (!warmed.met) throw new Error(`${target.label}: only ${warm.subscribersReached}/${SUBSCRIBERS} subscribers got a warm-up message within 15 s`);
@@ -200,6 +281,7 @@ async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup
       const base = (s + 1) * 10_000_000;
       tracker = new DeliveryTracker(SUBSCRIBERS, base, MESSAGES);
       const run = tracker;
+      const load = os.loadavg()[0]!;
       const serverCpu0 = path.cpuSeconds();
       const clientCpu0 = selfCpuSeconds();
       const start = performance.now();
@@ -207,7 +289,7 @@ async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup
       const sent = await paced({
         count: MESSAGES,
         rate: scenario.rate,
-        sendOne: (i) => publisher.send(TOPIC, stampBody(base + i, performance.now(), SIZE)),
+        sendOne: (i) => publisher.publish(TOPIC, stampBody(base + i, performance.now(), SIZE)),
         canSend: () => publisher.bufferedAmount < PUBLISHER_MAX_BUFFERED,
         deadline: Date.now() + publishBudget,
       });
@@ -221,10 +303,11 @@ async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup
         publishSeconds,
         deliverySeconds: (run.lastDeliveryAt - start) / 1000,
         tracker: run,
-        errors: clients.reduce((n, c) => n + c.errors.length, 0),
+        errors: clients.reduce((n, c) => n + c.errors, 0),
         closedSubscribers: subscribers.filter((c) => c.closed).length,
         serverCpu: path.cpuSeconds() - serverCpu0,
         clientCpu: selfCpuSeconds() - clientCpu0,
+        load,
       });
     }
     return rows;
@@ -236,15 +319,17 @@ async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup
 
 function report(rows: Row[]): string {
   const out: string[] = [];
+  const perDeliveryUs = (row: Row): number => (row.serverCpu / Math.max(1, row.tracker.delivered)) * 1e6;
+  const rate = (row: Row): number => row.tracker.delivered / row.deliverySeconds;
   out.push(markdownTable(
-    ['round', 'broker path', 'scenario', 'sent', 'publish msg/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'undelivered at deadline', 'dup', 'ERROR frames / closed subs', 'server CPU s', 'client CPU s'],
+    ['round', 'server path', 'scenario', 'sent', 'publish msg/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'undelivered at deadline', 'dup', 'errors / closed subs', 'server CPU s', 'server CPU µs / delivery', 'client CPU s', 'load 1 min'],
     rows.map((r) => [
       String(r.round),
       r.target.label,
       r.scenario.name,
       fmt.int(r.sent),
       fmt.int(r.sent / r.publishSeconds),
-      fmt.int(r.tracker.delivered / r.deliverySeconds),
+      fmt.int(rate(r)),
       fmt.ms(r.tracker.latency.summary().p50),
       fmt.ms(r.tracker.latency.summary().p99),
       fmt.ms(r.tracker.latency.summary().max),
@@ -253,50 +338,46 @@ function report(rows: Row[]): string {
       fmt.int(r.tracker.duplicates),
       `${r.errors} / ${r.closedSubscribers}`,
       r.serverCpu.toFixed(1),
+      perDeliveryUs(r).toFixed(2),
       r.clientCpu.toFixed(1),
+      r.load.toFixed(2),
     ]),
-    ['r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   ));
   out.push('');
-  out.push('Server CPU: relay processes plus the RabbitMQ node where the path uses it (Web-STOMP: the node alone). Deliveries/s: counted deliveries ÷ (last delivery − first publish).');
-  const peer = (r: Row) => rows.find((p) => p.target.key === 'web-stomp' && p.scenario === r.scenario && p.round === r.round);
-  const perDelivery = (row: Row) => row.serverCpu / Math.max(1, row.tracker.delivered);
-  const ratios = rows.filter((r) => r.target.key !== 'web-stomp' && peer(r)).map((r) => {
-    const p = peer(r)!;
-    const mine = r.tracker.latency.summary();
-    const theirs = p.tracker.latency.summary();
-    return {
-      row: r,
-      values: [
-        (r.tracker.delivered / r.deliverySeconds) / (p.tracker.delivered / p.deliverySeconds),
-        mine.p50 / theirs.p50,
-        mine.p99 / theirs.p99,
-        perDelivery(r) / perDelivery(p),
-      ],
-    };
-  });
+  out.push('Server CPU: every server and broker process of the path (relays + RabbitMQ node; Web-STOMP: the node; Socket.IO: both instances + redis-server; floor: its process), from /proc/<pid>/stat. Deliveries/s: counted deliveries ÷ (last delivery − first publish).');
+  // Every path against every peer of the same round and scenario; a peer only against the peers
+  // listed after it (Web-STOMP and Socket.IO against the floor), so no pair appears twice.
+  const order = (row: Row): number => TARGET_ORDER.indexOf(row.target.key);
+  const ratios = rows.flatMap((r) => rows
+    .filter((p) => p.target.peer && p.scenario === r.scenario && p.round === r.round && (!r.target.peer || order(p) > order(r)))
+    .map((p) => {
+      const mine = r.tracker.latency.summary();
+      const theirs = p.tracker.latency.summary();
+      return { row: r, peer: p, values: [rate(r) / rate(p), mine.p50 / theirs.p50, mine.p99 / theirs.p99, perDeliveryUs(r) / perDeliveryUs(p)] };
+    }));
   const ratioHeader = ['deliveries/s ÷ peer', 'p50 ÷ peer', 'p99 ÷ peer', 'server CPU per delivery ÷ peer'];
   if (ratios.length > 0) {
     out.push('');
-    out.push('Ratios against RabbitMQ Web-STOMP in the same round (throughput: higher is better; latency and CPU: lower is better):');
+    out.push('Ratios against each peer in the same round (throughput: higher is better; latency and CPU: lower is better; max-rate latencies are queueing time of the burst):');
     out.push('');
-    out.push(markdownTable(['round', 'broker path', 'scenario', ...ratioHeader],
-      ratios.map((x) => [String(x.row.round), x.row.target.label, x.row.scenario.name, ...x.values.map(fmt.ratio)]),
-      ['r', 'l', 'l', 'r', 'r', 'r', 'r']));
+    out.push(markdownTable(['round', 'server path', 'peer', 'scenario', ...ratioHeader],
+      ratios.map((x) => [String(x.row.round), x.row.target.label, x.peer.target.label, x.row.scenario.name, ...x.values.map(fmt.ratio)]),
+      ['r', 'l', 'l', 'l', 'r', 'r', 'r', 'r']));
   }
   if (ROUNDS > 1 && ratios.length > 0) {
     const groups = new Map<string, typeof ratios>();
     for (const x of ratios) {
-      const key = `${x.row.target.label}\u0000${x.row.scenario.name}`;
+      const key = `${x.row.target.key}\u0000${x.peer.target.key}\u0000${x.row.scenario.name}`;
       groups.set(key, [...(groups.get(key) ?? []), x]);
     }
     out.push('');
     out.push(`Median over ${ROUNDS} rounds:`);
     out.push('');
-    out.push(markdownTable(['broker path', 'scenario', ...ratioHeader],
-      [...groups.values()].map((g) => [g[0]!.row.target.label, g[0]!.row.scenario.name,
+    out.push(markdownTable(['server path', 'peer', 'scenario', ...ratioHeader],
+      [...groups.values()].map((g) => [g[0]!.row.target.label, g[0]!.peer.target.label, g[0]!.row.scenario.name,
         ...g[0]!.values.map((_, i) => fmt.ratio(median(g.map((x) => x.values[i]!))))]),
-      ['l', 'l', 'r', 'r', 'r', 'r']));
+      ['l', 'l', 'l', 'r', 'r', 'r', 'r']));
   }
   return out.join('\n');
 }

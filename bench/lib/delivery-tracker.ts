@@ -43,8 +43,8 @@ export class DeliveryTracker {
     return this.delivered >= this.expected;
   }
 
-  /** Records a MESSAGE body for `subscriber` that arrived at `nowMs` (performance.now()). */
-  onMessage(subscriber: number, body: Buffer, nowMs: number): void {
+  /** Records a message body (bytes, or Socket.IO's text) for `subscriber` that arrived at `nowMs` (performance.now()). */
+  onMessage(subscriber: number, body: Buffer | string, nowMs: number): void {
     const stamp = readStamp(body);
     if (!stamp || stamp.seq < this.base || stamp.seq >= this.base + this.count) {
       this.stray++;

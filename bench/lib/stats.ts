@@ -64,19 +64,22 @@ export interface Stamp {
 
 /**
  * Reads the stamp {@link stampBody} wrote, skipping leading non-digits (a JSON string's quote).
- * Returns undefined for a body that carries none. Byte loop: no string, no regex per message.
+ * Returns undefined for a body that carries none. Takes the bytes, or the text a Socket.IO client
+ * received (the stamp is ASCII). Character loop: no copy, no regex per message.
  */
-export function readStamp(body: Buffer): Stamp | undefined {
+export function readStamp(body: Buffer | string): Stamp | undefined {
+  const code = typeof body === 'string' ? (i: number) => body.charCodeAt(i) : (i: number) => body[i]!;
+  const n = body.length;
   let i = 0;
-  while (i < body.length && (body[i]! < 0x30 || body[i]! > 0x39)) i++;
+  while (i < n && (code(i) < 0x30 || code(i) > 0x39)) i++;
   const start = i;
   let seq = 0;
-  for (; i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39; i++) seq = seq * 10 + (body[i]! - 0x30);
-  if (i === start || body[i] !== 0x3a /* : */) return undefined;
+  for (; i < n && code(i) >= 0x30 && code(i) <= 0x39; i++) seq = seq * 10 + (code(i) - 0x30);
+  if (i === start || i >= n || code(i) !== 0x3a /* : */) return undefined;
   i++;
   const micros = i;
   let sentAtUs = 0;
-  for (; i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39; i++) sentAtUs = sentAtUs * 10 + (body[i]! - 0x30);
-  if (i === micros || body[i] !== 0x3b /* ; */) return undefined;
+  for (; i < n && code(i) >= 0x30 && code(i) <= 0x39; i++) sentAtUs = sentAtUs * 10 + (code(i) - 0x30);
+  if (i === micros || i >= n || code(i) !== 0x3b /* ; */) return undefined;
   return { seq, sentAtMs: sentAtUs / 1000 };
 }

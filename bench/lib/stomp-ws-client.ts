@@ -28,14 +28,53 @@ export interface ConnectOptions {
    * Client heart-beat interval offered in CONNECT (ms; 0 = none). Default 10 s, as stomp.js does.
    * Needed for fairness: RabbitMQ's Web-STOMP closes a socket that sent nothing for 60 s (cowboy's
    * idle_timeout), so silent subscribers would be dropped there and not on the relay.
-   * Server heart-beats are never asked for.
+   * Server heart-beats are not asked for unless {@link serverHeartbeatMs} says so.
    */
   heartbeatMs?: number;
+  /** Server heart-beat interval asked for in CONNECT (ms; the second `heart-beat` value). Default 0 (none). */
+  serverHeartbeatMs?: number;
   /**
    * Source address to connect from (e.g. `127.0.0.2`). Each loopback source address has its own
    * range of ephemeral ports, so load beyond ~28 000 sockets per target spreads over several.
    */
   localAddress?: string;
+  /**
+   * `url` is a SockJS WebSocket URL (`ws://host/sockjs/<server>/<session>/websocket`): frames travel
+   * in SockJS's framing (`o`, `h`, `a[...]`, `c[...]`; JSON arrays of strings out), as sockjs-client
+   * does over its websocket transport. Text only.
+   */
+  sockjs?: boolean;
+}
+
+/** How STOMP bytes travel in WebSocket messages: raw (binary), or in SockJS's JSON framing. */
+interface Framing {
+  encode(bytes: Buffer): string | Buffer;
+  /** The STOMP chunks a received message carries ('open' / 'close' for SockJS's control frames). */
+  decode(data: Buffer): Buffer[] | 'open' | 'close';
+}
+
+const RAW: Framing = { encode: (bytes) => bytes, decode: (data) => [data] };
+
+const SOCKJS: Framing = {
+  encode: (bytes) => JSON.stringify([bytes.toString('utf8')]),
+  decode: (data) => {
+    const text = data.toString('utf8');
+    switch (text[0]) {
+      case 'o': return 'open';
+      case 'h': return [];
+      case 'a': return (JSON.parse(text.slice(1)) as string[]).map((s) => Buffer.from(s, 'utf8'));
+      case 'm': return [Buffer.from(JSON.parse(text.slice(1)) as string, 'utf8')];
+      case 'c': return 'close';
+      default: throw new Error(`unexpected SockJS frame ${text.slice(0, 40)}`);
+    }
+  },
+};
+
+/** A SockJS WebSocket URL on `httpOrWsBase` (e.g. `ws://127.0.0.1:8080/sockjs`), random server and session ids. */
+export function sockJsWebSocketUrl(base: string): string {
+  const server = String(Math.floor(Math.random() * 1000)).padStart(3, '0');
+  const session = Math.random().toString(36).slice(2, 10);
+  return `${base.replace(/^http/, 'ws')}/${server}/${session}/websocket`;
 }
 
 const EOL = Buffer.from('\n');
@@ -56,7 +95,7 @@ export class StompWsClient {
   private heartbeatTimer: NodeJS.Timeout | undefined;
 
   /** @internal use {@link connectStomp} */
-  constructor(private readonly socket: WebSocket) {}
+  constructor(private readonly socket: WebSocket, private readonly framing: Framing = RAW) {}
 
   /** Bytes queued in the socket, not yet handed to the kernel (publisher flow control). */
   get bufferedAmount(): number {
@@ -134,7 +173,7 @@ export class StompWsClient {
     const wanted = Number((connected.headers['heart-beat'] ?? '0,0').split(',')[1] ?? 0);
     if (offeredMs <= 0 || !(wanted > 0)) return;
     this.heartbeatTimer = setInterval(() => {
-      if (this.socket.readyState === WebSocket.OPEN) this.socket.send(EOL, { binary: true });
+      if (this.socket.readyState === WebSocket.OPEN) this.socket.send(this.framing.encode(EOL), { binary: this.framing === RAW });
     }, Math.max(offeredMs, wanted));
     this.heartbeatTimer.unref();
   }
@@ -150,7 +189,7 @@ export class StompWsClient {
   }
 
   private write(frame: StompFrame): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(encodeFrame(frame, '1.2'), { binary: true });
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(this.framing.encode(encodeFrame(frame, '1.2')), { binary: this.framing === RAW });
   }
 
   private lastError(): string {
@@ -163,8 +202,9 @@ export class StompWsClient {
 export function connectStomp(options: ConnectOptions): Promise<StompWsClient> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const heartbeatMs = options.heartbeatMs ?? 10_000;
-  const socket = new WebSocket(options.url, SUBPROTOCOLS, { perMessageDeflate: false, handshakeTimeout: timeoutMs, localAddress: options.localAddress });
-  const client = new StompWsClient(socket);
+  const framing = options.sockjs ? SOCKJS : RAW;
+  const socket = new WebSocket(options.url, options.sockjs ? [] : SUBPROTOCOLS, { perMessageDeflate: false, handshakeTimeout: timeoutMs, localAddress: options.localAddress });
+  const client = new StompWsClient(socket, framing);
   return new Promise<StompWsClient>((resolve, reject) => {
     let connected = false;
     const timer = setTimeout(() => fail(new Error(`no CONNECTED from ${options.url} within ${timeoutMs} ms`)), timeoutMs);
@@ -186,9 +226,22 @@ export function connectStomp(options: ConnectOptions): Promise<StompWsClient> {
         }
       },
     });
+    const sendConnect = (): void => {
+      const h: StompHeaders = headers({
+        'accept-version': '1.2,1.1,1.0',
+        host: options.host ?? '/',
+        login: options.login,
+        passcode: options.passcode,
+        'heart-beat': `${heartbeatMs},${options.serverHeartbeatMs ?? 0}`,
+      });
+      socket.send(framing.encode(encodeFrame({ command: 'CONNECT', headers: h, body: EMPTY }, '1.2')), { binary: framing === RAW });
+    };
     socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
       try {
-        parser.push(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+        const chunks = framing.decode(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+        if (chunks === 'open') sendConnect();
+        else if (chunks === 'close') socket.close();
+        else for (const chunk of chunks) parser.push(chunk);
       } catch (err) {
         client.errors.push({ command: 'ERROR', headers: headers({ message: `client parse error: ${(err as Error).message}` }), body: EMPTY });
         socket.terminate();
@@ -199,16 +252,8 @@ export function connectStomp(options: ConnectOptions): Promise<StompWsClient> {
       client.onClose();
       if (!connected) fail(new Error(`socket to ${options.url} closed before CONNECTED`));
     });
-    socket.on('open', () => {
-      const h: StompHeaders = headers({
-        'accept-version': '1.2,1.1,1.0',
-        host: options.host ?? '/',
-        login: options.login,
-        passcode: options.passcode,
-        'heart-beat': `${heartbeatMs},0`,
-      });
-      socket.send(encodeFrame({ command: 'CONNECT', headers: h, body: EMPTY }, '1.2'), { binary: true });
-    });
+    // SockJS: CONNECT once the server's open frame arrived.
+    socket.on('open', () => { if (!options.sockjs) sendConnect(); });
   });
 }
 

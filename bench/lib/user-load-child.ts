@@ -3,7 +3,7 @@
  * subscribes them when told, and counts the pushes each user receives per round. Runs only as a
  * child (the plan comes in the environment, orders over IPC); exits when its parent goes away.
  */
-import { connectStomp, type StompWsClient } from './stomp-ws-client';
+import { connectStomp, sockJsWebSocketUrl, type StompWsClient } from './stomp-ws-client';
 import {
   instanceOfUser, parsePushBody, PLAN_ENV, topicOfUser, userLogin,
   type PhaseResult, type RoundStatus, type ToChild, type UserLoadPlan,
@@ -39,12 +39,15 @@ class UserLoad {
   connect(): Promise<PhaseResult> {
     const { plan } = this;
     return this.forEachUser(plan.connectConcurrency, async (user) => {
+      const url = plan.urls[instanceOfUser(user, plan.urls.length)]!;
       this.clients[user - plan.from] = await connectStomp({
-        url: plan.urls[instanceOfUser(user, plan.urls.length)]!,
+        url: plan.sockjs ? sockJsWebSocketUrl(url) : url,
+        sockjs: plan.sockjs,
         login: userLogin(user),
-        // No heart-beats: tens of thousands of idle sessions, and a starved load process must not
-        // look like a dead client to the relay.
-        heartbeatMs: 0,
+        // No heart-beats unless asked for: tens of thousands of idle sessions, and a starved load
+        // process must not look like a dead client to the relay.
+        heartbeatMs: plan.heartbeatMs ?? 0,
+        serverHeartbeatMs: plan.heartbeatMs ?? 0,
         localAddress: plan.localAddress,
         timeoutMs: plan.connectTimeoutMs,
       });

@@ -75,6 +75,10 @@ export interface UserLoadPlan {
   /** Sessions subscribing at once in this process. */
   subscribeConcurrency: number;
   connectTimeoutMs: number;
+  /** `urls` are SockJS bases (`http://host:port/sockjs`): each session opens SockJS's websocket transport. */
+  sockjs?: boolean;
+  /** STOMP heart-beats offered in CONNECT as `<ms>,<ms>` (stomp.js offers 10000,10000). Default 0: none. */
+  heartbeatMs?: number;
 }
 
 /** Outcome of a connect or subscribe phase. */

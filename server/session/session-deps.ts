@@ -7,6 +7,7 @@ import type { RelayMetrics } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import type { DestinationRouter } from './destination-router';
 import type { DeadlineQueue } from './deadline-queue';
+import type { HeartbeatWheel } from './heartbeat-timers';
 import type { MessageEncoder } from './message-encoder';
 import type { StompSession } from './stomp-session';
 import type { SubscriptionSummary } from './session-hub';
@@ -36,6 +37,8 @@ export interface SessionDeps {
   readonly encoder: MessageEncoder;
   /** When sessions' credentials expire: one timer for the whole hub. */
   readonly expiries: DeadlineQueue;
+  /** Every session's heart-beat clocks: one timer for the whole hub. */
+  readonly heartbeats: HeartbeatWheel;
   /** CONNECTED `server` header, `stomp-relay/<version> (<instanceId>)`. */
   readonly serverHeader: string;
   readonly lifecycle: SessionLifecycle;

@@ -13,6 +13,7 @@ import type { RelayMetrics } from '../observability/metrics';
 import type { Transport } from '../transport/transport';
 import { PrefixRouter, type DestinationRouter } from './destination-router';
 import { DeadlineQueue } from './deadline-queue';
+import { HeartbeatWheel } from './heartbeat-timers';
 import { MessageEncoder } from './message-encoder';
 import { PACKAGE_VERSION } from '../package-info';
 import type { SessionDeps, SessionLifecycle } from './session-deps';
@@ -32,6 +33,8 @@ export interface SessionHubOptions {
   encoder?: MessageEncoder;
   /** Default: a fresh queue on the real clock. Tests pass one on a clock they move. */
   expiries?: DeadlineQueue;
+  /** Default: a fresh wheel on the real clock, ticking for the finest interval the config allows. */
+  heartbeats?: HeartbeatWheel;
 }
 
 /** A subscription as lifecycle events name it: its id, the destination as the client sent it, its ack mode. */
@@ -85,6 +88,10 @@ export class SessionHub {
       encoder: options.encoder ?? new MessageEncoder(),
       expiries: options.expiries ?? new DeadlineQueue({
         onError: (err) => options.logger.error({ err }, 'ending a session whose token expired threw'),
+      }),
+      heartbeats: options.heartbeats ?? new HeartbeatWheel({
+        finestIntervalMs: finestHeartbeatMs(options.config),
+        onError: (err) => options.logger.error({ err }, 'a heart-beat callback threw'),
       }),
       // STOMP 1.2 §CONNECTED: name/version, then free comments: which instance answered helps operators.
       serverHeader: `stomp-relay/${PACKAGE_VERSION} (${options.config.instanceId})`,
@@ -223,4 +230,13 @@ export class SessionHub {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The finest heart-beat interval a session of this config may get: negotiation (negotiation.ts)
+ * never goes below the smallest of the floor and the server's own intervals.
+ */
+function finestHeartbeatMs(config: RelayConfig): number {
+  const { sendMs, receiveMs, minMs } = config.heartbeat;
+  return Math.min(minMs, ...[sendMs, receiveMs].filter((ms) => ms > 0));
 }

@@ -39,17 +39,18 @@
  * sends can throw out of this class; an unexpected exception is logged and reported generically.
  */
 import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { Principal } from '../auth/authenticator';
 import { SERVER_COMMANDS, SUPPORTED_VERSIONS, CLIENT_COMMANDS, headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
-import { StompParser } from '../codec/parser';
+import { StompParser, type ParserHandler } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
 import { GuardedTransport } from '../transport/guarded-transport';
 import type { HandshakeInfo, Transport, TransportKind } from '../transport/transport';
 import type { Deadline } from './deadline-queue';
-import { HeartbeatTimers, type HeartbeatHooks } from './heartbeat-timers';
+import type { HeartbeatClock, HeartbeatTarget } from './heartbeat-timers';
 import type { HeartbeatPlan } from './negotiation';
 import type { SessionDeps } from './session-deps';
 import { SessionProtocol, type SessionIo } from './session-protocol';
@@ -61,6 +62,9 @@ import { frozenCopy } from './authorization';
  */
 const INTERNAL_ERROR: ErrorDefinition = Errors.INTERNAL_ERROR;
 
+/** What {@link HandshakeInfo.headers} holds once CONNECT is done (see `established`). */
+const RELEASED_HEADERS: IncomingHttpHeaders = Object.freeze({});
+
 const KNOWN_COMMANDS: ReadonlySet<string> = new Set<string>([...CLIENT_COMMANDS, ...SERVER_COMMANDS]);
 
 /** Where a session is in its life (see "Lifecycle" above). */
@@ -71,12 +75,15 @@ function isEstablished(state: SessionState): boolean {
   return state === 'connected' || state === 'draining';
 }
 
-export class StompSession {
+/**
+ * Per-session memory (an idle session is what a relay holds most of): the session is itself its
+ * protocol's {@link SessionIo}, its parser's handler and its heart-beat clocks' target, so none of
+ * those needs an object and closures of its own; its child logger is made on first use.
+ */
+export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
   /** Unique, unguessable, URL-safe (128 random bits, base64url). Sent in CONNECTED `session`. */
   readonly id: string = randomBytes(16).toString('base64url');
   readonly transportKind: TransportKind;
-  /** Resolves when the transport reported close. */
-  readonly closed: Promise<void>;
 
   private _principal: Principal | null = null;
   private _frozenPrincipal: Readonly<Principal> | null | undefined;
@@ -86,15 +93,22 @@ export class StompSession {
   private endedBy: RelayError | undefined;
 
   private readonly transport: Transport;
-  private readonly deps: SessionDeps;
-  private readonly logger: Logger;
+  /** @internal SessionIo */
+  readonly deps: SessionDeps;
+  /** Made on first use (most sessions never log). */
+  private childLogger: Logger | undefined;
   private readonly parser: StompParser;
   private readonly protocol: SessionProtocol;
-  private heartbeat: HeartbeatTimers | undefined;
+  private heartbeat: HeartbeatClock | undefined;
   /** The principal's expiry (a JWT's exp), in the hub's shared queue. */
   private expiry: Deadline | undefined;
-  private resolveClosed!: () => void;
+  /** The transport reported close. */
+  private transportClosed = false;
+  /** Made when someone first asks for {@link closed} (nothing in the relay itself waits on it). */
+  private closedPromise: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
 
+  /** Frames waiting while a handler finishes (see "Inbound"). */
   /** Closes a connection that has not completed CONNECT in time; cleared once CONNECTED is sent. */
   private connectDeadline: NodeJS.Timeout | undefined;
   /** Frames waiting for an earlier one to finish, with their size on the wire. */
@@ -106,18 +120,12 @@ export class StompSession {
   constructor(transport: Transport, deps: SessionDeps) {
     this.deps = deps;
     this.transportKind = transport.kind;
-    // Every line of this session names it, its transport and its peer (lifecycle lines are at debug).
-    this.logger = deps.logger.child({ session: this.id, transport: transport.kind, remoteAddress: transport.handshake.remoteAddress });
     // Every call into the adapter goes through the guard: nothing it throws can reach the process.
     this.transport = new GuardedTransport(transport, (operation, err) => {
       this.logger.warn({ err, operation }, 'transport failed; connection dropped');
     });
-    this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
-    this.parser = new StompParser(
-      { onFrame: (frame, frameBytes) => this.onFrame(frame, frameBytes), onHeartbeat: () => undefined },
-      deps.config.limits
-    );
-    this.protocol = new SessionProtocol(this.io());
+    this.parser = new StompParser(this, deps.config.limits);
+    this.protocol = new SessionProtocol(this);
     this.transport.bind({
       data: (chunk) => this.onData(chunk),
       messageTooLarge: (limitBytes) => this.end(relayError(Errors.MESSAGE_TOO_LARGE, limitBytes), undefined),
@@ -131,6 +139,25 @@ export class StompSession {
       this.connectDeadline = setTimeout(() => this.end(relayError(Errors.HEARTBEAT_TIMEOUT, limitMs), undefined), limitMs);
       this.connectDeadline.unref?.();
     }
+  }
+
+  /** Resolves when the transport reported close. */
+  get closed(): Promise<void> {
+    if (this.closedPromise === undefined) {
+      this.closedPromise = this.transportClosed ? Promise.resolve() : new Promise((resolve) => { this.resolveClosed = resolve; });
+    }
+    return this.closedPromise;
+  }
+
+  /** Every line of this session names it, its transport and its peer (lifecycle lines are at debug). */
+  private get logger(): Logger {
+    this.childLogger ??= this.deps.logger.child({ session: this.id, transport: this.transportKind, remoteAddress: this.transport.handshake.remoteAddress });
+    return this.childLogger;
+  }
+
+  /** Whether debug lines are written at all (checked before making the child logger for one). */
+  private get debugging(): boolean {
+    return this.deps.logger.isLevelEnabled?.('debug') !== false;
   }
 
   /** The authenticated user; null before CONNECT and for anonymous sessions. */
@@ -154,7 +181,7 @@ export class StompSession {
     return this._version;
   }
 
-  /** Where the session is in its life (see "Lifecycle"). */
+  /** @internal SessionIo: where the session is in its life (see "Lifecycle"). */
   get state(): SessionState {
     return this._state;
   }
@@ -252,7 +279,8 @@ export class StompSession {
     }
   }
 
-  private onFrame(frame: StompFrame, frameBytes: number): void {
+  /** @internal ParserHandler: one complete frame from the client. */
+  onFrame(frame: StompFrame, frameBytes: number): void {
     if (this._state === 'closed' || this._state === 'draining') return;
     this.deps.metrics.framesIn.inc({ command: KNOWN_COMMANDS.has(frame.command) ? frame.command : 'OTHER' });
     if (this.busy) {
@@ -341,8 +369,11 @@ export class StompSession {
 
   // --- ending ---
 
-  /** Ends the session with an ERROR describing `err` (see "Errors"). */
-  private fail(err: unknown, cause: StompFrame | undefined): void {
+  /**
+   * @internal SessionIo: ends the session with an ERROR describing `err` (see "Errors"), with
+   * `receipt-id` when `cause` asked for a receipt.
+   */
+  fail(err: unknown, cause?: StompFrame): void {
     if (this._state === 'closed') return;
     let error: RelayError;
     if (isRelayError(err)) {
@@ -393,7 +424,8 @@ export class StompSession {
       this.teardown(previous);
     }
     this.deps.lifecycle.transportClosed(this);
-    this.resolveClosed();
+    this.transportClosed = true;
+    this.resolveClosed?.();
   }
 
   /** Runs once, as the session enters `closed` from `previous`. */
@@ -414,39 +446,71 @@ export class StompSession {
       this.deps.lifecycle.disconnected(this);
     }
     const error = this.endedBy;
-    this.logger.debug(
-      { user: this._principal?.name ?? null, connected: established, ...(error ? { code: error.code, reason: error.message } : {}) },
-      'session ended',
-    );
+    if (this.debugging) {
+      this.logger.debug(
+        { user: this._principal?.name ?? null, connected: established, ...(error ? { code: error.code, reason: error.message } : {}) },
+        'session ended',
+      );
+    }
   }
 
-  /** The narrow view {@link SessionProtocol} gets of this session. */
-  private io(): SessionIo {
-    const self = this;
-    return {
-      session: this,
-      deps: this.deps,
-      get open() { return self._state !== 'closed'; },
-      get state() { return self._state; },
-      connecting: () => { this._state = 'connecting'; },
-      draining: () => { this._state = 'draining'; },
-      get textOnly() { return self.transport.textOnly; },
-      established: (version, plan, principal, connected) => this.established(version, plan, principal, connected),
-      sendFrame: (frame) => { this.send(frame); },
-      sendMessage: (bytes, binary) => { this.write(bytes, binary, 'MESSAGE'); },
-      fail: (error, cause) => this.fail(error, cause),
-      finish: () => this.end(undefined, undefined),
-    };
+  // --- SessionIo: the narrow view SessionProtocol gets of this session ---
+
+  /** @internal SessionIo */
+  get session(): StompSession {
+    return this;
   }
 
-  private heartbeatHooks(): HeartbeatHooks {
-    return {
-      sendHeartbeat: () => { this.write(HEARTBEAT_EOL, false, undefined); },
-      timedOut: (silentMs) => this.end(relayError(Errors.HEARTBEAT_TIMEOUT, silentMs), undefined),
-    };
+  /** @internal SessionIo: true until the session closed. */
+  get open(): boolean {
+    return this._state !== 'closed';
   }
 
-  private established(version: StompVersion, plan: HeartbeatPlan, principal: Principal | null, connected: StompFrame): void {
+  /** @internal SessionIo: CONNECT arrived. */
+  connecting(): void {
+    this._state = 'connecting';
+  }
+
+  /** @internal SessionIo: DISCONNECT arrived; later frames are ignored. */
+  draining(): void {
+    this._state = 'draining';
+  }
+
+  /** @internal SessionIo */
+  get textOnly(): boolean {
+    return this.transport.textOnly;
+  }
+
+  /** @internal SessionIo */
+  sendFrame(frame: StompFrame): void {
+    this.send(frame);
+  }
+
+  /** @internal SessionIo */
+  sendMessage(bytes: Buffer, binary: boolean): void {
+    this.write(bytes, binary, 'MESSAGE');
+  }
+
+  /** @internal SessionIo: ends the session without an ERROR (after DISCONNECT). */
+  finish(): void {
+    this.end(undefined, undefined);
+  }
+
+  // --- HeartbeatTarget ---
+
+  /** @internal HeartbeatTarget */
+  sendHeartbeat(): void {
+    this.write(HEARTBEAT_EOL, false, undefined);
+  }
+
+  /** @internal HeartbeatTarget */
+  heartbeatTimedOut(silentMs: number): void {
+    this.heartbeat = undefined;
+    this.end(relayError(Errors.HEARTBEAT_TIMEOUT, silentMs), undefined);
+  }
+
+  /** @internal SessionIo: CONNECT succeeded (see SessionIo.established). */
+  established(version: StompVersion, plan: HeartbeatPlan, principal: Principal | null, connected: StompFrame): void {
     this._version = version;
     this.parser.version = version;
     this._principal = principal;
@@ -459,9 +523,10 @@ export class StompSession {
     if (this.isClosed()) return; // a listener ended it
     clearTimeout(this.connectDeadline);
     this.connectDeadline = undefined;
-    if (plan.sendMs > 0 || plan.receiveMs > 0) {
-      this.heartbeat = new HeartbeatTimers(plan.sendMs, plan.receiveMs, this.deps.config.heartbeat.graceFactor, this.heartbeatHooks());
-    }
+    // The handshake's headers served authentication, which is done; nothing reads them later, and
+    // letting go of them frees the upgrade request's header table (about 0.5 KB per session).
+    this.transport.handshake.headers = RELEASED_HEADERS;
+    this.heartbeat = this.deps.heartbeats.start(this, plan.sendMs, plan.receiveMs, this.deps.config.heartbeat.graceFactor);
     const expiresAt = principal?.expiresAt;
     if (expiresAt !== undefined) {
       // The credential is checked once, at CONNECT; past its expiry the session must not go on.
@@ -470,6 +535,6 @@ export class StompSession {
         this.end(relayError(Errors.TOKEN_EXPIRED, new Date(expiresAt).toISOString()), undefined);
       });
     }
-    this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
+    if (this.debugging) this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
   }
 }

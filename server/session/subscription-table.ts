@@ -7,6 +7,9 @@
  * - 1.0: `message-id` alone.
  * Each key maps to the consumer's own ackId, so the broker never sees client-chosen tokens and a
  * client can only settle deliveries of its own session.
+ *
+ * The tables of unsettled deliveries are made on the first delivery that needs one: most
+ * subscriptions are `auto` and never do, and an idle session should cost little.
  */
 import type { AckMode, Consumer, NackOptions } from '../broker/broker';
 import type { StompVersion } from '../codec/frame';
@@ -22,14 +25,14 @@ export interface ClientSubscription {
   readonly ack: AckMode;
   /** Set once the broker accepted the subscription. */
   consumer: Consumer | undefined;
-  /** Unsettled deliveries, oldest first: ack key → consumer ackId. */
-  readonly unacked: Map<string, string>;
+  /** Unsettled deliveries, oldest first: ack key → consumer ackId (made on the first one). */
+  unacked: Map<string, string> | undefined;
   /** False once unsubscribed or the session closed; late deliveries are ignored. */
   active: boolean;
   /** Its `subscribed` event went out, so an `unsubscribed` one must follow. */
   announced: boolean;
-  /** Settlements made before the broker handed us the consumer (deliveries may precede it). */
-  readonly deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean; nack?: NackOptions }>;
+  /** Settlements made before the broker handed us the consumer (deliveries may precede it); made on the first one. */
+  deferred: Array<{ consumerAckId: string; outcome: 'ack' | 'nack'; only?: boolean; nack?: NackOptions }> | undefined;
 }
 
 export interface PendingAck {
@@ -39,8 +42,8 @@ export interface PendingAck {
 
 export class SubscriptionTable {
   private readonly byId = new Map<string, ClientSubscription>();
-  /** 1.2 ack keys and 1.0/1.1 message-ids → subscription holding them (latest delivery wins). */
-  private readonly ackIndex = new Map<string, ClientSubscription>();
+  /** 1.2 ack keys and 1.0/1.1 message-ids → subscription holding them (latest delivery wins); made on the first. */
+  private ackIndex: Map<string, ClientSubscription> | undefined;
   private nextAckKey = 0;
 
   get size(): number {
@@ -57,7 +60,7 @@ export class SubscriptionTable {
 
   add(id: string, clientDestination: string, ack: AckMode, brokerDestination: string): ClientSubscription {
     const subscription: ClientSubscription = {
-      id, clientDestination, brokerDestination, ack, consumer: undefined, unacked: new Map(), active: true, announced: false, deferred: [],
+      id, clientDestination, brokerDestination, ack, consumer: undefined, unacked: undefined, active: true, announced: false, deferred: undefined,
     };
     this.byId.set(id, subscription);
     return subscription;
@@ -69,8 +72,10 @@ export class SubscriptionTable {
     if (subscription === undefined) return undefined;
     this.byId.delete(id);
     subscription.active = false;
-    for (const key of subscription.unacked.keys()) this.unindex(key, subscription);
-    subscription.unacked.clear();
+    if (subscription.unacked !== undefined) {
+      for (const key of subscription.unacked.keys()) this.unindex(key, subscription);
+      subscription.unacked = undefined;
+    }
     return subscription;
   }
 
@@ -84,7 +89,7 @@ export class SubscriptionTable {
     const all = [...this.byId.values()];
     for (const s of all) s.active = false;
     this.byId.clear();
-    this.ackIndex.clear();
+    this.ackIndex = undefined;
     return all;
   }
 
@@ -94,9 +99,10 @@ export class SubscriptionTable {
    */
   track(subscription: ClientSubscription, consumerAckId: string, messageId: string, version: StompVersion): string {
     const key = version === '1.2' ? (this.nextAckKey++).toString(36) : messageId;
-    subscription.unacked.delete(key); // a redelivery of the same message-id moves to the end
-    subscription.unacked.set(key, consumerAckId);
-    this.ackIndex.set(key, subscription);
+    const unacked = (subscription.unacked ??= new Map());
+    unacked.delete(key); // a redelivery of the same message-id moves to the end
+    unacked.set(key, consumerAckId);
+    (this.ackIndex ??= new Map()).set(key, subscription);
     return key;
   }
 
@@ -111,12 +117,12 @@ export class SubscriptionTable {
    * (two subscriptions held it and the later one settled). Several holders and no right name: none.
    */
   find(key: string, subscriptionId: string | undefined): PendingAck | undefined {
-    const named = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex.get(key);
-    if (named !== undefined && named.unacked.has(key)) return { subscription: named, key };
+    const named = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex?.get(key);
+    if (named?.unacked?.has(key)) return { subscription: named, key };
     // Rare path (a misnamed subscription): a scan of at most maxSubscriptionsPerSession Map lookups.
     let holder: ClientSubscription | undefined;
     for (const subscription of this.byId.values()) {
-      if (!subscription.unacked.has(key)) continue;
+      if (subscription.unacked?.has(key) !== true) continue;
       if (holder !== undefined) return undefined;
       holder = subscription;
     }
@@ -132,11 +138,12 @@ export class SubscriptionTable {
    */
   settle(pending: PendingAck, outcome: 'ack' | 'nack', nack?: NackOptions): boolean {
     const { subscription, key } = pending;
-    const consumerAckId = subscription.unacked.get(key);
-    if (consumerAckId === undefined || !subscription.active) return false;
-    settleUpTo(subscription.unacked, key, subscription.ack === 'client', (_id, earlier) => this.unindex(earlier, subscription));
+    const unacked = subscription.unacked;
+    const consumerAckId = unacked?.get(key);
+    if (unacked === undefined || consumerAckId === undefined || !subscription.active) return false;
+    settleUpTo(unacked, key, subscription.ack === 'client', (_id, earlier) => this.unindex(earlier, subscription));
     const consumer = subscription.consumer;
-    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome, nack });
+    if (consumer === undefined) (subscription.deferred ??= []).push({ consumerAckId, outcome, nack });
     else if (outcome === 'ack') consumer.ack(consumerAckId);
     else consumer.nack(consumerAckId, nack);
     return true;
@@ -148,20 +155,23 @@ export class SubscriptionTable {
    */
   release(subscription: ClientSubscription, consumerAckId: string): void {
     const consumer = subscription.consumer;
-    if (consumer === undefined) subscription.deferred.push({ consumerAckId, outcome: 'ack', only: true });
+    if (consumer === undefined) (subscription.deferred ??= []).push({ consumerAckId, outcome: 'ack', only: true });
     else consumer.ack(consumerAckId, { only: true });
   }
 
   /** The broker handed over the consumer: apply what was settled before. */
   attach(subscription: ClientSubscription, consumer: Consumer): void {
     subscription.consumer = consumer;
-    for (const { consumerAckId, outcome, only, nack } of subscription.deferred.splice(0)) {
+    const deferred = subscription.deferred;
+    if (deferred === undefined) return;
+    subscription.deferred = undefined;
+    for (const { consumerAckId, outcome, only, nack } of deferred) {
       if (outcome === 'ack') consumer.ack(consumerAckId, only ? { only } : undefined);
       else consumer.nack(consumerAckId, nack);
     }
   }
 
   private unindex(key: string, subscription: ClientSubscription): void {
-    if (this.ackIndex.get(key) === subscription) this.ackIndex.delete(key);
+    if (this.ackIndex?.get(key) === subscription) this.ackIndex.delete(key);
   }
 }

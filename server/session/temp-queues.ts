@@ -30,18 +30,23 @@ interface Entry {
 }
 
 export class TempQueues {
-  private readonly entries = new Map<string, Entry>();
+  /** By client destination; made on first use (most sessions never open a temporary queue). */
+  private entriesMap: Map<string, Entry> | undefined;
   private closed = false;
 
   constructor(private readonly broker: Broker, private readonly events: TempQueueEvents) {}
 
   /** Temporary queues opened or opening. */
   get size(): number {
-    return this.entries.size;
+    return this.entriesMap?.size ?? 0;
   }
 
   has(clientDestination: string): boolean {
-    return this.entries.has(clientDestination);
+    return this.entriesMap?.has(clientDestination) === true;
+  }
+
+  private get entries(): Map<string, Entry> {
+    return (this.entriesMap ??= new Map());
   }
 
   /**
@@ -49,7 +54,7 @@ export class TempQueues {
    * address is open, else a promise of it (first use of the name). Rejects with the broker's error.
    */
   replyTo(clientDestination: string): string | Promise<string> {
-    const known = this.entries.get(clientDestination);
+    const known = this.entriesMap?.get(clientDestination);
     if (known !== undefined) return known.address?.destination ?? known.opening;
     const entry: Entry = { address: undefined, opening: Promise.resolve('') };
     const sink = {
@@ -83,8 +88,8 @@ export class TempQueues {
   /** Frees every address (the session ended). Replies still on their way are dropped. */
   closeAll(): Promise<void> {
     this.closed = true;
-    const open = [...this.entries.values()];
-    this.entries.clear();
+    const open = [...(this.entriesMap?.values() ?? [])];
+    this.entriesMap = undefined;
     return Promise.all(open.map((entry) => entry.address?.close())).then(() => undefined);
   }
 }

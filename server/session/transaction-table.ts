@@ -27,24 +27,26 @@ export interface TransactionLimits {
 }
 
 export class TransactionTable {
-  private readonly open = new Map<string, HeldFrame[]>();
+  /** Open transactions; made by the first BEGIN (most sessions never send one). */
+  private open: Map<string, HeldFrame[]> | undefined;
 
   constructor(private readonly limits: TransactionLimits) {}
 
   get size(): number {
-    return this.open.size;
+    return this.open?.size ?? 0;
   }
 
   begin(id: string): void {
-    if (this.open.has(id)) throw relayError(Errors.DUPLICATE_TRANSACTION, id);
-    if (this.open.size >= this.limits.maxTransactionsPerSession) {
+    const open = (this.open ??= new Map());
+    if (open.has(id)) throw relayError(Errors.DUPLICATE_TRANSACTION, id);
+    if (open.size >= this.limits.maxTransactionsPerSession) {
       throw relayError(Errors.TOO_MANY_TRANSACTIONS, this.limits.maxTransactionsPerSession);
     }
-    this.open.set(id, []);
+    open.set(id, []);
   }
 
   add(id: string, op: TransactionOp, receipt: string | undefined): void {
-    const ops = this.open.get(id);
+    const ops = this.open?.get(id);
     if (ops === undefined) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
     if (ops.length >= this.limits.maxTransactionFrames) {
       throw relayError(Errors.TRANSACTION_TOO_LARGE, id, this.limits.maxTransactionFrames);
@@ -54,17 +56,17 @@ export class TransactionTable {
 
   /** Ends the transaction and returns its frames in arrival order. */
   commit(id: string): HeldFrame[] {
-    const ops = this.open.get(id);
+    const ops = this.open?.get(id);
     if (ops === undefined) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
-    this.open.delete(id);
+    this.open!.delete(id);
     return ops;
   }
 
   abort(id: string): void {
-    if (!this.open.delete(id)) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
+    if (this.open?.delete(id) !== true) throw relayError(Errors.UNKNOWN_TRANSACTION, id);
   }
 
   clear(): void {
-    this.open.clear();
+    this.open = undefined;
   }
 }

@@ -46,15 +46,12 @@ export class GuardedTransport implements Transport {
 
   bind(events: TransportEvents): void {
     this.events = events;
-    this.inner.bind({
-      data: (chunk) => {
-        if (!this.closeReported) events.data(chunk);
-      },
-      messageTooLarge: (limitBytes) => {
-        if (!this.closeReported) events.messageTooLarge(limitBytes);
-      },
-      close: () => this.reportClose(),
-    });
+    this.inner.bind(new GuardedEvents(this, events));
+  }
+
+  /** @internal GuardedEvents: whether the session already heard `close` (later events are dropped). */
+  get closeWasReported(): boolean {
+    return this.closeReported;
   }
 
   send(data: Buffer, binary: boolean): void {
@@ -91,9 +88,30 @@ export class GuardedTransport implements Transport {
     this.destroy();
   }
 
-  private reportClose(): void {
+  /** @internal */
+  reportClose(): void {
     if (this.closeReported) return;
     this.closeReported = true;
     this.events?.close();
+  }
+}
+
+/**
+ * What the adapter reports, passed on to the session until it heard `close`. A class rather than
+ * an object of closures: one small object per connection (an idle connection should cost little).
+ */
+class GuardedEvents implements TransportEvents {
+  constructor(private readonly guard: GuardedTransport, private readonly events: TransportEvents) {}
+
+  data(chunk: Buffer): void {
+    if (!this.guard.closeWasReported) this.events.data(chunk);
+  }
+
+  messageTooLarge(limitBytes: number): void {
+    if (!this.guard.closeWasReported) this.events.messageTooLarge(limitBytes);
+  }
+
+  close(): void {
+    this.guard.reportClose();
   }
 }

@@ -55,6 +55,13 @@ describe('bench stats', () => {
       expect(readStamp(json)).to.deep.equal({ seq: 42, sentAtMs: 5 });
     });
 
+    it('reads a stamp from the text a Socket.IO client receives', () => {
+      const text = stampBody(77, 12.5, 100).toString('latin1');
+      expect(readStamp(text)).to.deep.equal({ seq: 77, sentAtMs: 12.5 });
+      expect(readStamp('12:34')).to.equal(undefined);
+      expect(readStamp('')).to.equal(undefined);
+    });
+
     it('returns undefined for bodies without a stamp', () => {
       expect(readStamp(Buffer.from('hello'))).to.equal(undefined);
       expect(readStamp(Buffer.from('12;34'))).to.equal(undefined);

@@ -233,6 +233,7 @@ export async function createTestHub(
     router: extra.router,
     encoder: extra.encoder,
     expiries: extra.expiries,
+    heartbeats: extra.heartbeats,
   });
   const transports: FakeTransport[] = [];
   return {

@@ -1,0 +1,184 @@
+/**
+ * What an idle session costs, part by part, measured inside the server process (so a full GC can be
+ * forced before each reading): the relay runs in this process (embedded broker, silent logger), and
+ * its sessions are held by a load process (bench/lib/user-load.ts) on a loopback source address.
+ *
+ *   1. a socket: N plain `ws` sockets to a bare `ws` server in this process (answering CONNECT and
+ *      receipts, nothing kept: the floor of bench/connections.ts);
+ *   2. a session: N STOMP sessions to the relay, CONNECTED (the socket included);
+ *   3. two subscriptions per session (`/user/queue/n` and one of 100 topics).
+ *
+ * After each step: `global.gc()` twice, then `process.memoryUsage()`; the table gives the delta per
+ * session (or per subscription) of heap used, external + array buffers, and RSS. With `--snapshot
+ * <dir>`, V8 heap snapshots before and after step 2+3 are written there and the objects they differ
+ * by are listed per session, by constructor (RSS figures are then disturbed by the snapshots).
+ *
+ * The relay comes from dist/ (`npm run build` first), as production runs it: tsx compiles with
+ * esbuild's keepNames, which gives every function a `name` property of its own (a 256-byte property
+ * dictionary per closure), so relays run from the sources through tsx look ~6 KB per session
+ * heavier than they are. `--sources` measures that way anyway.
+ *
+ *     npm run build && node --expose-gc --require tsx/cjs bench/session-memory.ts [--sessions 5000] [--heartbeat 10000]
+ *         [--snapshot /tmp/snap] [--transport ws|sockjs] [--sources]
+ */
+import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
+import { WebSocketServer } from 'ws';
+import type * as RelayLibrary from '../server';
+import { ensureOpenFileLimit } from './lib/file-limit';
+import { environmentBanner, fmt, markdownTable } from './lib/markdown';
+import { freePort } from './lib/relay-process';
+import { sourceAddressOf, UserLoadProcess } from './lib/user-load';
+
+const { values: args } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '5000' },
+    heartbeat: { type: 'string', default: '10000' },
+    transport: { type: 'string', default: 'ws' },
+    snapshot: { type: 'string', default: '' },
+    /** Run the relay from the TypeScript sources (tsx) instead of dist/ (see the file comment). */
+    sources: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const SESSIONS = Number(args.sessions);
+const HEARTBEAT_MS = Number(args.heartbeat);
+const gc = (globalThis as { gc?: () => void }).gc;
+
+interface Reading {
+  heapUsed: number;
+  external: number;
+  rss: number;
+}
+
+async function reading(): Promise<Reading> {
+  for (let i = 0; i < 3; i++) {
+    gc!();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const m = process.memoryUsage();
+  return { heapUsed: m.heapUsed, external: m.external + m.arrayBuffers, rss: m.rss };
+}
+
+async function main(): Promise<void> {
+  if (!gc) throw new Error('run with node --expose-gc (see the file comment)');
+  ensureOpenFileLimit(2 * SESSIONS + 256);
+  process.stdout.write(`${environmentBanner()}\n${fmt.int(SESSIONS)} sessions, heart-beat ${HEARTBEAT_MS},${HEARTBEAT_MS}, transport ${args.transport}\n\n`);
+  const rows: string[][] = [];
+  const per = (label: string, a: Reading, b: Reading, n: number, unit: string): void => {
+    rows.push([label, unit, fmt.int(n), ((b.heapUsed - a.heapUsed) / n).toFixed(0), ((b.external - a.external) / n).toFixed(0), ((b.rss - a.rss) / n).toFixed(0)]);
+  };
+
+  // 1. the bare socket
+  const floorPort = await freePort();
+  const floorHttp = http.createServer();
+  const floor = new WebSocketServer({ server: floorHttp, perMessageDeflate: false });
+  floor.on('connection', (socket) => {
+    socket.on('error', () => undefined);
+    socket.on('message', (data: Buffer) => {
+      const text = data.toString('latin1');
+      if (text.startsWith('CONNECT\n')) socket.send(Buffer.from('CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0'));
+      const at = text.indexOf('\nreceipt:');
+      if (at >= 0) socket.send(Buffer.from(`RECEIPT\nreceipt-id:${text.slice(at + 9, text.indexOf('\n', at + 9))}\n\n\0`));
+    });
+  });
+  await new Promise<void>((resolve) => floorHttp.listen(floorPort, '127.0.0.1', resolve));
+  const floorLoad = load(`ws://127.0.0.1:${floorPort}/stomp`, false, 0);
+  const f0 = await reading();
+  await floorLoad.connect(600_000);
+  const f1 = await reading();
+  per('bare ws socket (server side)', f0, f1, SESSIONS, 'socket');
+  await floorLoad.close();
+  await new Promise<void>((resolve) => floor.close(() => floorHttp.close(() => resolve())));
+
+  // 2. and 3. the relay
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createRelay, silentLogger } = require(args.sources ? '../server' : '../dist/server') as typeof RelayLibrary;
+  const relay = createRelay({ logger: silentLogger(), port: await freePort(), host: '127.0.0.1', instanceId: 'session-memory', serveDemo: false });
+  const address = await relay.listen();
+  const sockjs = args.transport === 'sockjs';
+  const base = `http://127.0.0.1:${address.port}`;
+  const relayUrl = sockjs ? `${base}/sockjs` : `ws://127.0.0.1:${address.port}/ws`;
+  // Warm up: a few sessions first, so code compiled on first use is not counted per session.
+  const warm = load(relayUrl, sockjs, 2, 200);
+  await warm.connect(60_000);
+  await warm.subscribe(60_000);
+  await warm.close();
+  const relayLoad = load(relayUrl, sockjs, 1);
+  const r0 = await reading();
+  if (args.snapshot) writeHeapSnapshot(path.join(args.snapshot, 'before.heapsnapshot'));
+  const s0 = args.snapshot ? await reading() : r0;
+  await relayLoad.connect(600_000);
+  const r1 = await reading();
+  per(`STOMP session, CONNECTED (${args.transport}, socket included)`, s0, r1, SESSIONS, 'session');
+  await relayLoad.subscribe(600_000);
+  const r2 = await reading();
+  per('subscription (/user/queue/n or /topic/t<k>)', r1, r2, 2 * SESSIONS, 'subscription');
+  per('idle session with 2 subscriptions', s0, r2, SESSIONS, 'session');
+  if (args.snapshot) writeHeapSnapshot(path.join(args.snapshot, 'after.heapsnapshot'));
+  process.stdout.write(markdownTable(['what', 'per', 'n', 'heap B', 'external + ArrayBuffer B', 'RSS B'], rows, ['l', 'l', 'r', 'r', 'r', 'r']) + '\n');
+  await relayLoad.close();
+  await relay.close();
+  if (args.snapshot) {
+    process.stdout.write('\nHeap snapshot difference per session (after − before, by constructor):\n\n');
+    process.stdout.write(diffSnapshots(path.join(args.snapshot, 'before.heapsnapshot'), path.join(args.snapshot, 'after.heapsnapshot'), SESSIONS) + '\n');
+  }
+}
+
+function load(url: string, sockjs: boolean, p: number, count = SESSIONS): UserLoadProcess {
+  return UserLoadProcess.start({
+    from: p === 2 ? SESSIONS : 0, to: p === 2 ? SESSIONS + count : count, urls: [url], topics: 100, localAddress: sourceAddressOf(p),
+    connectConcurrency: 32, subscribeConcurrency: 32, connectTimeoutMs: 30_000, sockjs, heartbeatMs: HEARTBEAT_MS,
+  });
+}
+
+/** Self size and count by constructor (or node type) of one snapshot file. */
+function aggregate(file: string): Map<string, { count: number; bytes: number }> {
+  const snap = JSON.parse(readFileSync(file, 'utf8')) as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+    nodes: number[];
+    strings: string[];
+  };
+  const fields = snap.snapshot.meta.node_fields;
+  const width = fields.length;
+  const typeAt = fields.indexOf('type');
+  const nameAt = fields.indexOf('name');
+  const sizeAt = fields.indexOf('self_size');
+  const types = snap.snapshot.meta.node_types[0];
+  const out = new Map<string, { count: number; bytes: number }>();
+  for (let i = 0; i < snap.nodes.length; i += width) {
+    const type = types[snap.nodes[i + typeAt]!]!;
+    const name = snap.strings[snap.nodes[i + nameAt]!]!;
+    const key = type === 'object' || type === 'closure' || type === 'native' ? `${type} ${name.slice(0, 60)}` : `(${type})`;
+    const entry = out.get(key) ?? { count: 0, bytes: 0 };
+    entry.count++;
+    entry.bytes += snap.nodes[i + sizeAt]!;
+    out.set(key, entry);
+  }
+  return out;
+}
+
+function diffSnapshots(beforeFile: string, afterFile: string, n: number): string {
+  const before = aggregate(beforeFile);
+  const after = aggregate(afterFile);
+  const rows = [...after.entries()]
+    .map(([key, a]) => {
+      const b = before.get(key) ?? { count: 0, bytes: 0 };
+      return { key, count: (a.count - b.count) / n, bytes: (a.bytes - b.bytes) / n };
+    })
+    .filter((r) => r.bytes >= 8)
+    .sort((x, y) => y.bytes - x.bytes)
+    .slice(0, 40);
+  return markdownTable(['constructor', 'objects / session', 'bytes / session'], rows.map((r) => [r.key.replace(/\|/g, '\\|'), r.count.toFixed(2), r.bytes.toFixed(0)]), ['l', 'r', 'r']);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`session-memory failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
