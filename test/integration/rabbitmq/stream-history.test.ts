@@ -88,6 +88,19 @@ describe('RabbitMQ history in streams', function () {
     expect(await counter(metrics, 'stomp_relay_history_records_total')).to.equal(100);
   });
 
+  it('serves a later batch with the reader of the first: what came in between, from memory, no second read', async function () {
+    const metrics = new RelayMetrics();
+    const broker = await brokers.start(1, { metrics });
+    const [destination] = destinationsInPartition(1, 1);
+    const [first] = await recordAll(broker, destination, ['a', 'b']);
+    expect(bodiesOf((await broker.history!.replay(destination, first)).messages)).to.deep.equal(['b']);
+    await recordAll(broker, destination, ['c']);
+    const later = await broker.history!.replay(destination, first);
+    expect(later.gap).to.equal(false);
+    expect(bodiesOf(later.messages)).to.deep.equal(['b', 'c']);
+    expect(await counter(metrics, 'stomp_relay_history_scans_total'), 'stream readers opened').to.equal(1);
+  });
+
   describe('broker restarts', function () {
     // A restart takes longer than the contract's window: the streams' retention (already declared) is longer.
     const LONG = { ...HISTORY, windowMs: 60_000, scanTimeoutMs: 60_000 };
