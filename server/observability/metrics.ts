@@ -79,7 +79,7 @@ export class RelayMetrics {
   });
   readonly historyScans = new Counter({
     name: 'stomp_relay_history_scans_total',
-    help: 'Reads of a history stream; one read serves every replay of its partition that waited for it', registers: [this.registry],
+    help: 'History stream readers opened; one serves every replay of its partition while it stays open (5 s after its last)', registers: [this.registry],
   });
   readonly historyScannedMessages = new Counter({
     name: 'stomp_relay_history_scanned_messages_total',
