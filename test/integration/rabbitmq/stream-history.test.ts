@@ -121,6 +121,17 @@ describe('RabbitMQ history in streams', function () {
       expect(bodiesOf(replay.messages)).to.deep.equal(['r1', 'r2']);
     });
 
+    it('answers a gap, not a hang, when RabbitMQ stays away longer than the scan bound', async function () {
+      const broker = await brokers.start(1, { history: { ...LONG, scanTimeoutMs: 1000 } });
+      const destination = destinationFor('away');
+      const [first] = await recordAll(broker, destination, ['x0', 'x1']);
+      await brokers.node.stopApp();
+      const replay = await broker.history!.replay(destination, first);
+      expect(replay.gap).to.equal(true);
+      expect(replay.messages).to.deep.equal([]);
+      await brokers.node.startApp();
+    });
+
     it('answers a replay cut by a restart with everything or with a gap, never with less and no gap', async function () {
       const broker = await brokers.start(1, { history: { ...LONG, maxMessages: 1000 } });
       const destination = destinationFor('cut');
