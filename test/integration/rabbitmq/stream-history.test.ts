@@ -15,6 +15,7 @@ import { headers as makeHeaders } from '../../../server/codec/frame';
 import { parseAmqpUrls as parseAmqpEndpoints } from '../../../server/config';
 import { RelayMetrics } from '../../../server/observability/metrics';
 import { userBrokerDestination } from '../../../server/user/user-destinations';
+import { waitUntil } from '../../broker-suite/wait';
 import { useRabbitBrokers } from './rabbit-brokers';
 
 const PARTITIONS = 4;
@@ -119,6 +120,19 @@ describe('RabbitMQ history in streams', function () {
       const replay = await replaying;
       expect(replay.gap).to.equal(false);
       expect(bodiesOf(replay.messages)).to.deep.equal(['r1', 'r2']);
+    });
+
+    it('records again as soon as RabbitMQ is back (the streams take a moment to start), and replays across the restart', async function () {
+      const broker = await brokers.start(1, { history: LONG });
+      const destination = destinationFor('back');
+      const [first] = await recordAll(broker, destination, ['before']);
+      await brokers.node.stopApp();
+      await brokers.node.startApp();
+      await waitUntil(() => broker.ready, () => 'the engine ready again', 30_000);
+      await recordAll(broker, destination, ['after']);
+      const replay = await broker.history!.replay(destination, first);
+      expect(replay.gap).to.equal(false);
+      expect(bodiesOf(replay.messages)).to.deep.equal(['after']);
     });
 
     it('answers a gap, not a hang, when RabbitMQ stays away longer than the scan bound', async function () {

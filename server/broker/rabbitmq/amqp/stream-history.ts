@@ -57,6 +57,8 @@ const RETENTION_MARGIN_MS = 60_000;
 const SEGMENT_BYTES = 4_000_000;
 /** How often declaring the streams is tried again after it failed, at most. */
 const REDECLARE_AFTER_MS = 5000;
+/** How long declaring the streams is retried on one link before records are refused (broker restarts). */
+const DECLARE_PATIENCE_MS = 10_000;
 /**
  * Least time between the starts of two scans of one partition on one instance. Each scan costs
  * RabbitMQ a stream reader (≈ 25 ms of broker CPU to attach, measured in bench/resume.ts), so a
@@ -398,9 +400,23 @@ export class StreamHistory implements MessageHistory {
     return current.usable.then((ok) => ok || Date.now() - current.at < REDECLARE_AFTER_MS ? ok : this.declare(session));
   }
 
+  /**
+   * Declares every stream, retrying for {@link DECLARE_PATIENCE_MS}: right after a broker restart
+   * the streams exist but are not running yet ("home node … is down"), for a second or two, and
+   * records wait for them rather than fail. Only the last failure is logged at warn.
+   */
   private declare(session: AmqpSession): Promise<boolean> {
-    const usable = Promise.all(Array.from({ length: this.partitionCount }, (_, p) => this.declareStream(session, StreamHistory.streamName(p))))
-      .then((results) => results.every(Boolean));
+    const until = Date.now() + DECLARE_PATIENCE_MS;
+    const attempt = async (): Promise<boolean> => {
+      for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+        const last = Date.now() + delay >= until;
+        const results = await Promise.all(Array.from({ length: this.partitionCount }, (_, p) => this.declareStream(session, StreamHistory.streamName(p), last)));
+        if (results.every(Boolean)) return true;
+        if (last || this.session !== session || this.stopped) return false;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    };
+    const usable = attempt();
     this.declaration = { session, at: Date.now(), usable };
     return usable;
   }
@@ -409,7 +425,7 @@ export class StreamHistory implements MessageHistory {
    * Declares one stream on a throwaway channel (a refused declare closes its channel). A stream
    * that exists with other arguments (another RESUME_WINDOW_MS) is used as it is, with a warning.
    */
-  private async declareStream(session: AmqpSession, name: string): Promise<boolean> {
+  private async declareStream(session: AmqpSession, name: string, warn: boolean): Promise<boolean> {
     const logger = this.options.logger;
     const attempt = async (use: (channel: import('amqplib').Channel) => Promise<unknown>): Promise<Error | undefined> => {
       let channel;
@@ -439,7 +455,7 @@ export class StreamHistory implements MessageHistory {
       logger.warn({ stream: name, reason: refused.message }, 'history stream exists with other arguments (another RESUME_WINDOW_MS?); using it as it is');
       return true;
     }
-    if (this.session === session) {
+    if (this.session === session && warn) {
       logger.warn({ stream: name, reason: refused.message },
         'history stream could not be declared (RabbitMQ 3.9+ with streams is needed): resumes are gaps and user messages cannot be recorded');
     }
