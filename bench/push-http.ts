@@ -4,7 +4,10 @@
  * app that only parses the same JSON and answers 202 (bench/peers/bare-express.ts), side by side in
  * one run, the same keep-alive load client (K requests in flight) against each.
  *
- *     npx tsx bench/push-http.ts [--requests 10000] [--concurrency 16] [--rounds 3]
+ * Then the batch route: `POST /push` naming `--batch` users (default 100) per request against single
+ * pushes, in user pushes per second (issue #13: ≥ 10×).
+ *
+ *     npx tsx bench/push-http.ts [--requests 10000] [--concurrency 16] [--rounds 3] [--batch 100]
  *
  * Bounded: R requests per round and path, 60 s deadline each. Loopback only.
  */
@@ -23,13 +26,26 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '100' },
   },
 });
 const REQUESTS = Number(args.requests);
 const K = Number(args.concurrency);
 const ROUNDS = Number(args.rounds);
+const BATCH = Number(args.batch);
 
-interface Target { name: string; port: number; pid: number }
+interface Target {
+  name: string;
+  port: number;
+  pid: number;
+  /** Path and body of request `i`, and how many user pushes it makes. */
+  request?(i: number): { path: string; body: string; users: number };
+}
+
+/** `POST /push/:user`: one user per request (the default request). */
+function singlePush(i: number): { path: string; body: string; users: number } {
+  return { path: `/push/u${i % 100}`, body: JSON.stringify({ destination: '/queue/bench', payload: { i, text: 'x'.repeat(60) } }), users: 1 };
+}
 
 async function startBareExpress(cleanup: Cleanup): Promise<Target> {
   const port = await freePort();
@@ -50,13 +66,15 @@ async function startBareExpress(cleanup: Cleanup): Promise<Target> {
 }
 
 /** R POSTs with K in flight over keep-alive connections; requests/s and server CPU ms per request. */
-async function load(target: Target): Promise<{ rps: number; cpuMsPerRequest: number; failed: number }> {
+async function load(target: Target, requests = REQUESTS): Promise<{ rps: number; usersPerSecond: number; cpuMsPerRequest: number; failed: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: K });
   let failed = 0;
+  const build = target.request ?? singlePush;
+  const users = build(0).users;
   const post = (i: number) => new Promise<void>((resolve) => {
-    const body = JSON.stringify({ destination: '/queue/bench', payload: { i, text: 'x'.repeat(60) } });
+    const { path: requestPath, body } = build(i);
     const req = http.request({
-      agent, host: '127.0.0.1', port: target.port, method: 'POST', path: `/push/u${i % 100}`,
+      agent, host: '127.0.0.1', port: target.port, method: 'POST', path: requestPath,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => {
       if (res.statusCode !== 202) failed += 1;
@@ -66,14 +84,14 @@ async function load(target: Target): Promise<{ rps: number; cpuMsPerRequest: num
     req.on('error', () => { failed += 1; resolve(); });
     req.end(body);
   });
-  await runConcurrently(Math.min(500, REQUESTS), K, post, Date.now() + 60_000); // warm-up
+  await runConcurrently(Math.min(500, requests), K, post, Date.now() + 60_000); // warm-up
   const cpu0 = processCpuSeconds(target.pid);
   const t0 = performance.now();
-  const done = await runConcurrently(REQUESTS, K, post, Date.now() + 60_000);
+  const done = await runConcurrently(requests, K, post, Date.now() + 60_000);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = processCpuSeconds(target.pid) - cpu0;
   agent.destroy();
-  return { rps: done / seconds, cpuMsPerRequest: (cpu * 1000) / done, failed };
+  return { rps: done / seconds, usersPerSecond: (done * users) / seconds, cpuMsPerRequest: (cpu * 1000) / done, failed };
 }
 
 async function main(): Promise<void> {
@@ -104,7 +122,27 @@ async function main(): Promise<void> {
     }
     process.stdout.write(markdownTable(['round', 'path', 'requests/s', 'server CPU ms / request', 'failed'], rows, ['r', 'l', 'r', 'r', 'r']) + '\n\n');
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    process.stdout.write(`Median over ${ROUNDS} rounds: push API requests/s ÷ bare express = ${median(ratios).toFixed(2)}×, server CPU per request ÷ bare express = ${median(cpuRatios).toFixed(2)}×\n`);
+    process.stdout.write(`Median over ${ROUNDS} rounds: push API requests/s ÷ bare express = ${median(ratios).toFixed(2)}×, server CPU per request ÷ bare express = ${median(cpuRatios).toFixed(2)}×\n\n`);
+
+    // The batch route against single pushes, on the same relay: user pushes per second.
+    const batchUsers = Array.from({ length: BATCH }, (_, u) => `u${u}`);
+    const batch: Target = {
+      name: `relay POST /push (${BATCH} users each)`, port: relay.port, pid: relay.pid,
+      request: (i) => ({ path: '/push', body: JSON.stringify({ users: batchUsers, destination: '/queue/bench', payload: { i, text: 'x'.repeat(60) } }), users: BATCH }),
+    };
+    const single: Target = { name: 'relay POST /push/:user', port: relay.port, pid: relay.pid };
+    const batchRows: string[][] = [];
+    const batchRatios: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const s1 = await load(single);
+      const b1 = await load(batch, Math.max(1, Math.round(REQUESTS / 10)));
+      for (const [t, r] of [[single, s1], [batch, b1]] as const) {
+        batchRows.push([String(round), t.name, fmt.int(r.rps), fmt.int(r.usersPerSecond), (r.cpuMsPerRequest / (t.request ? BATCH : 1)).toFixed(4), String(r.failed)]);
+      }
+      batchRatios.push(b1.usersPerSecond / s1.usersPerSecond);
+    }
+    process.stdout.write(markdownTable(['round', 'path', 'requests/s', 'user pushes/s', 'server CPU ms / user push', 'failed'], batchRows, ['r', 'l', 'r', 'r', 'r', 'r']) + '\n\n');
+    process.stdout.write(`Median over ${ROUNDS} rounds: user pushes/s, POST /push (${BATCH} users) ÷ POST /push/:user = ${median(batchRatios).toFixed(1)}×\n`);
   } finally {
     await cleanup.run();
   }

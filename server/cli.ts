@@ -50,13 +50,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger(config.logLevel);
-  if (config.authMode === 'dev' && config.authJwtSecret === undefined) {
-    logger.warn('AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.');
-  } else if (config.authMode === 'dev') {
-    logger.warn('AUTH_MODE=dev: the CONNECT login header names the user, unchecked. Do not run this in production.');
-  } else if (config.authJwtSecret === undefined && config.authJwksUrl === undefined) {
-    logger.warn('AUTH_JWT_SECRET is not set: the HTTP API (POST /push, /publish, /users...) needs no token. Set it before exposing that API.');
-  }
+  // The dev-mode warnings come from the relay itself (an embedded relay logs them too).
   if (config.brokerUrl === undefined) {
     logger.warn('BROKER_URL is not set: embedded in-memory broker, single instance only.');
   }

@@ -5,6 +5,7 @@
 import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './codec/frame';
 import { Errors, relayError } from './errors';
 
+/** Per-session bounds: frame and header sizes (from the codec), subscriptions, buffered bytes, transactions, WebSocket messages. Breaking one ends the session with a coded ERROR (docs/protocol.md). */
 export interface SessionLimits extends ParserLimits {
   /** Most subscriptions one session may hold at once. */
   maxSubscriptionsPerSession: number;
@@ -26,6 +27,7 @@ export interface SessionLimits extends ParserLimits {
   maxWsMessageBytes: number;
 }
 
+/** STOMP heart-beats the server offers and wants (negotiated per session as the spec says). */
 export interface HeartbeatConfig {
   /** Interval (ms) at which the server offers to send heart-beats (`cx` of CONNECTED heart-beat). 0 = never. */
   sendMs: number;
@@ -49,12 +51,14 @@ export type AuthMode = 'dev' | 'jwt' | 'broker';
 
 export const AUTH_MODES: readonly AuthMode[] = ['dev', 'jwt', 'broker'];
 
+/** The relay's whole configuration, resolved and frozen ({@link Relay.config}). Each field has its environment variable (`ENV_VARS`, `stomp-relay --help`, docs/operations.md). */
 export interface RelayConfig {
   /**
    * HTTP port of the relay: WebSocket, SockJS, health, readiness, the client and the demo; also the
    * HTTP API and metrics unless {@link adminPort} is set.
    */
   port: number;
+  /** Address the CLI's server listens on (`HOST`, default `0.0.0.0`). */
   host: string;
   /**
    * A second HTTP port for the HTTP API (`/push*`, `/publish`, `/users*`), `/metrics` and
@@ -138,7 +142,9 @@ export interface RelayConfig {
    * read and checked when the relay is created. Undefined: every destination the relay routes is allowed.
    */
   aclFile: string | undefined;
+  /** Per-session bounds (`MAX_FRAME_BYTES`, `MAX_SUBSCRIPTIONS`...). */
   limits: SessionLimits;
+  /** Heart-beats offered and wanted (`HEARTBEAT_SEND_MS`, `HEARTBEAT_RECEIVE_MS`...). */
   heartbeat: HeartbeatConfig;
   /** Destination prefixes relayed to the broker. Anything else (but /app and /user) gets ERROR. */
   relayPrefixes: string[];
@@ -162,6 +168,7 @@ export interface RelayConfig {
    * after three intervals.
    */
   presenceIntervalMs: number;
+  /** pino level: fatal, error, warn, info, debug, trace, silent (`LOG_LEVEL`, default info). */
   logLevel: string;
 }
 
@@ -174,6 +181,7 @@ export function defaultWsMessageBytes(maxFrameBytes: number): number {
   return Math.max(4 * 1024 * 1024, maxFrameBytes + 64 * 1024);
 }
 
+/** Every setting's default, before environment variables or options. */
 export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
@@ -222,13 +230,19 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
 
 /** Options accepted by the library: any subset of {@link RelayConfig}, limits and heart-beat merged. */
 export type RelayOptions = Partial<Omit<RelayConfig, 'limits' | 'heartbeat'>> & {
+  /** Per-session bounds to change; the others keep their defaults. */
   limits?: Partial<SessionLimits>;
+  /** Heart-beat settings to change; the others keep their defaults. */
   heartbeat?: Partial<HeartbeatConfig>;
 };
 
-interface EnvVar {
+/** One environment variable the CLI reads: its name, its `--help` line and how it sets the config. */
+export interface EnvVar {
+  /** The variable's name, e.g. `BROKER_URL`. */
   name: string;
+  /** Its line in `stomp-relay --help`. */
   help: string;
+  /** Sets what `value` says on `config` (throws INVALID_CONFIG on a bad value). */
   apply(config: RelayConfig, value: string): void;
 }
 
@@ -393,10 +407,15 @@ export function validateConfig(config: RelayConfig): RelayConfig {
   return Object.freeze(config);
 }
 
+/** One RabbitMQ STOMP listener, as parsed from a `BROKER_URL` entry. */
 export interface BrokerEndpoint {
+  /** Host name or address. */
   host: string;
+  /** STOMP port (default 61613). */
   port: number;
+  /** STOMP `login` (default guest). */
   login: string;
+  /** STOMP `passcode` (default guest). */
   passcode: string;
   /** STOMP `host` header: RabbitMQ's virtual host. */
   vhost: string;
@@ -404,10 +423,15 @@ export interface BrokerEndpoint {
 
 /** Where RabbitMQ's AMQP 0-9-1 listener is (the relay binds user and topic routes over it). */
 export interface AmqpEndpoint {
+  /** Host name or address. */
   host: string;
+  /** AMQP port (default 5672). */
   port: number;
+  /** AMQP user. */
   username: string;
+  /** AMQP password. */
   password: string;
+  /** RabbitMQ virtual host. */
   vhost: string;
 }
 
@@ -449,7 +473,7 @@ export function deriveAmqpEndpoints(stomp: readonly BrokerEndpoint[]): AmqpEndpo
 
 /**
  * Where the relay's AMQP connections go: BROKER_AMQP_URL's nodes, else those derived from
- * BROKER_URL; undefined with the embedded broker. For a config that passed {@link validateConfig}.
+ * BROKER_URL; undefined with the embedded broker. For a config that passed validation (`resolveConfig`, `configFromEnv`).
  */
 export function brokerAmqpEndpoints(config: Pick<RelayConfig, 'brokerUrl' | 'brokerAmqpUrl'>): AmqpEndpoint[] | undefined {
   if (config.brokerAmqpUrl !== undefined) return parseAmqpUrls(config.brokerAmqpUrl);

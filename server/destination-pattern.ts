@@ -15,6 +15,7 @@
  */
 import { Errors, relayError } from './errors';
 
+/** The variables a destination template bound: `/chat/{room}` matching `/chat/lobby` gives `{ room: 'lobby' }`. */
 export type DestinationParams = Readonly<Record<string, string>>;
 
 export interface MatchOptions {

@@ -7,8 +7,11 @@
  * `code` header is the code. docs/protocol.md lists exactly these codes (a test keeps them in step).
  */
 
+/** One entry of the {@link Errors} catalogue. */
 export interface ErrorDefinition {
+  /** The stable code (`ERROR` frame `code` header, HTTP `error.code`). */
   readonly code: string;
+  /** The message, with `%s` placeholders for the details. */
   readonly template: string;
   /** HTTP status, for errors that can surface on the HTTP API. */
   readonly status?: number;
@@ -18,6 +21,7 @@ function def(code: string, template: string, status?: number): ErrorDefinition {
   return Object.freeze({ code, template, status });
 }
 
+/** The catalogue of every error the relay reports, by code (module comment above; docs/protocol.md lists them all). Each entry is its own code, message template and HTTP status. */
 export const Errors = Object.freeze({
   // --- STOMP codec: malformed input ---
   FRAME_TOO_LARGE: def('FRAME_TOO_LARGE', 'frame exceeds the limit of %s bytes'),
@@ -87,11 +91,14 @@ export const Errors = Object.freeze({
   INVALID_CONFIG: def('INVALID_CONFIG', 'invalid configuration: %s'),
 } satisfies Record<string, ErrorDefinition>);
 
+/** Every code of the catalogue: what a {@link RelayError}'s `code` can be. */
 export type ErrorCode = keyof typeof Errors;
 
 /** An error from the catalogue: `code` is stable, `message` is readable by a person. */
 export class RelayError extends Error {
+  /** The catalogue code: stable, for programs to match on. */
   readonly code: ErrorCode;
+  /** HTTP status to answer with, for errors that can surface over HTTP. */
   readonly status: number | undefined;
 
   constructor(definition: ErrorDefinition, ...args: Array<string | number>) {
@@ -127,6 +134,7 @@ export function stacklessRelayError(definition: ErrorDefinition, ...args: Array<
   }
 }
 
+/** Whether `err` is a {@link RelayError} (an error from the catalogue). */
 export function isRelayError(err: unknown): err is RelayError {
   return err instanceof RelayError;
 }

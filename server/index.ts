@@ -13,8 +13,9 @@
 export { createRelay, Relay, PATHS, type CreateRelayOptions } from './relay';
 export { DevLoginAuthenticator, type Authenticator, type Principal, type AuthRequest } from './auth/authenticator';
 export { JwtAuthenticator } from './auth/jwt-authenticator';
+export { remoteJwks, type JwtOptions } from './auth/jwt';
 export type { Authorize, AuthorizationRequest, AuthorizedCommand } from './auth/authorization';
-export { PassportAuthenticator, type PassportAuthenticatorOptions } from './auth/passport-authenticator';
+export { PassportAuthenticator, type PassportAuthenticatorOptions, type HandshakeMiddleware } from './auth/passport-authenticator';
 export type { PushAuthStrategy } from './http/push';
 export type { ApiAuthStrategy, ApiScope } from './http/api-auth';
 export { AppError } from './application/message-handlers';
@@ -23,10 +24,13 @@ export type { Payload, SendToUserOptions, SendResult, AnonymousSendResult } from
 export type { RelaySessionEvents, RelaySessionEventName, SessionEventListener, SessionInfo, SubscriptionInfo, UnsubscribeReason } from './session/session-events';
 export type { UserPresence } from './user/presence';
 export { resolveConfig, configFromEnv, parseBrokerUrl, parseBrokerUrls, parseAmqpUrls, deriveAmqpEndpoints, brokerAmqpEndpoints, DEFAULT_CONFIG, ENV_VARS } from './config';
-export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint, AmqpEndpoint } from './config';
-export { Errors, RelayError, isRelayError, type ErrorCode } from './errors';
-export type { Broker, BrokerMessage, Delivery, DeliverySink, Consumer, SubscribeRequest, PublishRequest, PublishOptions, AckMode, ReplyAddress } from './broker/broker';
+export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint, AmqpEndpoint, AuthMode, EnvVar } from './config';
+export { Errors, RelayError, isRelayError, type ErrorCode, type ErrorDefinition } from './errors';
+export type { Broker, BrokerKind, BrokerMessage, Delivery, DeliverySink, Consumer, SubscribeRequest, Subscriber, PublishRequest, PublishOptions, AckMode, AckOptions, NackOptions, CloseOptions, ReplyAddress } from './broker/broker';
+export type { MessageHistory, Replay, RecordedMessage, HistoryOptions } from './broker/history';
+export { RESUME_TOKEN_HEADER, RESUME_FROM_HEADER, RESUME_GAP_HEADER } from './broker/history';
 export type { StompFrame, StompHeaders, StompVersion } from './codec/frame';
-export type { Transport, HandshakeInfo } from './transport/transport';
+export type { Transport, TransportKind, TransportEvents, HandshakeInfo } from './transport/transport';
+export type { DestinationParams } from './destination-pattern';
 export { RelayMetrics } from './observability/metrics';
 export { createLogger, silentLogger, type Logger } from './observability/logger';

@@ -49,7 +49,12 @@ import { PACKAGE_VERSION } from './package-info';
 import { Errors, relayError } from './errors';
 
 /** Paths the relay answers on (part of the public contract: extend, don't rename). */
-export const PATHS = Object.freeze({ websocket: '/ws', sockjs: '/sockjs' });
+export const PATHS = Object.freeze({
+  /** The plain WebSocket endpoint (STOMP subprotocols `v10.stomp`, `v11.stomp`, `v12.stomp`). */
+  websocket: '/ws',
+  /** The SockJS endpoint (`/sockjs/info`, `/sockjs/<server>/<session>/<transport>`). */
+  sockjs: '/sockjs',
+});
 
 export interface CreateRelayOptions extends RelayOptions {
   /** A broker engine to use instead of the one `brokerUrl` selects (tests, custom engines). */
@@ -68,17 +73,34 @@ export interface CreateRelayOptions extends RelayOptions {
    * of the JWT scope check. Its `authorize(user, scope)` grants scopes; without one, `push` only.
    */
   pushAuth?: PushAuthStrategy;
+  /** Where the relay logs (default: pino at `logLevel` on stdout). */
   logger?: Logger;
-  /** Serve the demo page at `/` (default true). */
+  /** Serve the demo page at `/` (default true). The page expects the root: turn it off with {@link httpPrefix}. */
   serveDemo?: boolean;
+  /**
+   * Path under which {@link Relay.router} serves the relay's HTTP routes, e.g. `'/relay'` for
+   * `/relay/push/:user`, `/relay/users`, `/relay/healthz`, `/relay/client/*`. Default: none, the
+   * root, as the CLI serves them (and as docs/http-api.md lists them), which claims `/users/:user`,
+   * `/push`, `/publish`, `/metrics`... A host application with routes of its own there sets a prefix.
+   * The WebSocket and SockJS endpoints ({@link PATHS}) stay where they are; {@link Relay.publicRouter}
+   * and {@link Relay.adminRouter} are not prefixed (mount them where you like).
+   */
+  httpPrefix?: string;
 }
 
+/** One relay instance: its broker engine, sessions, HTTP routes and transport endpoints. Made by {@link createRelay}; embed it (`attach` + `router` + `start`) or run it alone (`listen`). */
 export class Relay {
+  /** The resolved configuration (defaults, then the options), frozen. */
   readonly config: RelayConfig;
+  /** The relay's logger (the `logger` option's child, with `instanceId` on every line). */
   readonly logger: Logger;
+  /** The relay's Prometheus metrics, on a registry of its own (served at `/metrics`). */
   readonly metrics: RelayMetrics;
+  /** The broker engine: embedded, RabbitMQ (`brokerUrl`), or the `broker` option's. */
   readonly broker: Broker;
+  /** The relay's sessions. @internal Not part of the library contract: it may change. */
   readonly hub: SessionHub;
+  /** Who STOMP sessions are: the `authenticator` option, or the one `authMode` selects. */
   readonly authenticator: Authenticator;
   /**
    * express Router with all the relay's HTTP routes ({@link publicRouter} and {@link adminRouter});
@@ -110,8 +132,9 @@ export class Relay {
   private unsubscribeReady: (() => void) | null = null;
 
   constructor(options: CreateRelayOptions = {}) {
-    const { broker, authenticator, authorize, router, logger, serveDemo, pushAuth, ...relayOptions } = options;
+    const { broker, authenticator, authorize, router, logger, serveDemo, pushAuth, httpPrefix, ...relayOptions } = options;
     this.config = resolveConfig(relayOptions);
+    const prefix = normalizeHttpPrefix(httpPrefix);
     // Every line names its instance: logs of several instances end up in one place.
     this.logger = (logger ?? createLogger(this.config.logLevel)).child({ instanceId: this.config.instanceId });
     // Rules are checked before anything is built: a bad ACL file stops the relay at once.
@@ -121,6 +144,7 @@ export class Relay {
     // One set of JWT checks (and one JWKS cache) for STOMP sessions and the push API.
     const jwtOptions = jwtOptionsOf(this.config);
     this.authenticator = authenticator ?? defaultAuthenticator(this.config, jwtOptions);
+    warnAboutMissingAuth(this.logger, this.config, { authenticator: authenticator !== undefined, pushAuth: pushAuth !== undefined });
     this.handlers = new MessageHandlers({
       context: (sender) => this.appContext(sender),
       errorDestination: this.config.appErrorDestination,
@@ -169,7 +193,7 @@ export class Relay {
     });
     this.sockjsEndpoint = new SockJsEndpoint({
       prefix: PATHS.sockjs,
-      sockjsClientUrl: '/client/sockjs.min.js',
+      sockjsClientUrl: `${prefix}/client/sockjs.min.js`,
       maxMessageBytes: this.config.limits.maxWsMessageBytes,
       logger: this.logger,
       onTransport,
@@ -204,7 +228,7 @@ export class Relay {
     this.adminRouter.use(errorMiddleware(this.logger));
     this.router = express.Router();
     // The API first: pushes are the traffic; health probes and static files are rare beside them.
-    this.router.use(this.adminRouter, this.publicRouter);
+    this.router.use(prefix || '/', this.adminRouter, this.publicRouter);
   }
 
   /**
@@ -435,6 +459,32 @@ export class Relay {
   private accept(transport: Transport): void {
     this.hub.accept(transport);
   }
+}
+
+/**
+ * Says so at warn when sessions or the HTTP API take anyone: dev mode (no `authJwtSecret` /
+ * `AUTH_JWT_SECRET`, no authenticator of the host's), or an HTTP API with neither a JWT check nor
+ * a host strategy. The CLI and an embedded relay log the same lines.
+ */
+function warnAboutMissingAuth(logger: Logger, config: RelayConfig, given: { authenticator: boolean; pushAuth: boolean }): void {
+  const jwt = config.authJwtSecret !== undefined || config.authJwksUrl !== undefined;
+  const devSessions = !given.authenticator && config.authMode === 'dev';
+  if (devSessions && config.authJwtSecret === undefined) {
+    logger.warn('AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.');
+  } else if (devSessions) {
+    logger.warn('AUTH_MODE=dev: the CONNECT login header names the user, unchecked. Do not run this in production.');
+  } else if (!jwt && !given.pushAuth) {
+    logger.warn('AUTH_JWT_SECRET is not set: the HTTP API (POST /push, /publish, /users...) needs no token. Set it before exposing that API.');
+  }
+}
+
+/** `httpPrefix` as a path without a trailing slash ('' for the root); INVALID_CONFIG if it is not a path. */
+function normalizeHttpPrefix(prefix: string | undefined): string {
+  if (prefix === undefined || prefix === '' || prefix === '/') return '';
+  if (!/^(\/[A-Za-z0-9._~-]+)+\/?$/.test(prefix)) {
+    throw relayError(Errors.INVALID_CONFIG, `httpPrefix must be a path such as '/relay' (segments of letters, digits, '.', '_', '~', '-'), got ${JSON.stringify(prefix)}`);
+  }
+  return prefix.replace(/\/$/, '');
 }
 
 /** How JWTs are checked (secret, JWKS, issuer, audience); undefined when neither key source is set. */

@@ -142,11 +142,28 @@ function signIn({ name, transport, tokenValue, sockjsTransports }) {
     const { from, text } = readMessage(message);
     appendLog($('chat-log'), { who: from ?? '?', text });
   });
+  // After a reconnect the library resumes this subscription from the last notification it saw, so
+  // what was pushed meanwhile (even through another instance, even if ours died) still arrives.
   notifications = relay.subscribeUser('/queue/notifications', (message) => {
     const { from, text } = readMessage(message);
     appendLog($('notifications'), { who: from ? `from ${from}` : '', text });
+  }, {}, {
+    onResumed: ({ recovered, gap }) => {
+      if (!gap) showResumeNote(`recovered ${recovered} after reconnecting`);
+    },
+    // The relay's history could not cover the whole outage: an application would reload its
+    // notifications from its own backend here. The demo has no backend, so it says so.
+    onGap: () => showResumeNote('history gap: some notifications may be missing (an app would reload them now)', true),
   });
   watchNotifications();
+}
+
+/** The note under the notifications: what the last resume recovered, or that it had a gap. */
+function showResumeNote(text, gap = false) {
+  const note = $('resume-note');
+  note.hidden = false;
+  note.dataset.gap = String(gap);
+  note.textContent = `${time()} ${text}`;
 }
 
 /** Shows whether the notifications subscription is confirmed on the current connection. */
@@ -169,6 +186,7 @@ async function signOut() {
   for (const id of ['chat-log', 'notifications']) $(id).replaceChildren();
   for (const id of ['server-info', 'instance-id', 'transport', 'user-name']) $(id).textContent = '—';
   $('push-result').textContent = '';
+  $('resume-note').hidden = true;
   $('app').hidden = true;
   $('sign-in').hidden = false;
   setState('signed-out', 'signed out');

@@ -21,6 +21,9 @@ export type {
   RelayMessage,
   RelaySubscription,
   RelayTransport,
+  ResumeGap,
+  ResumeResult,
   ServerInfo,
+  SubscribeOptions,
   TokenSource,
 } from './types';

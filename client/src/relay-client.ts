@@ -1,7 +1,7 @@
 /**
  * The browser client: one STOMP connection to the relay that reconnects by itself (exponential
- * backoff, full jitter), re-sends every subscription after a reconnect, and refreshes the token
- * before each attempt.
+ * backoff, full jitter), re-sends every subscription after a reconnect (resuming user destinations
+ * from the last `resume-token` seen: resume.ts), and refreshes the token before each attempt.
  *
  * stompjs does the framing, heart-beats and CONNECT handshake. Its own reconnect delay is fixed
  * (or doubles without jitter), so it is set to 1 ms and the real wait happens in `beforeConnect`,
@@ -11,6 +11,7 @@ import { Client, type IFrame, type IMessage, type IStompSocket, type StompSubscr
 import SockJS from 'sockjs-client';
 import { backoffDelay, validateReconnect } from './backoff';
 import { resolveBase, sockJsUrl, webSocketUrl } from './endpoints';
+import { ResumePoint } from './resume';
 import type {
   ConnectionState,
   RelayClient,
@@ -18,7 +19,9 @@ import type {
   RelayErrorFrame,
   RelayMessage,
   RelaySubscription,
+  ResumeGap,
   ServerInfo,
+  SubscribeOptions,
 } from './types';
 
 interface SubscriptionEntry {
@@ -26,6 +29,9 @@ interface SubscriptionEntry {
   readonly destination: string;
   readonly handler: (message: RelayMessage) => void;
   readonly headers: Record<string, string>;
+  readonly options: SubscribeOptions;
+  /** The last `resume-token` seen, sent as `resume-from` on the next (re)subscription. */
+  readonly resume: ResumePoint;
   /** The STOMP subscription on the current connection; undefined while disconnected. */
   live: StompSubscription | undefined;
   /** The server confirmed `live` with a RECEIPT (the relay sends it once the broker has it). */
@@ -145,32 +151,54 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
   const deliver = (entry: SubscriptionEntry, message: IMessage): void => {
     // A MESSAGE already in flight when unsubscribe() was called is dropped, as the caller expects.
     if (!subscriptions.has(entry.id)) return;
+    const resumeFrom = entry.resume.resumingFrom ?? entry.resume.token;
+    if (entry.resume.repeats(message.headers)) {
+      // Replayed, but it had come live already: settled on the application's behalf, never shown twice.
+      const ack = entry.headers.ack;
+      if (ack === 'client' || ack === 'client-individual') message.ack();
+      return;
+    }
+    if (entry.resume.received(message.headers)) {
+      reportGap(entry, message, resumeFrom);
+      return;
+    }
     const relayMessage: RelayMessage = {
       destination: message.headers.destination ?? entry.destination,
       headers: message.headers,
       body: message.body,
       json: <T>() => JSON.parse(message.body) as T,
     };
-    try {
-      entry.handler(relayMessage);
-    } catch (err) {
-      // One faulty handler must not break stompjs's frame loop for the others: report it as an
-      // uncaught error (visible in the console and window.onerror) and carry on.
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+    callApplication(() => entry.handler(relayMessage));
+  };
+
+  /**
+   * The empty `resume-gap:true` MESSAGE: not data, a signal to the application that what it missed
+   * cannot all be replayed. Acked on its behalf on a client-ack subscription (it never sees it).
+   */
+  const reportGap = (entry: SubscriptionEntry, message: IMessage, resumeFrom: string | undefined): void => {
+    const ack = entry.headers.ack;
+    if (ack === 'client' || ack === 'client-individual') message.ack();
+    const gap: ResumeGap = { subscriptionId: entry.id, destination: entry.destination, resumeFrom: resumeFrom ?? '' };
+    debug(`stomp-relay: ${entry.destination} resumed with a gap after ${gap.resumeFrom}`);
+    callApplication(() => entry.options.onGap?.(gap));
+    callApplication(() => options.onGap?.(gap));
   };
 
   const sendSubscribe = (entry: SubscriptionEntry): void => {
     const receipt = `${entry.id}-${nextReceipt++}`;
-    stomp.watchForReceipt(receipt, () => {
+    stomp.watchForReceipt(receipt, (frame) => {
       // A receipt for an older connection's SUBSCRIBE cannot arrive here: receipts die with their socket.
       if (!subscriptions.has(entry.id)) return;
       entry.active = true;
+      const resumed = entry.resume.confirmed(frame.headers);
+      if (resumed !== undefined) {
+        callApplication(() => entry.options.onResumed?.({ subscriptionId: entry.id, destination: entry.destination, ...resumed }));
+      }
       for (const resolve of entry.waiters.splice(0)) resolve();
     });
-    entry.live = stomp.subscribe(entry.destination, (m) => deliver(entry, m), { ...entry.headers, id: entry.id, receipt });
+    // After a reconnect (or with options.resumeFrom) it resumes: `resume-from` with the last token.
+    const headers = { ...entry.headers, ...entry.resume.subscribing(), id: entry.id, receipt };
+    entry.live = stomp.subscribe(entry.destination, (m) => deliver(entry, m), headers);
   };
 
   const stomp = new Client({
@@ -254,13 +282,22 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
     destination: string,
     handler: (message: RelayMessage) => void,
     headers: Record<string, string> = {},
+    subscribeOptions: SubscribeOptions = {},
   ): RelaySubscription => {
     if (typeof destination !== 'string' || !destination.startsWith('/')) {
       throw new TypeError(`destination must start with "/", got "${String(destination)}"`);
     }
     if (closing) throw new Error('stomp-relay: client is closed');
     const entry: SubscriptionEntry = {
-      id: `sub-${nextSubscriptionId++}`, destination, handler, headers: { ...headers }, live: undefined, active: false, waiters: [],
+      id: `sub-${nextSubscriptionId++}`,
+      destination,
+      handler,
+      headers: { ...headers },
+      options: { ...subscribeOptions },
+      resume: new ResumePoint(subscribeOptions.resumeFrom),
+      live: undefined,
+      active: false,
+      waiters: [],
     };
     subscriptions.set(entry.id, entry);
     if (stomp.connected) sendSubscribe(entry);
@@ -271,6 +308,9 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
         return entry.active;
       },
       whenActive: () => (entry.active ? Promise.resolve() : new Promise<void>((resolve) => entry.waiters.push(resolve))),
+      get resumeToken() {
+        return entry.resume.token;
+      },
       unsubscribe: () => {
         if (!subscriptions.delete(entry.id)) return;
         if (entry.live && stomp.connected) entry.live.unsubscribe();
@@ -281,11 +321,11 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
 
   return {
     subscribe,
-    subscribeUser: (destination, handler, headers) => {
+    subscribeUser: (destination, handler, headers, subscribeOptions) => {
       if (typeof destination !== 'string' || !destination.startsWith('/')) {
         throw new TypeError(`destination must start with "/", got "${String(destination)}"`);
       }
-      return subscribe(destination.startsWith('/user/') ? destination : `/user${destination}`, handler, headers);
+      return subscribe(destination.startsWith('/user/') ? destination : `/user${destination}`, handler, headers, subscribeOptions);
     },
     publish: (destination, body, headers = {}) => {
       if (!stomp.connected) throw new Error('stomp-relay: not connected; publish after onConnected');
@@ -314,6 +354,21 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
       setState('closed');
     },
   };
+}
+
+/**
+ * Runs an application callback. One that throws must not break stompjs's frame loop for the
+ * others: its error is reported as uncaught (visible in the console and window.onerror) and the
+ * client carries on.
+ */
+function callApplication(callback: () => void): void {
+  try {
+    callback();
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
 }
 
 /**

@@ -51,6 +51,11 @@ export interface RelayClientOptions {
   onError?: (error: RelayErrorFrame) => void;
   /** Called on every state change. */
   onStateChange?: (state: ConnectionState) => void;
+  /**
+   * Called when any subscription's resume found a gap in the relay's history (see
+   * {@link SubscribeOptions.onGap}, called first for that subscription).
+   */
+  onGap?: (gap: ResumeGap) => void;
   /** Receives stompjs's and this client's debug lines. */
   debug?: (line: string) => void;
 }
@@ -98,6 +103,54 @@ export interface RelayMessage {
   json<T = unknown>(): T;
 }
 
+/**
+ * A resumed subscription could not get everything it missed: the relay's history had no record
+ * after the subscription's last token (older than the relay's retention window, from before a
+ * broker restart, unknown, or history unavailable), and opened the resubscription with an empty
+ * `resume-gap:true` MESSAGE. Whatever it could still recover follows as ordinary messages. The
+ * application should reload its state for this destination (from its own backend).
+ */
+export interface ResumeGap {
+  /** The subscription's id ({@link RelaySubscription.id}). */
+  subscriptionId: string;
+  destination: string;
+  /** The token the client resumed from (`resume-from`). */
+  resumeFrom: string;
+}
+
+/** How a resubscription with `resume-from` went, once the relay confirmed it. */
+export interface ResumeResult {
+  subscriptionId: string;
+  destination: string;
+  /** The token the client resumed from (`resume-from`). */
+  resumeFrom: string;
+  /**
+   * Messages delivered between the resubscription and the relay's confirmation: the ones published
+   * while the client was away (the relay replays them before confirming), plus any that were
+   * published during the replay itself.
+   */
+  recovered: number;
+  /** True when the relay reported a gap ({@link ResumeGap}) for this resubscription. */
+  gap: boolean;
+}
+
+/** Per-subscription options (4th argument of {@link RelayClient.subscribe}). */
+export interface SubscribeOptions {
+  /**
+   * Called when a resubscription found a gap in the relay's history: messages may be missing, reload
+   * this destination's state. The empty `resume-gap` MESSAGE itself never reaches the message handler.
+   */
+  onGap?: (gap: ResumeGap) => void;
+  /** Called when a resubscription with `resume-from` is confirmed (after what it recovered was delivered). */
+  onResumed?: (result: ResumeResult) => void;
+  /**
+   * A `resume-token` to resume from on the very first SUBSCRIBE, e.g. one kept in sessionStorage
+   * ({@link RelaySubscription.resumeToken}) across a page reload. Without it the first SUBSCRIBE
+   * carries no `resume-from`: a new subscription starts with what is published from then on.
+   */
+  resumeFrom?: string;
+}
+
 /** A live subscription; it survives reconnects until {@link RelaySubscription.unsubscribe}. */
 export interface RelaySubscription {
   /** The STOMP subscription id; stable across reconnects. */
@@ -114,6 +167,11 @@ export interface RelaySubscription {
    * before triggering a push you expect to see, e.g. in tests or right after sign-in.
    */
   whenActive(): Promise<void>;
+  /**
+   * The last `resume-token` this subscription saw (user destinations carry one on every MESSAGE),
+   * sent as `resume-from` when it is resubscribed after a reconnect. Undefined until one arrived.
+   */
+  readonly resumeToken: string | undefined;
   /** Stops delivery and sends UNSUBSCRIBE if connected. Idempotent. */
   unsubscribe(): void;
 }
@@ -122,11 +180,13 @@ export interface RelaySubscription {
 export interface RelayClient {
   /**
    * Subscribes to a destination (`/topic/chat`, `/queue/jobs`, `/user/queue/x`, …). The
-   * subscription is sent now if connected, and again after every reconnect.
+   * subscription is sent now if connected, and again after every reconnect. On a user destination
+   * the resubscription resumes (`resume-from` with the last `resume-token` seen): the relay first
+   * delivers what was published meanwhile, or reports a gap ({@link SubscribeOptions.onGap}).
    */
-  subscribe(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>): RelaySubscription;
+  subscribe(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>, options?: SubscribeOptions): RelaySubscription;
   /** Subscribes to this user's own destination: `subscribeUser('/queue/x')` = `subscribe('/user/queue/x')`. */
-  subscribeUser(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>): RelaySubscription;
+  subscribeUser(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>, options?: SubscribeOptions): RelaySubscription;
   /**
    * Sends a message. Strings go as they are; anything else as JSON with
    * `content-type: application/json`. Throws if not connected (nothing is queued: check

@@ -35,7 +35,15 @@ import { encodePayload, type Payload, type SendToUserOptions } from '../user/use
  * ```
  */
 export class AppError extends Error {
-  constructor(readonly code: string, message: string) {
+  /**
+   * @param code The `code` the sender's error report carries (your own: `OUT_OF_STOCK`).
+   * @param message A readable message for the sender.
+   */
+  constructor(
+    /** The code the sender's error report carries. */
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'AppError';
   }
@@ -51,7 +59,9 @@ export interface AppMessage {
    * an exact destination. Frozen.
    */
   readonly params: DestinationParams;
+  /** The SEND's headers. */
   readonly headers: Readonly<StompHeaders>;
+  /** The SEND's body bytes. */
   readonly body: Buffer;
   /** The sender's user name, or null for an anonymous session. */
   readonly user: string | null;
@@ -73,6 +83,7 @@ export interface AppContext {
   publish(destination: string, payload: Payload, headers?: Record<string, string | number | boolean>): Promise<void>;
 }
 
+/** Where {@link Relay.onMessage} sends a handler's return value (Spring's `@SendToUser` / `@SendTo`); neither: nowhere. */
 export interface HandlerOptions {
   /** Send the handler's return value (unless undefined) to the sender's user destination. */
   sendToUser?: string;
@@ -80,6 +91,7 @@ export interface HandlerOptions {
   sendTo?: string;
 }
 
+/** An application handler: gets the SEND and a context; its return value (unless undefined) goes where {@link HandlerOptions} says. A throw, or an {@link AppError}, is reported to the sender on `/user/queue/errors`; the session goes on. */
 export type AppHandler = (message: AppMessage, context: AppContext) => Payload | undefined | void | Promise<Payload | undefined | void>;
 
 /** What a subscribe handler receives: the SUBSCRIBE it answers. */
@@ -94,6 +106,7 @@ export interface AppSubscription {
   readonly subscriptionId: string;
   /** The subscriber's user name, or null for an anonymous session. */
   readonly user: string | null;
+  /** The subscriber's session id. */
   readonly sessionId: string;
 }
 
@@ -126,7 +139,9 @@ export interface MessageHandlersOptions {
 
 /** What the sender's error destination receives, as JSON. */
 export interface AppErrorReport {
+  /** `AppError`'s code, or the relay's (`HANDLER_ERROR`, `BAD_REQUEST`, `NO_HANDLER`). */
   code: string;
+  /** A readable message. */
   message: string;
   /** The destination of the SEND that failed, as the client sent it (`/app/order`). */
   destination: string;

@@ -21,7 +21,7 @@
  * `nobody`, or one or a list of alternatives `{ users, claims }` (a list: any alternative; within
  * one: every condition). `users` lists user names; `claims` maps a claim of the principal (a JWT's
  * payload, a host strategy's user object) to a value or a list of values, any of which will do; a
- * claim held as an array holds each element, and a `scope`/`scp` string each space-separated word.
+ * claim held as an array holds each element, and a `scope`/`scp` string each whitespace-separated word.
  * Values compare strictly (`3` is not `"3"`). `{name}` in a value is the variable the destination
  * pattern bound. A SUBSCRIBE with RabbitMQ wildcards matches a rule only where the rule covers all
  * the wildcards could reach (see {@link MatchOptions.wildcards}).
@@ -33,6 +33,7 @@ import { DestinationPattern, type DestinationParams } from '../destination-patte
 import { Errors, relayError } from '../errors';
 import type { Principal } from './authenticator';
 import type { Authorize, AuthorizationRequest, AuthorizedCommand } from './authorization';
+import { hasScope } from './jwt';
 
 type Scalar = string | number | boolean;
 
@@ -151,8 +152,8 @@ function holds(alternative: Alternative, principal: Readonly<Principal>, params:
 function holdsValue(name: string, held: unknown, wanted: Scalar): boolean {
   if (held === wanted) return true;
   if (Array.isArray(held)) return held.includes(wanted);
-  // OAuth 2 (RFC 6749 §3.3): a scope is a space-separated list.
-  if ((name === 'scope' || name === 'scp') && typeof held === 'string' && typeof wanted === 'string') return held.split(' ').includes(wanted);
+  // OAuth 2 (RFC 6749 §3.3): a scope is a list of words; hasScope (jwt.ts) is the one rule for splitting it.
+  if ((name === 'scope' || name === 'scp') && typeof held === 'string' && typeof wanted === 'string') return hasScope({ scope: held }, wanted);
   return false;
 }
 

@@ -6,6 +6,7 @@ import type { StompHeaders } from '../codec/frame';
 import type { HandshakeInfo } from '../transport/transport';
 import { Errors, relayError } from '../errors';
 
+/** Who a session is: the user name that user destinations and presence key on, and what else the authenticator learned. */
 export interface Principal {
   /** The user name: what `/user/...` destinations and presence are keyed on. */
   name: string;
@@ -18,6 +19,7 @@ export interface Principal {
   expiresAt?: number;
 }
 
+/** What an {@link Authenticator} is shown: the CONNECT frame's headers and the HTTP handshake. */
 export interface AuthRequest {
   /** Headers of the CONNECT frame (`login`, `passcode`, `Authorization`...). */
   connectHeaders: Readonly<StompHeaders>;
@@ -25,6 +27,7 @@ export interface AuthRequest {
   handshake: HandshakeInfo;
 }
 
+/** Decides who a STOMP session is, once per session (CONNECT). Pass your own to `createRelay({ authenticator })`; {@link PassportAuthenticator} runs a host's passport strategy. */
 export interface Authenticator {
   /**
    * Resolves the principal, or `null` for an anonymous session. Rejects with a RelayError

@@ -26,6 +26,7 @@ export interface AuthorizationRequest {
   readonly principal: Readonly<Principal> | null;
   /** The session's id (CONNECTED `session`). */
   readonly sessionId: string;
+  /** `SUBSCRIBE` or `SEND`. */
   readonly command: AuthorizedCommand;
   /** The destination as the client sent it (`/user/queue/x`, `/app/chat/7`, `/topic/orders.eu`). */
   readonly destination: string;

@@ -11,6 +11,7 @@ import { Errors, relayError } from '../errors';
 import type { AuthRequest, Authenticator, Principal } from './authenticator';
 import { DEFAULT_CLOCK_TOLERANCE_SEC, bearerToken, queryParam, verifyToken, type JwtOptions } from './jwt';
 
+/** The authenticator of `AUTH_MODE=jwt`: the user is the `sub` of a JWT from the CONNECT `Authorization: Bearer …` or `passcode` header, or the handshake's `access_token` query parameter, checked with {@link JwtOptions} (HS256 secret, JWKS, issuer, audience, `exp`). The token's `exp` ends the session with ERROR TOKEN_EXPIRED. */
 export class JwtAuthenticator implements Authenticator {
   readonly mode = 'jwt';
 

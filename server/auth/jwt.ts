@@ -9,6 +9,7 @@ import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { Errors, relayError } from '../errors';
 
+/** How JWTs are checked, for STOMP sessions ({@link JwtAuthenticator}) and the HTTP API alike. */
 export interface JwtOptions {
   /** HS256 secret (AUTH_JWT_SECRET); without it HS256 tokens are refused. */
   secret?: string;

@@ -41,8 +41,10 @@ import type { StompHeaders } from '../codec/frame';
 import type { RelayError } from '../errors';
 import type { MessageHistory } from './history';
 
+/** How a subscription settles its messages, as STOMP's `ack` header: `auto` (delivered once handed over), `client` (cumulative ACK), `client-individual` (one at a time). */
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
+/** A message as the broker delivers it. Shared by every sink of a fan-out: treat it as immutable. */
 export interface BrokerMessage {
   /** Destination the message was published to, as the broker names it (e.g. `/topic/chat`). */
   readonly destination: string;
@@ -52,12 +54,15 @@ export interface BrokerMessage {
    * or `receipt` (RabbitMQ copies a SEND's receipt header into the MESSAGE; engines strip it).
    */
   readonly headers: Readonly<StompHeaders>;
+  /** The body's bytes, as published. */
   readonly body: Buffer;
   /** Unique per message within the broker (RabbitMQ's `message-id`). */
   readonly messageId: string;
 }
 
+/** One message handed to one consumer, with what it takes to settle it. */
 export interface Delivery {
+  /** The message (possibly shared with other sinks). */
   readonly message: BrokerMessage;
   /**
    * Set only for `client` / `client-individual` subscriptions: the token to pass to
@@ -68,6 +73,7 @@ export interface Delivery {
 
 /** Where a consumer's deliveries go. Implemented by the session layer. */
 export interface DeliverySink {
+  /** Receives one delivery, in order; must not throw. */
   deliver(delivery: Delivery): void;
   /**
    * The broker ended this consumer by itself (destination deleted, broker refused it, access denied).
@@ -76,8 +82,11 @@ export interface DeliverySink {
   cancelled(reason: RelayError): void;
 }
 
+/** What {@link Broker.subscribe} is asked for. */
 export interface SubscribeRequest {
+  /** Broker destination (`/topic/x`, `/queue/y`, `/exchange/e/k`, `/amq/queue/q`). */
   destination: string;
+  /** How the subscription settles its messages. */
   ack: AckMode;
   /**
    * Extra SUBSCRIBE headers the engine passes to the broker: `selector`, `prefetch-count`,
@@ -114,11 +123,13 @@ export interface CloseOptions {
   removeDurable?: boolean;
 }
 
+/** How {@link Consumer.ack} settles. */
 export interface AckOptions {
   /** Settle only this delivery, even in `client` mode. */
   only?: boolean;
 }
 
+/** How {@link Consumer.nack} gives a message back. */
 export interface NackOptions {
   /**
    * Whether the rejected delivery goes back to its queue (the default, `true`) or is given up:
@@ -128,6 +139,7 @@ export interface NackOptions {
   requeue?: boolean;
 }
 
+/** A live subscription at the broker: settle its deliveries, then close it. */
 export interface Consumer {
   /**
    * Acknowledges a delivery. For `client` mode this is cumulative: it also acks every earlier
@@ -162,7 +174,7 @@ export const REPLY_QUEUE_PREFIX = 'stomp-relay.reply.';
  * form of RabbitMQ's temporary reply queues (https://www.rabbitmq.com/docs/stomp#d.tqd), which
  * belong to one broker connection and so cannot serve the many sessions of a pooled connection.
  *
- * RabbitMQ engine: an exclusive, auto-delete queue under {@link REPLY_QUEUE_PREFIX} consumed on one
+ * RabbitMQ engine: an exclusive, auto-delete queue under `REPLY_QUEUE_PREFIX` (`stomp-relay.reply.`) consumed on one
  * pooled connection; nobody else can consume it (RabbitMQ locks exclusive queues to their
  * connection, and the engines refuse the reserved names). Like RabbitMQ's temporary queues it ends
  * with that connection: if the connection drops, the address is cancelled (BROKER_UNAVAILABLE) and
@@ -175,13 +187,17 @@ export interface ReplyAddress {
   close(): Promise<void>;
 }
 
+/** What {@link Broker.publish} sends. */
 export interface PublishRequest {
+  /** Broker destination to publish to. */
   destination: string;
   /** Headers to carry to receivers (content-type, application headers, persistent, reply-to...). */
   headers: StompHeaders;
+  /** The body's bytes. */
   body: Buffer;
 }
 
+/** How {@link Broker.publish} waits and what it asks of the broker. */
 export interface PublishOptions {
   /**
    * Resolve only once the broker has confirmed it took the message (RabbitMQ: its RECEIPT).
@@ -197,9 +213,12 @@ export interface PublishOptions {
   mandatory?: boolean;
 }
 
+/** Which engine implements a {@link Broker}: the embedded in-memory one or the RabbitMQ relay. */
 export type BrokerKind = 'memory' | 'rabbitmq';
 
+/** The seam between the session layer and the engines that move messages (the embedded broker, the RabbitMQ relay): subscribe, publish, readiness. Destinations and guarantees: docs/architecture.md, "The broker seam". */
 export interface Broker {
+  /** Which engine this is. */
   readonly kind: BrokerKind;
   /** True while the broker can take publishes and subscriptions. */
   readonly ready: boolean;

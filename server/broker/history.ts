@@ -32,10 +32,13 @@ export const RESUME_GAP_HEADER = 'resume-gap';
 
 /** What a publisher records: the message as it will be published, before its token is added. */
 export interface RecordedMessage {
+  /** The headers the message will be published with (the engine adds {@link RESUME_TOKEN_HEADER}). */
   headers: StompHeaders;
+  /** Its body, as published. */
   body: Buffer;
 }
 
+/** What {@link MessageHistory.replay} found after a token. */
 export interface Replay {
   /** True when the history cannot vouch for every message after the token (see the module doc). */
   gap: boolean;
@@ -69,6 +72,13 @@ export interface MessageHistory {
    * Never rejects: a history it cannot read is a gap.
    */
   replay(destination: string, token: string): Promise<Replay>;
+  /**
+   * A token for "now" in `destination`'s history: resuming from it later replays exactly what is
+   * recorded after this call. For a subscription that has received nothing yet (its RECEIPT
+   * carries it), so a client that drops before its first message can still resume. Undefined when
+   * the history cannot say (then that client's resume is a gap).
+   */
+  position(destination: string): Promise<string | undefined>;
 }
 
 /** Settings both engines' histories take (RelayConfig `resume*`). */

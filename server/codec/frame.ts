@@ -14,9 +14,11 @@ export const SUPPORTED_VERSIONS: readonly StompVersion[] = ['1.0', '1.1', '1.2']
  */
 export type StompHeaders = Record<string, string>;
 
+/** One STOMP frame, as the codec parses and serializes it. */
 export interface StompFrame {
   /** Upper-case command, e.g. `SEND`, `MESSAGE`. */
   command: string;
+  /** Headers, decoded (escapes undone); for a repeated header, the first value, as the spec says. */
   headers: StompHeaders;
   /** Raw body bytes; empty Buffer for no body. Never interpreted by the codec. */
   body: Buffer;

@@ -25,6 +25,7 @@ export type ApiScope = 'push' | 'publish' | 'admin';
 
 /** A host application's own passport strategy for the HTTP API. */
 export interface ApiAuthStrategy {
+  /** The host's passport instance the strategy is registered on. */
   passport: passport.PassportStatic | passport.Authenticator;
   /** Strategy name registered on that passport instance. */
   strategy: string;
@@ -69,7 +70,7 @@ export function jwtApiAuth(options: JwtOptions): ApiAuth {
 export function strategyApiAuth(auth: ApiAuthStrategy): ApiAuth {
   const authorize = auth.authorize ?? ((_user: unknown, scope: ApiScope) => scope === 'push');
   return (...scopes) => (req, res, next) => {
-    auth.passport.authenticate(auth.strategy, { session: false }, (err: unknown, user: unknown, info: unknown) => {
+    const decide = (err: unknown, user: unknown, info: unknown) => {
       if (err) return next(err);
       if (!user) return sendError(res, relayError(Errors.UNAUTHORIZED, failureReason(info)));
       if (!scopes.some((scope) => authorize(user, scope))) {
@@ -78,7 +79,11 @@ export function strategyApiAuth(auth: ApiAuthStrategy): ApiAuth {
       }
       (req as { user?: unknown }).user = user;
       next();
-    })(req, res, next);
+    };
+    // A strategy that passes (passport's 'session' strategy does, after putting the session's user
+    // on the request) has not authenticated anyone by itself: decide on what it left there.
+    const passed = (err?: unknown) => decide(err, (req as { user?: unknown }).user, { message: `the ${auth.strategy} strategy authenticated no one` });
+    auth.passport.authenticate(auth.strategy, { session: false }, decide)(req, res, passed);
   };
 }
 

@@ -45,10 +45,11 @@ export class ResumeGate {
    * Reads the history after `token` (`history` undefined: none, so a gap) and delivers it, then
    * what was held. Call once the live subscription is in effect.
    */
-  async resume(history: MessageHistory | undefined, destination: string, token: string): Promise<void> {
+  async resume(history: MessageHistory | undefined, destination: string, token: string): Promise<string | undefined> {
     // replay() never rejects by contract; an engine bug must still end as a gap, not a lost SUBSCRIBE.
     const replay: Replay = history === undefined ? UNAVAILABLE : await history.replay(destination, token).catch(() => UNAVAILABLE);
     this.flush(replay);
+    return replay.position;
   }
 
   /** Stops holding without a replay (the subscription failed or ended): nothing more to deliver. */

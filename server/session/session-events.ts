@@ -31,6 +31,7 @@ export interface SessionInfo {
   readonly user: string | null;
   /** The principal with its claims (a frozen copy), or null for an anonymous session. */
   readonly principal: Readonly<Principal> | null;
+  /** What carries the session: `ws` or `sockjs`. */
   readonly transport: TransportKind;
 }
 
@@ -40,6 +41,7 @@ export interface SubscriptionInfo extends SessionInfo {
   readonly subscriptionId: string;
   /** The destination as the client sent it (`/user/queue/x`, `/topic/chat`, `/app/snapshot/1`). */
   readonly destination: string;
+  /** The subscription's ack mode (`auto`, `client`, `client-individual`). */
   readonly ack: AckMode;
 }
 
@@ -48,14 +50,23 @@ export type UnsubscribeReason = 'unsubscribe' | 'disconnect';
 
 /** Every event `relay.on` takes, and what its listeners receive. */
 export interface RelaySessionEvents {
+  /** A session authenticated and is being sent CONNECTED. */
   'session:connect': SessionInfo;
+  /** A session that connected ended, however it ended (last of its events). */
   'session:disconnect': SessionInfo;
+  /** A subscription is in effect (before its RECEIPT; never for a refused SUBSCRIBE). */
   'session:subscribe': SubscriptionInfo;
-  'session:unsubscribe': SubscriptionInfo & { readonly reason: UnsubscribeReason };
+  /** A subscription ended: `reason` says whether by UNSUBSCRIBE or with its session. */
+  'session:unsubscribe': SubscriptionInfo & {
+    /** `unsubscribe` for an UNSUBSCRIBE, `disconnect` for what the session still held when it ended. */
+    readonly reason: UnsubscribeReason;
+  };
 }
 
+/** The events {@link Relay.on} takes: `session:connect`, `session:disconnect`, `session:subscribe`, `session:unsubscribe`. */
 export type RelaySessionEventName = keyof RelaySessionEvents;
 
+/** A listener of event `E`: runs synchronously on the session's path; a throw or a rejection is logged and changes nothing. */
 export type SessionEventListener<E extends RelaySessionEventName> = (event: RelaySessionEvents[E]) => void | Promise<void>;
 
 const NAMES: Readonly<Record<SessionEvent['type'], RelaySessionEventName>> = {

@@ -372,8 +372,14 @@ export class SessionProtocol {
         this.announce(subscription);
         // §SUBSCRIBE + §"Header receipt": the RECEIPT means messages published from now on arrive;
         // on a resume it also means the replay is complete (it comes after the replayed messages).
-        if (gate === undefined) return this.receipt(frame);
-        return gate.resume(broker.history, route.brokerDestination, resumeFrom!).then(() => this.receipt(frame));
+        // On a user destination it carries `resume-token`, the history's position, so a client that
+        // drops before its first message can resume from there (docs/protocol.md "Resume").
+        if (gate !== undefined) {
+          return gate.resume(broker.history, route.brokerDestination, resumeFrom!).then((position) => this.receipt(frame, position));
+        }
+        const history = route.resumable === true && frame.headers.receipt !== undefined ? broker.history : undefined;
+        if (history === undefined) return this.receipt(frame);
+        return history.position(route.brokerDestination).then((position) => this.receipt(frame, position), () => this.receipt(frame));
       },
       (err: unknown) => {
         gate?.abandon();
@@ -635,14 +641,14 @@ export class SessionProtocol {
 
   // --- helpers ---
 
-  /** §"Header receipt": sends RECEIPT when the frame asked for one. */
-  private receipt(frame: StompFrame): void {
-    this.sendReceipt(frame.headers.receipt);
+  /** §"Header receipt": sends RECEIPT when the frame asked for one (with a resume position, if any). */
+  private receipt(frame: StompFrame, resumeToken?: string): void {
+    this.sendReceipt(frame.headers.receipt, resumeToken);
   }
 
-  private sendReceipt(id: string | undefined): void {
+  private sendReceipt(id: string | undefined, resumeToken?: string): void {
     if (id === undefined || !this.io.open) return;
-    this.io.sendFrame({ command: 'RECEIPT', headers: makeHeaders({ 'receipt-id': id }), body: EMPTY });
+    this.io.sendFrame({ command: 'RECEIPT', headers: makeHeaders({ 'receipt-id': id, [RESUME_TOKEN_HEADER]: resumeToken }), body: EMPTY });
   }
 
   /**

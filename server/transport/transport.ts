@@ -4,18 +4,22 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
+/** What carries a session: a plain WebSocket (`/ws`) or SockJS (`/sockjs`). */
 export type TransportKind = 'ws' | 'sockjs';
 
 /** What the handshake told us, for authentication and logs. */
 export interface HandshakeInfo {
+  /** The peer's IP address (as the socket saw it: a proxy's, behind one). */
   remoteAddress: string;
   /** Request URL path + query, e.g. `/ws?access_token=...`. */
   url: string;
+  /** Every header of the request that opened the transport (for SockJS, of the request that opened the session), Cookie and Authorization included. */
   headers: IncomingHttpHeaders;
   /** WebSocket subprotocol chosen (`v12.stomp`...), if any. */
   protocol?: string;
 }
 
+/** What a {@link Transport} reports to the session bound to it. */
 export interface TransportEvents {
   /** A chunk of STOMP bytes; may hold part of a frame, or several frames. */
   data(chunk: Buffer): void;
@@ -28,8 +32,11 @@ export interface TransportEvents {
   close(): void;
 }
 
+/** One client connection as the session layer sees it, whatever carries it (the ws and SockJS adapters implement it). */
 export interface Transport {
+  /** What carries this connection. */
   readonly kind: TransportKind;
+  /** The HTTP handshake that opened it. */
   readonly handshake: HandshakeInfo;
   /** True while the transport can only carry text (SockJS); bodies that are not UTF-8 cannot go out. */
   readonly textOnly: boolean;

@@ -44,11 +44,19 @@ interface PeerState {
   expiresAt: number;
 }
 
+/** What presence knows of one user across the cluster (eventually consistent). */
 export interface UserPresence {
+  /** The user name. */
   user: string;
   /** Sessions across the cluster, as far as this instance knows. */
   sessions: number;
-  instances: Array<{ instanceId: string; sessions: number }>;
+  /** The instances where the user has sessions. */
+  instances: Array<{
+    /** The instance's id (`INSTANCE_ID`). */
+    instanceId: string;
+    /** The user's sessions there. */
+    sessions: number;
+  }>;
 }
 
 export class ClusterPresence {

@@ -14,6 +14,7 @@ import { isCarriedHeader, isRelaySetHeader, underPrefix } from '../session/heade
 /** A payload: bytes and strings go as they are; anything else is sent as JSON. */
 export type Payload = Buffer | string | number | boolean | null | object;
 
+/** Options of {@link Relay.sendToUser} and {@link Relay.sendToSession}. */
 export interface SendToUserOptions {
   /** Extra STOMP headers for the MESSAGE (application headers, `content-type`...). */
   headers?: Record<string, string | number | boolean>;
@@ -23,7 +24,9 @@ export interface SendToUserOptions {
   confirm?: boolean;
 }
 
+/** What {@link Relay.sendToUser} (and `POST /push/:user`) answers: whether the broker routed the message, and presence. `sessions` and `instances` are presence (eventually consistent), not a receipt. */
 export interface SendResult extends UserPresence {
+  /** The destination as given (`/queue/x`; clients subscribe to `/user/queue/x`). */
   destination: string;
   /**
    * True when the broker routed the message to at least one instance where the user is subscribed
@@ -34,14 +37,25 @@ export interface SendResult extends UserPresence {
 }
 
 
+/** A message checked and encoded once, to send to many users ({@link UserMessaging.prepare}). */
+export interface PreparedMessage {
+  readonly destination: string;
+  readonly headers: Readonly<StompHeaders>;
+  readonly body: Buffer;
+}
+
 /** What a push to an anonymous session answers: presence knows no anonymous sessions. */
 export interface AnonymousSendResult {
+  /** The destination as given. */
   destination: string;
   /** True when the broker routed the message to the session's instance, where it is subscribed. */
   routed: boolean;
 }
 
 export class UserMessaging {
+  /** The push counter's three children, labelled once rather than on every push. */
+  private readonly outcomes;
+
   constructor(
     private readonly deps: {
       broker: Broker;
@@ -52,7 +66,10 @@ export class UserMessaging {
       /** How long a message for an online user that reached no route is retried (see RelayConfig.userRouteWaitMs). */
       routeWaitMs: number;
     },
-  ) {}
+  ) {
+    const pushes = deps.metrics.pushes;
+    this.outcomes = { accepted: pushes.labels('accepted'), offline: pushes.labels('offline'), failed: pushes.labels('failed') };
+  }
 
   /**
    * Publishes `payload` to `user`'s `destination` (e.g. `/queue/x`: their subscriptions on
@@ -64,8 +81,23 @@ export class UserMessaging {
    * subscribed to that destination): never a silent loss.
    */
   async sendToUser(user: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<SendResult> {
+    // async: a bad argument rejects, as every other failure does, rather than throwing.
+    return this.sendPrepared(user, this.prepare(destination, payload, options), options);
+  }
+
+  /**
+   * Checks and encodes a message once for many users (`POST /push`): BAD_REQUEST as
+   * {@link sendToUser} would throw it, before anything is sent. Send it with {@link sendPrepared}.
+   */
+  prepare(destination: string, payload: Payload, options: Pick<SendToUserOptions, 'headers'> = {}): PreparedMessage {
+    return { destination, ...this.message(destination, payload, options) };
+  }
+
+  /** {@link sendToUser} of a {@link prepare}d message (its body is shared, its headers copied). */
+  async sendPrepared(user: string, prepared: PreparedMessage, options: Omit<SendToUserOptions, 'headers'> = {}): Promise<SendResult> {
     if (typeof user !== 'string' || user === '') throw relayError(Errors.BAD_REQUEST, 'user must be a non-empty string');
-    const message = this.message(destination, payload, options);
+    const { destination } = prepared;
+    const message = { headers: { ...prepared.headers }, body: prepared.body };
     if (options.sessionId !== undefined) message.headers[TARGET_SESSION_HEADER] = options.sessionId;
     const request = { ...message, destination: userBrokerDestination(user, destination) };
     const routed = await this.counted(async () => {
@@ -116,21 +148,13 @@ export class UserMessaging {
     let routed: boolean;
     try {
       routed = await push();
-      this.deps.metrics.pushes.inc({ outcome: routed ? 'accepted' : 'offline' });
+      (routed ? this.outcomes.accepted : this.outcomes.offline).inc();
     } catch (err) {
-      this.deps.metrics.pushes.inc({ outcome: 'failed' });
+      this.outcomes.failed.inc();
       throw err;
     }
     this.deps.metrics.pushLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return routed;
-  }
-
-  /**
-   * Throws the BAD_REQUEST {@link sendToUser} would for `destination` and `headers`, without sending
-   * anything: a push to many users checks what they share once, before the first is sent.
-   */
-  checkMessage(destination: string, headers?: SendToUserOptions['headers']): void {
-    this.message(destination, '', { headers });
   }
 
   /**

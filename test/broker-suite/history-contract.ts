@@ -85,6 +85,17 @@ export function historyContract(name: string, factory: () => Promise<BrokerFixtu
       expect(bodiesOf(next.messages)).to.deep.equal(['z']);
     });
 
+    it('gives a position for "now": a replay from it returns exactly what was recorded after it', async function () {
+      const destination = freshUserDestination();
+      await recordAll(destination, ['before']);
+      const position = await history.position(destination);
+      expect(position, 'a position').to.be.a('string');
+      await recordAll(destination, ['after-1', 'after-2']);
+      const replay = await history.replay(destination, position!);
+      expect(replay.gap).to.equal(false);
+      expect(bodiesOf(replay.messages)).to.deep.equal(['after-1', 'after-2']);
+    });
+
     it('keeps destinations apart: a token from another user replays nothing of theirs', async function () {
       const alice = freshUserDestination();
       const bob = freshUserDestination();

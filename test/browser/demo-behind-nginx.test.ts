@@ -11,25 +11,16 @@
  * Screenshots land in test-artifacts/.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { browserUnavailableReason, launchBrowser, type TestBrowser } from '../harness/browser';
 import { nginxUnavailableReason } from '../harness/nginx';
 import { RABBITMQ_BIN, startRabbitNode, type RabbitNode } from '../harness/rabbitmq';
 import { connectedInstance, notificationsLive, pushFromBackend, pushToSelfThroughForm, sayInChat, waitForLine } from './demo-page';
 import { startRelayCluster, type RelayCluster } from './relay-cluster';
-
-const ROOT = resolve(__dirname, '..', '..');
-
-/** Builds dist/client (the bundle the relay serves) unless it is newer than every client source. */
-function ensureClientBundle(): void {
-  const bundle = join(ROOT, 'dist', 'client', 'stomp-relay-client.js');
-  const sources = readdirSync(join(ROOT, 'client', 'src')).map((f) => join(ROOT, 'client', 'src', f));
-  if (existsSync(bundle) && sources.every((f) => statSync(f).mtimeMs < statSync(bundle).mtimeMs)) return;
-  execFileSync(process.execPath, [join(ROOT, 'client', 'build.mjs')], { cwd: ROOT, stdio: 'pipe' });
-}
+import { ensureClientBundle } from './client-bundle';
+import { requireTool } from '../harness/unavailable';
 
 interface TrackedPage {
   page: Page;
@@ -55,7 +46,7 @@ describe('demo page through nginx on two relays and RabbitMQ (chromium)', functi
       browserUnavailableReason() ??
       nginxUnavailableReason() ??
       (existsSync(join(RABBITMQ_BIN, 'rabbitmq-server')) ? undefined : `no rabbitmq-server in ${RABBITMQ_BIN}`);
-    if (reason) this.skip();
+    requireTool(this, reason);
     ensureClientBundle();
     // Boot both at once (the node takes seconds); whichever succeeded is stopped in after() if the other failed.
     const [nodeResult, browserResult] = await Promise.allSettled([startRabbitNode(), launchBrowser()]);

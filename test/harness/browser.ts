@@ -32,7 +32,7 @@ export const CHROMIUM_FLAGS: readonly string[] = [
 /** Screenshots land here (repository root), for README images and for debugging failed runs. */
 export const ARTIFACTS_DIR = resolve(__dirname, '..', '..', 'test-artifacts');
 
-/** Why browser tests cannot run here, or undefined if they can. Tests call `this.skip()` with it. */
+/** Why browser tests cannot run here, or undefined if they can. Suites pass it to requireTool (unavailable.ts). */
 export function browserUnavailableReason(): string | undefined {
   if (!existsSync(CHROMIUM_PATH)) return `no chromium at ${CHROMIUM_PATH} (apt-get install -y chromium)`;
   return undefined;

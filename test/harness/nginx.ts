@@ -24,7 +24,7 @@ export const NGINX_CONF_PATH = resolve(__dirname, '..', '..', 'deploy', 'nginx.c
 /** Debian puts nginx here; `NGINX_PATH` overrides it. */
 export const NGINX_BIN = process.env.NGINX_PATH ?? '/usr/sbin/nginx';
 
-/** Why nginx tests cannot run here, or undefined if they can. Tests call `this.skip()` with it. */
+/** Why nginx tests cannot run here, or undefined if they can. Suites pass it to requireTool (unavailable.ts). */
 export function nginxUnavailableReason(): string | undefined {
   if (!existsSync(NGINX_BIN)) return `no nginx at ${NGINX_BIN} (apt-get install -y nginx-light)`;
   return undefined;

@@ -26,6 +26,9 @@ export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Prom
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    // A bound, not work: it must not keep the process alive once the tests ended (a wait nobody
+    // answers any more, like a responder's next request); mocha's own timeout holds it meanwhile.
+    timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -202,8 +205,11 @@ export interface TestClient {
   errors: Inbox<IFrame>;
   /** Resolves when the underlying socket closed. */
   closed: Promise<void>;
-  /** Subscribes, waiting for the server's RECEIPT so later publishes are sure to be seen. */
-  subscribe(destination: string, headers?: StompHeaders): Promise<TestSubscription>;
+  /**
+   * Subscribes, waiting for the server's RECEIPT so later publishes are sure to be seen; `ms` bounds
+   * the wait (default 5 s: longer for subscriptions RabbitMQ needs several round trips for).
+   */
+  subscribe(destination: string, headers?: StompHeaders, ms?: number): Promise<TestSubscription>;
   /** Publishes with a receipt and waits for it (the broker took the message). */
   publish(destination: string, body: string | Uint8Array, headers?: StompHeaders): Promise<void>;
   /** DISCONNECT (with receipt) and socket close. */
@@ -283,23 +289,23 @@ export function sockjsClient(server: TestRelay, transport: SockJsTransportName, 
 }
 
 function wrap(client: Client, connected: IFrame, errors: Inbox<IFrame>, closed: Promise<void>): TestClient {
-  const receipt = async (send: (receiptId: string) => void, what: string) => {
+  const receipt = async (send: (receiptId: string) => void, what: string, ms = WAIT_MS) => {
     const id = unique('r');
     const got = new Promise<void>((resolve) => client.watchForReceipt(id, () => resolve()));
     send(id);
-    await within(got, what);
+    await within(got, what, ms);
   };
   return {
     client,
     connected,
     errors,
     closed,
-    async subscribe(destination, headers = {}) {
+    async subscribe(destination, headers = {}, ms = WAIT_MS) {
       const messages = new Inbox<IMessage>();
       let subscription!: StompSubscription;
       await receipt((id) => {
         subscription = client.subscribe(destination, (m) => messages.push(m), { ...headers, receipt: id });
-      }, `RECEIPT for SUBSCRIBE ${destination}`);
+      }, `RECEIPT for SUBSCRIBE ${destination}`, ms);
       return { messages, subscription };
     },
     async publish(destination, body, headers = {}) {

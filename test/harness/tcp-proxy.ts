@@ -1,8 +1,12 @@
 /**
  * A TCP proxy on loopback that a test can pause: while paused no byte moves in either direction,
  * yet every connection stays open, as over a half-dead link (a route that silently drops packets,
- * a frozen peer). Only a heart-beat can tell. It also keeps what each client sent first (its
- * CONNECT), so a test can read the heart-beat a client asked for.
+ * a frozen peer). Only a heart-beat can tell. It can also hold only what the target sends (its
+ * RECEIPTs, MESSAGEs) while what clients send still goes through, so a test can tell an answer
+ * given before the target's from one that waited for it. It also keeps what each client sent first
+ * (its CONNECT), so a test can read the heart-beat a client asked for. And it can refuse new
+ * connections for a while (a door shut in front of a server that keeps its address), e.g. so that
+ * nginx picks another upstream.
  */
 import * as net from 'node:net';
 
@@ -16,6 +20,8 @@ export class TcpProxy {
   readonly firstChunks: Buffer[] = [];
   private readonly pairs = new Set<Pair>();
   private paused = false;
+  private refusing = false;
+  private repliesHeld = false;
 
   private constructor(private readonly server: net.Server, private readonly target: { host: string; port: number }) {
     server.on('connection', (client) => this.accept(client));
@@ -55,8 +61,31 @@ export class TcpProxy {
     this.paused = false;
     for (const { client, upstream } of this.pairs) {
       client.resume();
-      upstream.resume();
+      if (!this.repliesHeld) upstream.resume();
     }
+  }
+
+  /**
+   * While on, every new connection is reset as soon as it arrives (what nginx takes for a failed
+   * upstream, moving on to the next one); open connections are left as they are.
+   */
+  refuse(on: boolean): void {
+    this.refusing = on;
+  }
+
+  /**
+   * Holds every byte the target sends (on every connection, new ones too) while bytes to it still
+   * go through: the target takes requests, its answers wait here. Nothing is closed.
+   */
+  holdReplies(): void {
+    this.repliesHeld = true;
+    for (const { upstream } of this.pairs) upstream.pause();
+  }
+
+  /** Lets the target's bytes through again, those held first. */
+  releaseReplies(): void {
+    this.repliesHeld = false;
+    for (const { upstream } of this.pairs) if (!this.paused) upstream.resume();
   }
 
   /** Closes every connection and the listener. */
@@ -70,6 +99,10 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket): void {
+    if (this.refusing) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect(this.target);
     const pair: Pair = { client, upstream };
     this.pairs.add(pair);
@@ -96,5 +129,6 @@ export class TcpProxy {
       client.pause();
       upstream.pause();
     }
+    if (this.repliesHeld) upstream.pause();
   }
 }

@@ -72,6 +72,10 @@ export class MemoryHistory implements MessageHistory {
     return Promise.resolve({ gap, messages, position });
   }
 
+  position(_destination: string): Promise<string | undefined> {
+    return Promise.resolve(this.token(this.seq, this.now()));
+  }
+
   private token(seq: number, at: number): string {
     return `${TOKEN_VERSION}.${this.epoch}.${seq}.${at.toString(36)}`;
   }

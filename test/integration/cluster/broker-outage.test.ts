@@ -8,19 +8,28 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
+import { headers } from '../../../server/codec/frame';
+import { parseAmqpUrls, parseBrokerUrl } from '../../../server/config';
+import { REGISTRY_DESTINATION } from '../../../server/user/user-destinations';
+import { RecordingSink } from '../../broker-suite/recording-sink';
 import { createRabbitNode, startRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
 import { closeAll, push, unique as uniqueName, waitFor, wsClient, connect, wsFactory, type TestClient, type TestRelay as Instance } from '../../harness/stomp-test-kit';
 import { presenceOf, readyStatus, startInstance } from './cluster-helpers';
 
 const root = join(__dirname, '..', '..', '..');
+/** PRESENCE_INTERVAL_MS of the instance that outlives a killed peer (long enough for a request between two). */
+const SURVIVOR_INTERVAL_MS = 400;
 
 describe('broker outages (RabbitMQ)', function () {
   this.timeout(90_000);
   let node: RabbitNode | undefined;
   const instances: Instance[] = [];
   const clients: TestClient[] = [];
+  const observers: RabbitMqBroker[] = [];
 
   afterEach(async () => {
+    await Promise.all(observers.splice(0).map((o) => o.stop()));
     await closeAll(clients.splice(0));
     await Promise.all(instances.splice(0).map((i) => i.close()));
     await node?.stop();
@@ -85,8 +94,19 @@ describe('broker outages (RabbitMQ)', function () {
     const cli = join(root, 'dist', 'server', 'cli.js');
     if (!existsSync(cli)) throw new Error('dist/server/cli.js is missing: run `npm run build` first (test/run-all.sh does)');
     node = await startRabbitNode();
-    const a = await startInstance(node.relayOptions, 'survivor');
+    const a = await startInstance(node.relayOptions, 'survivor', { presenceIntervalMs: SURVIVOR_INTERVAL_MS });
     instances.push(a);
+    // The survivor's own snapshots, read off the registry, are its intervals: the bound is counted
+    // in them, not in wall time, so a loaded machine (late timers, slow requests) cannot break it.
+    const observer = new RabbitMqBroker({ endpoint: parseBrokerUrl(node.brokerUrl), routes: { endpoints: parseAmqpUrls(node.amqpUrl) }, poolSize: 1, heartbeatMs: 0 });
+    await observer.start();
+    observers.push(observer);
+    const registry = new RecordingSink('registry');
+    const survivorIntervals = new RecordingSink('snapshots of the survivor');
+    registry.onDeliver = (d) => {
+      if ((JSON.parse(d.message.body.toString('utf8')) as { instanceId: string }).instanceId === 'survivor') survivorIntervals.deliver(d);
+    };
+    await observer.subscribe({ destination: REGISTRY_DESTINATION, ack: 'auto', headers: headers() }, registry);
     const port = await freePort();
     const child: ChildProcess = spawn(process.execPath, [cli], {
       env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...node.relayEnv, INSTANCE_ID: 'doomed', PRESENCE_INTERVAL_MS: '200', LOG_LEVEL: 'warn' },
@@ -100,8 +120,16 @@ describe('broker outages (RabbitMQ)', function () {
       await waitFor(async () => (await presenceOf(a, 'grace')).sessions === 1, 'the survivor to see grace');
       child.kill('SIGKILL');
       await once(child, 'exit');
-      // Forgotten after 3 silent intervals of 200 ms; the bound leaves room for a loaded machine.
-      await waitFor(async () => (await presenceOf(a, 'grace')).sessions === 0, 'the survivor to forget grace', 5_000);
+      // Forgotten after 3 silent intervals of the survivor. Setinterval never fires early, so its
+      // 5th snapshot after the kill comes at least 4 intervals later: 3, one for the phase of the
+      // interval running at the kill, and one for a snapshot of the doomed still in flight then.
+      const atKill = survivorIntervals.deliveries.length;
+      let forgottenAfter: number | undefined;
+      for (let n = 1; n <= 5 && forgottenAfter === undefined; n++) {
+        await survivorIntervals.waitFor(atKill + n, 20 * SURVIVOR_INTERVAL_MS);
+        if ((await presenceOf(a, 'grace')).sessions === 0) forgottenAfter = n;
+      }
+      expect(forgottenAfter, 'the survivor still knew grace 5 of its intervals after the kill').to.not.equal(undefined);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

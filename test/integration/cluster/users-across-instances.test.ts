@@ -112,12 +112,15 @@ describe('users across instances (RabbitMQ)', function () {
     expect(res.body.sessions).to.equal(0);
   });
 
-  it('delivers 1,000 concurrent pushes exactly once each', async () => {
+  it('delivers 1,000 concurrent pushes exactly once each', async function () {
+    // Bounded by progress, not by the burst's wall time (which grows with the machine's load): it
+    // fails when no push is answered, or no message arrives, for 30 s.
+    this.timeout(600_000);
     const dave = uniqueName('dave');
     const bulk = await inbox(await client(a, dave), '/user/queue/bulk');
     const n = 1000;
-    const statuses = await Promise.all(Array.from({ length: n }, (_, i) =>
-      push(b, dave, { destination: '/queue/bulk', payload: { i } }, { ms: 45_000 }).then((r) => r.status)));
+    const statuses = await settleWhileProgressing(Array.from({ length: n }, (_, i) =>
+      push(b, dave, { destination: '/queue/bulk', payload: { i } }, { ms: 540_000 }).then((r) => r.status)), `${n} pushes`, 30_000);
     expect(statuses.filter((s) => s !== 202)).to.deep.equal([]);
     const got = await bulk.take(n, `${n} pushes`, 30_000);
     const seen = got.map((m) => (JSON.parse(m.body) as { i: number }).i).sort((x, y) => x - y);
@@ -190,3 +193,25 @@ describe('users across instances (RabbitMQ)', function () {
     expect(await newQueues()).to.deep.equal([]);
   });
 });
+
+/**
+ * Promise.all that rejects when none of `promises` settled for `idleMs` (naming how many did), so
+ * a slow machine only makes a burst longer while a stuck one still fails.
+ */
+async function settleWhileProgressing<T>(promises: Promise<T>[], what: string, idleMs: number): Promise<T[]> {
+  let settled = 0;
+  let stall: NodeJS.Timeout | undefined;
+  let rejectStall!: (err: Error) => void;
+  const stalled = new Promise<never>((_, reject) => { rejectStall = reject; });
+  const arm = (): void => {
+    clearTimeout(stall);
+    stall = setTimeout(() => rejectStall(new Error(`${what}: none settled for ${idleMs} ms (${settled} of ${promises.length} done)`)), idleMs);
+  };
+  arm();
+  for (const p of promises) void p.then(() => { settled += 1; arm(); }, () => undefined);
+  try {
+    return await Promise.race([Promise.all(promises), stalled]);
+  } finally {
+    clearTimeout(stall);
+  }
+}

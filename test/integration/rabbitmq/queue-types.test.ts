@@ -7,6 +7,9 @@ import { expect } from 'chai';
 import { sharedRabbitNode, type RabbitNode } from '../../harness/rabbitmq';
 import { startRelay, trackClients, unique, wsClient, type TestRelay } from '../../harness/stomp-test-kit';
 
+/** Bound on a stream reader's RECEIPT and first messages: each starts a reader on the node (see below). */
+const STREAM_WAIT_MS = 30_000;
+
 describe('quorum queues and streams through the relay (RabbitMQ)', function () {
   this.timeout(60_000);
   let node: RabbitNode;
@@ -52,18 +55,23 @@ describe('quorum queues and streams through the relay (RabbitMQ)', function () {
     const reader = await client();
     const { messages } = await reader.subscribe(`/queue/${name}`, {
       'x-queue-type': 'stream', durable: 'true', ack: 'client', 'prefetch-count': '2', 'x-stream-offset': 'first',
-    });
+    }, STREAM_WAIT_MS);
     const got = [];
     for (let i = 0; i < 3; i++) {
-      const m = await messages.next(`stream message ${i}`);
+      const m = await messages.next(`stream message ${i}`, STREAM_WAIT_MS);
       m.ack(); // credit for the next one (prefetch 2)
       got.push(m);
     }
     expect(got.map((m) => m.body)).to.deep.equal(['s1', 's2', 's3']);
     expect(got.map((m) => Number(m.headers['x-stream-offset']))).to.deep.equal([0, 1, 2]);
-    // Another reader of the same stream, through /amq/queue/, from an offset.
-    const { messages: fromTwo } = await (await client()).subscribe(`/amq/queue/${name}`, { ack: 'client-individual', 'prefetch-count': '10', 'x-stream-offset': 'offset=2' });
-    expect((await fromTwo.next('the message at offset 2')).body).to.equal('s3');
+    // Another reader of the same stream, through /amq/queue/, from an offset. Its RECEIPT comes
+    // after two stream readers started one after the other: the engine first probes the request
+    // on its probe connection (SUBSCRIBE, then a sentinel behind it: request-risk.ts, probes run one
+    // at a time), and only then subscribes on a pooled connection. Each start is a broker round
+    // trip in which RabbitMQ opens the stream's segment and index files for a new reader; on a
+    // loaded node the whole took more than 5 s.
+    const { messages: fromTwo } = await (await client()).subscribe(`/amq/queue/${name}`, { ack: 'client-individual', 'prefetch-count': '10', 'x-stream-offset': 'offset=2' }, STREAM_WAIT_MS);
+    expect((await fromTwo.next('the message at offset 2', STREAM_WAIT_MS)).body).to.equal('s3');
   });
 
   it('refuses a stream consumer with auto acks with a readable ERROR instead of RabbitMQ closing a shared connection', async () => {

@@ -9,6 +9,7 @@ import { RabbitMqBroker } from '../../../server/broker/rabbitmq';
 import { headers } from '../../../server/codec/frame';
 import { RecordingSink } from '../../broker-suite/recording-sink';
 import { expectRelayError, freshDestination, waitUntil } from '../../broker-suite/wait';
+import { waitFor } from '../../harness/stomp-test-kit';
 import { retryUntilDelivered, useRabbitBrokers } from './rabbit-brokers';
 
 describe('RabbitMqBroker on a real RabbitMQ', function () {
@@ -85,6 +86,11 @@ describe('RabbitMqBroker on a real RabbitMQ', function () {
     expect(own.every((q) => !q.durable && q.autoDelete)).to.equal(true);
     await Promise.all(consumers.map((c) => c.close()));
     expect((await rabbit.node.listBindings()).filter((b) => b.routingKey.startsWith(key))).to.deep.equal([]);
+    // Looked at while the engine's connections stay open: an auto-delete queue also goes with its
+    // connection, so only now can its absence tell that UNSUBSCRIBE was sent.
+    expect(broker.openConnections).to.equal(2);
+    await waitFor(async () => !(await rabbit.node.listQueues()).some((q) => q.name === own[0].name), `queue ${own[0].name} to go on UNSUBSCRIBE`, 20_000);
+    expect((await rabbit.node.listConnections()).length, 'the engine\'s connections are still open').to.be.at.least(2);
     await broker.stop();
     const after = await rabbit.node.listQueues();
     // The route queue outlives its instance by ROUTE_QUEUE_TTL_MS (x-expires), by design.

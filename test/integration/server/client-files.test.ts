@@ -4,6 +4,7 @@
  * origin import the library; then, in chromium, a page on a second local origin does import it from
  * the relay and connects with it. Needs `npm run build` (dist/client).
  */
+import { requireTool } from '../../harness/unavailable';
 import { expect } from 'chai';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -54,10 +55,7 @@ describe('server: /client files (content types, CORS, cross-origin import)', fun
 
     before(async function () {
       const reason = browserUnavailableReason();
-      if (reason) {
-        this.test!.parent!.title += ` (skipped: ${reason})`;
-        this.skip();
-      }
+      requireTool(this, reason);
       // The other origin: a second local server (another port is another origin) with a blank page.
       page = createServer((_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

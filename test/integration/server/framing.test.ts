@@ -233,17 +233,26 @@ describe('server: framing, versions and heart-beats', function () {
     });
 
     it('keeps a client that heart-beats on time', async () => {
-      const raw = track(await RawStomp.open(fast.wsUrl));
-      await raw.connect({ 'heart-beat': '100,0' });
-      const beat = setInterval(() => raw.send('\n'), 50);
+      // A 2 s grace (1000 ms × 2) and a client beating every 50 ms: a stalled event loop on a loaded
+      // machine (the client and the relay share this process) stays far inside it.
+      const relay = await startRelay({ heartbeat: { sendMs: 100, receiveMs: 1_000, graceFactor: 2 } });
       try {
-        // Five grace periods pass; the session must still work at the end.
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-        raw.sendFrame('SEND', { destination: `/topic/${unique('alive')}`, receipt: 'still-here' }, 'x');
-        const frame = await raw.frames.next();
-        expect(frame.command, JSON.stringify(frame.headers)).to.equal('RECEIPT');
+        const raw = track(await RawStomp.open(relay.wsUrl));
+        const connected = await raw.connect({ 'heart-beat': '1000,100' });
+        expect(connected.headers['heart-beat']).to.equal('100,1000');
+        const beat = setInterval(() => raw.send('\n'), 50);
+        try {
+          // Time as the relay's own clock tells it: 30 of its 100 ms heart-beats are at least 1.5
+          // grace periods; a relay deaf to heart-beat EOLs would have closed the session by then.
+          await waitFor(() => raw.heartbeats.length >= 30 || raw.frames.pending > 0, '30 heart-beats from the relay', 60_000);
+          raw.sendFrame('SEND', { destination: `/topic/${unique('alive')}`, receipt: 'still-here' }, 'x');
+          const frame = await raw.frames.next();
+          expect(frame.command, JSON.stringify(frame.headers)).to.equal('RECEIPT');
+        } finally {
+          clearInterval(beat);
+        }
       } finally {
-        clearInterval(beat);
+        await relay.close();
       }
     });
   });

@@ -155,15 +155,26 @@ describe('server: HTTP API', function () {
     before(async () => { guarded = await startRelay({ allowedOrigins: ['http://good.example'] }); });
     after(async () => { await guarded.close(); });
 
-    it('answers a WebSocket handshake from another Origin with 403', async () => {
-      const socket = new WebSocket(guarded.wsUrl, ['v12.stomp'], { headers: { Origin: 'http://evil.example' } });
+    /** The status a WebSocket handshake from `origin` is answered with (rejects if it opens). */
+    async function handshakeStatus(origin: string): Promise<number> {
+      const socket = new WebSocket(guarded.wsUrl, ['v12.stomp'], { headers: { Origin: origin } });
       const status = await within(new Promise<number>((resolve, reject) => {
         socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        socket.once('open', () => reject(new Error('handshake from a bad Origin was accepted')));
+        socket.once('open', () => reject(new Error(`handshake from Origin ${origin} was accepted`)));
         socket.once('error', () => undefined);
       }), 'the handshake answer');
       socket.terminate();
-      expect(status).to.equal(403);
+      return status;
+    }
+
+    it('answers a WebSocket handshake from another Origin with 403', async () => {
+      expect(await handshakeStatus('http://evil.example')).to.equal(403);
+    });
+
+    it('answers 403 to Origins that only begin like the allowed one (another host, port or scheme)', async () => {
+      for (const origin of ['http://good.example.evil.com', 'http://good.example:8080', 'https://good.example']) {
+        expect(await handshakeStatus(origin), origin).to.equal(403);
+      }
     });
 
     it('accepts a WebSocket session from an allowed Origin', async () => {

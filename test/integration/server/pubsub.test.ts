@@ -3,6 +3,7 @@
  * queues with acknowledgements, transactions and receipts.
  */
 import { expect } from 'chai';
+import { captureLogs } from '../../harness/log-capture';
 import {
   RawStomp, closeAll, metricValue, request, sockjsClient, startRelay, unique, waitFor, wsClient,
   type SockJsTransportName, type TestRelay,
@@ -251,8 +252,10 @@ describe('server: publish/subscribe and queues', function () {
   });
 
   describe('slow consumers', () => {
+    const LIMIT = 256 * 1024;
+    const logs = captureLogs('info');
     let small: TestRelay;
-    before(async () => { small = await startRelay({ limits: { maxBufferedBytes: 256 * 1024 } }); });
+    before(async () => { small = await startRelay({ limits: { maxBufferedBytes: LIMIT }, logger: logs.logger }); });
     after(async () => { await small.close(); });
 
     it('closes a subscriber that stops reading with ERROR SLOW_CONSUMER, without holding up the others', async () => {
@@ -278,6 +281,11 @@ describe('server: publish/subscribe and queues', function () {
         await publisher.expect('RECEIPT', `receipt of batch ${batch}`);
       }
       expect(await tripped(), `slow consumer not closed after ${sent} messages of 16 KiB`).to.equal(true);
+      // The limit itself, whatever the kernel buffers before the relay's own queue grows: closed at
+      // the first write that found more than maxBufferedBytes queued, so at most one MESSAGE more.
+      const closing = logs.records().filter((r) => r.msg === 'closing slow consumer');
+      expect(closing, 'one slow consumer closed').to.have.length(1);
+      expect(closing[0].bufferedAmount).to.be.a('number').within(LIMIT + 1, LIMIT + chunk.length + 1024);
 
       (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
       const error = await slow.nextError(10_000);

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import type { IMessage } from '@stomp/stompjs';
-import { push, startRelay, unique, wsClient, type TestRelay, trackClients, type TestClient } from '../../harness/stomp-test-kit';
+import { RawStomp, push, startRelay, unique, wsClient, type TestRelay, trackClients, type TestClient } from '../../harness/stomp-test-kit';
 
 describe('server: resume (resume-token, resume-from, resume-gap)', function () {
   let server: TestRelay;
@@ -60,6 +60,21 @@ describe('server: resume (resume-token, resume-from, resume-gap)', function () {
     const live = await resumed.messages.take(4);
     expect(bodies(live)).to.deep.equal(['m3', 'm4', 'm5', 'm6']);
     expect(resumed.messages.pending).to.equal(0);
+  });
+
+  it('puts the history position on the RECEIPT of a user-destination SUBSCRIBE, so a client with no message yet can resume', async () => {
+    const alice = unique('alice');
+    const raw = track(await RawStomp.open(server.wsUrl));
+    await raw.connect({ login: alice });
+    raw.sendFrame('SUBSCRIBE', { id: 's1', destination: '/user/queue/notes', receipt: 'r1' });
+    const receipt = await raw.expect('RECEIPT', 'RECEIPT of the SUBSCRIBE');
+    const position = receipt.headers['resume-token'];
+    expect(position, 'resume-token on the RECEIPT').to.be.a('string').and.not.equal('');
+    await raw.close();
+    await pushAll(alice, ['while-away-1', 'while-away-2']);
+    const again = await online(alice);
+    const resumed = await again.subscribe('/user/queue/notes', { 'resume-from': position });
+    expect(bodies(resumed.messages.all)).to.deep.equal(['while-away-1', 'while-away-2']);
   });
 
   it('opens with an empty resume-gap:true MESSAGE for a forged token, then goes on live', async () => {

@@ -64,6 +64,21 @@ describe('server: user destinations', function () {
     expect(subs[0].messages.pending + subs[1].messages.pending).to.equal(0);
   });
 
+  it('keeps names that differ only in case or Unicode normalisation apart (Alice is not alice; NFC é is not NFD é)', async () => {
+    const base = unique('alice');
+    const names = [`A${base.slice(1)}`, base, `${base}-\u00e9`, `${base}-e\u0301`];
+    const clients = await Promise.all(names.map(async (login) => track(await wsClient(server, { login }))));
+    const subs = await Promise.all(clients.map((c) => c.subscribe('/user/queue/x')));
+    for (const [i, user] of names.entries()) {
+      const res = await push(server, user, { destination: '/queue/x', payload: `for ${i}` });
+      expect(res.status).to.equal(202);
+      expect(res.body, JSON.stringify(user)).to.include({ user, sessions: 1 });
+    }
+    for (const [i, sub] of subs.entries()) expect((await sub.messages.next(`push to ${JSON.stringify(names[i])}`)).body).to.equal(`for ${i}`);
+    // Each push was followed by the others: had two names shared a mailbox, one would hold a second message by now.
+    for (const [i, sub] of subs.entries()) expect(sub.messages.all.map((m) => m.body), JSON.stringify(names[i])).to.deep.equal([`for ${i}`]);
+  });
+
   it('lets bob send alice a private message at /user/alice/queue/..., read only by alice', async () => {
     const alice = unique('alice');
     const bob = unique('bob');

@@ -71,6 +71,18 @@ describe('ACL rules (ACL_FILE)', () => {
     expect(acl.decide(request({ name: 'x', claims: { role: 'guest' } }, 'SEND', '/c'))).to.equal(false);
   });
 
+  it('claims: a scope holds by whole words (OAuth 2), however the words are spaced; `nopush` is not `push`', () => {
+    const acl = Acl.fromObject({ default: 'deny', rules: [{ destination: '/a', allow: { claims: { scope: 'push' } } }, { destination: '/b', allow: { claims: { scp: 'push' } } }] });
+    for (const scope of ['read\tpush', 'read  push', ' push ', 'read\npush']) {
+      expect(acl.decide(request({ name: 'x', claims: { scope } }, 'SEND', '/a')), JSON.stringify(scope)).to.equal(true);
+    }
+    for (const scope of ['nopush', 'pushx', 'push:read', 'read nopush', 'no-push']) {
+      expect(acl.decide(request({ name: 'x', claims: { scope } }, 'SEND', '/a')), scope).to.equal(false);
+      expect(acl.decide(request({ name: 'x', claims: { scp: scope } }, 'SEND', '/b')), `scp ${scope}`).to.equal(false);
+    }
+    expect(acl.decide(request({ name: 'x', claims: { scp: 'read\tpush' } }, 'SEND', '/b'))).to.equal(true);
+  });
+
   it('a claim named __proto__ grants nothing, through the frozen copy an authorizer sees', () => {
     const acl = Acl.fromObject({ default: 'deny', rules: [{ destination: '/queue/admin', allow: { claims: { role: 'admin' } } }] });
     const claims = JSON.parse('{"sub":"mallory","__proto__":{"role":"admin"}}') as Record<string, unknown>;

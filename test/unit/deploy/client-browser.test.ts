@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { browserUnavailableReason, launchBrowser, type TestBrowser } from '../../harness/browser';
 import { startScriptedPeer, type ScriptedPeer } from './scripted-stomp-peer';
+import { requireTool } from '../../harness/unavailable';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -28,8 +29,7 @@ describe('browser client bundle (chromium, scripted STOMP peer)', function () {
   let pageErrors: string[];
 
   before(async function () {
-    const reason = browserUnavailableReason();
-    if (reason) this.skip();
+    requireTool(this, browserUnavailableReason());
     execFileSync(process.execPath, [resolve(ROOT, 'client', 'build.mjs')], { cwd: ROOT, stdio: 'pipe' });
     browser = await launchBrowser();
   });
@@ -106,6 +106,107 @@ describe('browser client bundle (chromium, scripted STOMP peer)', function () {
     second.send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-1', 'message-id': 'm2' }, 'ping');
     await waitInPage(page, 'window.t.received.length === 2');
     expect(await page.evaluate('window.t.received')).to.deep.equal([['chat', { text: 'after' }], ['note', 'ping']]);
+  });
+
+  /** The SUBSCRIBE frames of `conn` once there are `count` of them. */
+  const subscribesOn = (index: number, count: number) =>
+    peer.waitFor(() => {
+      const subscribes = peer.connections[index]?.frames.filter((f) => f.command === 'SUBSCRIBE');
+      return subscribes?.length === count && subscribes;
+    }, 5000, `${count} SUBSCRIBE(s) on connection ${index}`);
+
+  it('resumes a user subscription after a reconnect with resume-from = the last resume-token; a first SUBSCRIBE and a topic carry none', async () => {
+    await inPage(page, `
+      window.t.resumed = [];
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'alice', reconnect: { initialMs: 10, maxMs: 20 } });
+      window.relay.subscribe('/topic/chat', () => undefined);
+      window.sub = window.relay.subscribeUser('/queue/notifications', (m) => window.t.received.push(m.body), {},
+        { onResumed: (r) => window.t.resumed.push(r) });`);
+    const first = await subscribesOn(0, 2);
+    for (const f of first) expect(f.headers, `first SUBSCRIBE of ${f.headers.destination}`).not.to.have.property('resume-from');
+    const conn0 = peer.connections[0];
+    for (const f of first) conn0.send('RECEIPT', { 'receipt-id': f.headers.receipt });
+    conn0.send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-1', 'message-id': 'm1', 'resume-token': 'tok-1' }, 'one');
+    conn0.send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-1', 'message-id': 'm2', 'resume-token': 'tok-2' }, 'two');
+    await waitInPage(page, 'window.t.received.length === 2');
+    expect(await page.evaluate('window.t.resumed'), 'a first subscription resumes nothing').to.deep.equal([]);
+    expect(await page.evaluate('window.sub.resumeToken')).to.equal('tok-2');
+
+    conn0.drop();
+    const second = await subscribesOn(1, 2);
+    const [topic, user] = second;
+    expect(topic.headers).not.to.have.property('resume-from');
+    expect(user.headers).to.include({ id: 'sub-1', destination: '/user/queue/notifications', 'resume-from': 'tok-2' });
+    // The relay replays what came meanwhile, then confirms.
+    const conn1 = peer.connections[1];
+    conn1.send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-1', 'message-id': 'm3', 'resume-token': 'tok-3' }, 'three');
+    conn1.send('RECEIPT', { 'receipt-id': user.headers.receipt });
+    await waitInPage(page, 'window.t.resumed.length === 1');
+    expect(await page.evaluate('window.t.received')).to.deep.equal(['one', 'two', 'three']);
+    expect(await page.evaluate('window.t.resumed')).to.deep.equal([
+      { subscriptionId: 'sub-1', destination: '/user/queue/notifications', resumeFrom: 'tok-2', recovered: 1, gap: false },
+    ]);
+    expect(await page.evaluate('window.sub.active')).to.equal(true);
+
+    conn1.drop();
+    const third = await subscribesOn(2, 2);
+    expect(third[1].headers['resume-from'], 'resumes from the replayed message').to.equal('tok-3');
+  });
+
+  it('reports a resume-gap MESSAGE to onGap (the subscription\'s and the client\'s), never to the handler, and resumes from its token next time', async () => {
+    await inPage(page, `
+      window.t.gaps = []; window.t.resumed = [];
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'alice', reconnect: { initialMs: 10, maxMs: 20 },
+        onGap: (g) => window.t.gaps.push(['client', g]) });
+      window.sub = window.relay.subscribeUser('/queue/notifications', (m) => window.t.received.push(m.body), {},
+        { onGap: (g) => window.t.gaps.push(['subscription', g]), onResumed: (r) => window.t.resumed.push(r) });`);
+    const [first] = await subscribesOn(0, 1);
+    peer.connections[0].send('RECEIPT', { 'receipt-id': first.headers.receipt });
+    peer.connections[0].send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-0', 'message-id': 'm1', 'resume-token': 'old-1' }, 'before');
+    await waitInPage(page, 'window.t.received.length === 1');
+
+    peer.connections[0].drop();
+    const [second] = await subscribesOn(1, 1);
+    expect(second.headers['resume-from']).to.equal('old-1');
+    // The history had no record after old-1: the gap marker (with a position to resume from), then live.
+    peer.connections[1].send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-0', 'message-id': 'g', 'resume-gap': 'true', 'resume-token': 'pos-7' }, '');
+    peer.connections[1].send('RECEIPT', { 'receipt-id': second.headers.receipt });
+    await waitInPage(page, 'window.t.resumed.length === 1');
+    const gap = { subscriptionId: 'sub-0', destination: '/user/queue/notifications', resumeFrom: 'old-1' };
+    expect(await page.evaluate('window.t.gaps')).to.deep.equal([['subscription', gap], ['client', gap]]);
+    expect(await page.evaluate('window.t.resumed')).to.deep.equal([{ ...gap, recovered: 0, gap: true }]);
+    peer.connections[1].send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-0', 'message-id': 'm8', 'resume-token': 'tok-8' }, 'live');
+    await waitInPage(page, 'window.t.received.length === 2');
+    expect(await page.evaluate('window.t.received'), 'the gap marker is no message').to.deep.equal(['before', 'live']);
+
+    // A gap marker's token is a position too: a resume right after it starts there.
+    peer.connections[1].drop();
+    const [third] = await subscribesOn(2, 1);
+    peer.connections[2].send('MESSAGE', { destination: '/user/queue/notifications', subscription: 'sub-0', 'message-id': 'g2', 'resume-gap': 'true', 'resume-token': 'pos-9' }, '');
+    peer.connections[2].drop();
+    const [fourth] = await subscribesOn(3, 1);
+    expect([third.headers['resume-from'], fourth.headers['resume-from']]).to.deep.equal(['tok-8', 'pos-9']);
+    expect(pageErrors).to.deep.equal([]);
+  });
+
+  it('acks a resume-gap MESSAGE of a client-ack subscription on the application\'s behalf (it never sees it to ack it)', async () => {
+    await inPage(page, `
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'alice' });
+      window.relay.subscribeUser('/queue/jobs', (m) => window.t.received.push(m.body), { ack: 'client-individual' }, { resumeFrom: 'kept-1' });`);
+    const [first] = await subscribesOn(0, 1);
+    expect(first.headers).to.include({ ack: 'client-individual', 'resume-from': 'kept-1' });
+    peer.connections[0].send('MESSAGE', { destination: '/user/queue/jobs', subscription: 'sub-0', 'message-id': 'g', ack: 'ack-g', 'resume-gap': 'true' }, '');
+    const ack = await peer.waitFor(() => peer.connections[0].frames.find((f) => f.command === 'ACK'), 5000, 'ACK of the gap marker');
+    expect(ack.headers.id).to.equal('ack-g');
+    expect(await page.evaluate('window.t.received')).to.deep.equal([]);
+  });
+
+  it('resumes the first SUBSCRIBE from options.resumeFrom (a token kept across a page reload)', async () => {
+    await inPage(page, `
+      window.relay = lib.createRelayClient({ url: '', transport: 'websocket', login: 'alice' });
+      window.relay.subscribeUser('/queue/notifications', () => undefined, {}, { resumeFrom: 'kept-5' });`);
+    const [first] = await subscribesOn(0, 1);
+    expect(first.headers['resume-from']).to.equal('kept-5');
   });
 
   it('stops delivering and sends UNSUBSCRIBE when a subscription is cancelled, and does not resubscribe it', async () => {

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { browserUnavailableReason, launchBrowser, type OpenedPage, type TestBrowser } from '../../harness/browser';
 import { startScriptedPeer, type ScriptedPeer } from './scripted-stomp-peer';
+import { requireTool } from '../../harness/unavailable';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -19,7 +20,7 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
   const opened: OpenedPage[] = [];
 
   before(async function () {
-    if (browserUnavailableReason()) this.skip();
+    requireTool(this, browserUnavailableReason());
     execFileSync(process.execPath, [resolve(ROOT, 'client', 'build.mjs')], { cwd: ROOT, stdio: 'pipe' });
     browser = await launchBrowser();
     peer = await startScriptedPeer();
@@ -83,6 +84,42 @@ describe('demo page (chromium, scripted STOMP peer)', function () {
 
     await browser.screenshot(alice.page, 'demo-alice');
     expect([...alice.errors, ...bob.errors]).to.deep.equal([]);
+  });
+
+  it('after a reconnect says what the notifications resume recovered, or that the history had a gap', async () => {
+    const erin = await browser.openPage(`${peer.url}/demo/?name=erin&transport=websocket`);
+    opened.push(erin);
+    await waitText(erin.page, 'connection-state', 'connected');
+    const notificationsOn = (index: number) => peer.waitFor(() => {
+      const c = peer.connections.filter((x) => x.login === 'erin')[index];
+      const f = c?.frames.find((x) => x.command === 'SUBSCRIBE' && x.headers.destination === '/user/queue/notifications');
+      return f && { c, f };
+    }, 5000, `erin's notifications SUBSCRIBE on connection ${index}`);
+    const first = await notificationsOn(0);
+    const note = (c: typeof first.c, token: string, text: string, extra: Record<string, string> = {}) =>
+      c.send('MESSAGE', { destination: '/user/queue/notifications', subscription: first.f.headers.id, 'message-id': token, 'resume-token': token, ...extra }, text);
+    note(first.c, 't1', 'first');
+    await erin.page.getByTestId('notifications').getByText('first').waitFor({ timeout: 5000 });
+    expect(await byId(erin.page, 'resume-note').isVisible(), 'no note before any resume').to.equal(false);
+
+    // Reconnected: the relay replays one notification, then confirms the resumed SUBSCRIBE.
+    first.c.drop();
+    const second = await notificationsOn(1);
+    expect(second.f.headers['resume-from']).to.equal('t1');
+    note(second.c, 't2', 'missed while away');
+    second.c.send('RECEIPT', { 'receipt-id': second.f.headers.receipt });
+    await erin.page.getByTestId('resume-note').getByText('recovered 1 after reconnecting').waitFor({ timeout: 5000 });
+
+    // Reconnected again, and this time the history could not cover it.
+    second.c.drop();
+    const third = await notificationsOn(2);
+    expect(third.f.headers['resume-from']).to.equal('t2');
+    third.c.send('MESSAGE', { destination: '/user/queue/notifications', subscription: third.f.headers.id, 'message-id': 'g', 'resume-gap': 'true' }, '');
+    third.c.send('RECEIPT', { 'receipt-id': third.f.headers.receipt });
+    await erin.page.getByTestId('resume-note').getByText('history gap').waitFor({ timeout: 5000 });
+    expect(await byId(erin.page, 'resume-note').getAttribute('data-gap')).to.equal('true');
+    expect(await erin.page.getByTestId('notifications').locator('li').allTextContents()).to.have.length(2);
+    expect(erin.errors).to.deep.equal([]);
   });
 
   it('signs out: closes the connection and returns to the sign-in form', async () => {

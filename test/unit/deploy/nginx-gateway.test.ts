@@ -11,6 +11,7 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import WebSocket, { WebSocketServer } from 'ws';
 import { nginxUnavailableReason, startNginx, type NginxGateway } from '../../harness/nginx';
 import { waitFor } from '../../harness/stomp-test-kit';
+import { requireTool } from '../../harness/unavailable';
 
 interface Upstream {
   name: string;
@@ -71,7 +72,7 @@ describe('deploy/nginx.conf in front of two instances (real nginx)', function ()
   let gateway: NginxGateway;
 
   before(async function () {
-    if (nginxUnavailableReason()) this.skip();
+    requireTool(this, nginxUnavailableReason());
   });
 
   beforeEach(async () => {

@@ -19,6 +19,7 @@ class ControlledHistory implements MessageHistory {
   asked: Array<{ destination: string; token: string }> = [];
   private answer!: (replay: Replay) => void;
   record(): Promise<string> { throw new Error('not used'); }
+  position(): Promise<string | undefined> { throw new Error('not used'); }
   replay(destination: string, token: string): Promise<Replay> {
     this.asked.push({ destination, token });
     return new Promise((resolve) => { this.answer = resolve; });

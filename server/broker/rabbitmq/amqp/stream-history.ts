@@ -186,6 +186,23 @@ export class StreamHistory implements MessageHistory {
     return token;
   }
 
+  /**
+   * A marker of its own in the destination's partition, confirmed: replays from its token find it
+   * in the stream, so they start exactly there. One stream write per call (a SUBSCRIBE's RECEIPT).
+   */
+  async position(destination: string): Promise<string | undefined> {
+    const session = this.session;
+    if (session === undefined || this.stopped || !(await this.usable(session))) return undefined;
+    const partition = partitionOf(destination, this.partitionCount);
+    const token = this.issuer.next(partition, Date.now());
+    try {
+      await this.publish(session, partition, EMPTY_HEADERS, EMPTY, { [HISTORY_TOKEN_HEADER]: token });
+      return token;
+    } catch {
+      return undefined;
+    }
+  }
+
   replay(destination: string, token: string): Promise<Replay> {
     const now = Date.now();
     const parsed = parseToken(token, this.partitionCount, now, CLOCK_SKEW_MS);
