@@ -102,7 +102,7 @@ export class RelayMetrics {
   /** `stomp_relay_history_scans_total` (counter): reads of a history stream. */
   readonly historyScans = new Counter({
     name: 'stomp_relay_history_scans_total',
-    help: 'Reads of a history stream; one read serves every replay of its partition that waited for it', registers: [this.registry],
+    help: 'History stream readers opened; one serves every replay of its partition while it stays open (5 s after its last)', registers: [this.registry],
   });
   /** `stomp_relay_history_scanned_messages_total` (counter): messages read from history streams by scans. */
   readonly historyScannedMessages = new Counter({

@@ -15,6 +15,7 @@ import { headers as makeHeaders } from '../../../server/codec/frame';
 import { parseAmqpUrls as parseAmqpEndpoints } from '../../../server/config';
 import { RelayMetrics } from '../../../server/observability/metrics';
 import { userBrokerDestination } from '../../../server/user/user-destinations';
+import { waitUntil } from '../../broker-suite/wait';
 import { useRabbitBrokers } from './rabbit-brokers';
 
 const PARTITIONS = 4;
@@ -88,6 +89,19 @@ describe('RabbitMQ history in streams', function () {
     expect(await counter(metrics, 'stomp_relay_history_records_total')).to.equal(100);
   });
 
+  it('serves a later batch with the reader of the first: what came in between, from memory, no second read', async function () {
+    const metrics = new RelayMetrics();
+    const broker = await brokers.start(1, { metrics });
+    const [destination] = destinationsInPartition(1, 1);
+    const [first] = await recordAll(broker, destination, ['a', 'b']);
+    expect(bodiesOf((await broker.history!.replay(destination, first)).messages)).to.deep.equal(['b']);
+    await recordAll(broker, destination, ['c']);
+    const later = await broker.history!.replay(destination, first);
+    expect(later.gap).to.equal(false);
+    expect(bodiesOf(later.messages)).to.deep.equal(['b', 'c']);
+    expect(await counter(metrics, 'stomp_relay_history_scans_total'), 'stream readers opened').to.equal(1);
+  });
+
   describe('broker restarts', function () {
     // A restart takes longer than the contract's window: the streams' retention (already declared) is longer.
     const LONG = { ...HISTORY, windowMs: 60_000, scanTimeoutMs: 60_000 };
@@ -106,6 +120,30 @@ describe('RabbitMQ history in streams', function () {
       const replay = await replaying;
       expect(replay.gap).to.equal(false);
       expect(bodiesOf(replay.messages)).to.deep.equal(['r1', 'r2']);
+    });
+
+    it('records again as soon as RabbitMQ is back (the streams take a moment to start), and replays across the restart', async function () {
+      const broker = await brokers.start(1, { history: LONG });
+      const destination = destinationFor('back');
+      const [first] = await recordAll(broker, destination, ['before']);
+      await brokers.node.stopApp();
+      await brokers.node.startApp();
+      await waitUntil(() => broker.ready, () => 'the engine ready again', 30_000);
+      await recordAll(broker, destination, ['after']);
+      const replay = await broker.history!.replay(destination, first);
+      expect(replay.gap).to.equal(false);
+      expect(bodiesOf(replay.messages)).to.deep.equal(['after']);
+    });
+
+    it('answers a gap, not a hang, when RabbitMQ stays away longer than the scan bound', async function () {
+      const broker = await brokers.start(1, { history: { ...LONG, scanTimeoutMs: 1000 } });
+      const destination = destinationFor('away');
+      const [first] = await recordAll(broker, destination, ['x0', 'x1']);
+      await brokers.node.stopApp();
+      const replay = await broker.history!.replay(destination, first);
+      expect(replay.gap).to.equal(true);
+      expect(replay.messages).to.deep.equal([]);
+      await brokers.node.startApp();
     });
 
     it('answers a replay cut by a restart with everything or with a gap, never with less and no gap', async function () {

@@ -26,7 +26,10 @@
  * A reconnect storm asks for many replays of each partition at once: they are coalesced. While a
  * scan of a partition runs, new replays of it wait; the next scan serves all of them with one
  * fence, from the earliest start, and starts no sooner than {@link SCAN_SPACING_MS} after the
- * previous one. So at most one scan per partition per instance at a time, and a bounded rate.
+ * previous one. The partition's stream reader stays open {@link READER_LINGER_MS} after a batch,
+ * tailing the stream and keeping what it read (bounded): a later batch whose start it covers costs
+ * a fence and a pass over memory, not another read (stream-scan.ts). So a storm costs about one
+ * stream read per partition per instance, and `stomp_relay_history_scans_total` counts readers.
  *
  * A scan that loses the link (broker restart) starts over once it is back, within
  * {@link StreamHistoryOptions.scanTimeoutMs}; one that does not reach its fence by then is a gap.
@@ -42,7 +45,7 @@ import { RESUME_TOKEN_HEADER, type MessageHistory, type RecordedMessage, type Re
 import type { AmqpSession } from './amqp-link';
 import { publishOptions } from './amqp-message';
 import { TokenIssuer, parseToken, partitionOf } from './history-token';
-import { HISTORY_DESTINATION_HEADER, HISTORY_TOKEN_HEADER, scanStream, type ScanRequest } from './stream-scan';
+import { HISTORY_DESTINATION_HEADER, HISTORY_TOKEN_HEADER, PartitionReader, collect, type ScanRequest } from './stream-scan';
 
 /** Prefix of the history streams' names (under the reserved `stomp-relay.`). */
 export const HISTORY_STREAM_PREFIX = 'stomp-relay.history.';
@@ -54,12 +57,21 @@ const RETENTION_MARGIN_MS = 60_000;
 const SEGMENT_BYTES = 4_000_000;
 /** How often declaring the streams is tried again after it failed, at most. */
 const REDECLARE_AFTER_MS = 5000;
+/** How long declaring the streams is retried on one link before records are refused (broker restarts). */
+const DECLARE_PATIENCE_MS = 10_000;
 /**
  * Least time between the starts of two scans of one partition on one instance. Each scan costs
  * RabbitMQ a stream reader (≈ 25 ms of broker CPU to attach, measured in bench/resume.ts), so a
  * storm is served by few scans of many replays; a lone resume waits for nothing.
  */
 const SCAN_SPACING_MS = 250;
+/**
+ * How long a partition's reader stays open after its last batch: a reconnect storm's later
+ * replays are served by it (a fence and a pass over memory) instead of reading the stream again.
+ */
+const READER_LINGER_MS = 5000;
+/** Most messages a reader keeps (≈ 1 KB each with small pushes); a storm longer than that reads again. */
+const MAX_READ_ENTRIES = 100_000;
 /** A scan's attempts on one link (a second one after redeclaring a stream found missing). */
 const ATTEMPTS_PER_LINK = 2;
 
@@ -86,6 +98,9 @@ interface Partition {
   running: boolean;
   /** When its last scan started (ms). */
   lastStart: number;
+  /** The reader kept for the next batch (stream-scan.ts), on the link it was opened on. */
+  reader?: { session: AmqpSession; reader: PartitionReader };
+  lingerTimer?: NodeJS.Timeout;
 }
 
 interface Declaration {
@@ -150,6 +165,11 @@ export class StreamHistory implements MessageHistory {
   stop(): void {
     this.stopped = true;
     this.linkDown();
+    for (const state of this.partitions) {
+      clearTimeout(state.lingerTimer);
+      state.reader?.reader.close();
+      state.reader = undefined;
+    }
     const waiters = this.linkWaiters;
     this.linkWaiters = [];
     for (const wake of waiters) wake();
@@ -232,7 +252,7 @@ export class StreamHistory implements MessageHistory {
     state.lastStart = Date.now();
     const batch = state.pending;
     state.pending = [];
-    void this.scan(partition, batch)
+    void this.scan(partition, state, batch)
       .catch((err: unknown) => {
         this.options.logger.error({ err }, 'history scan failed');
         for (const waiting of batch) waiting.resolve({ gap: true, messages: [] });
@@ -243,9 +263,8 @@ export class StreamHistory implements MessageHistory {
       });
   }
 
-  private async scan(partition: number, batch: Waiting[]): Promise<void> {
+  private async scan(partition: number, state: Partition, batch: Waiting[]): Promise<void> {
     const deadline = Date.now() + this.scanTimeoutMs;
-    const stream = StreamHistory.streamName(partition);
     const requests = batch.map((w) => w.request);
     const start = Math.min(...batch.map((w) => w.start));
     let complete = false;
@@ -259,43 +278,78 @@ export class StreamHistory implements MessageHistory {
       lastSession = session;
       if (attemptsOnLink > ATTEMPTS_PER_LINK) break;
       if (!(await this.usable(session))) break;
-      const attempt = await this.scanOnce(session, partition, stream, start, requests, deadline);
-      complete = attempt.complete;
-      fence = attempt.fence;
+      fence = this.issuer.next(partition, Date.now());
+      complete = await this.readUpTo(session, partition, state, start, fence, requests, deadline);
     }
     for (const waiting of batch) waiting.resolve(this.outcome(waiting.request, complete, fence));
+    this.lingerReader(state);
   }
 
-  /** One read of the stream up to a fresh fence, on a channel of its own. */
-  private async scanOnce(
-    session: AmqpSession, partition: number, stream: string, start: number, requests: ScanRequest[], deadline: number,
-  ): Promise<{ complete: boolean; fence: string }> {
-    const fence = this.issuer.next(partition, Date.now());
-    let channel;
-    try {
-      channel = await session.connection.createChannel();
-    } catch {
-      return { complete: false, fence }; // the connection is closing: the next link takes over
+  /**
+   * Reads the partition up to `fence` and fills `requests`: with the partition's reader when it
+   * covers `start` (a fence and a pass over what it read), else with a new one from `start`.
+   */
+  private async readUpTo(
+    session: AmqpSession, partition: number, state: Partition, start: number, fence: string, requests: ScanRequest[], deadline: number,
+  ): Promise<boolean> {
+    const stream = StreamHistory.streamName(partition);
+    let entry = state.reader;
+    if (entry === undefined || entry.session !== session || !entry.reader.covers(start)) {
+      entry?.reader.close();
+      state.reader = undefined;
+      let channel;
+      try {
+        channel = await session.connection.createChannel();
+      } catch {
+        return false; // the connection is closing: the next link takes over
+      }
+      channel.on('error', (err: Error) => this.options.logger.debug({ err: err.message, stream }, 'history reader channel error'));
+      try {
+        const reader = await PartitionReader.open(channel, stream, start, {
+          maxEntries: MAX_READ_ENTRIES,
+          onRead: (n) => this.options.metrics?.historyScannedMessages.inc(n),
+        });
+        entry = { session, reader };
+      } catch (err) {
+        this.options.logger.debug({ err: (err as Error).message, stream }, 'history reader not opened');
+        channel.close().catch(() => undefined);
+        return false;
+      }
+      state.reader = entry;
+      this.options.metrics?.historyScans.inc();
     }
-    channel.on('error', (err: Error) => this.options.logger.debug({ err: err.message, stream }, 'history scan channel error'));
-    const close = (): void => { channel.close().catch(() => undefined); };
-    const timer = setTimeout(close, Math.max(0, deadline - Date.now()));
-    // Published once the consumer is asked for: its offset is a time, so the order does not matter.
+    const reader = entry.reader;
+    clearTimeout(state.lingerTimer);
+    const position = reader.awaitFence(fence);
+    const timer = setTimeout(() => reader.close(), Math.max(0, deadline - Date.now()));
+    // Published once the reader is consuming: its offset is a time, so the order does not matter.
     this.publish(session, partition, EMPTY_HEADERS, EMPTY, { [HISTORY_TOKEN_HEADER]: fence }).catch((err: Error) => {
       this.options.logger.debug({ err: err.message, stream }, 'history fence not published');
-      close();
+      reader.forgetFence(fence);
     });
-    this.options.metrics?.historyScans.inc();
-    try {
-      const t0 = Date.now();
-      const outcome = await scanStream(channel, stream, start, fence, requests, this.maxMessages);
-      this.options.logger.debug({ stream, ms: Date.now() - t0, replays: requests.length, scanned: outcome.scanned, complete: outcome.complete }, 'history scan');
-      this.options.metrics?.historyScannedMessages.inc(outcome.scanned);
-      return { complete: outcome.complete, fence };
-    } finally {
-      clearTimeout(timer);
-      close();
+    const at = await position;
+    clearTimeout(timer);
+    if (at === undefined) return false;
+    collect(reader.before(at), requests, this.maxMessages);
+    return true;
+  }
+
+  /** Keeps the partition's reader for the next batch a while, then lets it go. */
+  private lingerReader(state: Partition): void {
+    clearTimeout(state.lingerTimer);
+    const entry = state.reader;
+    if (entry === undefined) return;
+    if (this.stopped || entry.reader.closed) {
+      entry.reader.close();
+      state.reader = undefined;
+      return;
     }
+    state.lingerTimer = setTimeout(() => {
+      if (state.reader === entry && !state.running) {
+        entry.reader.close();
+        state.reader = undefined;
+      }
+    }, READER_LINGER_MS);
   }
 
   private outcome(request: ScanRequest, complete: boolean, fence: string | undefined): Replay {
@@ -363,9 +417,23 @@ export class StreamHistory implements MessageHistory {
     return current.usable.then((ok) => ok || Date.now() - current.at < REDECLARE_AFTER_MS ? ok : this.declare(session));
   }
 
+  /**
+   * Declares every stream, retrying for {@link DECLARE_PATIENCE_MS}: right after a broker restart
+   * the streams exist but are not running yet ("home node … is down"), for a second or two, and
+   * records wait for them rather than fail. Only the last failure is logged at warn.
+   */
   private declare(session: AmqpSession): Promise<boolean> {
-    const usable = Promise.all(Array.from({ length: this.partitionCount }, (_, p) => this.declareStream(session, StreamHistory.streamName(p))))
-      .then((results) => results.every(Boolean));
+    const until = Date.now() + DECLARE_PATIENCE_MS;
+    const attempt = async (): Promise<boolean> => {
+      for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+        const last = Date.now() + delay >= until;
+        const results = await Promise.all(Array.from({ length: this.partitionCount }, (_, p) => this.declareStream(session, StreamHistory.streamName(p), last)));
+        if (results.every(Boolean)) return true;
+        if (last || this.session !== session || this.stopped) return false;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    };
+    const usable = attempt();
     this.declaration = { session, at: Date.now(), usable };
     return usable;
   }
@@ -374,7 +442,7 @@ export class StreamHistory implements MessageHistory {
    * Declares one stream on a throwaway channel (a refused declare closes its channel). A stream
    * that exists with other arguments (another RESUME_WINDOW_MS) is used as it is, with a warning.
    */
-  private async declareStream(session: AmqpSession, name: string): Promise<boolean> {
+  private async declareStream(session: AmqpSession, name: string, warn: boolean): Promise<boolean> {
     const logger = this.options.logger;
     const attempt = async (use: (channel: import('amqplib').Channel) => Promise<unknown>): Promise<Error | undefined> => {
       let channel;
@@ -404,7 +472,7 @@ export class StreamHistory implements MessageHistory {
       logger.warn({ stream: name, reason: refused.message }, 'history stream exists with other arguments (another RESUME_WINDOW_MS?); using it as it is');
       return true;
     }
-    if (this.session === session) {
+    if (this.session === session && warn) {
       logger.warn({ stream: name, reason: refused.message },
         'history stream could not be declared (RabbitMQ 3.9+ with streams is needed): resumes are gaps and user messages cannot be recorded');
     }
