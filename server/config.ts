@@ -8,7 +8,10 @@ import { Errors, isRelayError, relayError } from './errors';
 import { BROKER_DESTINATION_PREFIXES } from './broker/destinations';
 import { userDestinationPrefixes } from './user/user-destinations';
 
-/** Per-session bounds: frame and header sizes (from the codec), subscriptions, buffered bytes, transactions, WebSocket messages. Breaking one ends the session with a coded ERROR (docs/protocol.md). */
+/**
+ * Per-session bounds: frame and header sizes (from the codec), subscriptions, buffered bytes, transactions, WebSocket messages. Breaking
+ * one ends the session with a coded ERROR (docs/protocol.md).
+ */
 export interface SessionLimits extends ParserLimits {
   /** Most subscriptions one session may hold at once. */
   maxSubscriptionsPerSession: number;
@@ -54,7 +57,10 @@ export type AuthMode = 'dev' | 'jwt' | 'broker';
 
 export const AUTH_MODES: readonly AuthMode[] = ['dev', 'jwt', 'broker'];
 
-/** The relay's whole configuration, resolved and frozen ({@link Relay.config}). Each field has its environment variable (`ENV_VARS`, `stomp-relay --help`, docs/operations.md). */
+/**
+ * The relay's whole configuration, resolved and frozen ({@link Relay.config}). Each field has its environment variable (`ENV_VARS`, `stomp-
+ * relay --help`, docs/operations.md).
+ */
 export interface RelayConfig {
   /**
    * HTTP port of the relay: WebSocket, SockJS, health, readiness, the client and the demo; also the
@@ -186,9 +192,7 @@ export function defaultWsMessageBytes(maxFrameBytes: number): number {
 
 /** Where a setting lives in {@link RelayConfig}: a field, or one of `limits` or `heartbeat`. */
 type OptionPath =
-  | Exclude<keyof RelayConfig, 'limits' | 'heartbeat'>
-  | `limits.${keyof SessionLimits}`
-  | `heartbeat.${keyof HeartbeatConfig}`;
+  Exclude<keyof RelayConfig, 'limits' | 'heartbeat'> | `limits.${keyof SessionLimits}` | `heartbeat.${keyof HeartbeatConfig}`;
 
 /** How a setting's value is read from the environment and checked, from either source. */
 type SettingType =
@@ -219,7 +223,8 @@ type Setting = SettingType & {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const PORT = { type: 'int', min: 0, max: 65535 } as const;
-const prefixCheck = (p: string): string | undefined => (p.startsWith('/') && p.endsWith('/') ? undefined : `must start and end with "/", got "${p}"`);
+const prefixCheck = (p: string): string | undefined =>
+  p.startsWith('/') && p.endsWith('/') ? undefined : `must start and end with "/", got "${p}"`;
 
 /**
  * Every setting of the relay, once: its library option, environment variable, default, bounds and
@@ -231,71 +236,292 @@ const prefixCheck = (p: string): string | undefined => (p.startsWith('/') && p.e
 const SETTINGS: readonly Setting[] = [
   { option: 'port', env: 'PORT', help: 'HTTP port', default: 8080, ...PORT },
   { option: 'host', env: 'HOST', help: 'address to listen on', default: '0.0.0.0', type: 'text' },
-  { option: 'adminPort', env: 'ADMIN_PORT', help: 'second HTTP port for /push*, /publish, /users*, /metrics, /openapi.json, which PORT then no longer serves; unset = all on PORT', default: undefined, ...PORT },
-  { option: 'adminHost', env: 'ADMIN_HOST', help: 'address the admin port listens on', default: undefined, shownDefault: 'HOST', type: 'text' },
-  { option: 'pushMaxUsers', env: 'PUSH_MAX_USERS', help: 'most users one POST /push may name', default: 1000, type: 'int', min: 1, max: 100_000 },
-  { option: 'brokerUrl', env: 'BROKER_URL', help: 'stomp://user:pass@host:61613/vhost of RabbitMQ, or a comma-separated list of the nodes of one cluster; unset = embedded broker', default: undefined, type: 'text' },
-  { option: 'brokerAmqpUrl', env: 'BROKER_AMQP_URL', help: 'amqp://user:pass@host:5672/vhost (or a comma-separated list of nodes) for AMQP 0-9-1; default: BROKER_URL\'s hosts, credentials and vhost, port 5672', default: undefined, type: 'text' },
-  { option: 'brokerPoolSize', env: 'BROKER_POOL_SIZE', help: 'broker connections per instance', default: 4, type: 'int', min: 1, max: 64 },
-  { option: 'brokerExclusiveConnections', env: 'BROKER_EXCLUSIVE_CONNECTIONS', help: 'sessions per instance that may hold exclusive queues, one broker connection each', default: 100, note: '0 = refuse them', type: 'int', min: 0, max: 100_000 },
-  { option: 'routeQueueTtlMs', env: 'ROUTE_QUEUE_TTL_MS', help: "how long an instance's route queue outlives it on RabbitMQ", default: 30_000, type: 'int', min: 1000 },
-  { option: 'userRouteWaitMs', env: 'USER_ROUTE_WAIT_MS', help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED', default: 2_000, type: 'int', min: 0 },
-  { option: 'brokerHeartbeatMs', env: 'BROKER_HEARTBEAT_MS', help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened', default: 5_000, note: '0 = off', type: 'int', min: 0 },
-  { option: 'resumeWindowMs', env: 'RESUME_WINDOW_MS', help: 'how long user-destination history is kept for resume-from', default: 120_000, note: '0 = off', type: 'int', min: 0 },
-  { option: 'resumeMaxMessages', env: 'RESUME_MAX_MESSAGES', help: 'most messages kept and replayed per (user, destination)', default: 1000, type: 'int', min: 1 },
-  { option: 'resumePartitions', env: 'RESUME_PARTITIONS', help: 'history streams (RabbitMQ) the users are spread over', default: 4, type: 'int', min: 1, max: 64 },
-  { option: 'authMode', env: 'AUTH_MODE', help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev', default: undefined, type: 'choice', choices: AUTH_MODES },
   {
-    option: 'authJwtSecret', env: 'AUTH_JWT_SECRET', help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)', default: undefined, type: 'text',
+    option: 'adminPort',
+    env: 'ADMIN_PORT',
+    help: 'second HTTP port for /push*, /publish, /users*, /metrics, /openapi.json, which PORT then no longer serves; unset = all on PORT',
+    default: undefined,
+    ...PORT,
+  },
+  {
+    option: 'adminHost',
+    env: 'ADMIN_HOST',
+    help: 'address the admin port listens on',
+    default: undefined,
+    shownDefault: 'HOST',
+    type: 'text',
+  },
+  {
+    option: 'pushMaxUsers',
+    env: 'PUSH_MAX_USERS',
+    help: 'most users one POST /push may name',
+    default: 1000,
+    type: 'int',
+    min: 1,
+    max: 100_000,
+  },
+  {
+    option: 'brokerUrl',
+    env: 'BROKER_URL',
+    help: 'stomp://user:pass@host:61613/vhost of RabbitMQ, or a comma-separated list of the nodes of one cluster; unset = embedded broker',
+    default: undefined,
+    type: 'text',
+  },
+  {
+    option: 'brokerAmqpUrl',
+    env: 'BROKER_AMQP_URL',
+    help: "amqp://user:pass@host:5672/vhost (or a comma-separated list of nodes) for AMQP 0-9-1; default: BROKER_URL's hosts, credentials and vhost, port 5672",
+    default: undefined,
+    type: 'text',
+  },
+  { option: 'brokerPoolSize', env: 'BROKER_POOL_SIZE', help: 'broker connections per instance', default: 4, type: 'int', min: 1, max: 64 },
+  {
+    option: 'brokerExclusiveConnections',
+    env: 'BROKER_EXCLUSIVE_CONNECTIONS',
+    help: 'sessions per instance that may hold exclusive queues, one broker connection each',
+    default: 100,
+    note: '0 = refuse them',
+    type: 'int',
+    min: 0,
+    max: 100_000,
+  },
+  {
+    option: 'routeQueueTtlMs',
+    env: 'ROUTE_QUEUE_TTL_MS',
+    help: "how long an instance's route queue outlives it on RabbitMQ",
+    default: 30_000,
+    type: 'int',
+    min: 1000,
+  },
+  {
+    option: 'userRouteWaitMs',
+    env: 'USER_ROUTE_WAIT_MS',
+    help: 'how long a push to an online user that reached no route is retried before it is answered 503 NOT_DELIVERED',
+    default: 2_000,
+    type: 'int',
+    min: 0,
+  },
+  {
+    option: 'brokerHeartbeatMs',
+    env: 'BROKER_HEARTBEAT_MS',
+    help: 'heart-beat interval on broker connections; a link silent for 2 intervals is reopened',
+    default: 5_000,
+    note: '0 = off',
+    type: 'int',
+    min: 0,
+  },
+  {
+    option: 'resumeWindowMs',
+    env: 'RESUME_WINDOW_MS',
+    help: 'how long user-destination history is kept for resume-from',
+    default: 120_000,
+    note: '0 = off',
+    type: 'int',
+    min: 0,
+  },
+  {
+    option: 'resumeMaxMessages',
+    env: 'RESUME_MAX_MESSAGES',
+    help: 'most messages kept and replayed per (user, destination)',
+    default: 1000,
+    type: 'int',
+    min: 1,
+  },
+  {
+    option: 'resumePartitions',
+    env: 'RESUME_PARTITIONS',
+    help: 'history streams (RabbitMQ) the users are spread over',
+    default: 4,
+    type: 'int',
+    min: 1,
+    max: 64,
+  },
+  {
+    option: 'authMode',
+    env: 'AUTH_MODE',
+    help: 'dev, jwt or broker (CONNECT login/passcode checked against RabbitMQ); default jwt with AUTH_JWT_SECRET, else dev',
+    default: undefined,
+    type: 'choice',
+    choices: AUTH_MODES,
+  },
+  {
+    option: 'authJwtSecret',
+    env: 'AUTH_JWT_SECRET',
+    help: 'HS256 secret for JWTs (sessions in jwt mode, and the push API); unset = dev mode (no auth)',
+    default: undefined,
+    type: 'text',
     check: (secret: string) => (secret.length < 16 ? 'must be at least 16 characters' : undefined),
   },
-  { option: 'authJwtRequireExp', env: 'AUTH_JWT_REQUIRE_EXP', help: 'refuse JWTs without an exp claim, for sessions and pushes', default: true, type: 'bool' },
   {
-    option: 'authJwksUrl', env: 'AUTH_JWKS_URL', help: 'http(s) URL of a JWKS whose keys check RS256/PS256/ES256/EdDSA JWTs (sessions and the push API); with it AUTH_MODE defaults to jwt', default: undefined, type: 'text',
+    option: 'authJwtRequireExp',
+    env: 'AUTH_JWT_REQUIRE_EXP',
+    help: 'refuse JWTs without an exp claim, for sessions and pushes',
+    default: true,
+    type: 'bool',
+  },
+  {
+    option: 'authJwksUrl',
+    env: 'AUTH_JWKS_URL',
+    help: 'http(s) URL of a JWKS whose keys check RS256/PS256/ES256/EdDSA JWTs (sessions and the push API); with it AUTH_MODE defaults to jwt',
+    default: undefined,
+    type: 'text',
     check: (url: string) => (isHttpUrl(url) ? undefined : `must be an http(s) URL, got "${url}"`),
   },
-  { option: 'authJwksRefreshMs', env: 'AUTH_JWKS_REFRESH_MS', help: 'least time between two JWKS fetches; an unknown kid triggers one', default: 30_000, type: 'int', min: 0 },
-  { option: 'authJwtIssuer', env: 'AUTH_JWT_ISSUER', help: 'the iss every JWT must carry (unset: not checked)', default: undefined, type: 'text' },
   {
-    option: 'authJwtAudience', env: 'AUTH_JWT_AUDIENCE', help: 'comma-separated audiences; a JWT\'s aud must name one (unset: not checked)', default: undefined, type: 'list',
+    option: 'authJwksRefreshMs',
+    env: 'AUTH_JWKS_REFRESH_MS',
+    help: 'least time between two JWKS fetches; an unknown kid triggers one',
+    default: 30_000,
+    type: 'int',
+    min: 0,
+  },
+  {
+    option: 'authJwtIssuer',
+    env: 'AUTH_JWT_ISSUER',
+    help: 'the iss every JWT must carry (unset: not checked)',
+    default: undefined,
+    type: 'text',
+  },
+  {
+    option: 'authJwtAudience',
+    env: 'AUTH_JWT_AUDIENCE',
+    help: "comma-separated audiences; a JWT's aud must name one (unset: not checked)",
+    default: undefined,
+    type: 'list',
     check: (audiences: string[]) => (audiences.length === 0 ? 'must list at least one audience' : undefined),
   },
-  { option: 'aclFile', env: 'ACL_FILE', help: 'JSON or YAML rules saying who may SUBSCRIBE and SEND where (docs/operations.md#authorization-acl_file); unset = no rules', default: undefined, type: 'text' },
-  { option: 'limits.maxFrameBytes', env: 'MAX_FRAME_BYTES', help: 'largest STOMP frame', default: DEFAULT_PARSER_LIMITS.maxFrameBytes, type: 'int', min: 256 },
-  { option: 'limits.maxHeaders', env: 'MAX_HEADERS', help: 'most headers per frame', default: DEFAULT_PARSER_LIMITS.maxHeaders, type: 'int', min: 4 },
-  { option: 'limits.maxHeaderLineBytes', env: 'MAX_HEADER_LINE_BYTES', help: 'longest header line', default: DEFAULT_PARSER_LIMITS.maxHeaderLineBytes, type: 'int', min: 64 },
-  { option: 'limits.maxSubscriptionsPerSession', env: 'MAX_SUBSCRIPTIONS', help: 'subscriptions per session', default: 256, type: 'int', min: 1 },
   {
-    option: 'limits.maxWsMessageBytes', env: 'MAX_WS_MESSAGE_BYTES', help: 'largest WebSocket message, which may hold several frames',
-    default: defaultWsMessageBytes(DEFAULT_PARSER_LIMITS.maxFrameBytes), note: 'or MAX_FRAME_BYTES + 65536 if more', type: 'int', min: 1024,
+    option: 'aclFile',
+    env: 'ACL_FILE',
+    help: 'JSON or YAML rules saying who may SUBSCRIBE and SEND where (docs/operations.md#authorization-acl_file); unset = no rules',
+    default: undefined,
+    type: 'text',
   },
-  { option: 'limits.maxBufferedBytes', env: 'MAX_BUFFERED_BYTES', help: 'outbound bytes queued per session before it is closed as a slow consumer', default: 4 * 1024 * 1024, type: 'int', min: 1024 },
+  {
+    option: 'limits.maxFrameBytes',
+    env: 'MAX_FRAME_BYTES',
+    help: 'largest STOMP frame',
+    default: DEFAULT_PARSER_LIMITS.maxFrameBytes,
+    type: 'int',
+    min: 256,
+  },
+  {
+    option: 'limits.maxHeaders',
+    env: 'MAX_HEADERS',
+    help: 'most headers per frame',
+    default: DEFAULT_PARSER_LIMITS.maxHeaders,
+    type: 'int',
+    min: 4,
+  },
+  {
+    option: 'limits.maxHeaderLineBytes',
+    env: 'MAX_HEADER_LINE_BYTES',
+    help: 'longest header line',
+    default: DEFAULT_PARSER_LIMITS.maxHeaderLineBytes,
+    type: 'int',
+    min: 64,
+  },
+  {
+    option: 'limits.maxSubscriptionsPerSession',
+    env: 'MAX_SUBSCRIPTIONS',
+    help: 'subscriptions per session',
+    default: 256,
+    type: 'int',
+    min: 1,
+  },
+  {
+    option: 'limits.maxWsMessageBytes',
+    env: 'MAX_WS_MESSAGE_BYTES',
+    help: 'largest WebSocket message, which may hold several frames',
+    default: defaultWsMessageBytes(DEFAULT_PARSER_LIMITS.maxFrameBytes),
+    note: 'or MAX_FRAME_BYTES + 65536 if more',
+    type: 'int',
+    min: 1024,
+  },
+  {
+    option: 'limits.maxBufferedBytes',
+    env: 'MAX_BUFFERED_BYTES',
+    help: 'outbound bytes queued per session before it is closed as a slow consumer',
+    default: 4 * 1024 * 1024,
+    type: 'int',
+    min: 1024,
+  },
   { option: 'limits.maxTransactionsPerSession', default: 16, type: 'int', min: 1 },
   { option: 'limits.maxTransactionFrames', default: 1024, type: 'int', min: 1 },
-  { option: 'heartbeat.sendMs', env: 'HEARTBEAT_SEND_MS', help: 'server heart-beat interval offered to clients', default: 10_000, note: '0 = off', type: 'int', min: 0 },
-  { option: 'heartbeat.receiveMs', env: 'HEARTBEAT_RECEIVE_MS', help: 'client heart-beat interval the server asks for', default: 10_000, note: '0 = off', type: 'int', min: 0 },
-  { option: 'heartbeat.minMs', env: 'HEARTBEAT_MIN_MS', help: 'finest heart-beat interval a client may ask for; finer requests than the two above are honoured down to it', default: 1_000, type: 'int', min: 1 },
+  {
+    option: 'heartbeat.sendMs',
+    env: 'HEARTBEAT_SEND_MS',
+    help: 'server heart-beat interval offered to clients',
+    default: 10_000,
+    note: '0 = off',
+    type: 'int',
+    min: 0,
+  },
+  {
+    option: 'heartbeat.receiveMs',
+    env: 'HEARTBEAT_RECEIVE_MS',
+    help: 'client heart-beat interval the server asks for',
+    default: 10_000,
+    note: '0 = off',
+    type: 'int',
+    min: 0,
+  },
+  {
+    option: 'heartbeat.minMs',
+    env: 'HEARTBEAT_MIN_MS',
+    help: 'finest heart-beat interval a client may ask for; finer requests than the two above are honoured down to it',
+    default: 1_000,
+    type: 'int',
+    min: 1,
+  },
   { option: 'heartbeat.graceFactor', default: 2, type: 'number', min: 1 },
   {
     // `/temp-queue/` enables `reply-to: /temp-queue/<name>` on SEND (server/session/temp-queues.ts);
     // `/reply-queue/` lets clients answer such requests.
-    option: 'relayPrefixes', env: 'RELAY_PREFIXES', help: 'comma-separated destination prefixes relayed to the broker', default: BROKER_DESTINATION_PREFIXES, type: 'list',
+    option: 'relayPrefixes',
+    env: 'RELAY_PREFIXES',
+    help: 'comma-separated destination prefixes relayed to the broker',
+    default: BROKER_DESTINATION_PREFIXES,
+    type: 'list',
     check: (prefixes: string[]) => prefixes.map(prefixCheck).find((p) => p !== undefined),
   },
   { option: 'appPrefix', default: '/app/', type: 'text', check: prefixCheck },
   { option: 'userPrefix', default: '/user/', type: 'text', check: prefixCheck },
   { option: 'appErrorDestination', default: '/queue/errors', type: 'text' },
   {
-    option: 'allowedOrigins', env: 'ALLOWED_ORIGINS', help: 'comma-separated Origins allowed to connect', default: ['*'], type: 'list',
+    option: 'allowedOrigins',
+    env: 'ALLOWED_ORIGINS',
+    help: 'comma-separated Origins allowed to connect',
+    default: ['*'],
+    type: 'list',
     check: (origins: string[]) => (origins.length === 0 ? 'cannot be empty (use * to allow any)' : undefined),
   },
   {
-    option: 'instanceId', env: 'INSTANCE_ID', help: 'name of this instance', default: `${require('node:os').hostname()}-${process.pid}`, shownDefault: 'hostname-pid', type: 'text',
+    option: 'instanceId',
+    env: 'INSTANCE_ID',
+    help: 'name of this instance',
+    default: `${require('node:os').hostname()}-${process.pid}`,
+    shownDefault: 'hostname-pid',
+    type: 'text',
     check: (id: string) => (id === '' || /[\s]/.test(id) ? 'must be a non-empty word without spaces' : undefined),
   },
   { option: 'shutdownGraceMs', env: 'SHUTDOWN_GRACE_MS', help: 'drain time on SIGTERM', default: 5_000, type: 'int', min: 0 },
-  { option: 'presenceIntervalMs', env: 'PRESENCE_INTERVAL_MS', help: 'presence snapshot interval; a silent instance is forgotten after 3', default: 5_000, type: 'int', min: 100 },
-  { option: 'logLevel', env: 'LOG_LEVEL', help: `pino level: ${LOG_LEVELS.join(', ')}`, default: 'info', type: 'choice', choices: LOG_LEVELS },
+  {
+    option: 'presenceIntervalMs',
+    env: 'PRESENCE_INTERVAL_MS',
+    help: 'presence snapshot interval; a silent instance is forgotten after 3',
+    default: 5_000,
+    type: 'int',
+    min: 100,
+  },
+  {
+    option: 'logLevel',
+    env: 'LOG_LEVEL',
+    help: `pino level: ${LOG_LEVELS.join(', ')}`,
+    default: 'info',
+    type: 'choice',
+    choices: LOG_LEVELS,
+  },
 ];
 
 function isHttpUrl(value: string): boolean {
@@ -354,7 +580,8 @@ export interface EnvVar {
 
 /** `(default 5000, 0 = off)`, as `--help` shows it. */
 function defaultText(s: Setting): string {
-  const value = s.shownDefault ?? (s.default === undefined ? undefined : Array.isArray(s.default) ? s.default.join(',') : String(s.default));
+  const value =
+    s.shownDefault ?? (s.default === undefined ? undefined : Array.isArray(s.default) ? s.default.join(',') : String(s.default));
   const words = [value === undefined ? undefined : `default ${value}`, s.note].filter((w) => w !== undefined);
   return words.length === 0 ? '' : ` (${words.join(', ')})`;
 }
@@ -375,7 +602,12 @@ function fromEnv(s: Setting & { env: string }, value: string): { value: unknown 
     case 'choice':
       return { value: value.trim() };
     case 'list':
-      return { value: value.split(',').map((item) => item.trim()).filter(Boolean) };
+      return {
+        value: value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean),
+      };
     case 'text':
       return { value };
   }
@@ -484,7 +716,9 @@ function nameOf(s: Setting, source: 'env' | 'options'): string {
 }
 
 function validate(config: RelayConfig, source: 'env' | 'options', problems: string[]): RelayConfig {
-  const fail = (msg: string): void => { problems.push(msg); };
+  const fail = (msg: string): void => {
+    problems.push(msg);
+  };
   for (const s of SETTINGS) {
     const value = valueAt(config, s.option);
     if (value === undefined) continue; // unset; required settings all have defaults
@@ -503,12 +737,20 @@ function validate(config: RelayConfig, source: 'env' | 'options', problems: stri
   }
   if (config.limits.maxHeaderLineBytes > config.limits.maxFrameBytes) fail('limits.maxHeaderLineBytes cannot exceed limits.maxFrameBytes');
   const userInner = Array.isArray(config.relayPrefixes) ? userDestinationPrefixes(config.relayPrefixes) : [];
-  if (typeof config.appErrorDestination !== 'string' || !userInner.some((p) => config.appErrorDestination.length > p.length && config.appErrorDestination.startsWith(p))) {
-    fail(`appErrorDestination must be under one of ${userInner.join(', ')} (it is read inside ${config.userPrefix}), got "${String(config.appErrorDestination)}"`);
+  if (
+    typeof config.appErrorDestination !== 'string' ||
+    !userInner.some((p) => config.appErrorDestination.length > p.length && config.appErrorDestination.startsWith(p))
+  ) {
+    fail(
+      `appErrorDestination must be under one of ${userInner.join(', ')} (it is read inside ${config.userPrefix}), got "${String(config.appErrorDestination)}"`,
+    );
   }
   const hasJwtKeys = config.authJwtSecret !== undefined || config.authJwksUrl !== undefined;
   const authMode = config.authMode ?? (hasJwtKeys ? 'jwt' : 'dev');
-  if (authMode === 'jwt' && !hasJwtKeys) fail('AUTH_MODE=jwt needs AUTH_JWT_SECRET (the HS256 secret the tokens are signed with) or AUTH_JWKS_URL (the keys of RS256, ES256, EdDSA... tokens)');
+  if (authMode === 'jwt' && !hasJwtKeys)
+    fail(
+      'AUTH_MODE=jwt needs AUTH_JWT_SECRET (the HS256 secret the tokens are signed with) or AUTH_JWKS_URL (the keys of RS256, ES256, EdDSA... tokens)',
+    );
   if (authMode === 'broker' && config.brokerUrl === undefined) {
     fail('AUTH_MODE=broker needs BROKER_URL: the RabbitMQ node whose users sign in (the embedded broker has no users)');
   }
@@ -576,7 +818,11 @@ export function parseBrokerUrl(url: string): BrokerEndpoint {
  */
 export function parseBrokerUrls(value: string): BrokerEndpoint[] {
   return parseUrlList('BROKER_URL', 'stomp:', 61613, value).map((u) => ({
-    host: u.host, port: u.port, login: u.username, passcode: u.password, vhost: u.vhost,
+    host: u.host,
+    port: u.port,
+    login: u.username,
+    passcode: u.password,
+    vhost: u.vhost,
   }));
 }
 
@@ -612,7 +858,10 @@ function validateBrokerUrls(brokerUrl: string | undefined, brokerAmqpUrl: string
     throw relayError(Errors.INVALID_CONFIG, 'BROKER_AMQP_URL is set but BROKER_URL is not (the embedded broker needs neither)');
   }
   if (amqp[0].vhost !== stomp[0].vhost) {
-    throw relayError(Errors.INVALID_CONFIG, `BROKER_AMQP_URL's vhost "${amqp[0].vhost}" differs from BROKER_URL's "${stomp[0].vhost}": the relay uses one virtual host for both`);
+    throw relayError(
+      Errors.INVALID_CONFIG,
+      `BROKER_AMQP_URL's vhost "${amqp[0].vhost}" differs from BROKER_URL's "${stomp[0].vhost}": the relay uses one virtual host for both`,
+    );
   }
 }
 
@@ -621,7 +870,8 @@ function parseUrlList(name: string, protocol: 'stomp:' | 'amqp:', defaultPort: n
   const [userWord, passwordWord] = protocol === 'stomp:' ? ['login', 'passcode'] : ['user', 'password'];
   const entries = value.split(',').map((e) => e.trim());
   if (entries.length === 1 && entries[0] === '') throw relayError(Errors.INVALID_CONFIG, `${name} lists no URL`);
-  const label = (i: number): string => entries.length === 1 ? name : `${name} entry ${i + 1} of ${entries.length} (${redact(entries[i])})`;
+  const label = (i: number): string =>
+    entries.length === 1 ? name : `${name} entry ${i + 1} of ${entries.length} (${redact(entries[i])})`;
   const out: AmqpEndpoint[] = [];
   entries.forEach((entry, i) => {
     if (entry === '') throw relayError(Errors.INVALID_CONFIG, `${name} entry ${i + 1} of ${entries.length} is empty (a stray comma?)`);
@@ -633,7 +883,8 @@ function parseUrlList(name: string, protocol: 'stomp:' | 'amqp:', defaultPort: n
     if (first !== undefined) {
       const sharedBy = 'the nodes of one cluster share users and virtual hosts';
       if (endpoint.vhost !== first.vhost) problem(`vhost "${endpoint.vhost}" differs from entry 1's "${first.vhost}" (${sharedBy})`);
-      if (endpoint.username !== first.username) problem(`${userWord} "${endpoint.username}" differs from entry 1's "${first.username}" (${sharedBy})`);
+      if (endpoint.username !== first.username)
+        problem(`${userWord} "${endpoint.username}" differs from entry 1's "${first.username}" (${sharedBy})`);
       if (endpoint.password !== first.password) problem(`${passwordWord} differs from entry 1's (${sharedBy})`);
       const twin = out.findIndex((e) => e.host === endpoint.host && e.port === endpoint.port);
       if (twin >= 0) problem(`repeats ${endpoint.host}:${endpoint.port} (entry ${twin + 1})`);

@@ -29,7 +29,10 @@ function keyedByCode<T extends { readonly [K in keyof T]: ErrorDefinition & { re
   return Object.freeze(entries);
 }
 
-/** The catalogue of every error the relay reports, by code (module comment above; docs/protocol.md lists them all). Each entry is its own code, message template and HTTP status. */
+/**
+ * The catalogue of every error the relay reports, by code (module comment above; docs/protocol.md lists them all). Each entry is its own
+ * code, message template and HTTP status.
+ */
 export const Errors = keyedByCode({
   // --- STOMP codec: malformed input ---
   FRAME_TOO_LARGE: def('FRAME_TOO_LARGE', 'frame exceeds the limit of %s bytes'),
@@ -40,13 +43,16 @@ export const Errors = keyedByCode({
   INVALID_CONTENT_LENGTH: def('INVALID_CONTENT_LENGTH', 'content-length is not a non-negative integer: %s'),
   BODY_LONGER_THAN_CONTENT_LENGTH: def(
     'BODY_LONGER_THAN_CONTENT_LENGTH',
-    'frame body does not end with NUL where content-length says it does'
+    'frame body does not end with NUL where content-length says it does',
   ),
   INVALID_COMMAND: def('INVALID_COMMAND', 'not a STOMP command line: %s'),
   INVALID_UTF8: def('INVALID_UTF8', 'frame command or headers are not valid UTF-8'),
 
   // --- transport ---
-  MESSAGE_TOO_LARGE: def('MESSAGE_TOO_LARGE', 'WebSocket message exceeds the limit of %s bytes (one message may hold several frames; split them across messages)'),
+  MESSAGE_TOO_LARGE: def(
+    'MESSAGE_TOO_LARGE',
+    'WebSocket message exceeds the limit of %s bytes (one message may hold several frames; split them across messages)',
+  ),
 
   // --- STOMP session: protocol misuse ---
   UNKNOWN_COMMAND: def('UNKNOWN_COMMAND', 'unknown STOMP command: %s'),

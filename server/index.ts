@@ -20,14 +20,55 @@ export { PassportAuthenticator, type PassportAuthenticatorOptions, type Handshak
 export type { PushAuthStrategy } from './http/push';
 export type { ApiAuthStrategy, ApiScope } from './http/api-auth';
 export { AppError } from './application/message-handlers';
-export type { AppHandler, AppMessage, AppContext, HandlerOptions, AppErrorReport, AppSubscribeHandler, AppSubscription } from './application/message-handlers';
+export type {
+  AppHandler,
+  AppMessage,
+  AppContext,
+  HandlerOptions,
+  AppErrorReport,
+  AppSubscribeHandler,
+  AppSubscription,
+} from './application/message-handlers';
 export type { Payload, SendToUserOptions, SendResult, AnonymousSendResult } from './user/user-messaging';
-export type { RelaySessionEvents, RelaySessionEventName, SessionEventListener, SessionInfo, SubscriptionInfo, UnsubscribeReason } from './session/session-events';
+export type {
+  RelaySessionEvents,
+  RelaySessionEventName,
+  SessionEventListener,
+  SessionInfo,
+  SubscriptionInfo,
+  UnsubscribeReason,
+} from './session/session-events';
 export type { UserPresence } from './user/presence';
-export { resolveConfig, configFromEnv, parseBrokerUrl, parseBrokerUrls, parseAmqpUrls, deriveAmqpEndpoints, brokerAmqpEndpoints, DEFAULT_CONFIG, ENV_VARS } from './config';
+export {
+  resolveConfig,
+  configFromEnv,
+  parseBrokerUrl,
+  parseBrokerUrls,
+  parseAmqpUrls,
+  deriveAmqpEndpoints,
+  brokerAmqpEndpoints,
+  DEFAULT_CONFIG,
+  ENV_VARS,
+} from './config';
 export type { RelayConfig, RelayOptions, SessionLimits, HeartbeatConfig, BrokerEndpoint, AmqpEndpoint, AuthMode, EnvVar } from './config';
 export { Errors, RelayError, isRelayError, type ErrorCode, type ErrorDefinition } from './errors';
-export type { Broker, BrokerKind, BrokerMessage, Delivery, DeliverySink, Consumer, SubscribeRequest, Subscriber, PublishRequest, PublishOptions, AckMode, AckOptions, NackOptions, CloseOptions, ReplyAddress } from './broker/broker';
+export type {
+  Broker,
+  BrokerKind,
+  BrokerMessage,
+  Delivery,
+  DeliverySink,
+  Consumer,
+  SubscribeRequest,
+  Subscriber,
+  PublishRequest,
+  PublishOptions,
+  AckMode,
+  AckOptions,
+  NackOptions,
+  CloseOptions,
+  ReplyAddress,
+} from './broker/broker';
 export type { MessageHistory, Replay, RecordedMessage, HistoryOptions } from './broker/history';
 export { RESUME_TOKEN_HEADER, RESUME_FROM_HEADER, RESUME_GAP_HEADER } from './broker/history';
 export type { StompFrame, StompHeaders, StompVersion } from './codec/frame';

@@ -19,4 +19,5 @@ function findRoot(start: string): string {
 /** Folder holding stomp-relay's package.json. */
 export const PACKAGE_ROOT = findRoot(__dirname);
 /** Version from package.json, sent in CONNECTED's `server` header. */
-export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+  .version;

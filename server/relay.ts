@@ -16,6 +16,7 @@ import { parseBrokerUrl, resolveConfig, type RelayConfig, type RelayOptions } fr
 import { createLogger, type Logger } from './observability/logger';
 import { RelayMetrics } from './observability/metrics';
 import { SessionHub } from './session/session-hub';
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- RelaySessionEvents is named by a doc comment's {@link}
 import { SessionEvents, type RelaySessionEventName, type RelaySessionEvents, type SessionEventListener } from './session/session-events';
 import type { DestinationRouter } from './session/destination-router';
 import type { Authenticator } from './auth/authenticator';
@@ -26,12 +27,27 @@ import { JwtAuthenticator } from './auth/jwt-authenticator';
 import { remoteJwks, type JwtOptions } from './auth/jwt';
 import { BrokerAuthenticator } from './auth/broker-authenticator';
 import { CredentialCheck } from './broker/rabbitmq/credential-check';
-import { MessageHandlers, type AppContext, type AppHandler, type AppSender, type AppSubscribeHandler, type HandlerOptions } from './application/message-handlers';
+import {
+  MessageHandlers,
+  type AppContext,
+  type AppHandler,
+  type AppSender,
+  type AppSubscribeHandler,
+  type HandlerOptions,
+} from './application/message-handlers';
 import { ClusterPresence, type UserPresence } from './user/presence';
 import { RelayRouter } from './user/relay-router';
 import { isInternalDestination, userDestinationPrefixes } from './user/user-destinations';
 import { isTempQueue, underPrefix } from './broker/destinations';
-import { UserMessaging, copyApplicationHeaders, encodePayload, type AnonymousSendResult, type Payload, type SendResult, type SendToUserOptions } from './user/user-messaging';
+import {
+  UserMessaging,
+  copyApplicationHeaders,
+  encodePayload,
+  type AnonymousSendResult,
+  type Payload,
+  type SendResult,
+  type SendToUserOptions,
+} from './user/user-messaging';
 import type { PushAuthStrategy } from './http/push';
 import { jwtApiAuth, noApiAuth, strategyApiAuth } from './http/api-auth';
 import { createAdminRoutes } from './http/admin-routes';
@@ -87,7 +103,10 @@ export interface CreateRelayOptions extends RelayOptions {
   httpPrefix?: string;
 }
 
-/** One relay instance: its broker engine, sessions, HTTP routes and transport endpoints. Made by {@link createRelay}; embed it (`attach` + `router` + `start`) or run it alone (`listen`). */
+/**
+ * One relay instance: its broker engine, sessions, HTTP routes and transport endpoints. Made by {@link createRelay}; embed it (`attach` +
+ * `router` + `start`) or run it alone (`listen`).
+ */
 export class Relay {
   /** The resolved configuration (defaults, then the options), frozen. */
   readonly config: RelayConfig;
@@ -156,12 +175,14 @@ export class Relay {
       authorize: policy,
       metrics: this.metrics,
       logger: this.logger,
-      router: router ?? new RelayRouter({
-        relayPrefixes: this.config.relayPrefixes,
-        userPrefix: this.config.userPrefix,
-        appPrefix: this.config.appPrefix,
-        handlers: this.handlers,
-      }),
+      router:
+        router ??
+        new RelayRouter({
+          relayPrefixes: this.config.relayPrefixes,
+          userPrefix: this.config.userPrefix,
+          appPrefix: this.config.appPrefix,
+          handlers: this.handlers,
+        }),
     });
     this.presence = new ClusterPresence({
       broker: this.broker,
@@ -205,25 +226,31 @@ export class Relay {
     });
     const measure = httpMetrics(this.metrics);
     this.publicRouter = express.Router();
-    this.publicRouter.use(measure, createRoutes({
-      broker: this.broker,
-      instanceId: this.config.instanceId,
-      isAccepting: () => this.accepting,
-      knownInstances: () => this.presence.knownInstances(),
-      serveDemo: serveDemo ?? true,
-    }));
+    this.publicRouter.use(
+      measure,
+      createRoutes({
+        broker: this.broker,
+        instanceId: this.config.instanceId,
+        isAccepting: () => this.accepting,
+        knownInstances: () => this.presence.knownInstances(),
+        serveDemo: serveDemo ?? true,
+      }),
+    );
     this.publicRouter.use(errorMiddleware(this.logger));
     this.adminRouter = express.Router();
-    this.adminRouter.use(measure, createAdminRoutes({
-      messaging: this.messaging,
-      presence: this.presence,
-      control: this.control,
-      publish: (destination, payload, headers) => this.publish(destination, payload, headers),
-      metrics: this.metrics,
-      auth: pushAuth ? strategyApiAuth(pushAuth) : jwtOptions ? jwtApiAuth(jwtOptions) : noApiAuth,
-      maxBodyBytes: this.config.limits.maxFrameBytes,
-      pushMaxUsers: this.config.pushMaxUsers,
-    }));
+    this.adminRouter.use(
+      measure,
+      createAdminRoutes({
+        messaging: this.messaging,
+        presence: this.presence,
+        control: this.control,
+        publish: (destination, payload, headers) => this.publish(destination, payload, headers),
+        metrics: this.metrics,
+        auth: pushAuth ? strategyApiAuth(pushAuth) : jwtOptions ? jwtApiAuth(jwtOptions) : noApiAuth,
+        maxBodyBytes: this.config.limits.maxFrameBytes,
+        pushMaxUsers: this.config.pushMaxUsers,
+      }),
+    );
     this.adminRouter.use(errorMiddleware(this.logger));
     this.router = express.Router();
     // The API first: pushes are the traffic; health probes and static files are rare beside them.
@@ -245,8 +272,20 @@ export class Relay {
    * session id (as in Spring); the answer then says only whether the broker routed the message there.
    */
   sendToSession(user: string, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult>;
-  sendToSession(user: null, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<AnonymousSendResult>;
-  sendToSession(user: string | null, sessionId: string, destination: string, payload: Payload, options?: SendToUserOptions): Promise<SendResult | AnonymousSendResult> {
+  sendToSession(
+    user: null,
+    sessionId: string,
+    destination: string,
+    payload: Payload,
+    options?: SendToUserOptions,
+  ): Promise<AnonymousSendResult>;
+  sendToSession(
+    user: string | null,
+    sessionId: string,
+    destination: string,
+    payload: Payload,
+    options?: SendToUserOptions,
+  ): Promise<SendResult | AnonymousSendResult> {
     if (user === null) return this.messaging.sendToAnonymousSession(sessionId, destination, payload, options);
     return this.messaging.sendToUser(user, destination, payload, { ...options, sessionId });
   }
@@ -324,7 +363,10 @@ export class Relay {
     const file = this.config.aclFile;
     if (file === undefined) return authorize;
     if (authorize !== undefined) {
-      throw relayError(Errors.INVALID_CONFIG, 'both an authorize function and an ACL file (aclFile / ACL_FILE) were given; pass one (an authorize function can call Acl.fromFile(path).decide itself)');
+      throw relayError(
+        Errors.INVALID_CONFIG,
+        'both an authorize function and an ACL file (aclFile / ACL_FILE) were given; pass one (an authorize function can call Acl.fromFile(path).decide itself)',
+      );
     }
     const acl = Acl.fromFile(file);
     this.logger.info({ aclFile: file, rules: acl.size, default: acl.defaultAllows ? 'allow' : 'deny' }, 'authorization rules loaded');
@@ -468,11 +510,15 @@ function warnAboutMissingAuth(logger: Logger, config: RelayConfig, given: { auth
   const jwt = config.authJwtSecret !== undefined || config.authJwksUrl !== undefined;
   const devSessions = !given.authenticator && config.authMode === 'dev';
   if (devSessions && config.authJwtSecret === undefined) {
-    logger.warn('AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.');
+    logger.warn(
+      'AUTH_JWT_SECRET is not set: dev mode. The CONNECT login header names the user and pushes need no token. Do not run this in production.',
+    );
   } else if (devSessions) {
     logger.warn('AUTH_MODE=dev: the CONNECT login header names the user, unchecked. Do not run this in production.');
   } else if (!jwt && !given.pushAuth) {
-    logger.warn('AUTH_JWT_SECRET is not set: the HTTP API (POST /push, /publish, /users...) needs no token. Set it before exposing that API.');
+    logger.warn(
+      'AUTH_JWT_SECRET is not set: the HTTP API (POST /push, /publish, /users...) needs no token. Set it before exposing that API.',
+    );
   }
 }
 
@@ -480,7 +526,10 @@ function warnAboutMissingAuth(logger: Logger, config: RelayConfig, given: { auth
 function normalizeHttpPrefix(prefix: string | undefined): string {
   if (prefix === undefined || prefix === '' || prefix === '/') return '';
   if (!/^(\/[A-Za-z0-9._~-]+)+\/?$/.test(prefix)) {
-    throw relayError(Errors.INVALID_CONFIG, `httpPrefix must be a path such as '/relay' (segments of letters, digits, '.', '_', '~', '-'), got ${JSON.stringify(prefix)}`);
+    throw relayError(
+      Errors.INVALID_CONFIG,
+      `httpPrefix must be a path such as '/relay' (segments of letters, digits, '.', '_', '~', '-'), got ${JSON.stringify(prefix)}`,
+    );
   }
   return prefix.replace(/\/$/, '');
 }
@@ -530,11 +579,7 @@ export function createRelay(options: CreateRelayOptions = {}): Relay {
  * Puts `handler` in front of the existing listeners for `event` (as sockjs's installHandlers does):
  * when it returns true the request is ours; otherwise the previous listeners run.
  */
-function overshadow(
-  emitter: http.Server,
-  event: 'request' | 'upgrade',
-  handler: (...args: any[]) => boolean,
-): void {
+function overshadow(emitter: http.Server, event: 'request' | 'upgrade', handler: (...args: any[]) => boolean): void {
   const previous = emitter.listeners(event).slice() as Array<(...args: unknown[]) => void>;
   emitter.removeAllListeners(event);
   emitter.on(event, function (this: unknown, ...args: unknown[]) {

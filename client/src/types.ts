@@ -184,9 +184,19 @@ export interface RelayClient {
    * the resubscription resumes (`resume-from` with the last `resume-token` seen): the relay first
    * delivers what was published meanwhile, or reports a gap ({@link SubscribeOptions.onGap}).
    */
-  subscribe(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>, options?: SubscribeOptions): RelaySubscription;
+  subscribe(
+    destination: string,
+    handler: (message: RelayMessage) => void,
+    headers?: Record<string, string>,
+    options?: SubscribeOptions,
+  ): RelaySubscription;
   /** Subscribes to this user's own destination: `subscribeUser('/queue/x')` = `subscribe('/user/queue/x')`. */
-  subscribeUser(destination: string, handler: (message: RelayMessage) => void, headers?: Record<string, string>, options?: SubscribeOptions): RelaySubscription;
+  subscribeUser(
+    destination: string,
+    handler: (message: RelayMessage) => void,
+    headers?: Record<string, string>,
+    options?: SubscribeOptions,
+  ): RelaySubscription;
   /**
    * Sends a message. Strings go as they are; anything else as JSON with
    * `content-type: application/json`. Throws if not connected (nothing is queued: check

@@ -91,7 +91,10 @@ export interface HandlerOptions {
   sendTo?: string;
 }
 
-/** An application handler: gets the SEND and a context; its return value (unless undefined) goes where {@link HandlerOptions} says. A throw, or an {@link AppError}, is reported to the sender on `/user/queue/errors`; the session goes on. */
+/**
+ * An application handler: gets the SEND and a context; its return value (unless undefined) goes where {@link HandlerOptions} says. A throw,
+ * or an {@link AppError}, is reported to the sender on `/user/queue/errors`; the session goes on.
+ */
 export type AppHandler = (message: AppMessage, context: AppContext) => Payload | undefined | void | Promise<Payload | undefined | void>;
 
 /** What a subscribe handler receives: the SUBSCRIBE it answers. */
@@ -114,7 +117,10 @@ export interface AppSubscription {
  * Answers a SUBSCRIBE to an application destination (Spring's `@SubscribeMapping`): the value it
  * returns (unless undefined) is sent once, to that subscription only, before the SUBSCRIBE's RECEIPT.
  */
-export type AppSubscribeHandler = (subscription: AppSubscription, context: AppContext) => Payload | undefined | void | Promise<Payload | undefined | void>;
+export type AppSubscribeHandler = (
+  subscription: AppSubscription,
+  context: AppContext,
+) => Payload | undefined | void | Promise<Payload | undefined | void>;
 
 interface Registration {
   options: HandlerOptions;
@@ -251,7 +257,10 @@ export class MessageHandlers {
     const own = ownBrokerDestination(sender.principal?.name, sender.id, errorDestination);
     const taken = sender.deliverLocal(own, makeHeaders({ 'content-type': 'application/json' }), body);
     if (taken === 0) {
-      logger.debug({ session: sender.id, report }, `an application error report had nowhere to go (the session has no subscription to its user's ${errorDestination})`);
+      logger.debug(
+        { session: sender.id, report },
+        `an application error report had nowhere to go (the session has no subscription to its user's ${errorDestination})`,
+      );
     }
   }
 }

@@ -59,7 +59,10 @@ export class Acl {
   /** The rules as an {@link Authorize} function, for `createRelay({ authorize })`. */
   readonly authorize: Authorize = (request) => this.decide(request);
 
-  private constructor(private readonly rules: readonly Rule[], private readonly fallback: boolean) {}
+  private constructor(
+    private readonly rules: readonly Rule[],
+    private readonly fallback: boolean,
+  ) {}
 
   /** Number of rules, for the start-up log. */
   get size(): number {
@@ -84,13 +87,19 @@ export class Acl {
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw relayError(Errors.INVALID_CONFIG, `ACL_FILE ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw relayError(
+        Errors.INVALID_CONFIG,
+        `ACL_FILE ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
     let doc: unknown;
     try {
       doc = extension === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
     } catch (err) {
-      throw relayError(Errors.INVALID_CONFIG, `ACL_FILE ${path} is not valid ${extension === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+      throw relayError(
+        Errors.INVALID_CONFIG,
+        `ACL_FILE ${path} is not valid ${extension === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+      );
     }
     return Acl.fromObject(doc, `ACL_FILE ${path}`);
   }
@@ -107,10 +116,11 @@ export class Acl {
       if (doc.default === 'allow' || doc.default === 'deny') fallback = doc.default === 'allow';
       else problems.push(`default: must be "allow" or "deny", got ${show(doc.default)}`);
       if (!Array.isArray(doc.rules)) problems.push(`rules: must be a list, got ${show(doc.rules)}`);
-      else doc.rules.forEach((raw, i) => {
-        const rule = checkRule(raw, `rules[${i}]`, problems);
-        if (rule !== undefined) rules.push(rule);
-      });
+      else
+        doc.rules.forEach((raw, i) => {
+          const rule = checkRule(raw, `rules[${i}]`, problems);
+          if (rule !== undefined) rules.push(rule);
+        });
     }
     if (problems.length > 0) {
       const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
@@ -153,7 +163,8 @@ function holdsValue(name: string, held: unknown, wanted: Scalar): boolean {
   if (held === wanted) return true;
   if (Array.isArray(held)) return held.includes(wanted);
   // OAuth 2 (RFC 6749 §3.3): a scope is a list of words; hasScope (jwt.ts) is the one rule for splitting it.
-  if ((name === 'scope' || name === 'scp') && typeof held === 'string' && typeof wanted === 'string') return hasScope({ scope: held }, wanted);
+  if ((name === 'scope' || name === 'scp') && typeof held === 'string' && typeof wanted === 'string')
+    return hasScope({ scope: held }, wanted);
   return false;
 }
 

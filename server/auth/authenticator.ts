@@ -27,7 +27,10 @@ export interface AuthRequest {
   handshake: HandshakeInfo;
 }
 
-/** Decides who a STOMP session is, once per session (CONNECT). Pass your own to `createRelay({ authenticator })`; {@link PassportAuthenticator} runs a host's passport strategy. */
+/**
+ * Decides who a STOMP session is, once per session (CONNECT). Pass your own to `createRelay({ authenticator })`; {@link
+ * PassportAuthenticator} runs a host's passport strategy.
+ */
 export interface Authenticator {
   /**
    * Resolves the principal, or `null` for an anonymous session. Rejects with a RelayError

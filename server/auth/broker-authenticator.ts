@@ -31,7 +31,10 @@ export class BrokerAuthenticator implements Authenticator {
   async authenticate(req: AuthRequest): Promise<Principal> {
     const { login, passcode } = req.connectHeaders;
     if (login === undefined || login === '') {
-      throw relayError(Errors.AUTHENTICATION_FAILED, 'no login: send your RabbitMQ user name and password as login and passcode in CONNECT');
+      throw relayError(
+        Errors.AUTHENTICATION_FAILED,
+        'no login: send your RabbitMQ user name and password as login and passcode in CONNECT',
+      );
     }
     checkUserName(login);
     await this.verifier.verify(login, passcode ?? '');

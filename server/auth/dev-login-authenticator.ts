@@ -6,7 +6,10 @@
 import { Errors, relayError } from '../errors';
 import { checkUserName, type AuthRequest, type Authenticator, type Principal } from './authenticator';
 
-/** Dev mode's authenticator (`AUTH_MODE=dev`, the default without a JWT secret): the CONNECT `login` header names the user, unchecked; no login is an anonymous session. */
+/**
+ * Dev mode's authenticator (`AUTH_MODE=dev`, the default without a JWT secret): the CONNECT `login` header names the user, unchecked; no
+ * login is an anonymous session.
+ */
 export class DevLoginAuthenticator implements Authenticator {
   readonly mode = 'dev';
 

@@ -11,7 +11,11 @@ import { Errors, relayError } from '../errors';
 import type { AuthRequest, Authenticator, Principal } from './authenticator';
 import { DEFAULT_CLOCK_TOLERANCE_SEC, bearerToken, queryParam, verifyToken, type JwtOptions } from './jwt';
 
-/** The authenticator of `AUTH_MODE=jwt`: the user is the `sub` of a JWT from the CONNECT `Authorization: Bearer …` or `passcode` header, or the handshake's `access_token` query parameter, checked with {@link JwtOptions} (HS256 secret, JWKS, issuer, audience, `exp`). The token's `exp` ends the session with ERROR TOKEN_EXPIRED. */
+/**
+ * The authenticator of `AUTH_MODE=jwt`: the user is the `sub` of a JWT from the CONNECT `Authorization: Bearer …` or `passcode` header, or
+ * the handshake's `access_token` query parameter, checked with {@link JwtOptions} (HS256 secret, JWKS, issuer, audience, `exp`). The
+ * token's `exp` ends the session with ERROR TOKEN_EXPIRED.
+ */
 export class JwtAuthenticator implements Authenticator {
   readonly mode = 'jwt';
 
@@ -19,13 +23,16 @@ export class JwtAuthenticator implements Authenticator {
 
   async authenticate(req: AuthRequest): Promise<Principal | null> {
     const h = req.connectHeaders;
-    const token = bearerToken(h.Authorization ?? h.authorization)
-      ?? (h.passcode ? bearerToken(h.passcode) ?? h.passcode : undefined)
-      ?? queryParam(req.handshake.url, 'access_token')
-      ?? bearerToken(headerValue(req.handshake.headers.authorization));
+    const token =
+      bearerToken(h.Authorization ?? h.authorization) ??
+      (h.passcode ? (bearerToken(h.passcode) ?? h.passcode) : undefined) ??
+      queryParam(req.handshake.url, 'access_token') ??
+      bearerToken(headerValue(req.handshake.headers.authorization));
     if (!token) {
-      throw relayError(Errors.AUTHENTICATION_FAILED,
-        'no token: send "Authorization: Bearer <jwt>" or passcode in CONNECT, or access_token in the URL');
+      throw relayError(
+        Errors.AUTHENTICATION_FAILED,
+        'no token: send "Authorization: Bearer <jwt>" or passcode in CONNECT, or access_token in the URL',
+      );
     }
     const claims = await verifyToken(token, this.options);
     if (typeof claims.sub !== 'string' || claims.sub === '') {

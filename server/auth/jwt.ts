@@ -49,11 +49,13 @@ export async function verifyToken(token: string, options: JwtOptions): Promise<J
     throw relayError(Errors.AUTHENTICATION_FAILED, `invalid token (${(err as Error).message})`);
   }
   if (alg === 'HS256') {
-    if (options.secret === undefined) throw relayError(Errors.AUTHENTICATION_FAILED, 'invalid token (HS256 tokens are not accepted here: no AUTH_JWT_SECRET)');
+    if (options.secret === undefined)
+      throw relayError(Errors.AUTHENTICATION_FAILED, 'invalid token (HS256 tokens are not accepted here: no AUTH_JWT_SECRET)');
     return verifyJwt(token, options);
   }
   if (typeof alg === 'string' && JWKS_ALGORITHMS.includes(alg)) {
-    if (options.jwks === undefined) throw relayError(Errors.AUTHENTICATION_FAILED, `invalid token (${alg} tokens are not accepted here: no AUTH_JWKS_URL)`);
+    if (options.jwks === undefined)
+      throw relayError(Errors.AUTHENTICATION_FAILED, `invalid token (${alg} tokens are not accepted here: no AUTH_JWKS_URL)`);
     return verifyWithJwks(token, options.jwks, options);
   }
   throw relayError(Errors.AUTHENTICATION_FAILED, `invalid token (algorithm ${JSON.stringify(alg)} is not accepted)`);
@@ -108,7 +110,7 @@ export function lacksRequiredExp(claims: JwtPayload, options: Pick<JwtOptions, '
 export function verifyJwt(token: string, options: JwtOptions): JwtPayload {
   try {
     if (options.secret === undefined) throw new Error('no AUTH_JWT_SECRET to check an HS256 token with');
-    const audience = options.audience === undefined ? undefined : [...options.audience] as [string, ...string[]];
+    const audience = options.audience === undefined ? undefined : ([...options.audience] as [string, ...string[]]);
     const payload = jwt.verify(token, options.secret, {
       algorithms: ['HS256'],
       clockTolerance: options.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC,
@@ -119,10 +121,14 @@ export function verifyJwt(token: string, options: JwtOptions): JwtPayload {
     if (lacksRequiredExp(payload, options)) throw new Error(NO_EXP_REASON);
     return payload;
   } catch (err) {
-    const reason = err instanceof jwt.TokenExpiredError ? 'token expired'
-      : err instanceof jwt.NotBeforeError ? 'token not yet valid'
-        : err instanceof jwt.JsonWebTokenError ? `invalid token (${err.message})`
-          : (err as Error).message;
+    const reason =
+      err instanceof jwt.TokenExpiredError
+        ? 'token expired'
+        : err instanceof jwt.NotBeforeError
+          ? 'token not yet valid'
+          : err instanceof jwt.JsonWebTokenError
+            ? `invalid token (${err.message})`
+            : (err as Error).message;
     throw relayError(Errors.AUTHENTICATION_FAILED, reason);
   }
 }

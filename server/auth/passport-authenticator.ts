@@ -73,7 +73,8 @@ export class PassportAuthenticator implements Authenticator {
       const res = {
         statusCode: 200,
         setHeader() {},
-        end: () => reject(relayError(Errors.AUTHENTICATION_FAILED, `the ${this.options.strategy} strategy redirected instead of authenticating`)),
+        end: () =>
+          reject(relayError(Errors.AUTHENTICATION_FAILED, `the ${this.options.strategy} strategy redirected instead of authenticating`)),
       };
       const middleware = this.options.passport.authenticate(this.options.strategy, { session: false }, (err: unknown, u: unknown) => {
         if (err) reject(relayError(Errors.AUTHENTICATION_FAILED, err instanceof Error ? err.message : String(err)));
@@ -81,7 +82,9 @@ export class PassportAuthenticator implements Authenticator {
       });
       // A strategy that passes decides nothing itself; passport's 'session' strategy passes after
       // putting the session's user on the request.
-      middleware(http, res, (err?: unknown) => (err ? reject(relayError(Errors.AUTHENTICATION_FAILED, String(err))) : resolve((http as { user?: unknown }).user)));
+      middleware(http, res, (err?: unknown) =>
+        err ? reject(relayError(Errors.AUTHENTICATION_FAILED, String(err))) : resolve((http as { user?: unknown }).user),
+      );
     });
     if (!user) throw relayError(Errors.AUTHENTICATION_FAILED, `the ${this.options.strategy} strategy did not authenticate this connection`);
     const name = (this.options.userName ?? defaultUserName)(user);

@@ -41,7 +41,10 @@ import type { StompHeaders } from '../codec/frame';
 import type { RelayError } from '../errors';
 import type { MessageHistory } from './history';
 
-/** How a subscription settles its messages, as STOMP's `ack` header: `auto` (delivered once handed over), `client` (cumulative ACK), `client-individual` (one at a time). */
+/**
+ * How a subscription settles its messages, as STOMP's `ack` header: `auto` (delivered once handed over), `client` (cumulative ACK),
+ * `client-individual` (one at a time).
+ */
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
 /** A message as the broker delivers it. Shared by every sink of a fan-out: treat it as immutable. */

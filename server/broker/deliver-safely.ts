@@ -12,7 +12,7 @@ export function deliverSafely(sink: DeliverySink, delivery: Delivery, logger: Lo
   } catch (err) {
     logger.error(
       { err, destination: delivery.message.destination, messageId: delivery.message.messageId },
-      'delivery sink threw; message counts as delivered'
+      'delivery sink threw; message counts as delivered',
     );
   }
 }

@@ -22,7 +22,12 @@ export const TEMP_QUEUE_PREFIX = '/temp-queue/';
 
 /** The relay prefixes served by default (config.ts `relayPrefixes`). */
 export const BROKER_DESTINATION_PREFIXES: readonly string[] = [
-  TOPIC_PREFIX, QUEUE_PREFIX, EXCHANGE_PREFIX, AMQ_QUEUE_PREFIX, TEMP_QUEUE_PREFIX, REPLY_QUEUE_DESTINATION_PREFIX,
+  TOPIC_PREFIX,
+  QUEUE_PREFIX,
+  EXCHANGE_PREFIX,
+  AMQ_QUEUE_PREFIX,
+  TEMP_QUEUE_PREFIX,
+  REPLY_QUEUE_DESTINATION_PREFIX,
 ];
 
 export type DestinationKind = 'topic' | 'queue' | 'amq-queue' | 'reply-queue' | 'temp-queue' | 'exchange';
@@ -35,8 +40,12 @@ export type ParsedDestination =
   | { readonly kind: 'unknown'; readonly name: string };
 
 const PREFIXES: ReadonlyArray<readonly [string, DestinationKind]> = [
-  [TOPIC_PREFIX, 'topic'], [QUEUE_PREFIX, 'queue'], [AMQ_QUEUE_PREFIX, 'amq-queue'], [EXCHANGE_PREFIX, 'exchange'],
-  [REPLY_QUEUE_DESTINATION_PREFIX, 'reply-queue'], [TEMP_QUEUE_PREFIX, 'temp-queue'],
+  [TOPIC_PREFIX, 'topic'],
+  [QUEUE_PREFIX, 'queue'],
+  [AMQ_QUEUE_PREFIX, 'amq-queue'],
+  [EXCHANGE_PREFIX, 'exchange'],
+  [REPLY_QUEUE_DESTINATION_PREFIX, 'reply-queue'],
+  [TEMP_QUEUE_PREFIX, 'temp-queue'],
 ];
 
 /** Splits `destination` into its prefix's kind and the rest; `unknown` (and the whole string) for other prefixes. */

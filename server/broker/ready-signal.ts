@@ -5,6 +5,7 @@
  * the others still hear of it.
  */
 import type { Logger } from '../observability/logger';
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- named by the doc comments' {@link}s
 import type { Broker } from './broker';
 
 export type ReadyListener = (ready: boolean) => void;
@@ -17,7 +18,9 @@ export class ReadySignal {
   /** {@link Broker.onReadyChange}: returns the function that unregisters `listener`. */
   add(listener: ReadyListener): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   /** Readiness became `ready`: logs `news` (info) and tells every listener, in the order they came. */

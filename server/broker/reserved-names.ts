@@ -60,10 +60,17 @@ export function isReservedQueueName(name: string): boolean {
  * error; undefined when it names nothing reserved. Cheap on the publish path: prefix checks, and
  * decoding only when the destination holds a `%`.
  */
-export function reservedNameRefusal(command: 'SUBSCRIBE' | 'SEND', destination: string, headers: Readonly<StompHeaders>): RelayError | undefined {
+export function reservedNameRefusal(
+  command: 'SUBSCRIBE' | 'SEND',
+  destination: string,
+  headers: Readonly<StompHeaders>,
+): RelayError | undefined {
   const decoded = percentDecoded(destination);
   if (decoded === undefined) {
-    return relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a percent-escape that does not decode: what it names cannot be told)`);
+    return relayError(
+      Errors.DESTINATION_NOT_ALLOWED,
+      `${destination} (a percent-escape that does not decode: what it names cannot be told)`,
+    );
   }
   const parsed = parseDestination(decoded);
   // Destinations whose rest is a queue name (`/reply-queue/`: SEND through the default exchange).
@@ -73,25 +80,40 @@ export function reservedNameRefusal(command: 'SUBSCRIBE' | 'SEND', destination: 
       // Replies to a reply address are the one way in, and only as a SEND to /reply-queue/.
       if (name.startsWith(REPLY_QUEUE_NAME_PREFIX)) {
         if (parsed.kind !== 'reply-queue' || command !== 'SEND') {
-          return relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reserved for reply addresses; send replies to ${REPLY_QUEUE_DESTINATION_PREFIX}${name})`);
+          return relayError(
+            Errors.DESTINATION_NOT_ALLOWED,
+            `${destination} (reserved for reply addresses; send replies to ${REPLY_QUEUE_DESTINATION_PREFIX}${name})`,
+          );
         }
       } else {
-        return relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (queue names under ${RESERVED_QUEUE_PREFIXES.join(', ')} are reserved for the relay and RabbitMQ)`);
+        return relayError(
+          Errors.DESTINATION_NOT_ALLOWED,
+          `${destination} (queue names under ${RESERVED_QUEUE_PREFIXES.join(', ')} are reserved for the relay and RabbitMQ)`,
+        );
       }
     }
   }
   if (parsed.kind === 'exchange') {
     const exchange = parsed.exchange;
     if (startsWithAny(exchange, RESERVED_EXCHANGE_PREFIXES)) {
-      return relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (exchanges under ${RESERVED_EXCHANGE_PREFIXES.join(', ')} are RabbitMQ's internal ones: reserved)`);
+      return relayError(
+        Errors.DESTINATION_NOT_ALLOWED,
+        `${destination} (exchanges under ${RESERVED_EXCHANGE_PREFIXES.join(', ')} are RabbitMQ's internal ones: reserved)`,
+      );
     }
     if (command === 'SUBSCRIBE' && SUBSCRIBE_ONLY_RESERVED_EXCHANGES.has(exchange)) {
-      return relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a headers exchange subscription carries no match arguments and would see every message sent there; publishing is allowed)`);
+      return relayError(
+        Errors.DESTINATION_NOT_ALLOWED,
+        `${destination} (a headers exchange subscription carries no match arguments and would see every message sent there; publishing is allowed)`,
+      );
     }
   }
   const queueName = command === 'SUBSCRIBE' ? headers['x-queue-name'] : undefined;
   if (queueName !== undefined && isReservedQueueName(queueName)) {
-    return relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} with x-queue-name:${queueName} (queue names under ${RESERVED_QUEUE_PREFIXES.join(', ')} are reserved for the relay and RabbitMQ)`);
+    return relayError(
+      Errors.DESTINATION_NOT_ALLOWED,
+      `${destination} with x-queue-name:${queueName} (queue names under ${RESERVED_QUEUE_PREFIXES.join(', ')} are reserved for the relay and RabbitMQ)`,
+    );
   }
   return undefined;
 }

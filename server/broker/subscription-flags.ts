@@ -59,7 +59,9 @@ export const DURABLE_QUEUE_PREFIX = 'stomp-relay.durable.';
  * inputs, and says nothing of them to whoever lists queues.
  */
 export function durableQueueName(user: string, destination: string, id: string): string {
-  const digest = createHash('sha256').update(JSON.stringify([user, destination, id]), 'utf8').digest('base64url');
+  const digest = createHash('sha256')
+    .update(JSON.stringify([user, destination, id]), 'utf8')
+    .digest('base64url');
   return DURABLE_QUEUE_PREFIX + digest;
 }
 
@@ -75,11 +77,17 @@ export function resolveDurableTopic(request: SubscribeRequest): SubscribeRequest
   const topic = destination.startsWith('/topic/');
   if ((!topic && !destination.startsWith('/exchange/')) || headers['x-queue-name'] !== undefined || !asksDurable(headers)) return request;
   if (!topic) {
-    throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:true and no x-queue-name (durable subscriptions are kept per user on /topic/ only; on /exchange/ name the queue with x-queue-name)`);
+    throw relayError(
+      Errors.DESTINATION_NOT_ALLOWED,
+      `${destination} with durable:true and no x-queue-name (durable subscriptions are kept per user on /topic/ only; on /exchange/ name the queue with x-queue-name)`,
+    );
   }
   const user = request.subscriber?.user;
   if (user === undefined) {
-    throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:true from an anonymous session (a durable subscription is kept per user: log in)`);
+    throw relayError(
+      Errors.DESTINATION_NOT_ALLOWED,
+      `${destination} with durable:true from an anonymous session (a durable subscription is kept per user: log in)`,
+    );
   }
   const named: StompHeaders = Object.assign(Object.create(null) as StompHeaders, headers);
   named['x-queue-name'] = durableQueueName(user, destination, request.subscriber!.id);

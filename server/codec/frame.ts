@@ -26,7 +26,17 @@ export interface StompFrame {
 
 /** Commands a client may send (STOMP 1.2 §"Client Frames"). */
 export const CLIENT_COMMANDS = [
-  'CONNECT', 'STOMP', 'SEND', 'SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK', 'BEGIN', 'COMMIT', 'ABORT', 'DISCONNECT',
+  'CONNECT',
+  'STOMP',
+  'SEND',
+  'SUBSCRIBE',
+  'UNSUBSCRIBE',
+  'ACK',
+  'NACK',
+  'BEGIN',
+  'COMMIT',
+  'ABORT',
+  'DISCONNECT',
 ] as const;
 
 /** Commands a server sends (STOMP 1.2 §"Server Frames"). */
@@ -54,7 +64,11 @@ export type HeaderExclusion = ReadonlySet<string> | ((name: string) => boolean);
  * requests to RabbitMQ) copies through here; which names each path leaves out is its own policy
  * (session/header-policy.ts for the session side, the engines for theirs).
  */
-export function headersExcept(source: Readonly<StompHeaders>, except: HeaderExclusion | readonly HeaderExclusion[], extra?: Readonly<StompHeaders>): StompHeaders {
+export function headersExcept(
+  source: Readonly<StompHeaders>,
+  except: HeaderExclusion | readonly HeaderExclusion[],
+  extra?: Readonly<StompHeaders>,
+): StompHeaders {
   const out: StompHeaders = Object.create(null);
   const rules = Array.isArray(except) ? (except as readonly HeaderExclusion[]) : [except as HeaderExclusion];
   for (const name of Object.keys(source)) {

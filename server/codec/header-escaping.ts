@@ -46,7 +46,8 @@ export function unescapeHeader(text: string, version: StompVersion): string {
     if (next === 0x6e /* n */) out += '\n';
     else if (next === 0x63 /* c */) out += ':';
     else if (next === BACKSLASH) out += '\\';
-    else if (next === 0x72 /* r */ && version === '1.2') out += '\r'; // `\r` is not an escape in 1.1
+    else if (next === 0x72 /* r */ && version === '1.2')
+      out += '\r'; // `\r` is not an escape in 1.1
     else throw relayError(Errors.INVALID_ESCAPE, describeBadEscape(text, backslash, next));
     copiedUpTo = backslash + 2;
     backslash = text.indexOf('\\', copiedUpTo);

@@ -63,28 +63,34 @@ export function jwtApiAuth(options: JwtOptions): ApiAuth {
     },
   };
   pp.use('api-jwt', strategy as unknown as passport.Strategy);
-  return strategyApiAuth({ passport: pp, strategy: 'api-jwt', authorize: (user, scope) => hasScope(user as Record<string, unknown>, scope) });
+  return strategyApiAuth({
+    passport: pp,
+    strategy: 'api-jwt',
+    authorize: (user, scope) => hasScope(user as Record<string, unknown>, scope),
+  });
 }
 
 /** Wraps a passport strategy so failures answer 401/403 JSON from the error catalogue. */
 export function strategyApiAuth(auth: ApiAuthStrategy): ApiAuth {
   const authorize = auth.authorize ?? ((_user: unknown, scope: ApiScope) => scope === 'push');
-  return (...scopes) => (req, res, next) => {
-    const decide = (err: unknown, user: unknown, info: unknown) => {
-      if (err) return next(err);
-      if (!user) return sendError(res, relayError(Errors.UNAUTHORIZED, failureReason(info)));
-      if (!scopes.some((scope) => authorize(user, scope))) {
-        const names = scopes.map((s) => `"${s}"`).join(' or ');
-        return sendError(res, relayError(Errors.FORBIDDEN, `credentials lack the ${names} scope`));
-      }
-      (req as { user?: unknown }).user = user;
-      next();
+  return (...scopes) =>
+    (req, res, next) => {
+      const decide = (err: unknown, user: unknown, info: unknown) => {
+        if (err) return next(err);
+        if (!user) return sendError(res, relayError(Errors.UNAUTHORIZED, failureReason(info)));
+        if (!scopes.some((scope) => authorize(user, scope))) {
+          const names = scopes.map((s) => `"${s}"`).join(' or ');
+          return sendError(res, relayError(Errors.FORBIDDEN, `credentials lack the ${names} scope`));
+        }
+        (req as { user?: unknown }).user = user;
+        next();
+      };
+      // A strategy that passes (passport's 'session' strategy does, after putting the session's user
+      // on the request) has not authenticated anyone by itself: decide on what it left there.
+      const passed = (err?: unknown) =>
+        decide(err, (req as { user?: unknown }).user, { message: `the ${auth.strategy} strategy authenticated no one` });
+      auth.passport.authenticate(auth.strategy, { session: false }, decide)(req, res, passed);
     };
-    // A strategy that passes (passport's 'session' strategy does, after putting the session's user
-    // on the request) has not authenticated anyone by itself: decide on what it left there.
-    const passed = (err?: unknown) => decide(err, (req as { user?: unknown }).user, { message: `the ${auth.strategy} strategy authenticated no one` });
-    auth.passport.authenticate(auth.strategy, { session: false }, decide)(req, res, passed);
-  };
 }
 
 /** Dev mode: no authentication. */

@@ -95,7 +95,8 @@ export function bodyObject(body: unknown, example: string): Record<string, unkno
  */
 export function readMessage(body: Record<string, unknown>, destinationExample: string): MessageBody {
   const { destination, payload, headers } = body;
-  if (typeof destination !== 'string') throw relayError(Errors.BAD_REQUEST, `"destination" must be a string such as "${destinationExample}"`);
+  if (typeof destination !== 'string')
+    throw relayError(Errors.BAD_REQUEST, `"destination" must be a string such as "${destinationExample}"`);
   if (payload === undefined) throw relayError(Errors.BAD_REQUEST, '"payload" is required (JSON value or string)');
   if (headers !== undefined && (typeof headers !== 'object' || headers === null || Array.isArray(headers))) {
     throw relayError(Errors.BAD_REQUEST, '"headers" must be an object of strings');

@@ -25,8 +25,16 @@ export function createPushRoutes(deps: PushRouteDeps): Router {
     try {
       const body = bodyObject(req.body, '{"destination": "/queue/x", "payload": ...}');
       const message = readMessage(body, '/queue/x');
-      const result = await deps.messaging.sendToUser(String(req.params.user), message.destination, message.payload, { headers: message.headers });
-      sendJson(res, 202, { user: result.user, destination: result.destination, routed: result.routed, sessions: result.sessions, instances: result.instances });
+      const result = await deps.messaging.sendToUser(String(req.params.user), message.destination, message.payload, {
+        headers: message.headers,
+      });
+      sendJson(res, 202, {
+        user: result.user,
+        destination: result.destination,
+        routed: result.routed,
+        sessions: result.sessions,
+        instances: result.instances,
+      });
     } catch (err) {
       next(err);
     }

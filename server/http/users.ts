@@ -83,7 +83,8 @@ function encodeCursor(user: string): string {
 function readCursor(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   const user = typeof value === 'string' && value !== '' ? Buffer.from(value, 'base64url').toString('utf8') : '';
-  if (user === '' || encodeCursor(user) !== value) throw relayError(Errors.BAD_REQUEST, 'cursor is not one this API gave (use nextCursor as it came)');
+  if (user === '' || encodeCursor(user) !== value)
+    throw relayError(Errors.BAD_REQUEST, 'cursor is not one this API gave (use nextCursor as it came)');
   return user;
 }
 

@@ -15,116 +15,160 @@ export class RelayMetrics {
 
   /** `stomp_relay_sessions` (gauge): connected STOMP sessions. */
   readonly sessions = new Gauge({
-    name: 'stomp_relay_sessions', help: 'Connected STOMP sessions', labelNames: ['transport'] as const,
+    name: 'stomp_relay_sessions',
+    help: 'Connected STOMP sessions',
+    labelNames: ['transport'] as const,
     registers: [this.registry],
   });
   /** `stomp_relay_subscriptions` (gauge): active client subscriptions. */
   readonly subscriptions = new Gauge({
-    name: 'stomp_relay_subscriptions', help: 'Active client subscriptions', registers: [this.registry],
+    name: 'stomp_relay_subscriptions',
+    help: 'Active client subscriptions',
+    registers: [this.registry],
   });
   /** `stomp_relay_frames_in_total` (counter): STOMP frames received from clients. */
   readonly framesIn = new Counter({
-    name: 'stomp_relay_frames_in_total', help: 'STOMP frames received from clients', labelNames: ['command'] as const,
+    name: 'stomp_relay_frames_in_total',
+    help: 'STOMP frames received from clients',
+    labelNames: ['command'] as const,
     registers: [this.registry],
   });
   /** `stomp_relay_frames_out_total` (counter): STOMP frames sent to clients. */
   readonly framesOut = new Counter({
-    name: 'stomp_relay_frames_out_total', help: 'STOMP frames sent to clients', labelNames: ['command'] as const,
+    name: 'stomp_relay_frames_out_total',
+    help: 'STOMP frames sent to clients',
+    labelNames: ['command'] as const,
     registers: [this.registry],
   });
   /** `stomp_relay_bytes_in_total` (counter): bytes received from clients. */
   readonly bytesIn = new Counter({
-    name: 'stomp_relay_bytes_in_total', help: 'Bytes received from clients', registers: [this.registry],
+    name: 'stomp_relay_bytes_in_total',
+    help: 'Bytes received from clients',
+    registers: [this.registry],
   });
   /** `stomp_relay_bytes_out_total` (counter): bytes sent to clients. */
   readonly bytesOut = new Counter({
-    name: 'stomp_relay_bytes_out_total', help: 'Bytes sent to clients', registers: [this.registry],
+    name: 'stomp_relay_bytes_out_total',
+    help: 'Bytes sent to clients',
+    registers: [this.registry],
   });
   /** `stomp_relay_protocol_errors_total` (counter): ERROR frames sent to clients, by error code. */
   readonly protocolErrors = new Counter({
-    name: 'stomp_relay_protocol_errors_total', help: 'ERROR frames sent to clients, by error code',
-    labelNames: ['code'] as const, registers: [this.registry],
+    name: 'stomp_relay_protocol_errors_total',
+    help: 'ERROR frames sent to clients, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
   });
   /** `stomp_relay_slow_consumer_disconnects_total` (counter): sessions closed because their outbound buffer exceeded the limit. */
   readonly slowConsumerDrops = new Counter({
     name: 'stomp_relay_slow_consumer_disconnects_total',
-    help: 'Sessions closed because their outbound buffer exceeded the limit', registers: [this.registry],
+    help: 'Sessions closed because their outbound buffer exceeded the limit',
+    registers: [this.registry],
   });
-  /** `stomp_relay_undeliverable_messages_total` (counter): messages not delivered to one subscriber, by reason (e.g. a non-UTF-8 body on a text-only transport). */
+  /**
+   * `stomp_relay_undeliverable_messages_total` (counter): messages not delivered to one subscriber, by reason (e.g. a non-UTF-8 body on a
+   * text-only transport).
+   */
   readonly undeliverable = new Counter({
     name: 'stomp_relay_undeliverable_messages_total',
     help: 'Messages not delivered to one subscriber, by reason (e.g. a non-UTF-8 body on a text-only transport)',
-    labelNames: ['reason'] as const, registers: [this.registry],
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
   });
   /** `stomp_relay_broker_connections` (gauge): open connections to the message broker (embedded broker: 1). */
   readonly brokerConnected = new Gauge({
-    name: 'stomp_relay_broker_connections', help: 'Open connections to the message broker (embedded broker: 1)',
+    name: 'stomp_relay_broker_connections',
+    help: 'Open connections to the message broker (embedded broker: 1)',
     registers: [this.registry],
   });
   /** `stomp_relay_broker_ready` (gauge): 1 while the broker is reachable and ready, else 0. */
   readonly brokerReady = new Gauge({
-    name: 'stomp_relay_broker_ready', help: '1 while the broker is reachable and ready, else 0',
+    name: 'stomp_relay_broker_ready',
+    help: '1 while the broker is reachable and ready, else 0',
     registers: [this.registry],
   });
   /** `stomp_relay_pushes_total` (counter): HTTP pushes and sendToUser calls, by outcome. */
   readonly pushes = new Counter({
-    name: 'stomp_relay_pushes_total', help: 'HTTP pushes and sendToUser calls, by outcome',
-    labelNames: ['outcome'] as const, registers: [this.registry],
+    name: 'stomp_relay_pushes_total',
+    help: 'HTTP pushes and sendToUser calls, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
   });
   /** `stomp_relay_push_latency_seconds` (histogram): time from push request to broker acceptance. */
   readonly pushLatency = new Histogram({
-    name: 'stomp_relay_push_latency_seconds', help: 'Time from push request to broker acceptance',
+    name: 'stomp_relay_push_latency_seconds',
+    help: 'Time from push request to broker acceptance',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
-  /** `stomp_relay_broker_ready_changes_total` (counter): times broker readiness (and with it /readyz) flipped; counts flaps a scrape interval would miss. */
+  /**
+   * `stomp_relay_broker_ready_changes_total` (counter): times broker readiness (and with it /readyz) flipped; counts flaps a scrape
+   * interval would miss.
+   */
   readonly brokerReadyChanges = new Counter({
     name: 'stomp_relay_broker_ready_changes_total',
     help: 'Times broker readiness (and with it /readyz) flipped; counts flaps a scrape interval would miss',
     registers: [this.registry],
   });
-  /** `stomp_relay_broker_reconnects_total` (counter): broker connections re-established after being lost, by link (stomp: the pooled STOMP connections, amqp: the route link). */
+  /**
+   * `stomp_relay_broker_reconnects_total` (counter): broker connections re-established after being lost, by link (stomp: the pooled STOMP
+   * connections, amqp: the route link).
+   */
   readonly brokerReconnects = new Counter({
     name: 'stomp_relay_broker_reconnects_total',
     help: 'Broker connections re-established after being lost, by link (stomp: the pooled STOMP connections, amqp: the route link)',
-    labelNames: ['link'] as const, registers: [this.registry],
+    labelNames: ['link'] as const,
+    registers: [this.registry],
   });
   /** `stomp_relay_history_records_total` (counter): messages recorded in the RabbitMQ resume history. */
   readonly historyRecords = new Counter({
     name: 'stomp_relay_history_records_total',
-    help: 'User-destination messages recorded in the RabbitMQ resume history (streams)', registers: [this.registry],
+    help: 'User-destination messages recorded in the RabbitMQ resume history (streams)',
+    registers: [this.registry],
   });
   /** `stomp_relay_history_replays_total` (counter): resume replays answered from the RabbitMQ history, by result. */
   readonly historyReplays = new Counter({
-    name: 'stomp_relay_history_replays_total', help: 'Resume replays answered from the RabbitMQ history, by result (complete, gap)',
-    labelNames: ['result'] as const, registers: [this.registry],
+    name: 'stomp_relay_history_replays_total',
+    help: 'Resume replays answered from the RabbitMQ history, by result (complete, gap)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
   });
   /** `stomp_relay_history_scans_total` (counter): reads of a history stream. */
   readonly historyScans = new Counter({
     name: 'stomp_relay_history_scans_total',
-    help: 'History stream readers opened; one serves every replay of its partition while it stays open (5 s after its last)', registers: [this.registry],
+    help: 'History stream readers opened; one serves every replay of its partition while it stays open (5 s after its last)',
+    registers: [this.registry],
   });
   /** `stomp_relay_history_scanned_messages_total` (counter): messages read from history streams by scans. */
   readonly historyScannedMessages = new Counter({
     name: 'stomp_relay_history_scanned_messages_total',
-    help: 'Messages read from history streams by scans (every destination of the partition)', registers: [this.registry],
+    help: 'Messages read from history streams by scans (every destination of the partition)',
+    registers: [this.registry],
   });
-  /** `stomp_relay_http_requests_total` (counter): HTTP requests to the relay's routes (not SockJS transport requests), by route template and status. */
+  /**
+   * `stomp_relay_http_requests_total` (counter): HTTP requests to the relay's routes (not SockJS transport requests), by route template and
+   * status.
+   */
   readonly httpRequests = new Counter({
-    name: 'stomp_relay_http_requests_total', help: 'HTTP requests to the relay\'s routes (not SockJS transport requests), by route template and status',
-    labelNames: ['method', 'route', 'status_code'] as const, registers: [this.registry],
+    name: 'stomp_relay_http_requests_total',
+    help: "HTTP requests to the relay's routes (not SockJS transport requests), by route template and status",
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [this.registry],
   });
   /** `stomp_relay_http_request_duration_seconds` (histogram): time from an HTTP request to its response, by route template and status. */
   readonly httpDuration = new Histogram({
-    name: 'stomp_relay_http_request_duration_seconds', help: 'Time from an HTTP request to its response, by route template and status',
+    name: 'stomp_relay_http_request_duration_seconds',
+    help: 'Time from an HTTP request to its response, by route template and status',
     labelNames: ['method', 'route', 'status_code'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
   /** `stomp_relay_build_info` (gauge): always 1; labels name the relay version and the Node.js version. */
   readonly buildInfo = new Gauge({
-    name: 'stomp_relay_build_info', help: 'Always 1; labels name the relay version and the Node.js version',
-    labelNames: ['version', 'nodejs'] as const, registers: [this.registry],
+    name: 'stomp_relay_build_info',
+    help: 'Always 1; labels name the relay version and the Node.js version',
+    labelNames: ['version', 'nodejs'] as const,
+    registers: [this.registry],
   });
 
   /**

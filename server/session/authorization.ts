@@ -38,7 +38,9 @@ export class FrameAuthorizer {
     if (isThenable(verdict)) {
       return Promise.resolve(verdict).then(
         (resolved) => this.decide(resolved, request),
-        (err: unknown) => { throw this.failed(err, request); },
+        (err: unknown) => {
+          throw this.failed(err, request);
+        },
       );
     }
     this.decide(verdict, request);
@@ -55,11 +57,12 @@ export class FrameAuthorizer {
 
   /** Logs what went wrong and returns the ERROR the client gets, which tells it nothing of it. */
   private failed(err: unknown, request: AuthorizationRequest): RelayError {
-    this.logger.error({ err, session: request.sessionId, command: request.command, destination: request.destination },
-      'the authorize function failed; the frame is refused');
+    this.logger.error(
+      { err, session: request.sessionId, command: request.command, destination: request.destination },
+      'the authorize function failed; the frame is refused',
+    );
     return relayError(Errors.INTERNAL_ERROR, `the authorization check failed (see the server log for session ${request.sessionId})`);
   }
-
 }
 
 /**

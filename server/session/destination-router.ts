@@ -10,7 +10,6 @@ import { Errors, relayError } from '../errors';
 import { isTempQueue, REPLY_QUEUE_DESTINATION_PREFIX, underPrefix } from '../broker/destinations';
 import type { StompSession } from './stomp-session';
 
-
 /** A subscription the broker carries (the usual kind). */
 export interface BrokerSubscribeRoute {
   kind?: 'broker';
@@ -87,7 +86,10 @@ export class PrefixRouter implements DestinationRouter {
 
   routeSubscribe(_session: StompSession, destination: string, _headers?: StompHeaders): BrokerSubscribeRoute {
     if (isTempQueue(destination)) {
-      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (temporary queues take no SUBSCRIBE: SEND with reply-to:${destination}, and replies arrive with subscription:${destination})`);
+      throw relayError(
+        Errors.DESTINATION_NOT_ALLOWED,
+        `${destination} (temporary queues take no SUBSCRIBE: SEND with reply-to:${destination}, and replies arrive with subscription:${destination})`,
+      );
     }
     if (destination.startsWith(REPLY_QUEUE_DESTINATION_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
@@ -98,7 +100,10 @@ export class PrefixRouter implements DestinationRouter {
 
   routeSend(_session: StompSession, destination: string, _frame?: StompFrame): SendRoute {
     if (isTempQueue(destination)) {
-      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue is named in reply-to; answer to the /reply-queue/ destination the receiver got)`);
+      throw relayError(
+        Errors.DESTINATION_NOT_ALLOWED,
+        `${destination} (a temporary queue is named in reply-to; answer to the /reply-queue/ destination the receiver got)`,
+      );
     }
     if (!this.allows(destination)) throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     return { kind: 'broker', destination };

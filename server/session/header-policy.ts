@@ -11,7 +11,13 @@ import type { HeaderExclusion } from '../codec/frame';
  * `ack` or `message-id`).
  */
 export const PROTOCOL_HEADERS: ReadonlySet<string> = new Set([
-  'destination', 'subscription', 'ack', 'message-id', 'content-length', 'receipt', 'transaction',
+  'destination',
+  'subscription',
+  'ack',
+  'message-id',
+  'content-length',
+  'receipt',
+  'transaction',
 ]);
 
 /** Prefix of headers the relay uses between its instances (e.g. sendToSession's target). */
@@ -19,7 +25,9 @@ export const INTERNAL_HEADER_PREFIX = 'x-stomp-relay-';
 
 /** True for relay-internal headers, whatever their case: they never come from, or reach, clients. */
 export function isInternalHeader(name: string): boolean {
-  return name.length >= INTERNAL_HEADER_PREFIX.length && name.slice(0, INTERNAL_HEADER_PREFIX.length).toLowerCase() === INTERNAL_HEADER_PREFIX;
+  return (
+    name.length >= INTERNAL_HEADER_PREFIX.length && name.slice(0, INTERNAL_HEADER_PREFIX.length).toLowerCase() === INTERNAL_HEADER_PREFIX
+  );
 }
 
 /**

@@ -14,7 +14,6 @@ import { NOT_CARRIED_HEADERS } from './header-policy';
 
 export type CreateTemplate = typeof createMessageTemplate;
 
-
 export class MessageEncoder {
   private readonly cache = new WeakMap<BrokerMessage, Partial<Record<StompVersion, MessageTemplate>>>();
 

@@ -23,7 +23,7 @@ export function negotiateVersion(acceptVersion: string | undefined): StompVersio
  * (no escaping) when there was no CONNECT yet, no `accept-version`, or nothing we speak in it.
  */
 export function versionBeforeConnected(acceptVersion: string | undefined): StompVersion {
-  return acceptVersion === undefined ? '1.0' : highestSupported(acceptVersion) ?? '1.0';
+  return acceptVersion === undefined ? '1.0' : (highestSupported(acceptVersion) ?? '1.0');
 }
 
 function highestSupported(acceptVersion: string): StompVersion | undefined {
@@ -71,11 +71,7 @@ function toInterval(text: string): number {
  * direction the client does not heart-beat in (0), the configured value is offered unchanged. The
  * CONNECTED header carries the offer, so the client computes the same intervals we use.
  */
-export function negotiateHeartbeat(
-  version: StompVersion,
-  clientHeader: [number, number],
-  server: HeartbeatConfig
-): HeartbeatPlan {
+export function negotiateHeartbeat(version: StompVersion, clientHeader: [number, number], server: HeartbeatConfig): HeartbeatPlan {
   if (version === '1.0') return { sendMs: 0, receiveMs: 0, header: `${server.sendMs},${server.receiveMs}` };
   const [cx, cy] = clientHeader;
   const sx = offer(server.sendMs, cy, server.minMs);

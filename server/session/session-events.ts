@@ -80,7 +80,10 @@ const NAMES: Readonly<Record<SessionEvent['type'], RelaySessionEventName>> = {
 export class SessionEvents {
   private readonly listeners = new Map<RelaySessionEventName, Set<SessionEventListener<RelaySessionEventName>>>();
 
-  constructor(hub: SessionHub, private readonly logger: Logger) {
+  constructor(
+    hub: SessionHub,
+    private readonly logger: Logger,
+  ) {
     hub.onSessionEvent((event) => this.dispatch(event));
   }
 
@@ -93,7 +96,9 @@ export class SessionEvents {
     if (set === undefined) this.listeners.set(event, (set = new Set()));
     const entry = listener as SessionEventListener<RelaySessionEventName>;
     set.add(entry);
-    return () => { set!.delete(entry); };
+    return () => {
+      set!.delete(entry);
+    };
   }
 
   private dispatch(event: SessionEvent): void {

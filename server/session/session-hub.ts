@@ -86,13 +86,17 @@ export class SessionHub {
       logger: options.logger,
       router: options.router ?? new PrefixRouter(options.config.relayPrefixes),
       encoder: options.encoder ?? new MessageEncoder(),
-      expiries: options.expiries ?? new DeadlineQueue({
-        onError: (err) => options.logger.error({ err }, 'ending a session whose token expired threw'),
-      }),
-      heartbeats: options.heartbeats ?? new HeartbeatWheel({
-        finestIntervalMs: finestHeartbeatMs(options.config),
-        onError: (err) => options.logger.error({ err }, 'a heart-beat callback threw'),
-      }),
+      expiries:
+        options.expiries ??
+        new DeadlineQueue({
+          onError: (err) => options.logger.error({ err }, 'ending a session whose token expired threw'),
+        }),
+      heartbeats:
+        options.heartbeats ??
+        new HeartbeatWheel({
+          finestIntervalMs: finestHeartbeatMs(options.config),
+          onError: (err) => options.logger.error({ err }, 'a heart-beat callback threw'),
+        }),
       // STOMP 1.2 §CONNECTED: name/version, then free comments: which instance answered helps operators.
       serverHeader: `stomp-relay/${PACKAGE_VERSION} (${options.config.instanceId})`,
       lifecycle,
@@ -151,7 +155,9 @@ export class SessionHub {
    */
   onSessionEvent(listener: (event: SessionEvent) => void): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   /**

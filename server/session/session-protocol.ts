@@ -124,7 +124,10 @@ export class SessionProtocol {
       // naming the temporary queue opens a new one. Replies already on their way are lost, as
       // topic messages are during a broker outage; the session itself is unharmed.
       lost: (clientDestination, reason) => {
-        this.io.deps.logger.info({ session: this.io.session.id, destination: clientDestination, reason: reason.message }, 'temporary queue lost; the next request opens a new one');
+        this.io.deps.logger.info(
+          { session: this.io.session.id, destination: clientDestination, reason: reason.message },
+          'temporary queue lost; the next request opens a new one',
+        );
       },
     });
   }
@@ -178,7 +181,7 @@ export class SessionProtocol {
     const heartbeat = negotiateHeartbeat(
       version,
       version === '1.0' ? [0, 0] : parseHeartbeatHeader(h['heart-beat']),
-      this.io.deps.config.heartbeat
+      this.io.deps.config.heartbeat,
     );
     const principal = await this.authenticate(h);
     if (!this.io.open) return;
@@ -271,13 +274,15 @@ export class SessionProtocol {
       if (sender !== undefined) carried[SENDER_HEADER] = sender;
       const request = { destination: route.destination, headers: carried, body: frame.body };
       const history = route.record === true ? broker.history : undefined;
-      op = history === undefined
-        ? (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined)
-        // A user destination: recorded for resume first, then published with its token (history.ts).
-        : (confirm) => history.record(request.destination, request).then((token) => {
-          carried[RESUME_TOKEN_HEADER] = token;
-          return broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
-        });
+      op =
+        history === undefined
+          ? (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined)
+          : // A user destination: recorded for resume first, then published with its token (history.ts).
+            (confirm) =>
+              history.record(request.destination, request).then((token) => {
+                carried[RESUME_TOKEN_HEADER] = token;
+                return broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
+              });
     } else {
       const session = this.io.session;
       const seen = passThrough(h, EMPTY_SET, undefined);
@@ -335,11 +340,14 @@ export class SessionProtocol {
     };
     // resume-from on a user destination: history first, then live (resume-gate.ts).
     const resumeFrom = route.resumable === true ? h[RESUME_FROM_HEADER] : undefined;
-    const gate = resumeFrom === undefined ? undefined : new ResumeGate({
-      deliver: take,
-      drop: (delivery) => this.passOver(subscription, delivery),
-      gap: (position) => this.deliverGap(subscription, position),
-    });
+    const gate =
+      resumeFrom === undefined
+        ? undefined
+        : new ResumeGate({
+            deliver: take,
+            drop: (delivery) => this.passOver(subscription, delivery),
+            gap: (position) => this.deliverGap(subscription, position),
+          });
     const sink = {
       deliver: (delivery: Delivery) => {
         try {
@@ -380,7 +388,10 @@ export class SessionProtocol {
         }
         const history = route.resumable === true && frame.headers.receipt !== undefined ? broker.history : undefined;
         if (history === undefined) return this.receipt(frame);
-        return history.position(route.brokerDestination).then((position) => this.receipt(frame, position), () => this.receipt(frame));
+        return history.position(route.brokerDestination).then(
+          (position) => this.receipt(frame, position),
+          () => this.receipt(frame),
+        );
       },
       (err: unknown) => {
         gate?.abandon();
@@ -389,7 +400,7 @@ export class SessionProtocol {
           metrics.subscriptions.dec();
         }
         throw err;
-      }
+      },
     );
   }
 
@@ -498,7 +509,8 @@ export class SessionProtocol {
     const message = { destination: brokerDestination, headers, body, messageId: `${this.io.session.id}-local-${this.localMessages++}` };
     let taken = 0;
     for (const subscription of this.subscriptions.all()) {
-      if (subscription.brokerDestination !== brokerDestination || subscription.ack !== 'auto' || subscription.consumer === undefined) continue;
+      if (subscription.brokerDestination !== brokerDestination || subscription.ack !== 'auto' || subscription.consumer === undefined)
+        continue;
       this.deliver(subscription, { message });
       taken++;
     }
@@ -537,7 +549,7 @@ export class SessionProtocol {
     this.io.deps.metrics.undeliverable.inc({ reason: Errors.NOT_UTF8_ON_TEXT_TRANSPORT.code });
     this.io.deps.logger.warn(
       { session: this.io.session.id, destination, messageId },
-      'dropped a message whose body is not UTF-8: this transport carries only text'
+      'dropped a message whose body is not UTF-8: this transport carries only text',
     );
   }
 
@@ -580,10 +592,14 @@ export class SessionProtocol {
     if (transaction !== undefined) {
       // §ACK "transaction": acknowledged when the transaction commits. If an earlier cumulative ACK
       // of the same transaction already covered it, there is nothing left to do.
-      this.transactions.add(transaction, () => {
-        const stillPending = this.subscriptions.find(key, subscriptionId);
-        if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome, nack);
-      }, h.receipt); // RECEIPT once COMMIT applied it
+      this.transactions.add(
+        transaction,
+        () => {
+          const stillPending = this.subscriptions.find(key, subscriptionId);
+          if (stillPending !== undefined) this.subscriptions.settle(stillPending, outcome, nack);
+        },
+        h.receipt,
+      ); // RECEIPT once COMMIT applied it
       return;
     }
     this.subscriptions.settle(pending, outcome, nack);
@@ -665,7 +681,7 @@ export class SessionProtocol {
       (err: unknown) => {
         this.inFlight.delete(done);
         this.io.fail(err, frame);
-      }
+      },
     );
     this.inFlight.add(done);
     if (this.inFlight.size >= MAX_IN_FLIGHT) return Promise.race(this.inFlight);

@@ -42,7 +42,15 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { Principal } from '../auth/authenticator';
-import { SERVER_COMMANDS, SUPPORTED_VERSIONS, CLIENT_COMMANDS, headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
+import {
+  SERVER_COMMANDS,
+  SUPPORTED_VERSIONS,
+  CLIENT_COMMANDS,
+  headers as makeHeaders,
+  type StompFrame,
+  type StompHeaders,
+  type StompVersion,
+} from '../codec/frame';
 import { StompParser, type ParserHandler } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
@@ -144,14 +152,22 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
   /** Resolves when the transport reported close. */
   get closed(): Promise<void> {
     if (this.closedPromise === undefined) {
-      this.closedPromise = this.transportClosed ? Promise.resolve() : new Promise((resolve) => { this.resolveClosed = resolve; });
+      this.closedPromise = this.transportClosed
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            this.resolveClosed = resolve;
+          });
     }
     return this.closedPromise;
   }
 
   /** Every line of this session names it, its transport and its peer (lifecycle lines are at debug). */
   private get logger(): Logger {
-    this.childLogger ??= this.deps.logger.child({ session: this.id, transport: this.transportKind, remoteAddress: this.transport.handshake.remoteAddress });
+    this.childLogger ??= this.deps.logger.child({
+      session: this.id,
+      transport: this.transportKind,
+      remoteAddress: this.transport.handshake.remoteAddress,
+    });
     return this.childLogger;
   }
 
@@ -171,7 +187,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
    */
   get frozenPrincipal(): Readonly<Principal> | null {
     if (this._frozenPrincipal === undefined) {
-      this._frozenPrincipal = this._principal === null ? null : frozenCopy(this._principal) as Readonly<Principal>;
+      this._frozenPrincipal = this._principal === null ? null : (frozenCopy(this._principal) as Readonly<Principal>);
     }
     return this._frozenPrincipal;
   }
@@ -258,7 +274,9 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
       return;
     }
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, graceMs)); });
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, graceMs));
+    });
     void Promise.race([busy, deadline]).then(() => {
       clearTimeout(timer);
       this.end(error, undefined);
@@ -535,6 +553,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
         this.end(relayError(Errors.TOKEN_EXPIRED, new Date(expiresAt).toISOString()), undefined);
       });
     }
-    if (this.debugging) this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
+    if (this.debugging)
+      this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
   }
 }

@@ -60,7 +60,15 @@ export class SubscriptionTable {
 
   add(id: string, clientDestination: string, ack: AckMode, brokerDestination: string): ClientSubscription {
     const subscription: ClientSubscription = {
-      id, clientDestination, brokerDestination, ack, consumer: undefined, unacked: undefined, active: true, announced: false, deferred: undefined,
+      id,
+      clientDestination,
+      brokerDestination,
+      ack,
+      consumer: undefined,
+      unacked: undefined,
+      active: true,
+      announced: false,
+      deferred: undefined,
     };
     this.byId.set(id, subscription);
     return subscription;

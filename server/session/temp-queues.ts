@@ -34,7 +34,10 @@ export class TempQueues {
   private entriesMap: Map<string, Entry> | undefined;
   private closed = false;
 
-  constructor(private readonly broker: Broker, private readonly events: TempQueueEvents) {}
+  constructor(
+    private readonly broker: Broker,
+    private readonly events: TempQueueEvents,
+  ) {}
 
   /** Temporary queues opened or opening. */
   get size(): number {
@@ -79,7 +82,7 @@ export class TempQueues {
       (err: unknown) => {
         if (this.entries.get(clientDestination) === entry) this.entries.delete(clientDestination);
         throw err;
-      }
+      },
     );
     this.entries.set(clientDestination, entry);
     return entry.opening;

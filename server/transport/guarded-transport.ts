@@ -25,7 +25,10 @@ export class GuardedTransport implements Transport {
   private broken = false;
 
   /** @param onFault told of each throw, for the log; must not throw itself. */
-  constructor(private readonly inner: Transport, private readonly onFault: (operation: TransportOperation, err: unknown) => void) {
+  constructor(
+    private readonly inner: Transport,
+    private readonly onFault: (operation: TransportOperation, err: unknown) => void,
+  ) {
     this.kind = inner.kind;
     this.textOnly = inner.textOnly;
   }
@@ -101,7 +104,10 @@ export class GuardedTransport implements Transport {
  * an object of closures: one small object per connection (an idle connection should cost little).
  */
 class GuardedEvents implements TransportEvents {
-  constructor(private readonly guard: GuardedTransport, private readonly events: TransportEvents) {}
+  constructor(
+    private readonly guard: GuardedTransport,
+    private readonly events: TransportEvents,
+  ) {}
 
   data(chunk: Buffer): void {
     if (!this.guard.closeWasReported) this.events.data(chunk);

@@ -24,7 +24,10 @@ export class SockJsTransport implements Transport {
    * @param requestHeaders all headers of the HTTP request that opened the session, when the
    *   endpoint saw it (SockJS itself keeps only a few: no Origin, Authorization or Cookie).
    */
-  constructor(private readonly conn: sockjs.Connection, requestHeaders?: IncomingHttpHeaders) {
+  constructor(
+    private readonly conn: sockjs.Connection,
+    requestHeaders?: IncomingHttpHeaders,
+  ) {
     this.handshake = {
       remoteAddress: conn.remoteAddress ?? '',
       url: conn.url ?? '',
@@ -239,7 +242,10 @@ export class SockJsEndpoint {
       const binding = this.liveSessions.get(target.sessionId) ?? this.pending.get(target.sessionId)?.binding;
       if (binding !== undefined) {
         if (!satisfies(credentials, binding)) {
-          this.logger.info({ transport: 'sockjs', remoteAddress: req.socket.remoteAddress }, 'refused a SockJS request without the credential its session was opened with');
+          this.logger.info(
+            { transport: 'sockjs', remoteAddress: req.socket.remoteAddress },
+            'refused a SockJS request without the credential its session was opened with',
+          );
           refuseAsUnknown(res);
           return true;
         }

@@ -13,7 +13,10 @@ export interface HandshakeInfo {
   remoteAddress: string;
   /** Request URL path + query, e.g. `/ws?access_token=...`. */
   url: string;
-  /** Every header of the request that opened the transport (for SockJS, of the request that opened the session), Cookie and Authorization included. */
+  /**
+   * Every header of the request that opened the transport (for SockJS, of the request that opened the session), Cookie and Authorization
+   * included.
+   */
   headers: IncomingHttpHeaders;
   /** WebSocket subprotocol chosen (`v12.stomp`...), if any. */
   protocol?: string;

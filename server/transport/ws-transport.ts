@@ -21,7 +21,11 @@ export class WsTransport implements Transport {
   private tooLarge = false;
 
   /** @param maxMessageBytes the `maxPayload` the socket's server was given. */
-  constructor(private readonly socket: WebSocket, readonly handshake: HandshakeInfo, maxMessageBytes: number) {
+  constructor(
+    private readonly socket: WebSocket,
+    readonly handshake: HandshakeInfo,
+    maxMessageBytes: number,
+  ) {
     socket.on('message', (data: RawData) => this.events?.data(toBuffer(data)));
     // ws refuses a message above maxPayload as soon as its length is known (nothing is buffered) by
     // sending a 1009 close frame, before it emits 'error'. Listening on its receiver first lets the

@@ -36,18 +36,23 @@ export class InternalChannel {
   async start(): Promise<void> {
     this.unsubscribeReady = this.options.broker.onReadyChange((ready) => {
       if (!ready || this.stopped) return;
-      void this.ensureSubscribed().then(() => { if (!this.stopped) this.options.onReady?.(); });
+      void this.ensureSubscribed().then(() => {
+        if (!this.stopped) this.options.onReady?.();
+      });
     });
     await this.ensureSubscribed();
   }
 
   /** Sends `message` to every instance subscribed to the channel (this one included). */
   publish(message: object, options: { confirm?: boolean } = {}): Promise<void> {
-    return this.options.broker.publish({
-      destination: this.options.destination,
-      headers: headers({ 'content-type': 'application/json' }),
-      body: Buffer.from(JSON.stringify(message)),
-    }, options);
+    return this.options.broker.publish(
+      {
+        destination: this.options.destination,
+        headers: headers({ 'content-type': 'application/json' }),
+        body: Buffer.from(JSON.stringify(message)),
+      },
+      options,
+    );
   }
 
   /** Stops listening. Idempotent. */
@@ -75,7 +80,10 @@ export class InternalChannel {
       if (this.stopped) await this.consumer.close();
     } catch (err) {
       // The broker engine reports why it is not ready (at warn); this is only its consequence.
-      this.options.logger.debug({ reason: (err as Error).message }, `${this.options.name} not subscribed yet; retrying when the broker is ready`);
+      this.options.logger.debug(
+        { reason: (err as Error).message },
+        `${this.options.name} not subscribed yet; retrying when the broker is ready`,
+      );
     } finally {
       this.subscribing = false;
     }

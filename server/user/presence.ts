@@ -185,7 +185,8 @@ export class ClusterPresence {
 
   private onSnapshot(message: Record<string, unknown>): void {
     const snapshot = message as unknown as Snapshot;
-    if (snapshot.v !== 1 || typeof snapshot.instanceId !== 'string' || typeof snapshot.users !== 'object' || snapshot.users === null) return;
+    if (snapshot.v !== 1 || typeof snapshot.instanceId !== 'string' || typeof snapshot.users !== 'object' || snapshot.users === null)
+      return;
     if (snapshot.instanceId === this.options.instanceId) return;
     if (snapshot.leaving) {
       this.peers.delete(snapshot.instanceId);

@@ -18,7 +18,14 @@ import type { MessageHandlers } from '../application/message-handlers';
 import type { DestinationRouter, SendRoute, SubscribeRoute } from '../session/destination-router';
 import { PrefixRouter } from '../session/destination-router';
 import type { StompSession } from '../session/stomp-session';
-import { TARGET_SESSION_HEADER, isInternalDestination, ownBrokerDestination, parseUserDestination, userBrokerDestination, userDestinationPrefixes } from './user-destinations';
+import {
+  TARGET_SESSION_HEADER,
+  isInternalDestination,
+  ownBrokerDestination,
+  parseUserDestination,
+  userBrokerDestination,
+  userDestinationPrefixes,
+} from './user-destinations';
 
 export interface RelayRouterOptions {
   relayPrefixes: readonly string[];
@@ -37,15 +44,18 @@ export class RelayRouter implements DestinationRouter {
     this.userInner = userDestinationPrefixes(options.relayPrefixes);
   }
 
-  routeSubscribe(session: StompSession, destination: string, headers: StompHeaders): SubscribeRoute {
+  routeSubscribe(session: StompSession, destination: string, _headers: StompHeaders): SubscribeRoute {
     if (isInternalDestination(destination)) throw relayError(Errors.ACCESS_DENIED, `${destination} is reserved for the relay`);
     if (destination.startsWith(this.options.userPrefix)) {
       const user = session.principal?.name;
       const parsed = parseUserDestination(destination, this.options.userPrefix, this.userInner);
       if (parsed.user !== undefined && parsed.user !== user) {
-        throw relayError(Errors.ACCESS_DENIED, user === undefined
-          ? `an anonymous session has only its own user destinations (/user/queue/...), not ${destination}`
-          : `cannot subscribe to another user's destination ${destination}`);
+        throw relayError(
+          Errors.ACCESS_DENIED,
+          user === undefined
+            ? `an anonymous session has only its own user destinations (/user/queue/...), not ${destination}`
+            : `cannot subscribe to another user's destination ${destination}`,
+        );
       }
       const sessionId = session.id;
       return {
@@ -73,8 +83,10 @@ export class RelayRouter implements DestinationRouter {
       const parsed = parseUserDestination(destination, this.options.userPrefix, this.userInner);
       // `/user/queue/x` is the sender's own (an anonymous session's: its session's), as for SUBSCRIBE.
       const user = parsed.user ?? session.principal?.name;
-      const destinationOf = user !== undefined ? userBrokerDestination(user, parsed.destination)
-        : ownBrokerDestination(undefined, session.id, parsed.destination);
+      const destinationOf =
+        user !== undefined
+          ? userBrokerDestination(user, parsed.destination)
+          : ownBrokerDestination(undefined, session.id, parsed.destination);
       // A named user's messages are recorded for resume; an anonymous session's die with it.
       return { kind: 'broker', destination: destinationOf, record: user !== undefined };
     }

@@ -74,6 +74,10 @@ export class SessionControl {
     if (m.v !== 1 || m.type !== 'end-user-sessions' || typeof m.user !== 'string' || typeof m.reason !== 'string') return;
     if (m.from === this.options.instanceId) return;
     const ended = this.options.endLocalSessions(m.user, m.reason);
-    if (ended > 0) this.options.logger.info({ user: m.user, reason: m.reason, ended, requestedOn: m.from }, 'ended the sessions of a user on request of another instance');
+    if (ended > 0)
+      this.options.logger.info(
+        { user: m.user, reason: m.reason, ended, requestedOn: m.from },
+        'ended the sessions of a user on request of another instance',
+      );
   }
 }

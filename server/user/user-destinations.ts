@@ -109,11 +109,7 @@ export interface ParsedUserDestination {
  * user; names are URL-encoded when they contain `/`). The inner destination must start with one of
  * `innerPrefixes` (the relayed prefixes), else DESTINATION_NOT_ALLOWED.
  */
-export function parseUserDestination(
-  destination: string,
-  userPrefix: string,
-  innerPrefixes: readonly string[],
-): ParsedUserDestination {
+export function parseUserDestination(destination: string, userPrefix: string, innerPrefixes: readonly string[]): ParsedUserDestination {
   const rest = '/' + destination.slice(userPrefix.length);
   if (underPrefix(rest, innerPrefixes)) return { user: undefined, destination: rest };
   const slash = rest.indexOf('/', 1);

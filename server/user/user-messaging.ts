@@ -25,7 +25,10 @@ export interface SendToUserOptions {
   confirm?: boolean;
 }
 
-/** What {@link Relay.sendToUser} (and `POST /push/:user`) answers: whether the broker routed the message, and presence. `sessions` and `instances` are presence (eventually consistent), not a receipt. */
+/**
+ * What {@link Relay.sendToUser} (and `POST /push/:user`) answers: whether the broker routed the message, and presence. `sessions` and
+ * `instances` are presence (eventually consistent), not a receipt.
+ */
 export interface SendResult extends UserPresence {
   /** The destination as given (`/queue/x`; clients subscribe to `/user/queue/x`). */
   destination: string;
@@ -36,7 +39,6 @@ export interface SendResult extends UserPresence {
    */
   routed: boolean;
 }
-
 
 /** A message checked and encoded once, to send to many users ({@link UserMessaging.prepare}). */
 export interface PreparedMessage {
@@ -116,7 +118,12 @@ export class UserMessaging {
    * once the broker routed it there, `routed: false` when no such session is subscribed (presence
    * knows nothing of anonymous sessions, so nothing is retried). Rejects as {@link sendToUser}.
    */
-  async sendToAnonymousSession(sessionId: string, destination: string, payload: Payload, options: SendToUserOptions = {}): Promise<AnonymousSendResult> {
+  async sendToAnonymousSession(
+    sessionId: string,
+    destination: string,
+    payload: Payload,
+    options: SendToUserOptions = {},
+  ): Promise<AnonymousSendResult> {
     if (typeof sessionId !== 'string' || sessionId === '') throw relayError(Errors.BAD_REQUEST, 'sessionId must be a non-empty string');
     const message = this.message(destination, payload, options);
     const request = { ...message, destination: sessionBrokerDestination(sessionId, destination) };
@@ -135,7 +142,10 @@ export class UserMessaging {
   /** Checks the destination and builds body and headers (BAD_REQUEST for what is not allowed). */
   private message(destination: string, payload: Payload, options: SendToUserOptions): { headers: StompHeaders; body: Buffer } {
     if (!underPrefix(destination, this.deps.destinationPrefixes)) {
-      throw relayError(Errors.BAD_REQUEST, `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`);
+      throw relayError(
+        Errors.BAD_REQUEST,
+        `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`,
+      );
     }
     const { body, contentType } = encodePayload(payload);
     const headers = makeHeaders({ 'content-type': contentType });
@@ -176,7 +186,10 @@ export class UserMessaging {
       if (sessions === 0) return false;
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw relayError(Errors.NOT_DELIVERED, `${user} has ${sessions} session(s), but none took ${destination} within ${this.deps.routeWaitMs} ms (not subscribed to it, or their instance is restoring its routes)`);
+        throw relayError(
+          Errors.NOT_DELIVERED,
+          `${user} has ${sessions} session(s), but none took ${destination} within ${this.deps.routeWaitMs} ms (not subscribed to it, or their instance is restoring its routes)`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     }
@@ -197,11 +210,14 @@ export function encodePayload(payload: Payload): { body: Buffer; contentType: st
  */
 export function copyApplicationHeaders(target: StompHeaders, source: SendToUserOptions['headers']): void {
   if (source === undefined) return;
-  if (typeof source !== 'object' || source === null || Array.isArray(source)) throw relayError(Errors.BAD_REQUEST, 'headers must be an object');
+  if (typeof source !== 'object' || source === null || Array.isArray(source))
+    throw relayError(Errors.BAD_REQUEST, 'headers must be an object');
   for (const [name, value] of Object.entries(source)) {
     const lower = name.toLowerCase();
-    if (name === '' || name.length > 256 || /[\r\n:]/.test(name)) throw relayError(Errors.BAD_REQUEST, `invalid header name "${name.slice(0, 64)}"`);
-    if (!isCarriedHeader(lower) || isRelaySetHeader(lower) || lower === 'redelivered') throw relayError(Errors.BAD_REQUEST, `header "${name}" is reserved`);
+    if (name === '' || name.length > 256 || /[\r\n:]/.test(name))
+      throw relayError(Errors.BAD_REQUEST, `invalid header name "${name.slice(0, 64)}"`);
+    if (!isCarriedHeader(lower) || isRelaySetHeader(lower) || lower === 'redelivered')
+      throw relayError(Errors.BAD_REQUEST, `header "${name}" is reserved`);
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
       throw relayError(Errors.BAD_REQUEST, `header "${name}" must be a string, number or boolean`);
     }

@@ -26,7 +26,10 @@ export class ExclusiveQueues {
   admit(destination: string, name: string, owner: string | undefined, exists: boolean): void {
     const holder = this.ownerOf.get(name);
     if (holder !== undefined ? holder !== owner : owner !== undefined && exists) {
-      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${destination} (resource_locked: the queue is exclusive to another session, or exists already and cannot become exclusive)`);
+      throw relayError(
+        Errors.DESTINATION_NOT_ALLOWED,
+        `${destination} (resource_locked: the queue is exclusive to another session, or exists already and cannot become exclusive)`,
+      );
     }
     if (owner === undefined) return;
     this.ownerOf.set(name, owner);

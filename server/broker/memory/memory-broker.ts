@@ -75,7 +75,16 @@ const DEFAULT_DELIVERIES_PER_TURN = 10_000;
  * `subscription`, `ack`, `message-id`, `destination` and `content-length` to each MESSAGE frame, the
  * broker sets `redelivered`, and `receipt` / `transaction` belong to the SEND frame.
  */
-const NOT_CARRIED = new Set(['subscription', 'ack', 'message-id', 'destination', 'content-length', 'redelivered', 'receipt', 'transaction']);
+const NOT_CARRIED = new Set([
+  'subscription',
+  'ack',
+  'message-id',
+  'destination',
+  'content-length',
+  'redelivered',
+  'receipt',
+  'transaction',
+]);
 
 export class MemoryBroker implements Broker {
   readonly kind = 'memory' as const;
@@ -139,7 +148,8 @@ export class MemoryBroker implements Broker {
     const reserved = reservedNameRefusal('SUBSCRIBE', request.destination, request.headers);
     if (reserved) throw reserved;
     const route = this.route(request.destination);
-    if (route.kind === 'reply') throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${request.destination} (reply queues can only be sent to)`);
+    if (route.kind === 'reply')
+      throw relayError(Errors.DESTINATION_NOT_ALLOWED, `${request.destination} (reply queues can only be sent to)`);
     const prefetch = parsePrefetchCount(request.headers['prefetch-count']);
     if (route.kind === 'topic') {
       // Durable: the user's own queue (subscription-flags.ts), or the one the client named.
@@ -155,7 +165,7 @@ export class MemoryBroker implements Broker {
     }
     // An exclusive queue belongs to its subscriber's session (exclusive-queues.ts).
     const owner = isExclusiveQueueRequest(request.destination, request.headers)
-      ? request.subscriber?.session ?? `subscription-${++this.lastAnonymousOwner}`
+      ? (request.subscriber?.session ?? `subscription-${++this.lastAnonymousOwner}`)
       : undefined;
     this.exclusive.admit(request.destination, route.name, owner, this.queues.has(route.name));
     const onClosed = owner === undefined ? undefined : () => this.exclusiveClosed(owner);
@@ -172,7 +182,8 @@ export class MemoryBroker implements Broker {
     const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
     if (reserved) throw reserved;
     const route = this.route(request.destination);
-    if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key)) throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
+    if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key))
+      throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
     const replyTo = request.headers['reply-to'];
     if (replyTo !== undefined && isTempQueue(replyTo)) {
       // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.

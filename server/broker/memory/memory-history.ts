@@ -37,7 +37,10 @@ export class MemoryHistory implements MessageHistory {
   private seq = 0;
   private recordsSinceSweep = 0;
 
-  constructor(options: HistoryOptions, private readonly now: () => number = Date.now) {
+  constructor(
+    options: HistoryOptions,
+    private readonly now: () => number = Date.now,
+  ) {
     this.windowMs = options.windowMs;
     this.maxMessages = options.maxMessages;
   }

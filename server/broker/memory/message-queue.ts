@@ -40,7 +40,7 @@ export class MessageQueue implements DeliveryTask, ConsumerHost {
     private readonly scheduler: DeliveryScheduler,
     private readonly logger: Logger,
     /** Called when the queue holds nothing and has no consumer, so its owner may forget it. */
-    private readonly onIdle?: (queue: MessageQueue) => void
+    private readonly onIdle?: (queue: MessageQueue) => void,
   ) {}
 
   /** Messages held: ready plus delivered-but-unacked. */

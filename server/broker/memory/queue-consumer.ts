@@ -48,7 +48,7 @@ export class QueueConsumer implements Consumer {
     readonly ackMode: AckMode,
     private readonly prefetch: number,
     private readonly logger: Logger,
-    private readonly onClosed?: () => void
+    private readonly onClosed?: () => void,
   ) {}
 
   get active(): boolean {

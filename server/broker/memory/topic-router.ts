@@ -31,7 +31,7 @@ export class TopicRouter {
     private readonly scheduler: DeliveryScheduler,
     private readonly logger: Logger,
     /** Most messages a client-ack subscription buffers beyond its prefetch before dropping new ones. */
-    private readonly bufferLimit: number
+    private readonly bufferLimit: number,
   ) {}
 
   /**
@@ -75,8 +75,13 @@ export class TopicRouter {
    * `removable`: the engine named it) deletes it and what it holds.
    */
   subscribeDurable(
-    name: string, key: string, sink: DeliverySink, ackMode: AckMode, prefetch: number, after: number,
-    options: { removable: boolean; autoDelete: boolean }
+    name: string,
+    key: string,
+    sink: DeliverySink,
+    ackMode: AckMode,
+    prefetch: number,
+    after: number,
+    options: { removable: boolean; autoDelete: boolean },
   ): Consumer {
     let durable = this.durables.get(name);
     if (durable === undefined) {
@@ -154,7 +159,7 @@ class FanOut implements DeliveryTask {
   constructor(
     private readonly targets: Set<TopicTarget>,
     private readonly delivery: Delivery,
-    private readonly sequence: number
+    private readonly sequence: number,
   ) {}
 
   run(): number {
@@ -174,7 +179,7 @@ class DirectSubscription implements TopicTarget, Consumer {
     private readonly sink: DeliverySink,
     readonly after: number,
     private readonly logger: Logger,
-    private readonly onClosed: (subscription: DirectSubscription) => void
+    private readonly onClosed: (subscription: DirectSubscription) => void,
   ) {}
 
   get active(): boolean {
@@ -216,7 +221,7 @@ class BufferedSubscription implements TopicTarget {
     private readonly buffer: MessageQueue,
     private readonly consumer: QueueConsumer,
     readonly after: number,
-    private readonly logger: Logger
+    private readonly logger: Logger,
   ) {}
 
   get active(): boolean {
@@ -246,7 +251,7 @@ class DurableSubscription implements TopicTarget {
   constructor(
     readonly buffer: MessageQueue,
     readonly after: number,
-    private readonly logger: Logger
+    private readonly logger: Logger,
   ) {}
 
   get active(): boolean {
@@ -274,7 +279,7 @@ function offerOrDrop(buffer: MessageQueue, delivery: Delivery, dropped: number, 
   if (dropped % 1000 === 0) {
     logger.warn(
       { destination: delivery.message.destination, dropped: dropped + 1, buffered: buffer.depth },
-      'topic subscription buffer is full; dropping messages for it'
+      'topic subscription buffer is full; dropping messages for it',
     );
   }
   return dropped + 1;

@@ -23,9 +23,13 @@ export function anchorAckId(brokerAck: string): string | undefined {
  */
 export async function subscribeAnchor(connection: BrokerConnection): Promise<void> {
   try {
-    await connection.request(makeFrame('SUBSCRIBE', {
-      id: ANCHOR_ID, destination: `/topic/stomp-relay.anchor.${randomBytes(8).toString('hex')}`, ack: 'client-individual',
-    }));
+    await connection.request(
+      makeFrame('SUBSCRIBE', {
+        id: ANCHOR_ID,
+        destination: `/topic/stomp-relay.anchor.${randomBytes(8).toString('hex')}`,
+        ack: 'client-individual',
+      }),
+    );
   } catch (err) {
     connection.destroy('anchor subscription failed');
     throw err;

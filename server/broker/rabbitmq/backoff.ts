@@ -34,11 +34,18 @@ export class RetryLoop {
   private ended = false;
 
   /** `attempt` makes one attempt; `delay(failures)` is how long to wait before the next one. */
-  constructor(private readonly attempt: () => void, private readonly delay: (failures: number) => number) {}
+  constructor(
+    private readonly attempt: () => void,
+    private readonly delay: (failures: number) => number,
+  ) {}
 
-  get stopped(): boolean { return this.ended; }
+  get stopped(): boolean {
+    return this.ended;
+  }
   /** Attempts that failed since the last success (for logs: warn on the first of a series). */
-  get failures(): number { return this.failed; }
+  get failures(): number {
+    return this.failed;
+  }
 
   /** An attempt failed or the link dropped: the next attempt waits its turn, unless one is pending or the loop stopped. */
   later(): void {

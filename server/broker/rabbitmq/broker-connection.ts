@@ -80,10 +80,15 @@ export class BrokerConnection {
 
   private constructor(socket: net.Socket, parserLimits: Partial<ParserLimits> | undefined) {
     this.socket = socket;
-    this.parser = new StompParser({
-      onFrame: (frame) => this.onFrame(frame),
-      onHeartbeat: () => { /* lastReceivedAt is updated per chunk */ },
-    }, parserLimits);
+    this.parser = new StompParser(
+      {
+        onFrame: (frame) => this.onFrame(frame),
+        onHeartbeat: () => {
+          /* lastReceivedAt is updated per chunk */
+        },
+      },
+      parserLimits,
+    );
   }
 
   /**
@@ -97,9 +102,21 @@ export class BrokerConnection {
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 30_000);
       const connection = new BrokerConnection(socket, {
-        maxFrameBytes: 32 * 1024 * 1024, maxHeaders: 1024, maxHeaderLineBytes: 256 * 1024, ...options.parserLimits,
+        maxFrameBytes: 32 * 1024 * 1024,
+        maxHeaders: 1024,
+        maxHeaderLineBytes: 256 * 1024,
+        ...options.parserLimits,
       });
-      const timer = setTimeout(() => fail(relayError(Errors.BROKER_UNAVAILABLE, `no CONNECTED from ${endpoint.host}:${endpoint.port} within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
+      const timer = setTimeout(
+        () =>
+          fail(
+            relayError(
+              Errors.BROKER_UNAVAILABLE,
+              `no CONNECTED from ${endpoint.host}:${endpoint.port} within ${options.connectTimeoutMs} ms`,
+            ),
+          ),
+        options.connectTimeoutMs,
+      );
       const fail = (error: RelayError): void => {
         clearTimeout(timer);
         connection.shutdown(error);
@@ -109,7 +126,10 @@ export class BrokerConnection {
         clearTimeout(timer);
         if (frame.command !== 'CONNECTED') {
           const brokerError = brokerErrorToRelayError(frame);
-          const refusal = { message: frame.headers.message ?? frame.command, body: frame.body.toString('utf8', 0, Math.min(frame.body.length, 512)).trim() };
+          const refusal = {
+            message: frame.headers.message ?? frame.command,
+            body: frame.body.toString('utf8', 0, Math.min(frame.body.length, 512)).trim(),
+          };
           fail(new ConnectRefusedError(`${endpoint.host}:${endpoint.port} refused CONNECT (${brokerError.message})`, brokerError, refusal));
           return;
         }
@@ -153,11 +173,15 @@ export class BrokerConnection {
    * The last ERROR frame RabbitMQ sent on this connection, as a catalogue error. After RabbitMQ
    * closed the connection it says why better than the close does.
    */
-  get lastBrokerError(): RelayError | undefined { return this.lastError; }
+  get lastBrokerError(): RelayError | undefined {
+    return this.lastError;
+  }
   private lastError: RelayError | undefined;
 
   /** True once closed for any reason; nothing can be sent any more. */
-  get closed(): boolean { return this.closedWith !== undefined; }
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
 
   /**
    * Sends a frame. Resolves once the socket has room for more (back-pressure towards publishers);
@@ -198,7 +222,12 @@ export class BrokerConnection {
     if (this.closedWith) return;
     const goodbye = this.request({ command: 'DISCONNECT', headers: makeHeaders(), body: Buffer.alloc(0) }).catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([goodbye, new Promise((r) => { timer = setTimeout(r, timeoutMs); })]);
+    await Promise.race([
+      goodbye,
+      new Promise((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
     clearTimeout(timer);
     this.shutdown(relayError(Errors.BROKER_UNAVAILABLE, 'connection closed by the relay'));
   }

@@ -50,7 +50,7 @@ export class BrokerSubscription implements SlotSubscription {
     request: SubscribeRequest,
     shareKey: string | undefined,
     onCancelled: (subscription: BrokerSubscription, reason: RelayError) => void,
-    logger: Logger
+    logger: Logger,
   ) {
     this.request = request;
     this.shareKey = shareKey;
@@ -59,7 +59,9 @@ export class BrokerSubscription implements SlotSubscription {
   }
 
   /** True while placed on a connection (subscribed or subscribing). */
-  get attached(): boolean { return this.slot !== undefined; }
+  get attached(): boolean {
+    return this.slot !== undefined;
+  }
 
   /**
    * Subscribes on `slot`'s connection under broker id `id`; resolves on RabbitMQ's RECEIPT. On
@@ -145,7 +147,12 @@ export class BrokerSubscription implements SlotSubscription {
     const unsubscribed = connection.request(makeFrame('UNSUBSCRIBE', { ...extra, id })).catch((err: Error) => {
       this.logger.debug({ err: err.message, destination: this.request.destination }, 'UNSUBSCRIBE failed');
     });
-    await Promise.race([unsubscribed, new Promise((r) => { timer = setTimeout(r, UNSUBSCRIBE_TIMEOUT_MS); })]);
+    await Promise.race([
+      unsubscribed,
+      new Promise((r) => {
+        timer = setTimeout(r, UNSUBSCRIBE_TIMEOUT_MS);
+      }),
+    ]);
     clearTimeout(timer);
     return true;
   }

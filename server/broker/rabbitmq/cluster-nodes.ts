@@ -29,13 +29,19 @@ export class NodeRotation {
   }
 
   /** How many nodes there are. */
-  get size(): number { return this.endpoints.length; }
+  get size(): number {
+    return this.endpoints.length;
+  }
 
   /** The node to connect to now. */
-  get endpoint(): BrokerEndpoint { return this.endpoints[this.index]; }
+  get endpoint(): BrokerEndpoint {
+    return this.endpoints[this.index];
+  }
 
   /** `host:port` of the current node, for logs. */
-  get label(): string { return `${this.endpoint.host}:${this.endpoint.port}`; }
+  get label(): string {
+    return `${this.endpoint.host}:${this.endpoint.port}`;
+  }
 
   /** The current node failed (connection dropped, attempt refused or unanswered): use the next one. */
   advance(): void {
@@ -44,6 +50,11 @@ export class NodeRotation {
 
   /** Options for {@link BrokerConnection.open} on the current node. */
   connectionOptions(options: ClusterConnectionOptions): BrokerConnectionOptions {
-    return { heartbeatMs: options.heartbeatMs, connectTimeoutMs: options.connectTimeoutMs, parserLimits: options.parserLimits, endpoint: this.endpoint };
+    return {
+      heartbeatMs: options.heartbeatMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      parserLimits: options.parserLimits,
+      endpoint: this.endpoint,
+    };
   }
 }

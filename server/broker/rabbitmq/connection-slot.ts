@@ -11,7 +11,6 @@ import { anchorAckId, subscribeAnchor } from './anchor';
 import { NodeRotation, type ClusterConnectionOptions } from './cluster-nodes';
 import { makeFrame } from './frames';
 
-
 /** What a slot needs from a subscription riding on it. */
 export interface SlotSubscription {
   onMessage(frame: StompFrame): void;
@@ -33,7 +32,10 @@ export class ConnectionSlot {
   opened = 0;
   private current: BrokerConnection | undefined;
   /** The backoff grows per round over every node: a dead node costs one short wait, not a long one. */
-  private readonly retry = new RetryLoop(() => void this.connect(), (failures) => backoffDelay(Math.floor(failures / this.nodes.size), this.backoff));
+  private readonly retry = new RetryLoop(
+    () => void this.connect(),
+    (failures) => backoffDelay(Math.floor(failures / this.nodes.size), this.backoff),
+  );
   private connecting = false;
   private readonly options: ClusterConnectionOptions;
   /** Slot i starts at node i mod n and moves to the next node whenever its node fails (cluster-nodes.ts). */
@@ -47,7 +49,14 @@ export class ConnectionSlot {
    * `reconnect: false` makes a one-shot slot: one attempt, and once its connection is gone it stays
    * down (a session's own connection for exclusive queues, which go with it: exclusive-connections.ts).
    */
-  constructor(index: number, options: ClusterConnectionOptions, backoff: BackoffOptions, events: SlotEvents, logger: Logger, reconnect = true) {
+  constructor(
+    index: number,
+    options: ClusterConnectionOptions,
+    backoff: BackoffOptions,
+    events: SlotEvents,
+    logger: Logger,
+    reconnect = true,
+  ) {
     this.index = index;
     this.options = options;
     this.nodes = new NodeRotation(options.endpoints, index);
@@ -58,8 +67,12 @@ export class ConnectionSlot {
   }
 
   /** The open connection, or undefined while reconnecting. */
-  get connection(): BrokerConnection | undefined { return this.current; }
-  get up(): boolean { return this.current !== undefined; }
+  get connection(): BrokerConnection | undefined {
+    return this.current;
+  }
+  get up(): boolean {
+    return this.current !== undefined;
+  }
 
   /** Connects; resolves after the first attempt, successful or not (retries continue in the background). */
   start(): Promise<void> {
@@ -86,10 +99,13 @@ export class ConnectionSlot {
       // Declared first: bytes the parser rejects right behind CONNECTED (same chunk) close the
       // connection before `open` resolves, and onClose must not touch an unassigned binding.
       let opened: BrokerConnection | undefined;
+      // eslint-disable-next-line prefer-const -- onClose reads `opened`, possibly before this assignment
       opened = await BrokerConnection.open(this.nodes.connectionOptions(this.options), {
         onMessage: (frame) => this.route(frame),
         onError: (error, frame) => this.routeError(error, frame),
-        onClose: (reason) => { if (opened) this.lost(opened, reason); },
+        onClose: (reason) => {
+          if (opened) this.lost(opened, reason);
+        },
       });
       const connection = opened;
       // See ANCHOR_ID: the connection is usable only once RabbitMQ confirmed the anchor.
@@ -106,13 +122,19 @@ export class ConnectionSlot {
     } catch (err) {
       if (isConnectRefused(err)) {
         // Wrong credentials or vhost: no retry fixes that, so say it where operators look.
-        this.logger.warn({ slot: this.index, node: this.nodes.label, reason: err.refusal.message, detail: err.refusal.body }, `RabbitMQ refused the connection: ${err.refusal.message}`);
+        this.logger.warn(
+          { slot: this.index, node: this.nodes.label, reason: err.refusal.message, detail: err.refusal.body },
+          `RabbitMQ refused the connection: ${err.refusal.message}`,
+        );
       } else {
         // Nothing listening, a timeout, a reset: also what an operator must see, with the cause. At
         // warn for the first failure of a series and every tenth after (an outage retries every few
         // seconds on every slot), at debug in between; the AMQP link does the same.
         const level = this.retry.failures % 10 === 0 ? 'warn' : 'debug';
-        this.logger[level]({ slot: this.index, node: this.nodes.label, reason: (err as Error).message, attempt: this.retry.failures + 1 }, 'broker connection attempt failed (BROKER_URL)');
+        this.logger[level](
+          { slot: this.index, node: this.nodes.label, reason: (err as Error).message, attempt: this.retry.failures + 1 },
+          'broker connection attempt failed (BROKER_URL)',
+        );
       }
       this.nodes.advance();
       this.scheduleRetry();
@@ -127,7 +149,10 @@ export class ConnectionSlot {
     const orphans = [...this.subscriptions.values()];
     this.subscriptions.clear();
     if (this.retry.stopped) return;
-    this.logger.warn({ slot: this.index, node: this.nodes.label, reason: reason.message, reconnect: this.reconnect }, 'broker connection lost');
+    this.logger.warn(
+      { slot: this.index, node: this.nodes.label, reason: reason.message, reconnect: this.reconnect },
+      'broker connection lost',
+    );
     // Its node may be gone: the next attempt goes to the next node of the cluster.
     this.nodes.advance();
     this.events.onDown(this, orphans, reason);

@@ -103,13 +103,19 @@ export class CredentialCheck {
         this.cache.set(key, null);
         return;
       }
-      const refusal = relayError(Errors.AUTHENTICATION_FAILED,
-        `RabbitMQ refused login "${login}" (wrong login or passcode, or no access to vhost "${this.vhost}")`);
+      const refusal = relayError(
+        Errors.AUTHENTICATION_FAILED,
+        `RabbitMQ refused login "${login}" (wrong login or passcode, or no access to vhost "${this.vhost}")`,
+      );
       this.cache.set(key, refusal);
       throw refusal;
     });
     this.inFlight.set(key, check);
-    void check.catch(() => undefined).finally(() => { this.inFlight.delete(key); });
+    void check
+      .catch(() => undefined)
+      .finally(() => {
+        this.inFlight.delete(key);
+      });
     return check;
   }
 

@@ -126,7 +126,11 @@ export class DestinationGuard {
     );
     const settled = probe.then(() => undefined);
     this.inFlight.set(key, settled);
-    void settled.catch(() => undefined).finally(() => { this.inFlight.delete(key); });
+    void settled
+      .catch(() => undefined)
+      .finally(() => {
+        this.inFlight.delete(key);
+      });
     return probe;
   }
 }

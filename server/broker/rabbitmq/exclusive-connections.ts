@@ -70,7 +70,9 @@ export class ExclusiveConnections {
   }
 
   /** Sessions holding a connection for exclusive queues right now. */
-  get connections(): number { return this.lines.size; }
+  get connections(): number {
+    return this.lines.size;
+  }
 
   /**
    * Subscribes on the session's own connection (opened now if it has none). Rejects with RabbitMQ's
@@ -82,7 +84,11 @@ export class ExclusiveConnections {
     const line = this.lines.get(key) ?? this.open(key);
     await line.opened;
     const connection = line.slot.connection;
-    if (line.closing || !connection) throw relayError(Errors.BROKER_UNAVAILABLE, `the broker connection for the exclusive queues of this session closed; subscribe again (${request.destination})`);
+    if (line.closing || !connection)
+      throw relayError(
+        Errors.BROKER_UNAVAILABLE,
+        `the broker connection for the exclusive queues of this session closed; subscribe again (${request.destination})`,
+      );
     const subscription = new BrokerSubscription(request, undefined, (s, reason) => this.cancelled(line, s, reason), this.options.logger);
     line.subscriptions.add(subscription);
     const consumer = new RabbitConsumer({ release: (c) => this.release(line, subscription, c) }, sink, request.ack, this.options.logger);
@@ -111,7 +117,9 @@ export class ExclusiveConnections {
   private async attach(subscription: BrokerSubscription, line: SessionLine, connection: BrokerConnection): Promise<void> {
     let failure: unknown;
     // Sent before the sentinel: attach writes its SUBSCRIBE before its first await.
-    const attached = subscription.attach(line.slot, `x${++this.nextId}`).catch((err: unknown) => { failure = err; });
+    const attached = subscription.attach(line.slot, `x${++this.nextId}`).catch((err: unknown) => {
+      failure = err;
+    });
     const sentinel = connection.request(makeFrame('SEND', { destination: SENTINEL_DESTINATION })).catch(() => undefined);
     await Promise.race([attached, sentinel]);
     // RECEIPTs settle in arrival order, and attach marks success in the first reaction to its own.
@@ -121,7 +129,11 @@ export class ExclusiveConnections {
       connection.destroy('a SUBSCRIBE for an exclusive queue was refused');
       await attached;
     }
-    throw failure ?? connection.lastBrokerError ?? relayError(Errors.BROKER_ERROR, `RabbitMQ did not confirm ${subscription.request.destination}`);
+    throw (
+      failure ??
+      connection.lastBrokerError ??
+      relayError(Errors.BROKER_ERROR, `RabbitMQ did not confirm ${subscription.request.destination}`)
+    );
   }
 
   /** Closes every connection; RabbitMQ deletes the exclusive queues with them. */
@@ -143,14 +155,26 @@ export class ExclusiveConnections {
   private open(key: string): SessionLine {
     const { maxConnections, connection, logger } = this.options;
     if (this.lines.size >= maxConnections) {
-      throw relayError(Errors.BROKER_UNAVAILABLE, `${this.lines.size} sessions already hold exclusive queues on this instance (at most ${maxConnections}: BROKER_EXCLUSIVE_CONNECTIONS)`);
+      throw relayError(
+        Errors.BROKER_UNAVAILABLE,
+        `${this.lines.size} sessions already hold exclusive queues on this instance (at most ${maxConnections}: BROKER_EXCLUSIVE_CONNECTIONS)`,
+      );
     }
     const index = ++this.nextLine;
     let line: SessionLine | undefined;
-    const slot = new ConnectionSlot(index, connection, DEFAULT_BACKOFF, {
-      onUp: () => undefined,
-      onDown: (_slot, _orphans, reason) => { if (line) this.lost(line, reason); },
-    }, logger, false);
+    const slot = new ConnectionSlot(
+      index,
+      connection,
+      DEFAULT_BACKOFF,
+      {
+        onUp: () => undefined,
+        onDown: (_slot, _orphans, reason) => {
+          if (line) this.lost(line, reason);
+        },
+      },
+      logger,
+      false,
+    );
     const opened = slot.start().then(() => {
       if (!slot.up) throw relayError(Errors.BROKER_UNAVAILABLE, 'could not open a broker connection for exclusive queues');
     });
@@ -184,7 +208,10 @@ export class ExclusiveConnections {
     line.closing = true;
     if (this.lines.get(line.key) === line) this.lines.delete(line.key);
     void line.slot.stop();
-    const error = relayError(Errors.BROKER_UNAVAILABLE, `the broker connection holding this session's exclusive queues closed, and RabbitMQ deleted them with it (${reason.message})`);
+    const error = relayError(
+      Errors.BROKER_UNAVAILABLE,
+      `the broker connection holding this session's exclusive queues closed, and RabbitMQ deleted them with it (${reason.message})`,
+    );
     for (const subscription of [...line.subscriptions]) {
       subscription.detach();
       // Unconfirmed ones are still in subscribe(), which reports the failure itself.

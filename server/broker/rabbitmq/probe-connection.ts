@@ -90,7 +90,9 @@ export class ProbeConnection {
   }
 
   /** Probe connections opened so far (tests and metrics). */
-  get connectionsOpened(): number { return this.opened; }
+  get connectionsOpened(): number {
+    return this.opened;
+  }
   private opened = 0;
 
   /**
@@ -104,7 +106,10 @@ export class ProbeConnection {
       return Promise.reject(relayError(Errors.BROKER_UNAVAILABLE, `${this.queued} destinations are waiting to be verified; try again`));
     }
     this.queued++;
-    const run = (): Promise<ProbeRelease> => this.run(target).finally(() => { this.queued--; });
+    const run = (): Promise<ProbeRelease> =>
+      this.run(target).finally(() => {
+        this.queued--;
+      });
     const result = this.tail.then(run, run);
     this.tail = result.catch(() => undefined);
     return result;
@@ -121,13 +126,23 @@ export class ProbeConnection {
   private async run(target: ProbeTarget): Promise<ProbeRelease> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(relayError(Errors.BROKER_UNAVAILABLE, `RabbitMQ did not answer a probe of ${target.destination} within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            relayError(
+              Errors.BROKER_UNAVAILABLE,
+              `RabbitMQ did not answer a probe of ${target.destination} within ${this.options.timeoutMs} ms`,
+            ),
+          ),
+        this.options.timeoutMs,
+      );
     });
     timedOut.catch(() => undefined);
     try {
       const route = routeOf(target.destination);
       const current = this.current;
-      if (current && (current.routes.has(route) || current.routes.size >= (this.options.maxRoutesPerConnection ?? 1000))) this.retire(current);
+      if (current && (current.routes.has(route) || current.routes.size >= (this.options.maxRoutesPerConnection ?? 1000)))
+        this.retire(current);
       const line = await Promise.race([this.line(), timedOut]);
       line.routes.add(route);
       return await this.subscribe(line, target, timedOut);
@@ -140,9 +155,24 @@ export class ProbeConnection {
     const { connection } = line;
     const id = `probe-${++this.nextId}`;
     let subscribeOutcome: 'pending' | 'ok' | RelayError = 'pending';
-    const subscribed = connection.request(makeFrame('SUBSCRIBE', {
-      ...target.headers, id, destination: target.destination, ack: 'client-individual', 'prefetch-count': '1',
-    })).then(() => { subscribeOutcome = 'ok'; }, (err: RelayError) => { subscribeOutcome = err; });
+    const subscribed = connection
+      .request(
+        makeFrame('SUBSCRIBE', {
+          ...target.headers,
+          id,
+          destination: target.destination,
+          ack: 'client-individual',
+          'prefetch-count': '1',
+        }),
+      )
+      .then(
+        () => {
+          subscribeOutcome = 'ok';
+        },
+        (err: RelayError) => {
+          subscribeOutcome = err;
+        },
+      );
     line.held.set(id, []);
     const sentinel = connection.request(makeFrame('SEND', { destination: SENTINEL_DESTINATION }));
     let sentinelError: RelayError | undefined;
@@ -162,8 +192,11 @@ export class ProbeConnection {
     connection.destroy('a probe was refused');
     if (outcome !== 'ok' && outcome !== 'pending' && outcome.code !== 'BROKER_UNAVAILABLE') throw outcome;
     // RabbitMQ may close the connection before answering the sentinel: its ERROR says why.
-    throw connection.lastBrokerError ?? (outcome !== 'ok' && outcome !== 'pending' ? outcome : sentinelError)
-      ?? relayError(Errors.BROKER_ERROR, `RabbitMQ did not confirm ${target.destination}`);
+    throw (
+      connection.lastBrokerError ??
+      (outcome !== 'ok' && outcome !== 'pending' ? outcome : sentinelError) ??
+      relayError(Errors.BROKER_ERROR, `RabbitMQ did not confirm ${target.destination}`)
+    );
   }
 
   private async release(line: ProbeLine, id: string): Promise<void> {
@@ -195,7 +228,9 @@ export class ProbeConnection {
     if (!this.opening) {
       const opening = this.open();
       this.opening = opening;
-      opening.catch(() => { if (this.opening === opening) this.opening = undefined; });
+      opening.catch(() => {
+        if (this.opening === opening) this.opening = undefined;
+      });
     }
     return this.opening;
   }
@@ -205,7 +240,9 @@ export class ProbeConnection {
     // connection before `open` resolves, and the handlers must not touch an unassigned binding.
     let line: ProbeLine | undefined;
     const handler = {
-      onMessage: (frame: StompFrame) => { if (line) this.onMessage(line, frame); },
+      onMessage: (frame: StompFrame) => {
+        if (line) this.onMessage(line, frame);
+      },
       onError: (error: RelayError) => this.options.logger.debug({ error: error.message }, 'ERROR on the probe connection'),
       onClose: (reason: RelayError) => {
         this.options.logger.debug({ reason: reason.message }, 'probe connection closed');
@@ -213,7 +250,8 @@ export class ProbeConnection {
       },
     };
     const connection = await this.connectToSomeNode(handler);
-    if (connection.closed) throw connection.lastBrokerError ?? relayError(Errors.BROKER_UNAVAILABLE, 'the probe connection closed right after CONNECTED');
+    if (connection.closed)
+      throw connection.lastBrokerError ?? relayError(Errors.BROKER_UNAVAILABLE, 'the probe connection closed right after CONNECTED');
     line = { connection, routes: new Set(), held: new Map(), retired: false };
     this.opened++;
     this.lines.add(line);

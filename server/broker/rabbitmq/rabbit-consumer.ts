@@ -43,7 +43,9 @@ export class RabbitConsumer implements Consumer {
   }
 
   /** False until it may receive (see BrokerSubscription.fence) and again once closed. */
-  get active(): boolean { return this.activated && this.closing === undefined; }
+  get active(): boolean {
+    return this.activated && this.closing === undefined;
+  }
   private activated = false;
 
   activate(): void {

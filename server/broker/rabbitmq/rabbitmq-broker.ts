@@ -41,7 +41,15 @@ import type { RelayMetrics } from '../../observability/metrics';
 import { ReadySignal } from '../ready-signal';
 import {
   REPLY_QUEUE_NAME_PREFIX,
-  type Broker, type CloseOptions, type Consumer, type Delivery, type DeliverySink, type PublishOptions, type PublishRequest, type ReplyAddress, type SubscribeRequest,
+  type Broker,
+  type CloseOptions,
+  type Consumer,
+  type Delivery,
+  type DeliverySink,
+  type PublishOptions,
+  type PublishRequest,
+  type ReplyAddress,
+  type SubscribeRequest,
 } from '../broker';
 import { reservedNameRefusal } from '../reserved-names';
 import { isExclusiveQueueRequest, resolveDurableTopic } from '../subscription-flags';
@@ -160,7 +168,8 @@ export class RabbitMqBroker implements Broker {
 
   constructor(options: RabbitMqBrokerOptions) {
     const poolSize = options.poolSize ?? DEFAULT_CONFIG.brokerPoolSize;
-    if (!Number.isInteger(poolSize) || poolSize < 1) throw relayError(Errors.INVALID_CONFIG, `broker pool size must be a whole number ≥ 1, got ${poolSize}`);
+    if (!Number.isInteger(poolSize) || poolSize < 1)
+      throw relayError(Errors.INVALID_CONFIG, `broker pool size must be a whole number ≥ 1, got ${poolSize}`);
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_CONFIG.brokerHeartbeatMs;
     if (!(heartbeatMs >= 0)) throw relayError(Errors.INVALID_CONFIG, `broker heart-beat must be ≥ 0, got ${heartbeatMs}`);
     const backoff = options.reconnect ?? DEFAULT_BACKOFF;
@@ -175,7 +184,8 @@ export class RabbitMqBroker implements Broker {
     this.readySignal = new ReadySignal(this.logger);
     this.metrics = options.metrics;
     const maxExclusive = options.maxExclusiveConnections ?? DEFAULT_CONFIG.brokerExclusiveConnections;
-    if (!Number.isInteger(maxExclusive) || maxExclusive < 0) throw relayError(Errors.INVALID_CONFIG, `most exclusive-queue connections must be a whole number ≥ 0, got ${maxExclusive}`);
+    if (!Number.isInteger(maxExclusive) || maxExclusive < 0)
+      throw relayError(Errors.INVALID_CONFIG, `most exclusive-queue connections must be a whole number ≥ 0, got ${maxExclusive}`);
     // One instance id for the engine's lifetime, restarts included.
     const instanceId = options.routes?.instanceId ?? randomBytes(6).toString('hex');
     this.assemble = () => this.build(options, endpoints, heartbeatMs, backoff, maxExclusive, instanceId);
@@ -185,16 +195,30 @@ export class RabbitMqBroker implements Broker {
   /** Builds a fresh set of connections (see {@link start}). */
   private readonly assemble: () => void;
 
-  private build(options: RabbitMqBrokerOptions, endpoints: readonly BrokerEndpoint[], heartbeatMs: number, backoff: BackoffOptions, maxExclusive: number, instanceId: string): void {
+  private build(
+    options: RabbitMqBrokerOptions,
+    endpoints: readonly BrokerEndpoint[],
+    heartbeatMs: number,
+    backoff: BackoffOptions,
+    maxExclusive: number,
+    instanceId: string,
+  ): void {
     const poolSize = this.poolSize;
     const connectionOptions = { endpoints, heartbeatMs, connectTimeoutMs: options.connectTimeoutMs ?? 5000 };
     const events = {
       onUp: (slot: ConnectionSlot) => this.slotUp(slot),
-      onDown: (slot: ConnectionSlot, orphans: SlotSubscription[], reason: RelayError) => this.slotDown(slot, orphans as BrokerSubscription[], reason),
+      onDown: (slot: ConnectionSlot, orphans: SlotSubscription[], reason: RelayError) =>
+        this.slotDown(slot, orphans as BrokerSubscription[], reason),
     };
     this.slots = Array.from({ length: poolSize }, (_, i) => new ConnectionSlot(i, connectionOptions, backoff, events, this.logger));
     // Its first node follows the pool's: with fewer nodes than connections, the least used one.
-    this.probes = new ProbeConnection({ connection: connectionOptions, firstNode: poolSize, timeoutMs: connectionOptions.connectTimeoutMs, maxQueued: 1000, logger: this.logger });
+    this.probes = new ProbeConnection({
+      connection: connectionOptions,
+      firstNode: poolSize,
+      timeoutMs: connectionOptions.connectTimeoutMs,
+      maxQueued: 1000,
+      logger: this.logger,
+    });
     this.guard = new DestinationGuard(this.probes, options.verification);
     const historyOptions = options.history;
     if (historyOptions !== undefined && historyOptions.windowMs > 0) {
@@ -202,24 +226,27 @@ export class RabbitMqBroker implements Broker {
       this.history = this.streamHistory;
     }
     const routeOptions = options.routes ?? {};
-    this.amqpLink = new AmqpLink({
-      endpoints: routeOptions.endpoints ?? deriveAmqpEndpoints(endpoints),
-      heartbeatMs,
-      connectTimeoutMs: connectionOptions.connectTimeoutMs,
-      backoff,
-      logger: this.logger,
-    }, {
-      up: (session) => {
-        if (this.amqpLinkUps++ > 0) this.metrics?.brokerReconnects.inc({ link: 'amqp' });
-        // The history's streams are declared beside the routes; they do not hold up readiness.
-        this.streamHistory?.linkUp(session);
-        return this.routes.linkUp(session);
+    this.amqpLink = new AmqpLink(
+      {
+        endpoints: routeOptions.endpoints ?? deriveAmqpEndpoints(endpoints),
+        heartbeatMs,
+        connectTimeoutMs: connectionOptions.connectTimeoutMs,
+        backoff,
+        logger: this.logger,
       },
-      down: () => {
-        this.streamHistory?.linkDown();
-        this.routes.linkDown();
+      {
+        up: (session) => {
+          if (this.amqpLinkUps++ > 0) this.metrics?.brokerReconnects.inc({ link: 'amqp' });
+          // The history's streams are declared beside the routes; they do not hold up readiness.
+          this.streamHistory?.linkUp(session);
+          return this.routes.linkUp(session);
+        },
+        down: () => {
+          this.streamHistory?.linkDown();
+          this.routes.linkDown();
+        },
       },
-    });
+    );
     this.routes = new InstanceRoutes({
       link: this.amqpLink,
       instanceId,
@@ -232,19 +259,27 @@ export class RabbitMqBroker implements Broker {
     this.exclusive = new ExclusiveConnections({ connection: connectionOptions, maxConnections: maxExclusive, logger: this.logger });
   }
 
-  get ready(): boolean { return this.isReady; }
+  get ready(): boolean {
+    return this.isReady;
+  }
 
   /** Name of this instance's route queue on RabbitMQ (undefined until the AMQP link first came up). */
-  get routeQueue(): string | undefined { return this.routes.queue; }
+  get routeQueue(): string | undefined {
+    return this.routes.queue;
+  }
 
   /** Open connections right now (at most the pool size). */
-  get openConnections(): number { return this.slots.filter((s) => s.up).length; }
+  get openConnections(): number {
+    return this.slots.filter((s) => s.up).length;
+  }
 
   /**
    * Pooled connections opened since start, reconnects included: more than the pool size means a
    * connection dropped (and subscriptions on it missed topic messages while it was down).
    */
-  get connectionsOpened(): number { return this.slots.reduce((sum, s) => sum + s.opened, 0); }
+  get connectionsOpened(): number {
+    return this.slots.reduce((sum, s) => sum + s.opened, 0);
+  }
 
   /**
    * Opens the pool. Resolves once every connection made its first attempt, so `ready` is already
@@ -324,7 +359,12 @@ export class RabbitMqBroker implements Broker {
       // A reply queue is not retried on another connection under the same name (see the file comment).
       subscription.firstAttach = this.attachFirst(subscription, replyQueue ? 1 : SUBSCRIBE_ATTEMPTS);
     }
-    const consumer = new RabbitConsumer({ release: (c, options) => this.release(subscription, c, options) }, sink, request.ack, this.logger);
+    const consumer = new RabbitConsumer(
+      { release: (c, options) => this.release(subscription, c, options) },
+      sink,
+      request.ack,
+      this.logger,
+    );
     // Joined before RabbitMQ confirms, so a shared subscription is never ended under a waiting joiner.
     subscription.consumers.add(consumer);
     // A new broker subscription's first messages may come before its RECEIPT (queues: they must
@@ -471,8 +511,14 @@ export class RabbitMqBroker implements Broker {
   /** Confirmed, not reply queues (never restored: see the file comment), not attached, still wanted. */
   private restorable(subscription: BrokerSubscription): boolean {
     // Unconfirmed ones are still in attachFirst, which retries (or fails) them itself.
-    return this.state === 'started' && !this.replyQueues.has(subscription) && !subscription.ended && !subscription.attached
-      && subscription.confirmed && this.live.has(subscription);
+    return (
+      this.state === 'started' &&
+      !this.replyQueues.has(subscription) &&
+      !subscription.ended &&
+      !subscription.attached &&
+      subscription.confirmed &&
+      this.live.has(subscription)
+    );
   }
 
   private attachOrphan(subscription: BrokerSubscription, slot: ConnectionSlot): Promise<void> {
@@ -518,7 +564,11 @@ export class RabbitMqBroker implements Broker {
     this.forget(subscription);
     const removal = unsubscribeHeaders(subscription.request, options);
     return subscription.end(removal).then((said) => {
-      if (!said && removal) this.logger.warn({ destination: subscription.request.destination }, 'a durable subscription ended while its connection was down; its queue stays');
+      if (!said && removal)
+        this.logger.warn(
+          { destination: subscription.request.destination },
+          'a durable subscription ended while its connection was down; its queue stays',
+        );
     });
   }
 
@@ -564,7 +614,14 @@ export class RabbitMqBroker implements Broker {
       // RabbitMQ deletes an exclusive queue with its connection; confirmed ones only (attachFirst
       // reports the others to their caller).
       if (this.replyQueues.has(subscription)) {
-        if (subscription.confirmed) this.cancelled(subscription, relayError(Errors.BROKER_UNAVAILABLE, `the broker connection of reply address ${subscription.request.destination} dropped (${reason.message})`));
+        if (subscription.confirmed)
+          this.cancelled(
+            subscription,
+            relayError(
+              Errors.BROKER_UNAVAILABLE,
+              `the broker connection of reply address ${subscription.request.destination} dropped (${reason.message})`,
+            ),
+          );
       } else {
         restorable.push(subscription);
       }
@@ -615,7 +672,11 @@ export class RabbitMqBroker implements Broker {
     if (ready === this.isReady) return;
     this.isReady = ready;
     // Not ready because we stopped is no news about RabbitMQ.
-    const news = ready ? 'RabbitMQ is reachable' : this.state === 'stopped' ? 'RabbitMQ connections closed (stopping)' : 'RabbitMQ is unreachable';
+    const news = ready
+      ? 'RabbitMQ is reachable'
+      : this.state === 'stopped'
+        ? 'RabbitMQ connections closed (stopping)'
+        : 'RabbitMQ is unreachable';
     this.readySignal.changed(ready, news);
   }
 }

@@ -36,14 +36,16 @@ export type Assessment =
   | { readonly verdict: 'safe' }
   | { readonly verdict: 'refuse'; readonly error: RelayError }
   | {
-    readonly verdict: 'probe'; readonly key: string; readonly target: ProbeTarget;
-    /**
-     * SEND to `/queue/<name>` only: where the message goes instead when the probe finds the queue
-     * exclusive to another connection (RESOURCE_LOCKED): `/amq/queue/<name>`, which publishes
-     * through the default exchange without declaring, as any connection may.
-     */
-    readonly lockedVia?: string;
-  };
+      readonly verdict: 'probe';
+      readonly key: string;
+      readonly target: ProbeTarget;
+      /**
+       * SEND to `/queue/<name>` only: where the message goes instead when the probe finds the queue
+       * exclusive to another connection (RESOURCE_LOCKED): `/amq/queue/<name>`, which publishes
+       * through the default exchange without declaring, as any connection may.
+       */
+      readonly lockedVia?: string;
+    };
 
 const SAFE: Assessment = Object.freeze({ verdict: 'safe' });
 
@@ -59,10 +61,23 @@ const FLAG_HEADERS = new Set(['durable', 'persistent', 'auto-delete', 'exclusive
  * `/queue/` they change the declaration; every other `x-*` SEND header is an application header.
  */
 export const QUEUE_ARGUMENT_HEADERS: ReadonlySet<string> = new Set([
-  'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-expires', 'x-max-length', 'x-max-length-bytes',
-  'x-max-priority', 'x-message-ttl', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-queue-master-locator',
-  'x-single-active-consumer', 'x-max-age', 'x-stream-max-segment-size-bytes', 'x-initial-cluster-size',
-  'x-delivery-limit', 'x-queue-version',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-expires',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-priority',
+  'x-message-ttl',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-type',
+  'x-queue-master-locator',
+  'x-single-active-consumer',
+  'x-max-age',
+  'x-stream-max-segment-size-bytes',
+  'x-initial-cluster-size',
+  'x-delivery-limit',
+  'x-queue-version',
 ]);
 
 /**
@@ -76,8 +91,11 @@ export const QUEUE_ARGUMENT_HEADERS: ReadonlySet<string> = new Set([
  */
 export function dependsOnBrokerState(request: SubscribeRequest, cluster = false): boolean {
   const parsed = parseDestination(request.destination);
-  return parsed.kind === 'amq-queue' || (parsed.kind === 'exchange' && !BUILTIN_EXCHANGES.has(parsed.exchange))
-    || (cluster && parsed.kind === 'queue');
+  return (
+    parsed.kind === 'amq-queue' ||
+    (parsed.kind === 'exchange' && !BUILTIN_EXCHANGES.has(parsed.exchange)) ||
+    (cluster && parsed.kind === 'queue')
+  );
 }
 
 /** Decides how a SUBSCRIBE reaches RabbitMQ (see the module comment). */
@@ -108,12 +126,18 @@ export function assessSubscribe(request: SubscribeRequest): Assessment {
     const exclusive = exclusiveQueue(destination, headers);
     if (exclusive) return exclusive;
   }
-  if ((parsed.kind === 'topic' || parsed.kind === 'exchange') && headers['x-queue-name'] === undefined
-    && (stompBoolean(headers.durable) === true || stompBoolean(headers.persistent) === true)) {
+  if (
+    (parsed.kind === 'topic' || parsed.kind === 'exchange') &&
+    headers['x-queue-name'] === undefined &&
+    (stompBoolean(headers.durable) === true || stompBoolean(headers.persistent) === true)
+  ) {
     // RabbitMQ names a durable subscription's queue after the destination and the subscription id,
     // and the engine's ids change with every reconnect and restart: each one would leave a durable
     // queue behind that fills up forever. A client that wants one names it (then it is its own).
-    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:true and no x-queue-name (name the durable queue with x-queue-name, or subscribe without durable)`);
+    return refuse(
+      Errors.DESTINATION_NOT_ALLOWED,
+      `${destination} with durable:true and no x-queue-name (name the durable queue with x-queue-name, or subscribe without durable)`,
+    );
   }
   const publicExchange = parsed.kind === 'topic' || (parsed.kind === 'exchange' && BUILTIN_EXCHANGES.has(parsed.exchange));
   // A topic subscription gets a fresh, server-named queue: with no name or arguments from the
@@ -143,10 +167,18 @@ function streamConsumerRefusal(request: SubscribeRequest, parsed: ParsedDestinat
     return refuse(Errors.INVALID_HEADER, 'x-stream-offset', `${offset} (first, last, next, offset=<n> or timestamp=<unix seconds>)`);
   }
   if (request.ack === 'auto') {
-    return refuse(Errors.INVALID_HEADER, 'ack', `auto (${request.destination} is a stream, which takes only ack:client or ack:client-individual)`);
+    return refuse(
+      Errors.INVALID_HEADER,
+      'ack',
+      `auto (${request.destination} is a stream, which takes only ack:client or ack:client-individual)`,
+    );
   }
   if (prefetch === 0) {
-    return refuse(Errors.INVALID_HEADER, 'prefetch-count', `${headers['prefetch-count'] ?? '(none)'} (${request.destination} is a stream: its consumers need a prefetch-count of 1 or more)`);
+    return refuse(
+      Errors.INVALID_HEADER,
+      'prefetch-count',
+      `${headers['prefetch-count'] ?? '(none)'} (${request.destination} is a stream: its consumers need a prefetch-count of 1 or more)`,
+    );
   }
   return undefined;
 }
@@ -173,7 +205,8 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
   const priority = headers.priority;
   if (priority !== undefined && !isWholeNumber(priority, 255)) return refuse(Errors.INVALID_HEADER, 'priority', priority);
   const expiration = headers.expiration;
-  if (expiration !== undefined && !isWholeNumber(expiration, Number.MAX_SAFE_INTEGER)) return refuse(Errors.INVALID_HEADER, 'expiration', expiration);
+  if (expiration !== undefined && !isWholeNumber(expiration, Number.MAX_SAFE_INTEGER))
+    return refuse(Errors.INVALID_HEADER, 'expiration', expiration);
   switch (parsed.kind) {
     case 'exchange': {
       return BUILTIN_EXCHANGES.has(parsed.exchange) ? SAFE : exchangeProbe(parsed.exchange);
@@ -184,7 +217,9 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
       if (exclusive) return exclusive;
       const declaration = queueDeclarationHeaders(headers);
       return {
-        verdict: 'probe', key: `SUBSCRIBE\n${destination}${headerSignature(declaration)}`, target: { destination, headers: declaration },
+        verdict: 'probe',
+        key: `SUBSCRIBE\n${destination}${headerSignature(declaration)}`,
+        target: { destination, headers: declaration },
         lockedVia: `${AMQ_QUEUE_PREFIX}${parsed.name}`,
       };
     }
@@ -214,9 +249,15 @@ export function queueDeclarationHeaders(headers: StompHeaders): StompHeaders {
 function exclusiveQueue(destination: string, headers: StompHeaders): Assessment | undefined {
   if (!isExclusiveQueueRequest(destination, headers)) return undefined;
   if (stompBoolean(headers.exclusive) === true) {
-    return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`);
+    return refuse(
+      Errors.DESTINATION_NOT_ALLOWED,
+      `${destination} with exclusive:true (an exclusive queue belongs to one broker connection, and the relay shares its connections)`,
+    );
   }
-  return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} with durable:false or persistent:false (RabbitMQ makes that queue exclusive to one broker connection, and the relay shares its connections; add exclusive:false for a shared non-durable queue)`);
+  return refuse(
+    Errors.DESTINATION_NOT_ALLOWED,
+    `${destination} with durable:false or persistent:false (RabbitMQ makes that queue exclusive to one broker connection, and the relay shares its connections; add exclusive:false for a shared non-durable queue)`,
+  );
 }
 
 /** `\nname:value` per header, sorted by name: equal for requests that declare the same things. */
@@ -229,11 +270,18 @@ export function headerSignature(headers: StompHeaders): string {
 function refuseDestination(parsed: ParsedDestination, destination: string, command: 'SUBSCRIBE' | 'SEND'): Assessment | undefined {
   switch (parsed.kind) {
     case 'unknown':
-      return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (RabbitMQ knows /topic/, /queue/, /amq/queue/, /exchange/ and /reply-queue/)`);
+      return refuse(
+        Errors.DESTINATION_NOT_ALLOWED,
+        `${destination} (RabbitMQ knows /topic/, /queue/, /amq/queue/, /exchange/ and /reply-queue/)`,
+      );
     case 'temp-queue':
-      return refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (a temporary queue is no destination: name it in a SEND's reply-to, and replies arrive by themselves)`);
+      return refuse(
+        Errors.DESTINATION_NOT_ALLOWED,
+        `${destination} (a temporary queue is no destination: name it in a SEND's reply-to, and replies arrive by themselves)`,
+      );
     case 'reply-queue':
-      return command === 'SEND' && parsed.name.length > 0 ? undefined
+      return command === 'SEND' && parsed.name.length > 0
+        ? undefined
         : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (reply queues can only be sent to)`);
     case 'exchange':
       return parsed.exchange.length > 0 ? undefined : refuse(Errors.DESTINATION_NOT_ALLOWED, `${destination} (no exchange name)`);
@@ -244,7 +292,10 @@ function refuseDestination(parsed: ParsedDestination, destination: string, comma
 
 /** Only the exchange's existence matters: one probe serves every routing key, SEND and SUBSCRIBE. */
 function exchangeProbe(exchange: string): Assessment {
-  const target: ProbeTarget = { destination: `${EXCHANGE_PREFIX}${exchange}/stomp-relay.probe`, headers: Object.create(null) as StompHeaders };
+  const target: ProbeTarget = {
+    destination: `${EXCHANGE_PREFIX}${exchange}/stomp-relay.probe`,
+    headers: Object.create(null) as StompHeaders,
+  };
   return { verdict: 'probe', key: `EXCHANGE\n${exchange}`, target };
 }
 

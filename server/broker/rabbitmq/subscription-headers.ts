@@ -15,7 +15,14 @@ const ENGINE_SEND_HEADERS = new Set(['destination', 'receipt', 'content-length',
  * own). RabbitMQ also copies a SEND's `receipt` and `content-length` into the message's AMQP
  * headers table, so the AMQP side (amqp/amqp-message.ts) drops the same names.
  */
-export const CONNECTION_MESSAGE_HEADERS: ReadonlySet<string> = new Set(['subscription', 'message-id', 'ack', 'content-length', 'destination', 'receipt']);
+export const CONNECTION_MESSAGE_HEADERS: ReadonlySet<string> = new Set([
+  'subscription',
+  'message-id',
+  'ack',
+  'content-length',
+  'destination',
+  'receipt',
+]);
 
 /** Flags are read the same way by both engines (subscription-flags.ts). */
 export { stompBoolean };
@@ -30,7 +37,9 @@ export function shareKey(request: SubscribeRequest): string | undefined {
   if (request.ack !== 'auto') return undefined;
   if (!destination.startsWith('/topic/') && !destination.startsWith('/exchange/')) return undefined;
   if (stompBoolean(request.headers.durable) === true || stompBoolean(request.headers.persistent) === true) return undefined;
-  const names = Object.keys(request.headers).filter((k) => !ENGINE_SUBSCRIBE_HEADERS.has(k)).sort();
+  const names = Object.keys(request.headers)
+    .filter((k) => !ENGINE_SUBSCRIBE_HEADERS.has(k))
+    .sort();
   let key = destination;
   for (const name of names) key += `\n${name}:${request.headers[name]}`;
   return key;

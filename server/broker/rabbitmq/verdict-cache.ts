@@ -34,7 +34,9 @@ export class VerdictCache {
     this.now = options.now ?? Date.now;
   }
 
-  get size(): number { return this.entries.size; }
+  get size(): number {
+    return this.entries.size;
+  }
 
   /** The remembered verdict for `key`, or undefined if none or expired. */
   get(key: string): Verdict | undefined {

@@ -49,13 +49,21 @@ export class AmqpLink {
   private current: AmqpSession | undefined;
   private connecting = false;
   private next = 0;
-  private readonly retry = new RetryLoop(() => void this.connect(), (failures) => backoffDelay(failures, this.options.backoff));
+  private readonly retry = new RetryLoop(
+    () => void this.connect(),
+    (failures) => backoffDelay(failures, this.options.backoff),
+  );
 
-  constructor(private readonly options: AmqpLinkOptions, private readonly events: AmqpLinkEvents) {
+  constructor(
+    private readonly options: AmqpLinkOptions,
+    private readonly events: AmqpLinkEvents,
+  ) {
     if (options.endpoints.length === 0) throw relayError(Errors.INVALID_CONFIG, 'AMQP needs at least one endpoint');
   }
 
-  get session(): AmqpSession | undefined { return this.current; }
+  get session(): AmqpSession | undefined {
+    return this.current;
+  }
 
   /** Makes the first attempt (resolves whatever its outcome) and keeps retrying in the background. */
   start(): Promise<void> {
@@ -82,7 +90,9 @@ export class AmqpLink {
     session.connection.close().catch(() => undefined);
   }
 
-  private get logger(): Logger { return this.options.logger; }
+  private get logger(): Logger {
+    return this.options.logger;
+  }
 
   private async connect(): Promise<void> {
     if (this.retry.stopped || this.connecting || this.current) return;
@@ -91,15 +101,18 @@ export class AmqpLink {
     const where = `${endpoint.host}:${endpoint.port}`;
     let connection: amqp.ChannelModel | undefined;
     try {
-      connection = await amqp.connect({
-        protocol: 'amqp',
-        hostname: endpoint.host,
-        port: endpoint.port,
-        username: endpoint.username,
-        password: endpoint.password,
-        vhost: endpoint.vhost,
-        heartbeat: Math.ceil(this.options.heartbeatMs / 1000),
-      }, { timeout: this.options.connectTimeoutMs, noDelay: true });
+      connection = await amqp.connect(
+        {
+          protocol: 'amqp',
+          hostname: endpoint.host,
+          port: endpoint.port,
+          username: endpoint.username,
+          password: endpoint.password,
+          vhost: endpoint.vhost,
+          heartbeat: Math.ceil(this.options.heartbeatMs / 1000),
+        },
+        { timeout: this.options.connectTimeoutMs, noDelay: true },
+      );
       const channel = await connection.createChannel();
       const confirms = await connection.createConfirmChannel();
       if (this.retry.stopped) {
@@ -140,12 +153,14 @@ export class AmqpLink {
       // the first failure of a series and every tenth after, at debug in between (an outage retries
       // every few seconds).
       const level = this.retry.failures % 10 === 0 ? 'warn' : 'debug';
-      this.logger[level]({ endpoint: where, reason: message, attempt: this.retry.failures + 1 }, 'AMQP connection attempt failed (BROKER_AMQP_URL)');
+      this.logger[level](
+        { endpoint: where, reason: message, attempt: this.retry.failures + 1 },
+        'AMQP connection attempt failed (BROKER_AMQP_URL)',
+      );
       this.next++;
       this.retry.later();
     } finally {
       this.connecting = false;
     }
   }
-
 }

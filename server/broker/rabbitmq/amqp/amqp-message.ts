@@ -19,7 +19,15 @@ import { CONNECTION_MESSAGE_HEADERS } from '../subscription-headers';
 
 /** STOMP headers that are AMQP properties; the rest go into the headers table. */
 const PROPERTY_HEADERS: ReadonlySet<string> = new Set([
-  'content-type', 'content-encoding', 'persistent', 'priority', 'correlation-id', 'reply-to', 'expiration', 'amqp-message-id', 'destination',
+  'content-type',
+  'content-encoding',
+  'persistent',
+  'priority',
+  'correlation-id',
+  'reply-to',
+  'expiration',
+  'amqp-message-id',
+  'destination',
 ]);
 
 /** Publish options for a message with these STOMP headers (`extra` merged into the headers table). */
@@ -46,8 +54,15 @@ export function publishOptions(headers: StompHeaders, extra?: Record<string, str
 export interface AmqpDelivery {
   fields: { exchange: string; routingKey: string };
   properties: {
-    contentType?: unknown; contentEncoding?: unknown; headers?: Record<string, unknown>; deliveryMode?: unknown;
-    priority?: unknown; correlationId?: unknown; replyTo?: unknown; expiration?: unknown; messageId?: unknown;
+    contentType?: unknown;
+    contentEncoding?: unknown;
+    headers?: Record<string, unknown>;
+    deliveryMode?: unknown;
+    priority?: unknown;
+    correlationId?: unknown;
+    replyTo?: unknown;
+    expiration?: unknown;
+    messageId?: unknown;
   };
 }
 
@@ -89,7 +104,10 @@ function escapeName(name: string): string {
   let plain = true;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c === 0x2f || c === 0x25 || c < 32 || c > 127) { plain = false; break; }
+    if (c === 0x2f || c === 0x25 || c < 32 || c > 127) {
+      plain = false;
+      break;
+    }
   }
   if (plain) return name;
   let out = '';
@@ -103,4 +121,3 @@ function escapeName(name: string): string {
 function setString(out: StompHeaders, name: string, value: unknown): void {
   if (typeof value === 'string') out[name] = value;
 }
-

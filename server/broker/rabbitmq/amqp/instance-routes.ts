@@ -82,22 +82,34 @@ class RouteBinding {
   syncingOn: AmqpSession | undefined;
   again = false;
 
-  constructor(readonly exchange: RouteExchange, readonly pattern: string) {
+  constructor(
+    readonly exchange: RouteExchange,
+    readonly pattern: string,
+  ) {
     this.wildcard = exchange === 'amq.topic' && isWildcardPattern(pattern);
   }
 
-  get wanted(): boolean { return this.consumers.size > 0; }
+  get wanted(): boolean {
+    return this.consumers.size > 0;
+  }
 }
 
 class RoutedConsumer implements Consumer {
   active = false;
   private closed = false;
 
-  constructor(readonly sink: DeliverySink, private readonly leave: (c: RoutedConsumer) => Promise<void>) {}
+  constructor(
+    readonly sink: DeliverySink,
+    private readonly leave: (c: RoutedConsumer) => Promise<void>,
+  ) {}
 
   // Route subscriptions are auto-ack: nothing to settle.
-  ack(): boolean { return false; }
-  nack(): boolean { return false; }
+  ack(): boolean {
+    return false;
+  }
+  nack(): boolean {
+    return false;
+  }
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -129,10 +141,14 @@ export class InstanceRoutes {
   constructor(private readonly options: InstanceRoutesOptions) {}
 
   /** True while the route queue is consumed and every wanted binding is in place. */
-  get ready(): boolean { return this.isReady; }
+  get ready(): boolean {
+    return this.isReady;
+  }
 
   /** The current route queue's name (for tests and metrics). */
-  get queue(): string | undefined { return this.queueName; }
+  get queue(): string | undefined {
+    return this.queueName;
+  }
 
   /** Local bindings currently wanted. */
   get bindingCount(): number {
@@ -161,7 +177,7 @@ export class InstanceRoutes {
       if (typeof id === 'string') this.returned.add(id);
     });
     try {
-      const existing = this.queueName !== undefined && await this.queueExists(session, this.queueName);
+      const existing = this.queueName !== undefined && (await this.queueExists(session, this.queueName));
       if (!existing) {
         // First start, or the queue is gone (expired, or its node died): a new one, every route again.
         // Instance ids are words without spaces; cut so the name stays within AMQP's 255 bytes.
@@ -178,18 +194,25 @@ export class InstanceRoutes {
       const queue = this.queueName;
       if (this.session !== session || queue === undefined) return;
       await session.channel.prefetch(this.options.prefetch);
-      await session.channel.consume(queue, (msg) => {
-        if (msg !== null) {
-          this.onDelivery(session, msg);
-        } else if (this.session === session) {
-          // RabbitMQ cancelled the consumer: the queue was deleted, or its cluster node went down.
-          // Starting over finds it gone and declares a new one with every route bound again.
-          this.options.link.reset('the broker cancelled the route queue consumer');
-        }
-      }, { noAck: false });
+      await session.channel.consume(
+        queue,
+        (msg) => {
+          if (msg !== null) {
+            this.onDelivery(session, msg);
+          } else if (this.session === session) {
+            // RabbitMQ cancelled the consumer: the queue was deleted, or its cluster node went down.
+            // Starting over finds it gone and declares a new one with every route bound again.
+            this.options.link.reset('the broker cancelled the route queue consumer');
+          }
+        },
+        { noAck: false },
+      );
       await this.restoreAll(session);
       if (this.session === session) {
-        this.options.logger.info({ queue: this.queueName, bindings: this.bindingCount, restored: !existing }, 'user and topic routes ready');
+        this.options.logger.info(
+          { queue: this.queueName, bindings: this.bindingCount, restored: !existing },
+          'user and topic routes ready',
+        );
         this.setReady(true);
       }
     } catch (err) {
@@ -213,7 +236,8 @@ export class InstanceRoutes {
    * once the binding is in place and the join fence has passed (see the file comment).
    */
   async subscribe(exchange: RouteExchange, pattern: string, sink: DeliverySink): Promise<Consumer> {
-    if (!this.isReady || this.session === undefined) throw relayError(Errors.BROKER_UNAVAILABLE, 'routes to RabbitMQ are being restored; retrying');
+    if (!this.isReady || this.session === undefined)
+      throw relayError(Errors.BROKER_UNAVAILABLE, 'routes to RabbitMQ are being restored; retrying');
     const id = `${exchange}\n${pattern}`;
     let binding = this.bindings.get(id);
     if (binding === undefined) {
@@ -227,7 +251,8 @@ export class InstanceRoutes {
     try {
       const session = this.session;
       await this.sync(target, session);
-      if (target.state !== 'bound' || this.session !== session) throw relayError(Errors.BROKER_UNAVAILABLE, 'the AMQP connection dropped while subscribing');
+      if (target.state !== 'bound' || this.session !== session)
+        throw relayError(Errors.BROKER_UNAVAILABLE, 'the AMQP connection dropped while subscribing');
       await this.fence();
     } catch (err) {
       target.consumers.delete(consumer);
@@ -254,9 +279,11 @@ export class InstanceRoutes {
         session.confirms.publish(exchange, routingKey, body, options, (err) => {
           if (err) {
             this.returned.delete(id);
-            reject(this.session === session
-              ? relayError(Errors.BROKER_ERROR, 'RabbitMQ refused the message (nack)')
-              : relayError(Errors.BROKER_UNAVAILABLE, 'the AMQP connection dropped before RabbitMQ confirmed the message'));
+            reject(
+              this.session === session
+                ? relayError(Errors.BROKER_ERROR, 'RabbitMQ refused the message (nack)')
+                : relayError(Errors.BROKER_UNAVAILABLE, 'the AMQP connection dropped before RabbitMQ confirmed the message'),
+            );
             return;
           }
           resolve(!this.returned.delete(id));
@@ -408,7 +435,10 @@ export class InstanceRoutes {
   private fence(): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, FENCE_TIMEOUT_MS);
-      this.fenceWaiters.push(() => { clearTimeout(timer); resolve(); });
+      this.fenceWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
       if (this.fenceScheduled) return;
       this.fenceScheduled = true;
       // Joiners of this turn share one marker.
@@ -451,4 +481,3 @@ export class InstanceRoutes {
 }
 
 const EMPTY = Buffer.alloc(0);
-

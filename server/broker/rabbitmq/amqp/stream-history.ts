@@ -177,11 +177,16 @@ export class StreamHistory implements MessageHistory {
 
   async record(destination: string, message: RecordedMessage): Promise<string> {
     const session = this.session;
-    if (session === undefined || this.stopped) throw relayError(Errors.BROKER_UNAVAILABLE, 'no AMQP connection to RabbitMQ for the history; retrying');
-    if (!(await this.usable(session))) throw relayError(Errors.BROKER_UNAVAILABLE, 'the history streams could not be declared (see the log)');
+    if (session === undefined || this.stopped)
+      throw relayError(Errors.BROKER_UNAVAILABLE, 'no AMQP connection to RabbitMQ for the history; retrying');
+    if (!(await this.usable(session)))
+      throw relayError(Errors.BROKER_UNAVAILABLE, 'the history streams could not be declared (see the log)');
     const partition = partitionOf(destination, this.partitionCount);
     const token = this.issuer.next(partition, Date.now());
-    await this.publish(session, partition, message.headers, message.body, { [HISTORY_DESTINATION_HEADER]: destination, [HISTORY_TOKEN_HEADER]: token });
+    await this.publish(session, partition, message.headers, message.body, {
+      [HISTORY_DESTINATION_HEADER]: destination,
+      [HISTORY_TOKEN_HEADER]: token,
+    });
     this.options.metrics?.historyRecords.inc();
     return token;
   }
@@ -290,7 +295,13 @@ export class StreamHistory implements MessageHistory {
    * covers `start` (a fence and a pass over what it read), else with a new one from `start`.
    */
   private async readUpTo(
-    session: AmqpSession, partition: number, state: Partition, start: number, fence: string, requests: ScanRequest[], deadline: number,
+    session: AmqpSession,
+    partition: number,
+    state: Partition,
+    start: number,
+    fence: string,
+    requests: ScanRequest[],
+    deadline: number,
   ): Promise<boolean> {
     const stream = StreamHistory.streamName(partition);
     let entry = state.reader;
@@ -374,10 +385,13 @@ export class StreamHistory implements MessageHistory {
         clearTimeout(timer);
         resolve(this.stopped ? undefined : this.session);
       };
-      const timer = setTimeout(() => {
-        this.linkWaiters = this.linkWaiters.filter((w) => w !== wake);
-        resolve(undefined);
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          this.linkWaiters = this.linkWaiters.filter((w) => w !== wake);
+          resolve(undefined);
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       this.linkWaiters.push(wake);
     });
   }
@@ -385,7 +399,13 @@ export class StreamHistory implements MessageHistory {
   // --- streams ---
 
   /** Publishes to partition `p`'s stream (mandatory, confirmed). */
-  private publish(session: AmqpSession, partition: number, headers: StompHeaders, body: Buffer, extra: Record<string, string>): Promise<void> {
+  private publish(
+    session: AmqpSession,
+    partition: number,
+    headers: StompHeaders,
+    body: Buffer,
+    extra: Record<string, string>,
+  ): Promise<void> {
     const token = extra[HISTORY_TOKEN_HEADER];
     const options = publishOptions(headers, extra);
     options.mandatory = true;
@@ -395,11 +415,15 @@ export class StreamHistory implements MessageHistory {
           if (this.returned.delete(token)) {
             // No such stream (deleted by hand?): declared again for the next record.
             if (this.declaration?.session === session) this.declaration = undefined;
-            reject(relayError(Errors.BROKER_UNAVAILABLE, `history stream ${StreamHistory.streamName(partition)} is missing; declaring it again`));
+            reject(
+              relayError(Errors.BROKER_UNAVAILABLE, `history stream ${StreamHistory.streamName(partition)} is missing; declaring it again`),
+            );
           } else if (err) {
-            reject(this.session === session
-              ? relayError(Errors.BROKER_ERROR, 'RabbitMQ refused the history record (nack)')
-              : relayError(Errors.BROKER_UNAVAILABLE, 'the AMQP connection dropped before RabbitMQ confirmed the history record'));
+            reject(
+              this.session === session
+                ? relayError(Errors.BROKER_ERROR, 'RabbitMQ refused the history record (nack)')
+                : relayError(Errors.BROKER_UNAVAILABLE, 'the AMQP connection dropped before RabbitMQ confirmed the history record'),
+            );
           } else {
             resolve();
           }
@@ -414,7 +438,7 @@ export class StreamHistory implements MessageHistory {
   private usable(session: AmqpSession): Promise<boolean> {
     const current = this.declaration;
     if (current === undefined || current.session !== session) return this.declare(session);
-    return current.usable.then((ok) => ok || Date.now() - current.at < REDECLARE_AFTER_MS ? ok : this.declare(session));
+    return current.usable.then((ok) => (ok || Date.now() - current.at < REDECLARE_AFTER_MS ? ok : this.declare(session)));
   }
 
   /**
@@ -427,7 +451,9 @@ export class StreamHistory implements MessageHistory {
     const attempt = async (): Promise<boolean> => {
       for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
         const last = Date.now() + delay >= until;
-        const results = await Promise.all(Array.from({ length: this.partitionCount }, (_, p) => this.declareStream(session, StreamHistory.streamName(p), last)));
+        const results = await Promise.all(
+          Array.from({ length: this.partitionCount }, (_, p) => this.declareStream(session, StreamHistory.streamName(p), last)),
+        );
         if (results.every(Boolean)) return true;
         if (last || this.session !== session || this.stopped) return false;
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -457,24 +483,31 @@ export class StreamHistory implements MessageHistory {
         await channel?.close().catch(() => undefined);
       }
     };
-    const refused = await attempt((channel) => channel.assertQueue(name, {
-      durable: true,
-      arguments: {
-        'x-queue-type': 'stream',
-        'x-max-age': `${Math.ceil((this.windowMs + RETENTION_MARGIN_MS) / 1000)}s`,
-        'x-stream-max-segment-size-bytes': SEGMENT_BYTES,
-      },
-    }));
+    const refused = await attempt((channel) =>
+      channel.assertQueue(name, {
+        durable: true,
+        arguments: {
+          'x-queue-type': 'stream',
+          'x-max-age': `${Math.ceil((this.windowMs + RETENTION_MARGIN_MS) / 1000)}s`,
+          'x-stream-max-segment-size-bytes': SEGMENT_BYTES,
+        },
+      }),
+    );
     if (refused === undefined) return true;
     if (this.session !== session) return false;
     const missing = await attempt((channel) => channel.checkQueue(name));
     if (missing === undefined) {
-      logger.warn({ stream: name, reason: refused.message }, 'history stream exists with other arguments (another RESUME_WINDOW_MS?); using it as it is');
+      logger.warn(
+        { stream: name, reason: refused.message },
+        'history stream exists with other arguments (another RESUME_WINDOW_MS?); using it as it is',
+      );
       return true;
     }
     if (this.session === session && warn) {
-      logger.warn({ stream: name, reason: refused.message },
-        'history stream could not be declared (RabbitMQ 3.9+ with streams is needed): resumes are gaps and user messages cannot be recorded');
+      logger.warn(
+        { stream: name, reason: refused.message },
+        'history stream could not be declared (RabbitMQ 3.9+ with streams is needed): resumes are gaps and user messages cannot be recorded',
+      );
     }
     return false;
   }

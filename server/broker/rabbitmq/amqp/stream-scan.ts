@@ -71,7 +71,11 @@ export class PartitionReader {
   /** True once something was dropped for the bound: the reader no longer covers its start. */
   private trimmed = false;
 
-  private constructor(private readonly channel: Channel, readonly start: number, private readonly options: PartitionReaderOptions) {}
+  private constructor(
+    private readonly channel: Channel,
+    readonly start: number,
+    private readonly options: PartitionReaderOptions,
+  ) {}
 
   /** Opens a reader of `stream` from `start`; rejects when the consumer cannot be set up. */
   static async open(channel: Channel, stream: string, start: number, options: PartitionReaderOptions): Promise<PartitionReader> {
@@ -91,7 +95,9 @@ export class PartitionReader {
     return reader;
   }
 
-  get closed(): boolean { return this.isClosed; }
+  get closed(): boolean {
+    return this.isClosed;
+  }
 
   /** True while it holds everything from its start: it can serve a replay that starts at `start` or later. */
   covers(start: number): boolean {
@@ -133,7 +139,11 @@ export class PartitionReader {
     if (msg === null) return this.close(); // cancelled by the broker (the stream was deleted)
     const read = this.dropped + this.entries.length + 1;
     if (read % ACK_EVERY === 0) {
-      try { this.channel.ack(msg, true); } catch { /* the channel is closing: close() follows */ }
+      try {
+        this.channel.ack(msg, true);
+      } catch {
+        /* the channel is closing: close() follows */
+      }
     }
     this.options.onRead(1);
     const table = msg.properties.headers;
