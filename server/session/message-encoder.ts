@@ -9,13 +9,16 @@
  */
 import type { BrokerMessage } from '../broker/broker';
 import { headersExcept, type StompHeaders, type StompVersion } from '../codec/frame';
-import { createMessageTemplate, type MessageTemplate } from '../codec/serializer';
+import { createMessageTemplate, renderMessage, type MessageTemplate } from '../codec/serializer';
 import { NOT_CARRIED_HEADERS } from './header-policy';
 
 export type CreateTemplate = typeof createMessageTemplate;
 
 export class MessageEncoder {
   private readonly cache = new WeakMap<BrokerMessage, Partial<Record<StompVersion, MessageTemplate>>>();
+
+  /** The last receiver layout each template was rendered for, and the bytes (see {@link renderFor}). */
+  private readonly lastRender = new WeakMap<MessageTemplate, { subscription: string; destination: string; bytes: Buffer }>();
 
   /** `createTemplate` is replaceable so tests can count how often a fan-out encodes. */
   constructor(private readonly createTemplate: CreateTemplate = createMessageTemplate) {}
@@ -33,6 +36,20 @@ export class MessageEncoder {
       byVersion[version] = template;
     }
     return template;
+  }
+
+  /**
+   * The whole MESSAGE for a receiver whose own headers are only `subscription` and `destination` (an
+   * `auto` subscription): the bytes of the previous receiver when those two match, so a fan-out to
+   * clients that all call their subscription `sub-0` (stomp.js does) renders one buffer for all of
+   * them. Buffers are never written after rendering, so transports may share them.
+   */
+  renderFor(template: MessageTemplate, subscription: string, destination: string): Buffer {
+    const last = this.lastRender.get(template);
+    if (last !== undefined && last.subscription === subscription && last.destination === destination) return last.bytes;
+    const bytes = renderMessage(template, { subscription, destination });
+    this.lastRender.set(template, { subscription, destination, bytes });
+    return bytes;
   }
 }
 

@@ -472,15 +472,17 @@ export class SessionProtocol {
       this.undeliverable(subscription, delivery);
       return;
     }
-    const perReceiver: StompHeaders = {
-      subscription: subscription.id,
-      destination: subscription.clientDestination === '' ? message.destination : subscription.clientDestination,
-    };
-    if (subscription.ack !== 'auto' && delivery.ackId !== undefined) {
-      const key = this.subscriptions.track(subscription, delivery.ackId, message.messageId, version);
-      // §MESSAGE (1.2): `ack` appears when the subscription needs acknowledgement.
-      if (version === '1.2') perReceiver.ack = key;
+    const destination = subscription.clientDestination === '' ? message.destination : subscription.clientDestination;
+    if (subscription.ack === 'auto' || delivery.ackId === undefined) {
+      // Only `subscription` and `destination` are this receiver's: shared with the previous receiver
+      // of this fan-out when they match (message-encoder.ts).
+      this.io.sendMessage(this.io.deps.encoder.renderFor(template, subscription.id, destination), !template.bodyIsUtf8);
+      return;
     }
+    const perReceiver: StompHeaders = { subscription: subscription.id, destination };
+    const key = this.subscriptions.track(subscription, delivery.ackId, message.messageId, version);
+    // §MESSAGE (1.2): `ack` appears when the subscription needs acknowledgement.
+    if (version === '1.2') perReceiver.ack = key;
     this.io.sendMessage(renderMessage(template, perReceiver), !template.bodyIsUtf8);
   }
 

@@ -124,6 +124,26 @@ describe('session: flow control, heart-beats, encoding, shutdown', () => {
       }
       expect(templates).to.equal(2); // one for the 1.2 sessions, one for the 1.1 sessions
     });
+
+    it('renders one MESSAGE buffer for receivers whose subscription id and destination match (stomp.js sub-0)', async () => {
+      t = await createTestHub();
+      const receivers: FakeTransport[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await t.open();
+        // Three clients call their subscription sub-0, as stomp.js does; the fourth another name.
+        r.sendFrame('SUBSCRIBE', { id: i < 3 ? 'sub-0' : 'other', destination: '/topic/shared', receipt: 'r' });
+        await r.next('RECEIPT');
+        receivers.push(r);
+      }
+      const sender = await t.open();
+      sender.sendFrame('SEND', { destination: '/topic/shared' }, 'once');
+      for (const r of receivers) expect((await r.next('MESSAGE')).body.toString()).to.equal('once');
+      const last = (r: FakeTransport) => r.sent[r.sent.length - 1].data;
+      expect(last(receivers[1])).to.equal(last(receivers[0]), 'the same Buffer object');
+      expect(last(receivers[2])).to.equal(last(receivers[0]));
+      expect(last(receivers[3])).to.not.equal(last(receivers[0]));
+      expect(receivers[3].frames[receivers[3].frames.length - 1].headers.subscription).to.equal('other');
+    });
   });
 
   describe('receipts wait for the broker', () => {
