@@ -8,7 +8,7 @@ import { io as socketIo, type Socket } from 'socket.io-client';
 import { headers } from '../../server/codec/frame';
 import { StompParser } from '../../server/codec/parser';
 import { encodeFrame } from '../../server/codec/serializer';
-import { connectMany, withTimeout, type ConnectOptions } from './stomp-ws-client';
+import { connectMany, openMany, withTimeout, type ConnectOptions } from './stomp-ws-client';
 
 /** Called with each message body (Socket.IO: the string it was sent as). */
 export type BodyListener = (body: Buffer | string) => void;
@@ -30,28 +30,7 @@ export interface FanoutPublisher extends FanoutSubscriber {
   readonly bufferedAmount: number;
 }
 
-/** Opens `count` clients, `concurrency` handshakes at a time; terminates them all if one fails. */
-export async function openMany<T extends FanoutSubscriber>(count: number, open: (i: number) => Promise<T>, concurrency = 50): Promise<T[]> {
-  const clients: T[] = new Array(count);
-  let next = 0;
-  let failure: unknown;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < count) {
-      const i = next++;
-      try {
-        clients[i] = await open(i);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  if (failure !== undefined) {
-    for (const c of clients) c?.terminate();
-    throw failure;
-  }
-  return clients;
-}
+export { openMany };
 
 // --- STOMP (relay, Web-STOMP) ---
 

@@ -258,19 +258,19 @@ export function connectStomp(options: ConnectOptions): Promise<StompWsClient> {
 }
 
 /**
- * Connects `count` clients, at most `concurrency` handshakes at a time (a burst of thousands of
- * simultaneous handshakes measures the accept queue, not the relay). If one fails, the ones already
- * connected are terminated and the error is thrown.
+ * Opens `count` clients with `open`, at most `concurrency` handshakes at a time (a burst of
+ * thousands of simultaneous handshakes measures the accept queue, not the server). If one fails, the
+ * ones already open are terminated and the error is thrown.
  */
-export async function connectMany(count: number, options: (index: number) => ConnectOptions, concurrency = 50): Promise<StompWsClient[]> {
-  const clients: StompWsClient[] = new Array(count);
+export async function openMany<T extends { terminate(): void }>(count: number, open: (i: number) => Promise<T>, concurrency = 50): Promise<T[]> {
+  const clients: T[] = new Array(count);
   let next = 0;
   let failure: unknown;
   const worker = async (): Promise<void> => {
     while (failure === undefined && next < count) {
       const i = next++;
       try {
-        clients[i] = await connectStomp(options(i));
+        clients[i] = await open(i);
       } catch (err) {
         failure ??= err;
       }
@@ -282,6 +282,11 @@ export async function connectMany(count: number, options: (index: number) => Con
     throw failure;
   }
   return clients;
+}
+
+/** {@link openMany} of STOMP clients. */
+export function connectMany(count: number, options: (index: number) => ConnectOptions, concurrency = 50): Promise<StompWsClient[]> {
+  return openMany(count, (i) => connectStomp(options(i)), concurrency);
 }
 
 /** Resolves or rejects like `promise`, or rejects after `ms`. */
