@@ -81,6 +81,17 @@ export interface MessageHistory {
   position(destination: string): Promise<string | undefined>;
 }
 
+/**
+ * The publisher's duty above, in one place: records `request` in `history`, then puts its token on
+ * the request's headers, so it can be published as resumable. Rejects as {@link MessageHistory.record}.
+ */
+export async function recordBeforePublish(
+  history: MessageHistory,
+  request: { destination: string; headers: StompHeaders; body: Buffer },
+): Promise<void> {
+  request.headers[RESUME_TOKEN_HEADER] = await history.record(request.destination, request);
+}
+
 /** Settings both engines' histories take (RelayConfig `resume*`). */
 export interface HistoryOptions {
   /** RESUME_WINDOW_MS; 0 turns history off (no capability). */

@@ -28,7 +28,7 @@ import type { SessionState, StompSession } from './stomp-session';
 import type { AnsweredSubscribeRoute, BrokerSubscribeRoute, SendRoute, SubscribeRoute } from './destination-router';
 import { FrameAuthorizer } from './authorization';
 import { PROTOCOL_HEADERS, SENDER_HEADER, isInternalHeader, isRelaySetHeader } from './header-policy';
-import { RESUME_FROM_HEADER, RESUME_GAP_HEADER, RESUME_TOKEN_HEADER } from '../broker/history';
+import { RESUME_FROM_HEADER, RESUME_GAP_HEADER, RESUME_TOKEN_HEADER, recordBeforePublish } from '../broker/history';
 import { ResumeGate } from './resume-gate';
 
 /** What the protocol needs from the session that carries it. */
@@ -273,16 +273,10 @@ export class SessionProtocol {
       if (replyTo !== undefined) carried['reply-to'] = replyTo;
       if (sender !== undefined) carried[SENDER_HEADER] = sender;
       const request = { destination: route.destination, headers: carried, body: frame.body };
+      const publish = (confirm: boolean) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
       const history = route.record === true ? broker.history : undefined;
-      op =
-        history === undefined
-          ? (confirm) => broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined)
-          : // A user destination: recorded for resume first, then published with its token (history.ts).
-            (confirm) =>
-              history.record(request.destination, request).then((token) => {
-                carried[RESUME_TOKEN_HEADER] = token;
-                return broker.publish(request, ownConfirm || confirm ? CONFIRM : undefined);
-              });
+      // A user destination: recorded for resume first, then published with its token (history.ts).
+      op = history === undefined ? publish : (confirm) => recordBeforePublish(history, request).then(() => publish(confirm));
     } else {
       const session = this.io.session;
       const seen = passThrough(h, EMPTY_SET, undefined);

@@ -22,6 +22,7 @@ import {
   TARGET_SESSION_HEADER,
   isInternalDestination,
   ownBrokerDestination,
+  sessionBrokerDestination,
   parseUserDestination,
   userBrokerDestination,
   userDestinationPrefixes,
@@ -84,9 +85,7 @@ export class RelayRouter implements DestinationRouter {
       // `/user/queue/x` is the sender's own (an anonymous session's: its session's), as for SUBSCRIBE.
       const user = parsed.user ?? session.principal?.name;
       const destinationOf =
-        user !== undefined
-          ? userBrokerDestination(user, parsed.destination)
-          : ownBrokerDestination(undefined, session.id, parsed.destination);
+        user !== undefined ? userBrokerDestination(user, parsed.destination) : sessionBrokerDestination(session.id, parsed.destination);
       // A named user's messages are recorded for resume; an anonymous session's die with it.
       return { kind: 'broker', destination: destinationOf, record: user !== undefined };
     }

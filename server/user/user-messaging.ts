@@ -5,7 +5,7 @@
 import type { Broker, PublishRequest } from '../broker/broker';
 import { headers as makeHeaders, type StompHeaders } from '../codec/frame';
 import { Errors, isRelayError, relayError } from '../errors';
-import { RESUME_TOKEN_HEADER } from '../broker/history';
+import { recordBeforePublish } from '../broker/history';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
 import { TARGET_SESSION_HEADER, sessionBrokerDestination, userBrokerDestination } from './user-destinations';
@@ -106,7 +106,7 @@ export class UserMessaging {
     const routed = await this.counted(async () => {
       // Recorded for resume before it can be delivered live (broker/history.ts), once, whatever the retries.
       const history = this.deps.broker.history;
-      if (history !== undefined) request.headers[RESUME_TOKEN_HEADER] = await history.record(request.destination, message);
+      if (history !== undefined) await recordBeforePublish(history, request);
       return this.publishRouted(user, destination, request, options.confirm ?? true);
     });
     return { ...this.deps.presence.lookup(user), destination, routed };
