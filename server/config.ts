@@ -326,6 +326,7 @@ const SETTINGS: readonly Setting[] = [
     default: 1000,
     type: 'int',
     min: 1,
+    max: 1_000_000,
   },
   {
     option: 'resumePartitions',

@@ -43,6 +43,7 @@ describe('config: one settings table for defaults, env, options, validation and 
       [{ PRESENCE_INTERVAL_MS: '99' }, { presenceIntervalMs: 99 }, /PRESENCE_INTERVAL_MS must be between 100/, /presenceIntervalMs \(PRESENCE_INTERVAL_MS\) must be between 100/],
       [{ RESUME_PARTITIONS: '65' }, { resumePartitions: 65 }, /RESUME_PARTITIONS must be between 1 and 64/, /resumePartitions \(RESUME_PARTITIONS\) must be between 1 and 64/],
       [{ RESUME_MAX_MESSAGES: '0' }, { resumeMaxMessages: 0 }, /RESUME_MAX_MESSAGES must be between 1/, /resumeMaxMessages \(RESUME_MAX_MESSAGES\) must be between 1/],
+      [{ RESUME_MAX_MESSAGES: '1000001' }, { resumeMaxMessages: 1_000_001 }, /RESUME_MAX_MESSAGES must be between 1 and 1000000/, /resumeMaxMessages \(RESUME_MAX_MESSAGES\) must be between 1 and 1000000/],
       [{ RESUME_WINDOW_MS: '-1' }, { resumeWindowMs: -1 }, /RESUME_WINDOW_MS must be a whole number/, /resumeWindowMs \(RESUME_WINDOW_MS\) must be between 0/],
     ];
     for (const [env, options, fromEnv, fromOptions] of cases) {
