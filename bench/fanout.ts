@@ -23,7 +23,7 @@
  * processes (stampClockMs in bench/lib/stats.ts).
  *
  *     npx tsx bench/fanout.ts [--subscribers 200] [--messages 2000] [--rate 50] [--size 100] [--rounds 1] [--only a,b]
- *                             [--receiver-processes 2] [--clients lean|library] [--dist]
+ *                             [--receiver-processes 2] [--clients lean|library] [--profile-relays <dir>] [--dist]
  *
  * The default fixed rate, 50 msg/s × 200 subscribers = 10,000 deliveries/s, is one Web-STOMP keeps up
  * with on the 2-core reference machine (p99 ~15 ms); at 200 msg/s it fell seconds behind, which
@@ -33,6 +33,7 @@
  * The clients share the machine with the servers, so compare the ratios, not the absolute numbers.
  */
 import * as os from 'node:os';
+import * as pathModule from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRabbitNode, type RabbitNode } from '../test/harness/rabbitmq';
 import { paced, waitForAsync } from './lib/bounded';
@@ -65,6 +66,8 @@ const { values: args } = parseArgs({
     'receiver-processes': { type: 'string', default: String(Math.max(2, Math.min(4, os.availableParallelism()))) },
     /** Receiver clients: `lean` (same minimal cost on every path) or `library` (the full clients). */
     clients: { type: 'string', default: 'lean' },
+    /** Writes a V8 CPU profile of each relay process into this folder when it exits (node --cpu-prof), as bench/scale.ts does. */
+    'profile-relays': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -185,7 +188,10 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
     const brokerUrl = node?.brokerUrl;
     const started: RelayProcess[] = [];
     for (let i = 0; i < count; i++) {
-      const relay = await startRelayProcess({ brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist });
+      const relay = await startRelayProcess({
+        brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist,
+        nodeArgs: args['profile-relays'] ? ['--cpu-prof', `--cpu-prof-dir=${pathModule.resolve(args['profile-relays'])}`] : undefined,
+      });
       started.push(relay);
       cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
     }
