@@ -14,7 +14,16 @@
  * highest rate the publisher's socket takes (throughput). Servers run as child processes, so they
  * do not share the load clients' event loop. Ratios are reported against each peer in the same round.
  *
- *     npx tsx bench/fanout.ts [--subscribers 200] [--messages 2000] [--rate 50] [--size 100] [--rounds 1] [--only a,b] [--dist]
+ * The publisher runs in this process; the receivers run in `--receiver-processes` child processes
+ * (bench/lib/fanout-receivers.ts), so that one load process is not the bound of every path. They are
+ * `--clients lean` by default (bench/lib/lean-receivers.ts: count WebSocket messages, read only the
+ * stamp, the same small cost for STOMP, Socket.IO and the floor, so the servers are what is measured)
+ * or `--clients library` (the STOMP parser of the relay, socket.io-client: what an application's own
+ * client spends). Latency is delivery time minus the publisher's stamp, on a clock shared by the
+ * processes (stampClockMs in bench/lib/stats.ts).
+ *
+ *     npx tsx bench/fanout.ts [--subscribers 200] [--messages 2000] [--rate 50] [--size 100] [--rounds 1] [--only a,b]
+ *                             [--receiver-processes 2] [--clients lean|library] [--profile-relays <dir>] [--dist]
  *
  * The default fixed rate, 50 msg/s × 200 subscribers = 10,000 deliveries/s, is one Web-STOMP keeps up
  * with on the 2-core reference machine (p99 ~15 ms); at 200 msg/s it fell seconds behind, which
@@ -24,17 +33,17 @@
  * The clients share the machine with the servers, so compare the ratios, not the absolute numbers.
  */
 import * as os from 'node:os';
+import * as pathModule from 'node:path';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 import { startRabbitNode, type RabbitNode } from '../test/harness/rabbitmq';
-import { paced, waitFor } from './lib/bounded';
+import { paced, waitForAsync } from './lib/bounded';
 import { Cleanup } from './lib/cleanup';
-import { DeliveryTracker } from './lib/delivery-tracker';
 import { ensureOpenFileLimit } from './lib/file-limit';
 import { environmentBanner, fmt, markdownTable } from './lib/markdown';
 import { cpuSecondsOfProcessesMatching, freePort, selfCpuSeconds, startRelayProcess, type RelayProcess } from './lib/relay-process';
-import { stampBody } from './lib/stats';
-import { openFloorClient, openMany, openSocketIoClient, openStompClient, openStompClients, type FanoutPublisher, type FanoutSubscriber } from './lib/fanout-clients';
+import { stampBody, stampClockMs, type LatencySummary } from './lib/stats';
+import { openFloorClient, openSocketIoClient, openStompClient, type FanoutPublisher } from './lib/fanout-clients';
+import { FanoutReceivers, type ReceiverClients, type ReceiverCounts, type ReceiverSpec } from './lib/fanout-receivers';
 import { startPeerProcess, type PeerProcess } from './lib/peer-process';
 import { startRedisServer } from './lib/redis-server';
 
@@ -53,6 +62,12 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     /** Comma-separated subset of: relay-rabbitmq, web-stomp, relay-embedded, socketio, ws-floor. */
     only: { type: 'string', default: '' },
+    /** Child processes the receivers are spread over; default: one per core, at least 2 and at most 4. */
+    'receiver-processes': { type: 'string', default: String(Math.max(2, Math.min(4, os.availableParallelism()))) },
+    /** Receiver clients: `lean` (same minimal cost on every path) or `library` (the full clients). */
+    clients: { type: 'string', default: 'lean' },
+    /** Writes a V8 CPU profile of each relay process into this folder when it exits (node --cpu-prof), as bench/scale.ts does. */
+    'profile-relays': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -64,6 +79,8 @@ const SIZE = positive('size');
 const PUBLISH_TIMEOUT_MS = positive('publish-timeout');
 const DRAIN_TIMEOUT_MS = positive('drain-timeout');
 const ROUNDS = positive('rounds');
+const RECEIVER_PROCESSES = positive('receiver-processes');
+const CLIENTS = clientsArg(args.clients);
 const TOPIC = '/topic/bench.fanout';
 /** Paths in the order they run (odd rounds) and are listed. */
 const TARGET_ORDER = ['relay-rabbitmq', 'web-stomp', 'relay-embedded', 'socketio', 'ws-floor'];
@@ -77,6 +94,11 @@ function positive(name: keyof typeof args): number {
   return n;
 }
 
+function clientsArg(value: string | undefined): ReceiverClients {
+  if (value === 'lean' || value === 'library') return value;
+  throw new Error(`--clients must be lean or library, got ${String(value)}`);
+}
+
 /** One server path under test. */
 interface Target {
   key: string;
@@ -88,7 +110,8 @@ interface Target {
 }
 
 interface PathUnderTest {
-  openSubscribers(count: number): Promise<FanoutSubscriber[]>;
+  /** How the receivers (in the receiver processes) connect. */
+  receivers: Omit<ReceiverSpec, 'clients' | 'topic'>;
   openPublisher(): Promise<FanoutPublisher>;
   /** CPU seconds of every server and broker process of the path so far. */
   cpuSeconds(): number;
@@ -107,23 +130,26 @@ interface Row {
   sent: number;
   publishSeconds: number;
   deliverySeconds: number;
-  tracker: DeliveryTracker;
+  counts: ReceiverCounts;
+  latency: LatencySummary;
   errors: number;
   closedSubscribers: number;
   serverCpu: number;
-  clientCpu: number;
+  /** CPU of this process (the publisher) and of the receiver processes, during the scenario. */
+  publisherCpu: number;
+  receiverCpu: number;
   /** 1-minute load average when the scenario started (the machine is shared: read ratios). */
   load: number;
 }
 
 async function main(): Promise<void> {
-  // Subscribers + publisher in this process, plus slack; relays are separate processes.
+  // Receiver processes inherit the limit; relays are separate processes.
   ensureOpenFileLimit(SUBSCRIBERS + 256);
   const cleanup = new Cleanup();
   const rows: Row[] = [];
   try {
     process.stdout.write(`${environmentBanner()}\n`);
-    process.stdout.write(`${SUBSCRIBERS} subscribers on ${TOPIC}, 1 publisher, ${MESSAGES} messages of ${SIZE} B per scenario; relays run as child processes (${args.dist ? 'dist/server/cli.js' : 'server/cli.ts via tsx'}).\n\n`);
+    process.stdout.write(`${SUBSCRIBERS} subscribers on ${TOPIC} (${CLIENTS} clients in ${RECEIVER_PROCESSES} receiver processes), 1 publisher, ${MESSAGES} messages of ${SIZE} B per scenario; relays run as child processes (${args.dist ? 'dist/server/cli.js' : 'server/cli.ts via tsx'}).\n\n`);
 
     const scenarios: Scenario[] = [
       { name: `fixed ${RATE} msg/s`, rate: RATE },
@@ -162,15 +188,19 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
     const brokerUrl = node?.brokerUrl;
     const started: RelayProcess[] = [];
     for (let i = 0; i < count; i++) {
-      const relay = await startRelayProcess({ brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist });
+      const relay = await startRelayProcess({
+        brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `bench-${brokerUrl ? 'rmq' : 'mem'}-${String.fromCharCode(65 + i)}`, dist: args.dist,
+        nodeArgs: args['profile-relays'] ? ['--cpu-prof', `--cpu-prof-dir=${pathModule.resolve(args['profile-relays'])}`] : undefined,
+      });
       started.push(relay);
       cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
     }
     return started;
   };
-  const stomp = (subscriberUrl: (i: number) => string, publisherUrl: string, login: (i: number) => string, passcode?: string) => ({
-    openSubscribers: (count: number) => openStompClients(count, (i) => ({ url: subscriberUrl(i), login: login(i), passcode })),
-    openPublisher: () => openStompClient({ url: publisherUrl, login: login(SUBSCRIBERS), passcode }),
+  /** Receivers on `urls` round-robin (login `bench-<i>` unless `login`), the publisher on `publisherUrl`. */
+  const stomp = (urls: string[], publisherUrl: string, login?: string, passcode?: string) => ({
+    receivers: { protocol: 'stomp' as const, urls, login, passcode },
+    openPublisher: () => openStompClient({ url: publisherUrl, login: login ?? `bench-${SUBSCRIBERS}`, passcode }),
   });
   const peers = async (count: number, start: (i: number) => Promise<PeerProcess>): Promise<PeerProcess[]> => {
     const started: PeerProcess[] = [];
@@ -189,7 +219,7 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
       const brokerCpu = withRabbit ? await rabbitCpu() : () => 0;
       const rs = await relays(count, node);
       return {
-        ...stomp((i) => rs[i % rs.length]!.wsUrl, rs[0]!.wsUrl, (i) => `bench-${i}`),
+        ...stomp(rs.map((r) => r.wsUrl), rs[0]!.wsUrl),
         // RabbitMQ works for the relays too, so the server-side CPU includes it.
         cpuSeconds: () => rs.reduce((sum, r) => sum + r.cpuSeconds(), 0) + brokerCpu(),
         stop: async () => { for (const r of rs) await r.stop(); },
@@ -204,7 +234,7 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
       peer: true,
       async setup() {
         const url = `ws://127.0.0.1:${(await rabbit()).webStompPort}/ws`;
-        return { ...stomp(() => url, url, () => 'guest', 'guest'), cpuSeconds: await rabbitCpu(), stop: async () => undefined };
+        return { ...stomp([url], url, 'guest', 'guest'), cpuSeconds: await rabbitCpu(), stop: async () => undefined };
       },
     },
     relayTarget('relay-embedded', 'relay ×1, embedded broker', 1, false),
@@ -218,10 +248,10 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
         const servers = await peers(2, async (i) => startPeerProcess({
           name: `socketio-${String.fromCharCode(65 + i)}`, script: 'bench/peers/socketio/server.ts', port: await freePort(), env: { REDIS_URL: redis.url },
         }));
-        const url = (i: number): string => `http://127.0.0.1:${servers[i % servers.length]!.port}`;
+        const urls = servers.map((p) => `http://127.0.0.1:${p.port}`);
         return {
-          openSubscribers: (count) => openMany(count, (i) => openSocketIoClient(url(i))),
-          openPublisher: () => openSocketIoClient(url(0)),
+          receivers: { protocol: 'socketio', urls },
+          openPublisher: () => openSocketIoClient(urls[0]!),
           cpuSeconds: () => servers.reduce((sum, p) => sum + p.cpuSeconds(), 0) + redis.cpuSeconds(),
           stop: async () => {
             for (const p of servers) await p.stop();
@@ -238,7 +268,7 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
         const [floor] = await peers(1, async () => startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort() }));
         const url = `ws://127.0.0.1:${floor!.port}`;
         return {
-          openSubscribers: (count) => openMany(count, () => openFloorClient(url, 'sub')),
+          receivers: { protocol: 'floor', urls: [url] },
           openPublisher: () => openFloorClient(url, 'pub'),
           cpuSeconds: () => floor!.cpuSeconds(),
           stop: () => floor!.stop(),
@@ -250,79 +280,87 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
 
 async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup, round: number): Promise<Row[]> {
   const path = await target.setup();
-  const clients: FanoutSubscriber[] = [];
-  const dropClients = cleanup.add(`${target.label} clients`, async () => {
-    await Promise.all(clients.map((c) => c.close()));
-  }, () => clients.forEach((c) => c.terminate()));
+  const receivers = FanoutReceivers.start({ ...path.receivers, clients: CLIENTS, topic: TOPIC }, SUBSCRIBERS, RECEIVER_PROCESSES);
+  const dropReceivers = cleanup.add(`${target.label} receivers`, () => receivers.close(), () => receivers.kill());
+  let publisher: FanoutPublisher | undefined;
+  const dropPublisher = cleanup.add(`${target.label} publisher`, async () => { await publisher?.close(); }, () => publisher?.terminate());
   const rows: Row[] = [];
   try {
-    const subscribers = await path.openSubscribers(SUBSCRIBERS);
-    clients.push(...subscribers);
-    const publisher = await path.openPublisher();
-    clients.push(publisher);
-
-    let tracker = new DeliveryTracker(SUBSCRIBERS, WARMUP_BASE, 1_000_000);
-    for (let i = 0; i < subscribers.length; i += 100) {
-      await Promise.all(subscribers.slice(i, i + 100).map((c, j) =>
-        c.subscribe(TOPIC, (body) => tracker.onMessage(i + j, body, performance.now()))));
-    }
+    await receivers.open();
+    publisher = await path.openPublisher();
+    await receivers.track(WARMUP_BASE, 1_000_000);
+    await receivers.subscribe();
 
     // Warm-up: publish until every subscriber has seen a message (routes exist on every instance).
-    const warm = tracker;
     let warmSeq = 0;
-    const warmed = await waitFor(() => {
-      if (warm.subscribersReached < SUBSCRIBERS) publisher.publish(TOPIC, stampBody(WARMUP_BASE + warmSeq++, performance.now(), SIZE));
-      return warm.subscribersReached >= SUBSCRIBERS;
+    let reached = 0;
+    const warmed = await waitForAsync(async () => {
+      reached = (await receivers.counts()).subscribersReached;
+      if (reached < SUBSCRIBERS) publisher!.publish(TOPIC, stampBody(WARMUP_BASE + warmSeq++, stampClockMs(), SIZE));
+      return reached >= SUBSCRIBERS;
     }, 15_000, 50);
-    if (!warmed.met) throw new Error(`${target.label}: only ${warm.subscribersReached}/${SUBSCRIBERS} subscribers got a warm-up message within 15 s`);
+    if (!warmed.met) throw new Error(`${target.label}: only ${reached}/${SUBSCRIBERS} subscribers got a warm-up message within 15 s`);
 
     for (const [s, scenario] of scenarios.entries()) {
       process.stderr.write(`${target.label}: ${scenario.name}\n`);
       const base = (s + 1) * 10_000_000;
-      tracker = new DeliveryTracker(SUBSCRIBERS, base, MESSAGES);
-      const run = tracker;
+      await receivers.track(base, MESSAGES);
       const load = os.loadavg()[0]!;
       const serverCpu0 = path.cpuSeconds();
-      const clientCpu0 = selfCpuSeconds();
-      const start = performance.now();
+      const publisherCpu0 = selfCpuSeconds();
+      const receiverCpu0 = receivers.cpuSeconds();
+      const start = stampClockMs();
       const publishBudget = scenario.rate === Infinity ? PUBLISH_TIMEOUT_MS : Math.max(PUBLISH_TIMEOUT_MS, (3 * MESSAGES * 1000) / scenario.rate);
       const sent = await paced({
         count: MESSAGES,
         rate: scenario.rate,
-        sendOne: (i) => publisher.publish(TOPIC, stampBody(base + i, performance.now(), SIZE)),
-        canSend: () => publisher.bufferedAmount < PUBLISHER_MAX_BUFFERED,
+        sendOne: (i) => publisher!.publish(TOPIC, stampBody(base + i, stampClockMs(), SIZE)),
+        canSend: () => publisher!.bufferedAmount < PUBLISHER_MAX_BUFFERED,
         deadline: Date.now() + publishBudget,
       });
-      const publishSeconds = (performance.now() - start) / 1000;
-      await waitFor(() => run.delivered >= SUBSCRIBERS * sent || publisher.closed, DRAIN_TIMEOUT_MS, 5);
+      const publishSeconds = (stampClockMs() - start) / 1000;
+      // Polling the receiver processes costs them an IPC message per interval: 20 ms is 50 a second.
+      let counts = await receivers.counts();
+      await waitForAsync(async () => {
+        counts = await receivers.counts();
+        return counts.delivered >= SUBSCRIBERS * sent || publisher!.closed;
+      }, DRAIN_TIMEOUT_MS, 20);
+      // CPU first: reading the samples is work of the receiver processes, not part of the scenario.
+      const serverCpu = path.cpuSeconds() - serverCpu0;
+      const publisherCpu = selfCpuSeconds() - publisherCpu0;
+      const receiverCpu = receivers.cpuSeconds() - receiverCpu0;
+      counts = await receivers.counts();
       rows.push({
         round,
         target,
         scenario,
         sent,
         publishSeconds,
-        deliverySeconds: (run.lastDeliveryAt - start) / 1000,
-        tracker: run,
-        errors: clients.reduce((n, c) => n + c.errors, 0),
-        closedSubscribers: subscribers.filter((c) => c.closed).length,
-        serverCpu: path.cpuSeconds() - serverCpu0,
-        clientCpu: selfCpuSeconds() - clientCpu0,
+        deliverySeconds: (counts.lastDeliveryAt - start) / 1000,
+        counts,
+        latency: (await receivers.latency()).summary(),
+        errors: counts.errors + publisher.errors,
+        closedSubscribers: counts.closed,
+        serverCpu,
+        publisherCpu,
+        receiverCpu,
         load,
       });
     }
     return rows;
   } finally {
-    await dropClients();
+    await dropPublisher();
+    await dropReceivers();
     await path.stop();
   }
 }
 
 function report(rows: Row[]): string {
   const out: string[] = [];
-  const perDeliveryUs = (row: Row): number => (row.serverCpu / Math.max(1, row.tracker.delivered)) * 1e6;
-  const rate = (row: Row): number => row.tracker.delivered / row.deliverySeconds;
+  const perDeliveryUs = (row: Row): number => (row.serverCpu / Math.max(1, row.counts.delivered)) * 1e6;
+  const rate = (row: Row): number => row.counts.delivered / row.deliverySeconds;
   out.push(markdownTable(
-    ['round', 'server path', 'scenario', 'sent', 'publish msg/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'undelivered at deadline', 'dup', 'errors / closed subs', 'server CPU s', 'server CPU µs / delivery', 'client CPU s', 'load 1 min'],
+    ['round', 'server path', 'scenario', 'sent', 'publish msg/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'undelivered at deadline', 'dup', 'errors / closed subs', 'server CPU s', 'server CPU µs / delivery', 'publisher CPU s', 'receivers CPU s', 'load 1 min'],
     rows.map((r) => [
       String(r.round),
       r.target.label,
@@ -330,30 +368,31 @@ function report(rows: Row[]): string {
       fmt.int(r.sent),
       fmt.int(r.sent / r.publishSeconds),
       fmt.int(rate(r)),
-      fmt.ms(r.tracker.latency.summary().p50),
-      fmt.ms(r.tracker.latency.summary().p99),
-      fmt.ms(r.tracker.latency.summary().max),
+      fmt.ms(r.latency.p50),
+      fmt.ms(r.latency.p99),
+      fmt.ms(r.latency.max),
       // Lost counts against what was published; messages never sent (publish timeout) are not "lost".
-      fmt.int(SUBSCRIBERS * r.sent - r.tracker.delivered),
-      fmt.int(r.tracker.duplicates),
+      fmt.int(SUBSCRIBERS * r.sent - r.counts.delivered),
+      fmt.int(r.counts.duplicates),
       `${r.errors} / ${r.closedSubscribers}`,
       r.serverCpu.toFixed(1),
       perDeliveryUs(r).toFixed(2),
-      r.clientCpu.toFixed(1),
+      r.publisherCpu.toFixed(1),
+      r.receiverCpu.toFixed(1),
       r.load.toFixed(2),
     ]),
-    ['r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   ));
   out.push('');
-  out.push('Server CPU: every server and broker process of the path (relays + RabbitMQ node; Web-STOMP: the node; Socket.IO: both instances + redis-server; floor: its process), from /proc/<pid>/stat. Deliveries/s: counted deliveries ÷ (last delivery − first publish).');
+  out.push(`Server CPU: every server and broker process of the path (relays + RabbitMQ node; Web-STOMP: the node; Socket.IO: both instances + redis-server; floor: its process), from /proc/<pid>/stat. Publisher CPU: this process; receivers CPU: the ${RECEIVER_PROCESSES} receiver processes (${CLIENTS} clients). Deliveries/s: counted deliveries ÷ (last delivery − first publish).`);
   // Every path against every peer of the same round and scenario; a peer only against the peers
   // listed after it (Web-STOMP and Socket.IO against the floor), so no pair appears twice.
   const order = (row: Row): number => TARGET_ORDER.indexOf(row.target.key);
   const ratios = rows.flatMap((r) => rows
     .filter((p) => p.target.peer && p.scenario === r.scenario && p.round === r.round && (!r.target.peer || order(p) > order(r)))
     .map((p) => {
-      const mine = r.tracker.latency.summary();
-      const theirs = p.tracker.latency.summary();
+      const mine = r.latency;
+      const theirs = p.latency;
       return { row: r, peer: p, values: [rate(r) / rate(p), mine.p50 / theirs.p50, mine.p99 / theirs.p99, perDeliveryUs(r) / perDeliveryUs(p)] };
     }));
   const ratioHeader = ['deliveries/s ÷ peer', 'p50 ÷ peer', 'p99 ÷ peer', 'server CPU per delivery ÷ peer'];

@@ -20,6 +20,19 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, inter
 }
 
 /**
+ * {@link waitFor} for a condition that has to ask someone (e.g. load processes over IPC): one
+ * evaluation at a time, `intervalMs` between them. A condition that rejects ends the wait (rejects).
+ */
+export async function waitForAsync(condition: () => Promise<boolean>, timeoutMs: number, intervalMs = 10): Promise<WaitResult> {
+  const start = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - start >= timeoutMs) return { met: false, elapsedMs: Date.now() - start };
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return { met: true, elapsedMs: Date.now() - start };
+}
+
+/**
  * Calls `sendOne(i)` for i = 0..count-1 at `rate` per second (Infinity: as fast as `canSend`
  * allows), pacing by the clock rather than by timers (a late timer is caught up, so the average rate
  * holds). Stops early when `deadline` (Date.now() ms) passes. Resolves with how many were sent.

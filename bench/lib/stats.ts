@@ -20,6 +20,19 @@ export class LatencyRecorder {
     if (this.stored < this.samples.length) this.samples[this.stored++] = ms;
   }
 
+  /** A copy of the stored samples (e.g. to send a load process's samples to its parent). */
+  storedSamples(): Float64Array {
+    return this.samples.slice(0, this.stored);
+  }
+
+  /** Records samples another recorder stored, and counts `offered` samples in all (stored or not). */
+  recordAll(samples: ArrayLike<number>, offered = samples.length): void {
+    for (let i = 0; i < samples.length; i++) {
+      if (this.stored < this.samples.length) this.samples[this.stored++] = samples[i]!;
+    }
+    this.count += offered;
+  }
+
   /** p50/p99/max of what was stored (NaN when empty). */
   summary(): LatencySummary {
     const sorted = this.samples.slice(0, this.stored).sort();
@@ -46,6 +59,15 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 }
 
 /**
+ * The clock of publish stamps and delivery times, in ms: wall-clock based (performance.timeOrigin +
+ * performance.now()), so a stamp taken in the publishing process can be read in a receiving
+ * process on the same machine. Within a process it is as steady as performance.now().
+ */
+export function stampClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
  * Writes `seq` and `sentAtMs` (performance.now() of the publishing process) into a body of exactly
  * `size` bytes: `<seq>:<sentAt µs>;` then `x` padding. ASCII only, so any transport carries it.
  */
@@ -63,14 +85,15 @@ export interface Stamp {
 }
 
 /**
- * Reads the stamp {@link stampBody} wrote, skipping leading non-digits (a JSON string's quote).
- * Returns undefined for a body that carries none. Takes the bytes, or the text a Socket.IO client
- * received (the stamp is ASCII). Character loop: no copy, no regex per message.
+ * Reads the stamp {@link stampBody} wrote, starting at `from` (e.g. where a frame's body starts in
+ * a whole WebSocket message) and skipping leading non-digits (a JSON string's quote). Returns
+ * undefined for a body that carries none. Takes the bytes, or the text a Socket.IO client received
+ * (the stamp is ASCII). Character loop: no copy, no regex per message.
  */
-export function readStamp(body: Buffer | string): Stamp | undefined {
+export function readStamp(body: Buffer | string, from = 0): Stamp | undefined {
   const code = typeof body === 'string' ? (i: number) => body.charCodeAt(i) : (i: number) => body[i]!;
   const n = body.length;
-  let i = 0;
+  let i = from;
   while (i < n && (code(i) < 0x30 || code(i) > 0x39)) i++;
   const start = i;
   let seq = 0;

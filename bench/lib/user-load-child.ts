@@ -3,6 +3,7 @@
  * subscribes them when told, and counts the pushes each user receives per round. Runs only as a
  * child (the plan comes in the environment, orders over IPC); exits when its parent goes away.
  */
+import { reportProgress, serveIpcRequests } from './ipc-child';
 import { connectStomp, sockJsWebSocketUrl, type StompWsClient } from './stomp-ws-client';
 import {
   instanceOfUser, parsePushBody, PLAN_ENV, topicOfUser, userLogin,
@@ -32,7 +33,7 @@ class UserLoad {
 
   constructor(private readonly plan: UserLoadPlan) {
     this.clients = new Array(plan.to - plan.from);
-    this.progressTimer = setInterval(() => process.send?.({ type: 'progress', done: this.progress }), 1_000);
+    this.progressTimer = setInterval(() => reportProgress(this.progress), 1_000);
     this.progressTimer.unref();
   }
 
@@ -143,28 +144,20 @@ class UserLoad {
 
 function main(): void {
   const raw = process.env[PLAN_ENV];
-  if (raw === undefined || process.send === undefined) throw new Error('user-load-child runs only as a child of bench/lib/user-load.ts');
+  if (raw === undefined) throw new Error('user-load-child runs only as a child of bench/lib/user-load.ts');
   const load = new UserLoad(JSON.parse(raw) as UserLoadPlan);
-  const reply = (id: number, result: PhaseResult | RoundStatus | null): void => { process.send!({ id, type: 'result', result }); };
-  process.on('message', (msg: ToChild) => {
-    const run = async (): Promise<void> => {
+  serveIpcRequests<ToChild>({
+    closeType: 'close',
+    // Drops every socket at once (no DISCONNECT: the relays are about to stop anyway).
+    onClose: () => load.close(),
+    handle: (msg): Promise<PhaseResult> | RoundStatus => {
       switch (msg.type) {
-        case 'connect': return reply(msg.id, await load.connect());
-        case 'subscribe': return reply(msg.id, await load.subscribe());
-        case 'status': return reply(msg.id, load.status(msg.round, msg.missing));
-        case 'close':
-          load.close();
-          reply(msg.id, null);
-          setTimeout(() => process.exit(0), 100).unref();
-          return;
+        case 'connect': return load.connect();
+        case 'subscribe': return load.subscribe();
+        case 'status': return load.status(msg.round, msg.missing);
+        case 'close': throw new Error('close is answered by serveIpcRequests');
       }
-    };
-    run().catch((err: Error) => process.send!({ id: msg.id, type: 'error', message: err.stack ?? err.message }));
-  });
-  // The parent died or let go: nothing left to report to.
-  process.on('disconnect', () => {
-    load.close();
-    process.exit(0);
+    },
   });
 }
 

@@ -10,10 +10,8 @@
  * carries every topic), with receipts. A push of round r to user i carries the body `r:i`, so a
  * child can tell a delivery to the wrong user from a missing one.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { processCpuSeconds } from './relay-process';
-import { withTimeout } from './stomp-ws-client';
+import { IpcChild } from './ipc-child';
 
 /** The login of user `i`. */
 export function userLogin(i: number): string {
@@ -105,90 +103,50 @@ export interface RoundStatus {
   missing?: number[];
 }
 
-export type ToChild = { id: number } & ({ type: 'connect' } | { type: 'subscribe' } | { type: 'status'; round: number; missing: boolean } | { type: 'close' });
-export type FromChild =
-  | { id: number; type: 'result'; result: PhaseResult | RoundStatus | null }
-  | { id: number; type: 'error'; message: string }
-  | { type: 'progress'; done: number };
+/** Orders of the parent to a load process. */
+export type ToChild = { type: 'connect' } | { type: 'subscribe' } | { type: 'status'; round: number; missing: boolean } | { type: 'close' };
 
 export const PLAN_ENV = 'STOMP_RELAY_USER_LOAD_PLAN';
 
-/** One load process, seen from the parent. */
+/** One load process, seen from the parent (an {@link IpcChild} running bench/lib/user-load-child.ts). */
 export class UserLoadProcess {
-  /** Users of this process done in the current phase (progress reports). */
-  progress = 0;
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private readonly exited: Promise<void>;
-  private gone = false;
-
-  private constructor(readonly plan: UserLoadPlan, private readonly child: ChildProcess) {
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.on('message', (msg: FromChild) => {
-      if (msg.type === 'progress') {
-        this.progress = msg.done;
-        return;
-      }
-      const waiter = this.pending.get(msg.id);
-      this.pending.delete(msg.id);
-      if (msg.type === 'error') waiter?.reject(new Error(msg.message));
-      else waiter?.resolve(msg.result);
-    });
-    child.once('exit', (code, signal) => {
-      this.gone = true;
-      for (const w of this.pending.values()) w.reject(new Error(`load process ${plan.from}..${plan.to - 1} exited (${code ?? signal})`));
-      this.pending.clear();
-    });
-  }
+  private constructor(readonly plan: UserLoadPlan, private readonly child: IpcChild<ToChild>) {}
 
   /** Forks a load process (TypeScript through tsx, as the relays run). */
   static start(plan: UserLoadPlan): UserLoadProcess {
-    const child = fork(path.join(__dirname, 'user-load-child.ts'), [], {
-      execArgv: ['--require', require.resolve('tsx/cjs')],
-      env: { ...process.env, [PLAN_ENV]: JSON.stringify(plan) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Structured clone keeps NaN (no delivery yet), which JSON would turn into null.
-      serialization: 'advanced',
-    });
+    const child = IpcChild.start<ToChild>(`load process ${plan.from}..${plan.to - 1}`, path.join(__dirname, 'user-load-child.ts'), { [PLAN_ENV]: JSON.stringify(plan) });
     return new UserLoadProcess(plan, child);
+  }
+
+  /** Users of this process done in the current phase (progress reports). */
+  get progress(): number {
+    return this.child.progress;
   }
 
   /** CPU seconds the process used so far. */
   cpuSeconds(): number {
-    return this.child.pid === undefined ? NaN : processCpuSeconds(this.child.pid);
+    return this.child.cpuSeconds();
   }
 
   connect(timeoutMs: number): Promise<PhaseResult> {
-    return this.request({ type: 'connect' }, timeoutMs) as Promise<PhaseResult>;
+    return this.child.request<PhaseResult>({ type: 'connect' }, timeoutMs);
   }
 
   subscribe(timeoutMs: number): Promise<PhaseResult> {
-    return this.request({ type: 'subscribe' }, timeoutMs) as Promise<PhaseResult>;
+    return this.child.request<PhaseResult>({ type: 'subscribe' }, timeoutMs);
   }
 
   status(round: number, missing: boolean): Promise<RoundStatus> {
-    return this.request({ type: 'status', round, missing }, 30_000) as Promise<RoundStatus>;
+    return this.child.request<RoundStatus>({ type: 'status', round, missing }, 30_000);
   }
 
   /** Drops every socket and ends the process (SIGKILL if it does not within 10 s). */
-  async close(): Promise<void> {
-    if (this.gone) return;
-    await this.request({ type: 'close' }, 10_000).catch(() => undefined);
-    const timer = setTimeout(() => this.kill(), 10_000);
-    await this.exited;
-    clearTimeout(timer);
+  close(): Promise<void> {
+    return this.child.close({ type: 'close' });
   }
 
   kill(): void {
-    if (!this.gone) this.child.kill('SIGKILL');
-  }
-
-  private request(body: { type: 'connect' } | { type: 'subscribe' } | { type: 'status'; round: number; missing: boolean } | { type: 'close' }, timeoutMs: number): Promise<unknown> {
-    if (this.gone) return Promise.reject(new Error(`load process ${this.plan.from}..${this.plan.to - 1} is gone`));
-    const id = this.nextId++;
-    const answer = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.child.send({ id, ...body } as ToChild);
-    return withTimeout(answer, timeoutMs, `load process ${this.plan.from}..${this.plan.to - 1}: ${body.type}`);
+    this.child.kill();
   }
 }
 

@@ -33,12 +33,20 @@ export class RelayMetrics {
     labelNames: ['command'] as const,
     registers: [this.registry],
   });
+  /**
+   * MESSAGE frames sent, for the fan-out hot path: a plain count, added to
+   * `framesOut{command="MESSAGE"}` whenever the counter is read. prom-client hashes and validates
+   * the labels on every `inc`, even through `labels()` (~0.3 µs, 7 % of a delivery's CPU at max rate).
+   */
+  readonly messagesOut = new DeferredCount();
   /** `stomp_relay_frames_out_total` (counter): STOMP frames sent to clients. */
-  readonly framesOut = new Counter({
+  readonly framesOut: Counter<'command'> = new Counter({
     name: 'stomp_relay_frames_out_total',
     help: 'STOMP frames sent to clients',
     labelNames: ['command'] as const,
     registers: [this.registry],
+    // Runs before every read (a scrape, `get()`): what messagesOut counted is in the value read.
+    collect: () => this.messagesOut.drainInto((n) => this.framesOut.inc({ command: 'MESSAGE' }, n)),
   });
   /** `stomp_relay_bytes_in_total` (counter): bytes received from clients. */
   readonly bytesIn = new Counter({
@@ -46,11 +54,14 @@ export class RelayMetrics {
     help: 'Bytes received from clients',
     registers: [this.registry],
   });
+  /** Bytes sent to clients, for the write hot path: a plain sum, added to {@link bytesOut} whenever it is read. */
+  readonly bytesSent = new DeferredCount();
   /** `stomp_relay_bytes_out_total` (counter): bytes sent to clients. */
-  readonly bytesOut = new Counter({
+  readonly bytesOut: Counter = new Counter({
     name: 'stomp_relay_bytes_out_total',
     help: 'Bytes sent to clients',
     registers: [this.registry],
+    collect: () => this.bytesSent.drainInto((n) => this.bytesOut.inc(n)),
   });
   /** `stomp_relay_protocol_errors_total` (counter): ERROR frames sent to clients, by error code. */
   readonly protocolErrors = new Counter({
@@ -179,5 +190,25 @@ export class RelayMetrics {
   constructor(options: { defaultMetrics?: boolean; version?: string } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
     if (options.version !== undefined) this.buildInfo.set({ version: options.version, nodejs: process.version }, 1);
+  }
+}
+
+/**
+ * A count kept as a plain number where a prom-client `inc` would cost too much, and moved into a
+ * counter when that counter is read (its `collect`), so every read sees the exact total.
+ */
+export class DeferredCount {
+  private pending = 0;
+
+  inc(amount = 1): void {
+    this.pending += amount;
+  }
+
+  /** Hands what was counted since the last call to `add` (not called when nothing was). */
+  drainInto(add: (n: number) => void): void {
+    if (this.pending === 0) return;
+    const n = this.pending;
+    this.pending = 0;
+    add(n);
   }
 }

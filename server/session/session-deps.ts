@@ -42,6 +42,6 @@ export interface SessionDeps {
   /** CONNECTED `server` header, `stomp-relay/<version> (<instanceId>)`. */
   readonly serverHeader: string;
   readonly lifecycle: SessionLifecycle;
-  /** `framesOut{command="MESSAGE"}`, bound once: the fan-out hot path skips the label lookup. */
+  /** `framesOut{command="MESSAGE"}` as a plain count (Metrics.messagesOut): the fan-out hot path skips prom-client's label hashing. */
   readonly messagesOut: { inc(): void };
 }

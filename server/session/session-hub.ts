@@ -100,7 +100,7 @@ export class SessionHub {
       // STOMP 1.2 §CONNECTED: name/version, then free comments: which instance answered helps operators.
       serverHeader: `stomp-relay/${PACKAGE_VERSION} (${options.config.instanceId})`,
       lifecycle,
-      messagesOut: options.metrics.framesOut.labels({ command: 'MESSAGE' }),
+      messagesOut: options.metrics.messagesOut,
     });
   }
 

@@ -379,7 +379,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
     if (this.isClosed()) return false;
     this.heartbeat?.noteSent();
     const metrics = this.deps.metrics;
-    metrics.bytesOut.inc(bytes.length);
+    metrics.bytesSent.inc(bytes.length);
     if (command === 'MESSAGE') this.deps.messagesOut.inc();
     else if (command !== undefined) metrics.framesOut.inc({ command: KNOWN_COMMANDS.has(command) ? command : 'OTHER' });
     return true;
@@ -426,7 +426,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
       const bytes = this.encode(frame);
       this.transport.send(bytes, false);
       const metrics = this.deps.metrics;
-      metrics.bytesOut.inc(bytes.length);
+      metrics.bytesSent.inc(bytes.length);
       metrics.framesOut.inc({ command: 'ERROR' });
       metrics.protocolErrors.inc({ code: error.code });
       this.endedBy = error;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
 import { PACKAGE_VERSION } from '../../../server/package-info';
-import { api, metricValue, request, startRelay, type TestRelay } from '../../harness/stomp-test-kit';
+import { api, metricValue, request, startRelay, unique, wsClient, type TestRelay } from '../../harness/stomp-test-kit';
 import { metricNamesOf, exposedFamilies } from '../../harness/promql-names';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -65,6 +65,30 @@ describe('server: metrics', function () {
     expect(metricValue(text, 'stomp_relay_broker_ready')).to.equal(1);
     expect(text).to.match(/^# TYPE stomp_relay_broker_ready_changes_total counter$/m);
     expect(text).to.match(/^# TYPE stomp_relay_broker_reconnects_total counter$/m);
+  });
+
+  it('counts every MESSAGE frame sent in stomp_relay_frames_out_total, exactly, at each scrape, and their bytes', async () => {
+    const messages = async () => metricValue(await scrape(), 'stomp_relay_frames_out_total{command="MESSAGE"}') ?? 0;
+    const topic = `/topic/${unique('frames-out')}`;
+    const a = await wsClient(server);
+    const b = await wsClient(server);
+    try {
+      const subs = [await a.subscribe(topic), await b.subscribe(topic)];
+      const bytes = async () => metricValue(await scrape(), 'stomp_relay_bytes_out_total') ?? 0;
+      const before = await messages();
+      const bytesBefore = await bytes();
+      await a.publish(topic, 'one');
+      await a.publish(topic, 'two');
+      for (const s of subs) await s.messages.take(2, 'the two MESSAGEs');
+      expect(await messages()).to.equal(before + 4);
+      // Four MESSAGE frames (headers and body) and two RECEIPTs at least.
+      expect((await bytes()) - bytesBefore).to.be.above(4 * 'MESSAGE\ndestination:\n\none\0'.length + topic.length * 4);
+      await b.publish(topic, 'three');
+      for (const s of subs) await s.messages.take(1, 'the third MESSAGE');
+      expect(await messages(), 'a second scrape adds only what was sent since').to.equal(before + 6);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 
   describe('deploy/ dashboards and alerts', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { paced, runConcurrently, waitFor } from '../../../bench/lib/bounded';
+import { paced, runConcurrently, waitFor, waitForAsync } from '../../../bench/lib/bounded';
 
 describe('bench bounded helpers', () => {
   it('waitFor reports a condition that never holds once the timeout passed', async () => {
@@ -13,6 +13,21 @@ describe('bench bounded helpers', () => {
     const r = await waitFor(() => ++n >= 3, 5_000, 1);
     expect(r.met).to.equal(true);
     expect(n).to.equal(3);
+  });
+
+  it('waitForAsync evaluates one condition at a time until it holds, or ends at its deadline', async () => {
+    let running = 0;
+    let n = 0;
+    const met = await waitForAsync(async () => {
+      running++;
+      expect(running).to.equal(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      running--;
+      return ++n >= 3;
+    }, 5_000, 1);
+    expect(met.met).to.equal(true);
+    expect(n).to.equal(3);
+    expect((await waitForAsync(async () => false, 30, 5)).met).to.equal(false);
   });
 
   it('paced sends exactly count items in order at about the given rate', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DeliveryTracker } from '../../../bench/lib/delivery-tracker';
+import { DeliveryTracker, sumDeliveryCounts } from '../../../bench/lib/delivery-tracker';
 import { stampBody } from '../../../bench/lib/stats';
 
 describe('bench DeliveryTracker', () => {
@@ -43,5 +43,25 @@ describe('bench DeliveryTracker', () => {
     for (const sub of [0, 1]) for (const seq of [0, 1]) t.onMessage(sub, msg(seq), 1);
     expect(t.complete()).to.equal(true);
     expect(t.lost).to.equal(0);
+  });
+
+  it('reads the stamp from where the body starts in a whole message', () => {
+    const t = new DeliveryTracker(1, 5, 1);
+    t.onMessage(0, Buffer.concat([Buffer.from('MESSAGE\nid:9:9;\n\n'), msg(5, 10)]), 12, 17);
+    expect(t.delivered).to.equal(1);
+    expect(t.latency.summary().max).to.equal(2);
+  });
+
+  it('sums the counts of trackers over disjoint subscribers', () => {
+    const a = new DeliveryTracker(1, 0, 2);
+    const b = new DeliveryTracker(1, 0, 2);
+    a.onMessage(0, msg(0), 5);
+    a.onMessage(0, msg(0), 6);
+    b.onMessage(0, msg(1), 3);
+    b.onMessage(0, msg(9), 9);
+    const idle = new DeliveryTracker(1, 0, 2);
+    expect(sumDeliveryCounts([a.counts(), b.counts(), idle.counts()])).to.deep.equal({
+      delivered: 2, duplicates: 1, stray: 1, subscribersReached: 2, firstDeliveryAt: 3, lastDeliveryAt: 5,
+    });
   });
 });

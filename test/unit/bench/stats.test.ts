@@ -25,6 +25,16 @@ describe('bench stats', () => {
       expect(s).to.deep.equal({ p50: 20, p99: 1000, max: 1000, samples: 5 });
     });
 
+    it('hands its stored samples on and takes another recorder\'s', () => {
+      const a = new LatencyRecorder(2);
+      for (const ms of [5, 1, 9]) a.record(ms);
+      const merged = new LatencyRecorder(10);
+      merged.recordAll(a.storedSamples(), a.count);
+      merged.record(3);
+      expect(merged.count).to.equal(4);
+      expect(merged.summary()).to.deep.equal({ p50: 3, p99: 5, max: 5, samples: 3 });
+    });
+
     it('counts samples beyond its capacity without storing them', () => {
       const r = new LatencyRecorder(2);
       r.record(1);
