@@ -8,7 +8,8 @@
  * User `i` is `u<i>` (dev-mode login), connects to instance `i mod instances`, subscribes
  * `/user/queue/n` and `/topic/t<k>` with k = floor(i / instances) mod topics (so every instance
  * carries every topic), with receipts. A push of round r to user i carries the body `r:i`, so a
- * child can tell a delivery to the wrong user from a missing one.
+ * child can tell a delivery to the wrong user from a missing one; a publish of round r to topic k
+ * carries `r:k` (the same format), so a child counts the sessions that got their topic's message.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
@@ -93,8 +94,13 @@ export interface RoundStatus {
   /** Users that got their push of the round. */
   delivered: number;
   duplicates: number;
-  /** Pushes of the round that reached a session of another user. */
+  /** Pushes of the round that reached a session of another user (and topic messages of another topic). */
   misrouted: number;
+  /** Sessions that got the round's message on their topic; second copies of it. */
+  topicDelivered: number;
+  topicDuplicates: number;
+  /** Date.now() of the round's last topic delivery (NaN before any). */
+  topicLastAt: number;
   /** Date.now() of the first and last delivery of the round (NaN before any). */
   firstAt: number;
   lastAt: number;
@@ -206,11 +212,15 @@ export function sumStatus(statuses: RoundStatus[]): RoundStatus {
   const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
   const firsts = finite(statuses.map((s) => s.firstAt));
   const lasts = finite(statuses.map((s) => s.lastAt));
+  const topicLasts = finite(statuses.map((s) => s.topicLastAt));
   const missing = statuses.every((s) => s.missing !== undefined) ? statuses.flatMap((s) => s.missing!) : undefined;
   return {
     delivered: statuses.reduce((n, s) => n + s.delivered, 0),
     duplicates: statuses.reduce((n, s) => n + s.duplicates, 0),
     misrouted: statuses.reduce((n, s) => n + s.misrouted, 0),
+    topicDelivered: statuses.reduce((n, s) => n + s.topicDelivered, 0),
+    topicDuplicates: statuses.reduce((n, s) => n + s.topicDuplicates, 0),
+    topicLastAt: topicLasts.length > 0 ? Math.max(...topicLasts) : NaN,
     firstAt: firsts.length > 0 ? Math.min(...firsts) : NaN,
     lastAt: lasts.length > 0 ? Math.max(...lasts) : NaN,
     closed: statuses.reduce((n, s) => n + s.closed, 0),

@@ -46,10 +46,14 @@ describe('bench user-load helpers', () => {
 
   it('sums phases and round statuses over load processes (earliest first, latest last, NaN ignored)', () => {
     expect(sumPhase([{ ok: 3, failed: 0 }, { ok: 1, failed: 2, firstError: 'boom' }])).to.deep.equal({ ok: 4, failed: 2, firstError: 'boom' });
-    const a: RoundStatus = { delivered: 2, duplicates: 1, misrouted: 0, firstAt: 100, lastAt: 200, closed: 0, errorFrames: 1, missing: [5] };
-    const b: RoundStatus = { delivered: 0, duplicates: 0, misrouted: 1, firstAt: NaN, lastAt: NaN, closed: 2, errorFrames: 0, missing: [7, 8] };
-    const c: RoundStatus = { delivered: 4, duplicates: 0, misrouted: 0, firstAt: 50, lastAt: 150, closed: 0, errorFrames: 0, missing: [] };
-    expect(sumStatus([a, b, c])).to.deep.equal({ delivered: 6, duplicates: 1, misrouted: 1, firstAt: 50, lastAt: 200, closed: 2, errorFrames: 1, missing: [5, 7, 8] });
+    const topics = (topicDelivered: number, topicDuplicates: number, topicLastAt: number) => ({ topicDelivered, topicDuplicates, topicLastAt });
+    const a: RoundStatus = { delivered: 2, duplicates: 1, misrouted: 0, ...topics(3, 0, 300), firstAt: 100, lastAt: 200, closed: 0, errorFrames: 1, missing: [5] };
+    const b: RoundStatus = { delivered: 0, duplicates: 0, misrouted: 1, ...topics(0, 0, NaN), firstAt: NaN, lastAt: NaN, closed: 2, errorFrames: 0, missing: [7, 8] };
+    const c: RoundStatus = { delivered: 4, duplicates: 0, misrouted: 0, ...topics(5, 2, 250), firstAt: 50, lastAt: 150, closed: 0, errorFrames: 0, missing: [] };
+    expect(sumStatus([a, b, c])).to.deep.equal({
+      delivered: 6, duplicates: 1, misrouted: 1, ...topics(8, 2, 300), firstAt: 50, lastAt: 200, closed: 2, errorFrames: 1, missing: [5, 7, 8],
+    });
+    expect(sumStatus([b]).topicLastAt).to.be.NaN;
     expect(sumStatus([b]).firstAt).to.be.NaN;
     expect(sumStatus([{ ...a, missing: undefined }, b])).to.not.have.property('missing');
   });
