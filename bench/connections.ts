@@ -52,7 +52,7 @@ import { PushClient } from './lib/push-client';
 import { rabbitFootprint, type RabbitFootprint } from './lib/rabbit-footprint';
 import { cpuSecondsOfProcessesMatching, freePort, processOpenFiles, startRelayProcess } from './lib/relay-process';
 import {
-  instanceOfUser, pushBody, sourceAddressOf, splitRange, sumPhase, sumStatus, userLogin, UserLoadProcess,
+  instanceOfUser, pushBody, sampleUsersOffFirstInstance, sourceAddressOf, splitRange, sumPhase, sumStatus, userLogin, usersOfInstance, UserLoadProcess,
   type PhaseResult, type RoundStatus,
 } from './lib/user-load';
 
@@ -356,7 +356,8 @@ async function measure(path: PathKey, deployment: Deployment, cleanup: Cleanup):
       servers: servers.map((s, k) => ({
         name: s.name, rssBefore: rssBefore[k]!, rssAfter: rssAfter[k]!, filesBefore: filesBefore[k]!, filesAfter: filesAfter[k]!,
         metricsBefore: metricsBefore[k], metricsAfter: metricsAfter[k],
-        sessions: metricsAfter[k]?.sessions ?? sessionsOfInstance(k, servers.length, subscribed.ok),
+        // Without /metrics (the floor): its share, had every user connected (user i on instance i mod N).
+        sessions: metricsAfter[k]?.sessions ?? usersOfInstance(k, servers.length, subscribed.ok),
         cpu: phases((r) => r.servers[k]!),
       })),
       broker: brokerBefore && brokerAfter ? { before: brokerBefore, after: brokerAfter, cpu: phases((r) => r.broker) } : undefined,
@@ -378,11 +379,6 @@ interface CpuReading {
   loads: number;
 }
 
-/** Without /metrics (the floor): the sessions of instance k, had every user connected (user i on instance i mod N). */
-function sessionsOfInstance(k: number, instances: number, total: number): number {
-  return Math.floor(total / instances) + (k < total % instances ? 1 : 0);
-}
-
 /**
  * Proves the idle sessions alive: pushes through the first instance to a sample of users spread over
  * the other instances (every user with one instance), and one publish to each topic through the first
@@ -392,7 +388,7 @@ async function probeLiveness(path: PathKey, servers: Server[], loads: UserLoadPr
   const n = servers.length;
   const client = new PushClient(servers[0]!.httpUrl!, PROBE_CONCURRENCY);
   try {
-    const sample = pushSample(n);
+    const sample = sampleUsersOffFirstInstance(SESSIONS, n, PUSH_SAMPLE);
     progress(`${path}: liveness: ${fmt.int(sample.length)} pushes through ${servers[0]!.name}`);
     let accepted = 0;
     let firstRefusal: string | undefined;
@@ -439,21 +435,6 @@ async function probeLiveness(path: PathKey, servers: Server[], loads: UserLoadPr
   } finally {
     client.close();
   }
-}
-
-/** --push-sample users spread evenly over all users, none on the first instance when there are several. */
-function pushSample(instances: number): number[] {
-  const others = instances === 1 ? SESSIONS : SESSIONS - sessionsOfInstance(0, instances, SESSIONS);
-  const size = Math.min(PUSH_SAMPLE, others);
-  const sample: number[] = [];
-  // The k-th user not on instance 0, for evenly spaced k; the offset j mod (N − 1) keeps an even
-  // spacing from landing on one instance only.
-  for (let j = 0; j < size; j++) {
-    const offset = instances > 1 && others / size >= instances - 1 ? j % (instances - 1) : 0;
-    const k = Math.floor((j * others) / size) + offset;
-    sample.push(instances === 1 ? k : Math.floor(k / (instances - 1)) * instances + 1 + (k % (instances - 1)));
-  }
-  return sample;
 }
 
 /** Polls `condition` every 200 ms until it holds or `deadline` (Date.now()) passed. */

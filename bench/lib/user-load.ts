@@ -26,6 +26,29 @@ export function instanceOfUser(i: number, instances: number): number {
   return i % instances;
 }
 
+/** How many of users 0..total-1 connect to instance `k`. */
+export function usersOfInstance(k: number, instances: number, total: number): number {
+  return Math.floor(total / instances) + (k < total % instances ? 1 : 0);
+}
+
+/**
+ * `size` users of 0..total-1 spread evenly over the instances other than the first (over all users
+ * with one instance): pushes sent through the first instance to them must cross to another one.
+ */
+export function sampleUsersOffFirstInstance(total: number, instances: number, size: number): number[] {
+  const others = instances === 1 ? total : total - usersOfInstance(0, instances, total);
+  const count = Math.min(size, others);
+  const sample: number[] = [];
+  for (let j = 0; j < count; j++) {
+    // The k-th user not on instance 0, for evenly spaced k; the offset j mod (N − 1) keeps an even
+    // spacing from landing on one instance only.
+    const offset = instances > 1 && others / count >= instances - 1 ? j % (instances - 1) : 0;
+    const k = Math.floor((j * others) / count) + offset;
+    sample.push(instances === 1 ? k : Math.floor(k / (instances - 1)) * instances + 1 + (k % (instances - 1)));
+  }
+  return sample;
+}
+
 /** Which of the `topics` topics user `i` subscribes to: each instance gets every topic. */
 export function topicOfUser(i: number, instances: number, topics: number): number {
   return Math.floor(i / instances) % topics;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { parseErlangIntegers } from '../../../bench/lib/rabbit-footprint';
 import {
-  instanceOfUser, parsePushBody, pushBody, sourceAddressOf, splitRange, sumPhase, sumStatus, topicOfUser,
+  instanceOfUser, parsePushBody, pushBody, sampleUsersOffFirstInstance, sourceAddressOf, splitRange, sumPhase, sumStatus, topicOfUser, usersOfInstance,
   type RoundStatus,
 } from '../../../bench/lib/user-load';
 
@@ -30,6 +30,22 @@ describe('bench user-load helpers', () => {
     }
     expect(usersPerInstance).to.deep.equal([250, 250, 250, 250]);
     for (const seen of perInstance) expect(seen.size).to.equal(topics);
+  });
+
+  it('samples distinct users spread evenly over every instance but the first (all users with one instance)', () => {
+    for (const [total, instances, size] of [[59_904, 3, 1000], [60_000, 4, 1000], [900, 3, 600], [19_968, 1, 1000], [10, 3, 100]] as const) {
+      const sample = sampleUsersOffFirstInstance(total, instances, size);
+      const others = instances === 1 ? total : total - usersOfInstance(0, instances, total);
+      expect(sample).to.have.length(Math.min(size, others));
+      expect(new Set(sample).size).to.equal(sample.length);
+      expect(sample.every((u) => u >= 0 && u < total)).to.equal(true);
+      const perInstance = new Array<number>(instances).fill(0);
+      for (const u of sample) perInstance[instanceOfUser(u, instances)]++;
+      if (instances > 1) expect(perInstance[0]).to.equal(0);
+      const counts = perInstance.slice(instances === 1 ? 0 : 1);
+      expect(Math.max(...counts) - Math.min(...counts)).to.be.at.most(1);
+    }
+    expect(usersOfInstance(0, 3, 10) + usersOfInstance(1, 3, 10) + usersOfInstance(2, 3, 10)).to.equal(10);
   });
 
   it('hands out distinct loopback source addresses and refuses beyond 127.0.0.252', () => {
