@@ -1,12 +1,13 @@
 /**
- * Memory per idle session: N sessions connected to one server process, each CONNECTED with two
- * subscriptions (`/user/queue/n` and one of 100 topics, receipted), then left idle. Reports the
- * server's RSS before and after, per session, for each path:
+ * Memory and CPU per idle session: N sessions connected to one server process (or spread over
+ * `--instances` relays), each CONNECTED with two subscriptions (`/user/queue/n` and one of 100
+ * topics, receipted), then left idle. Reports the servers' RSS before and after, per session, for
+ * each path:
  *
  *   - `ws-embedded`, `sockjs-embedded`: one relay, embedded broker, over `/ws` or SockJS's websocket
  *     transport (`/sockjs/<server>/<session>/websocket`, SockJS framing, as sockjs-client uses it);
- *   - `ws-rabbitmq`, `sockjs-rabbitmq`: the same on a private RabbitMQ node (relay RSS only; the
- *     broker's per-user cost is bench/scale.ts's);
+ *   - `ws-rabbitmq`, `sockjs-rabbitmq`: the same on a private RabbitMQ node (the broker's memory,
+ *     queues, connections and channels too; its restart behaviour is bench/scale.ts's);
  *   - `ws-floor`: a plain `ws` server that answers CONNECT and receipts and keeps nothing but the
  *     socket (bench/peers/ws-floor/server.ts): what a socket costs with no protocol at all.
  *
