@@ -1,5 +1,5 @@
 /**
- * `POST /push/:user` for load scripts, over keep-alive connections (one agent per client, at most
+ * `POST /push/:user` and `POST /publish` for load scripts, over keep-alive connections (one agent per client, at most
  * `maxSockets` requests in flight to one relay). Answers are returned, never thrown, so a script can
  * count them; only a request that got no answer at all (socket error, timeout) rejects.
  */
@@ -23,9 +23,18 @@ export class PushClient {
 
   /** POSTs `{destination, payload}` to `/push/<user>`; resolves with the answer. */
   push(user: string, destination: string, payload: string): Promise<PushAnswer> {
-    const body = JSON.stringify({ destination, payload });
+    return this.post(`/push/${encodeURIComponent(user)}`, { destination, payload });
+  }
+
+  /** POSTs `{destination, payload}` to `/publish` (e.g. a topic); resolves with the answer. */
+  publish(destination: string, payload: string): Promise<PushAnswer> {
+    return this.post('/publish', { destination, payload });
+  }
+
+  private post(route: string, message: { destination: string; payload: string }): Promise<PushAnswer> {
+    const body = JSON.stringify(message);
     return new Promise<PushAnswer>((resolve, reject) => {
-      const req = http.request(`${this.httpUrl}/push/${encodeURIComponent(user)}`, {
+      const req = http.request(`${this.httpUrl}${route}`, {
         method: 'POST',
         agent: this.agent,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
@@ -36,7 +45,7 @@ export class PushClient {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8', 0, 300) }));
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`POST /push/${user}: no answer within ${this.timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`POST ${route}: no answer within ${this.timeoutMs} ms`)));
       req.on('error', reject);
       req.end(body);
     });

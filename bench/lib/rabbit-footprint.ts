@@ -2,7 +2,8 @@
  * What a RabbitMQ node costs right now, for load scripts that compare it before and after: its
  * Erlang VM's memory after a full garbage collection of every process (the figure that does not
  * depend on when the VM last collected), its processes' resident memory (what the machine pays;
- * the VM's allocators keep freed memory, so this only grows), and its queue and binding counts.
+ * the VM's allocators keep freed memory, so this only grows), its queue and binding counts, and the
+ * connections and channels clients hold on it (the relays' broker links).
  */
 import type { RabbitNode } from '../../test/harness/rabbitmq';
 import { rssBytesOfProcessesMatching } from './relay-process';
@@ -26,6 +27,11 @@ export interface RabbitFootprint {
   queues: number;
   /** Bindings to queues, without the default exchange's implicit one per queue. */
   bindings: number;
+  /** AMQP connections (`list_connections`) and STOMP connections (`list_stomp_connections`, which 3.10 lists apart). */
+  amqpConnections: number;
+  stompConnections: number;
+  /** Channels of every connection. */
+  channels: number;
 }
 
 /** Measures the node (a few rabbitmqctl calls; seconds with tens of thousands of bindings). */
@@ -34,7 +40,17 @@ export async function rabbitFootprint(node: RabbitNode): Promise<RabbitFootprint
   const rssBytes = rssBytesOfProcessesMatching(node.dir);
   const queues = (await node.listQueues()).length;
   const bindings = (await node.listBindings()).length;
-  return { erlangMemoryBytes: erlangMemoryBytes!, etsBytes: etsBytes!, processesBytes: processesBytes!, binaryBytes: binaryBytes!, rssBytes, queues, bindings };
+  const amqpConnections = countLines(await node.ctl(['list_connections', 'pid', '--quiet', '--no-table-headers']));
+  const stompConnections = (await node.listConnections()).length;
+  const channels = (await node.listChannels()).length;
+  return {
+    erlangMemoryBytes: erlangMemoryBytes!, etsBytes: etsBytes!, processesBytes: processesBytes!, binaryBytes: binaryBytes!, rssBytes, queues, bindings,
+    amqpConnections, stompConnections, channels,
+  };
+}
+
+function countLines(output: string): number {
+  return output.split('\n').filter((line) => line.trim() !== '').length;
 }
 
 /** The list of `count` integers `rabbitmqctl eval` printed (`[1,2,3]`, maybe over several lines); throws on anything else. */

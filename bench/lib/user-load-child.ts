@@ -27,6 +27,8 @@ class RoundTally {
 class UserLoad {
   private readonly clients: Array<StompWsClient | undefined>;
   private readonly rounds = new Map<number, RoundTally>();
+  /** Topic messages per round (one per session expected: each session follows one topic). */
+  private readonly topicRounds = new Map<number, RoundTally>();
   private misrouted = 0;
   private progress = 0;
   private readonly progressTimer: NodeJS.Timeout;
@@ -60,16 +62,17 @@ class UserLoad {
     return this.forEachUser(plan.subscribeConcurrency, async (user) => {
       const client = this.clients[user - plan.from];
       if (client === undefined) throw new Error(`user ${user} is not connected`);
-      const topic = `/topic/t${topicOfUser(user, plan.urls.length, plan.topics)}`;
+      const topic = topicOfUser(user, plan.urls.length, plan.topics);
       await Promise.all([
         client.subscribe('/user/queue/n', (frame) => this.onPush(user, frame.body.toString('utf8'))),
-        client.subscribe(topic, () => undefined),
+        client.subscribe(`/topic/t${topic}`, (frame) => this.onTopic(user, topic, frame.body.toString('utf8'))),
       ]);
     });
   }
 
   status(round: number, withMissing: boolean): RoundStatus {
     const tally = this.rounds.get(round) ?? new RoundTally(this.clients.length);
+    const topicTally = this.topicRounds.get(round);
     let closed = 0;
     let errorFrames = 0;
     for (const c of this.clients) {
@@ -79,6 +82,7 @@ class UserLoad {
     }
     const status: RoundStatus = {
       delivered: tally.delivered, duplicates: tally.duplicates, misrouted: this.misrouted,
+      topicDelivered: topicTally?.delivered ?? 0, topicDuplicates: topicTally?.duplicates ?? 0, topicLastAt: topicTally?.lastAt ?? NaN,
       firstAt: tally.firstAt, lastAt: tally.lastAt, closed, errorFrames,
     };
     if (withMissing) {
@@ -101,10 +105,26 @@ class UserLoad {
       this.misrouted++;
       return;
     }
-    let tally = this.rounds.get(push.round);
+    this.count(this.rounds, push.round, user);
+  }
+
+  /** A message on the topic of `user` (body `round:topic`, see bench/lib/user-load.ts). */
+  private onTopic(user: number, topic: number, body: string): void {
+    const message = parsePushBody(body);
+    if (message === undefined) return;
+    if (message.user !== topic) {
+      this.misrouted++;
+      return;
+    }
+    this.count(this.topicRounds, message.round, user);
+  }
+
+  /** Marks `user`'s delivery of `round` in `rounds` (a second one is a duplicate). */
+  private count(rounds: Map<number, RoundTally>, round: number, user: number): void {
+    let tally = rounds.get(round);
     if (tally === undefined) {
       tally = new RoundTally(this.clients.length);
-      this.rounds.set(push.round, tally);
+      rounds.set(round, tally);
     }
     const now = Date.now();
     const slot = user - this.plan.from;

@@ -8,7 +8,8 @@
  * User `i` is `u<i>` (dev-mode login), connects to instance `i mod instances`, subscribes
  * `/user/queue/n` and `/topic/t<k>` with k = floor(i / instances) mod topics (so every instance
  * carries every topic), with receipts. A push of round r to user i carries the body `r:i`, so a
- * child can tell a delivery to the wrong user from a missing one.
+ * child can tell a delivery to the wrong user from a missing one; a publish of round r to topic k
+ * carries `r:k` (the same format), so a child counts the sessions that got their topic's message.
  */
 import * as path from 'node:path';
 import { IpcChild } from './ipc-child';
@@ -21,6 +22,29 @@ export function userLogin(i: number): string {
 /** Which relay instance user `i` connects to. */
 export function instanceOfUser(i: number, instances: number): number {
   return i % instances;
+}
+
+/** How many of users 0..total-1 connect to instance `k`. */
+export function usersOfInstance(k: number, instances: number, total: number): number {
+  return Math.floor(total / instances) + (k < total % instances ? 1 : 0);
+}
+
+/**
+ * `size` users of 0..total-1 spread evenly over the instances other than the first (over all users
+ * with one instance): pushes sent through the first instance to them must cross to another one.
+ */
+export function sampleUsersOffFirstInstance(total: number, instances: number, size: number): number[] {
+  const others = instances === 1 ? total : total - usersOfInstance(0, instances, total);
+  const count = Math.min(size, others);
+  const sample: number[] = [];
+  for (let j = 0; j < count; j++) {
+    // The k-th user not on instance 0, for evenly spaced k; the offset j mod (N − 1) keeps an even
+    // spacing from landing on one instance only.
+    const offset = instances > 1 && others / count >= instances - 1 ? j % (instances - 1) : 0;
+    const k = Math.floor((j * others) / count) + offset;
+    sample.push(instances === 1 ? k : Math.floor(k / (instances - 1)) * instances + 1 + (k % (instances - 1)));
+  }
+  return sample;
 }
 
 /** Which of the `topics` topics user `i` subscribes to: each instance gets every topic. */
@@ -91,8 +115,13 @@ export interface RoundStatus {
   /** Users that got their push of the round. */
   delivered: number;
   duplicates: number;
-  /** Pushes of the round that reached a session of another user. */
+  /** Pushes of the round that reached a session of another user (and topic messages of another topic). */
   misrouted: number;
+  /** Sessions that got the round's message on their topic; second copies of it. */
+  topicDelivered: number;
+  topicDuplicates: number;
+  /** Date.now() of the round's last topic delivery (NaN before any). */
+  topicLastAt: number;
   /** Date.now() of the first and last delivery of the round (NaN before any). */
   firstAt: number;
   lastAt: number;
@@ -164,11 +193,15 @@ export function sumStatus(statuses: RoundStatus[]): RoundStatus {
   const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
   const firsts = finite(statuses.map((s) => s.firstAt));
   const lasts = finite(statuses.map((s) => s.lastAt));
+  const topicLasts = finite(statuses.map((s) => s.topicLastAt));
   const missing = statuses.every((s) => s.missing !== undefined) ? statuses.flatMap((s) => s.missing!) : undefined;
   return {
     delivered: statuses.reduce((n, s) => n + s.delivered, 0),
     duplicates: statuses.reduce((n, s) => n + s.duplicates, 0),
     misrouted: statuses.reduce((n, s) => n + s.misrouted, 0),
+    topicDelivered: statuses.reduce((n, s) => n + s.topicDelivered, 0),
+    topicDuplicates: statuses.reduce((n, s) => n + s.topicDuplicates, 0),
+    topicLastAt: topicLasts.length > 0 ? Math.max(...topicLasts) : NaN,
     firstAt: firsts.length > 0 ? Math.min(...firsts) : NaN,
     lastAt: lasts.length > 0 ? Math.max(...lasts) : NaN,
     closed: statuses.reduce((n, s) => n + s.closed, 0),

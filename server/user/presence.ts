@@ -27,8 +27,23 @@ export interface PresenceOptions {
   intervalMs?: number;
   /** A peer silent for intervalMs × ttlFactor is forgotten (default 3). */
   ttlFactor?: number;
-  /** Coalescing delay for change-triggered snapshots (default 50 ms). */
+  /** Coalescing delay for change-triggered snapshots (default 50 ms; longer for big snapshots, see {@link changeDelayFor}). */
   changeDelayMs?: number;
+}
+
+/** Coalescing delay added per user in the last snapshot (10,000 users: 1 s). */
+const CHANGE_DELAY_PER_USER_MS = 0.1;
+
+/**
+ * How long to coalesce local changes before a snapshot, given the users in the last one. Every
+ * instance builds its snapshot and every instance parses it, so each costs O(users) on each of
+ * them; a fixed delay made a burst of connects quadratic (at 15,000 users per instance a snapshot
+ * every 50 ms took more CPU than the connects themselves, docs/benchmarks.md "Scale"). A delay in
+ * proportion to the snapshot keeps what presence costs per second independent of the number of
+ * users; it never exceeds the periodic interval, so presence is never staler than it already is.
+ */
+export function changeDelayFor(lastSnapshotUsers: number, minDelayMs: number, intervalMs: number): number {
+  return Math.max(minDelayMs, Math.min(intervalMs, lastSnapshotUsers * CHANGE_DELAY_PER_USER_MS));
 }
 
 interface Snapshot {
@@ -67,6 +82,8 @@ export class ClusterPresence {
   private readonly registry: InternalChannel;
   private timer: NodeJS.Timeout | null = null;
   private changeTimer: NodeJS.Timeout | null = null;
+  /** Users in the last snapshot sent: sizes the next coalescing delay without counting them again. */
+  private lastSnapshotUsers = 0;
   private stopped = false;
 
   constructor(private readonly options: PresenceOptions) {
@@ -98,10 +115,13 @@ export class ClusterPresence {
   /** Local users changed (a session connected or left): publish soon, coalescing bursts. */
   localChanged(): void {
     if (this.stopped || this.changeTimer) return;
-    this.changeTimer = setTimeout(() => {
-      this.changeTimer = null;
-      this.publish(false);
-    }, this.changeDelayMs);
+    this.changeTimer = setTimeout(
+      () => {
+        this.changeTimer = null;
+        this.publish(false);
+      },
+      changeDelayFor(this.lastSnapshotUsers, this.changeDelayMs, this.intervalMs),
+    );
     this.changeTimer.unref();
   }
 
@@ -174,10 +194,12 @@ export class ClusterPresence {
   }
 
   private send(leaving: boolean): Promise<void> {
+    const local = leaving ? new Map<string, number>() : this.options.localUsers();
+    this.lastSnapshotUsers = local.size;
     const snapshot: Snapshot = {
       v: 1,
       instanceId: this.options.instanceId,
-      users: leaving ? {} : Object.fromEntries(this.options.localUsers()),
+      users: Object.fromEntries(local),
       ...(leaving ? { leaving: true } : {}),
     };
     return this.registry.publish(snapshot);
