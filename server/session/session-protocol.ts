@@ -369,45 +369,44 @@ export class SessionProtocol {
   }
 
   /**
-   * The broker's sink for one subscription, and its resume gate when it resumes. Built here, apart
-   * from {@link subscribeAllowed}: closures made there would share its scope, and so keep the
-   * SUBSCRIBE frame alive for as long as the subscription lasts (~0.5 KB each, per idle session).
+   * The broker's sink for one subscription, and its resume gate when it resumes. The sink is one
+   * small object with methods ({@link SubscriptionSink}), not closures: closures made in
+   * {@link subscribeAllowed} would share its scope and keep the SUBSCRIBE frame alive for the
+   * subscription's life, and closures of their own would cost a context and ~56 bytes each, per
+   * subscription (an idle relay holds mostly subscriptions).
    */
   private consumerSink(
     subscription: ClientSubscription,
     accepts: BrokerSubscribeRoute['accepts'],
     resuming: boolean,
   ): { sink: DeliverySink; gate: ResumeGate | undefined } {
-    const take = (delivery: Delivery): void => {
-      if (accepts !== undefined && !accepts(delivery.message)) {
-        this.passOver(subscription, delivery); // addressed to another session of the same user
-        return;
-      }
-      this.deliver(subscription, delivery);
-    };
-    const gate = resuming
-      ? new ResumeGate({
-          deliver: take,
-          drop: (delivery) => this.passOver(subscription, delivery),
-          gap: (position) => this.deliverGap(subscription, position),
-        })
-      : undefined;
-    const sink: DeliverySink = {
-      deliver: (delivery: Delivery) => {
-        try {
-          if (gate !== undefined) gate.live(delivery);
-          else take(delivery);
-        } catch (err) {
-          this.io.fail(err); // a bug here must end this session only, not the broker's fan-out
-        }
-      },
-      cancelled: (reason: RelayError) => {
-        // The broker ended the consumer by itself. STOMP has no per-subscription error, so, like
-        // RabbitMQ's own STOMP adapter, the session ends with an ERROR naming the reason.
-        if (subscription.active) this.io.fail(reason);
-      },
-    };
-    return { sink, gate };
+    const sink = new SubscriptionSink(this, subscription, accepts);
+    if (resuming) {
+      sink.gate = new ResumeGate({
+        deliver: (delivery) => this.take(sink, delivery),
+        drop: (delivery) => this.passOver(subscription, delivery),
+        gap: (position) => this.deliverGap(subscription, position),
+      });
+    }
+    return { sink, gate: sink.gate };
+  }
+
+  /**
+   * @internal SubscriptionSink: a delivery for `sink`'s subscription, past its resume gate. One
+   * addressed to another session of the same user (`accepts` says no) is settled unseen.
+   */
+  take(sink: SubscriptionSink, delivery: Delivery): void {
+    const accepts = sink.accepts; // called unbound, as a route's function always was
+    if (accepts !== undefined && !accepts(delivery.message, this.io.session)) {
+      this.passOver(sink.subscription, delivery);
+      return;
+    }
+    this.deliver(sink.subscription, delivery);
+  }
+
+  /** @internal SubscriptionSink: a sink failed or its consumer was cancelled; the session ends. */
+  sinkFailed(err: unknown): void {
+    this.io.fail(err);
   }
 
   /**
@@ -701,6 +700,37 @@ export class SessionProtocol {
     return consumer.close(options).catch((err: unknown) => {
       this.io.deps.logger.warn({ err, session: this.io.session.id, subscription: subscription.id }, 'closing a broker consumer failed');
     });
+  }
+}
+
+/**
+ * The broker's {@link DeliverySink} for one subscription (see {@link SessionProtocol.consumerSink}):
+ * its fields instead of closures, so an idle subscription costs one small object here.
+ */
+class SubscriptionSink implements DeliverySink {
+  /** Holds live deliveries while a resumed subscription replays its history. */
+  gate: ResumeGate | undefined = undefined;
+
+  constructor(
+    private readonly protocol: SessionProtocol,
+    readonly subscription: ClientSubscription,
+    /** The router's filter (a user destination's target-session header); undefined takes all. */
+    readonly accepts: BrokerSubscribeRoute['accepts'],
+  ) {}
+
+  deliver(delivery: Delivery): void {
+    try {
+      if (this.gate !== undefined) this.gate.live(delivery);
+      else this.protocol.take(this, delivery);
+    } catch (err) {
+      this.protocol.sinkFailed(err); // a bug here must end this session only, not the broker's fan-out
+    }
+  }
+
+  cancelled(reason: RelayError): void {
+    // The broker ended the consumer by itself. STOMP has no per-subscription error, so, like
+    // RabbitMQ's own STOMP adapter, the session ends with an ERROR naming the reason.
+    if (this.subscription.active) this.protocol.sinkFailed(reason);
   }
 }
 

@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import type { DeliverySink, SubscribeRequest } from '../../../server/broker/broker';
+import { MemoryBroker } from '../../../server/broker/memory/memory-broker';
+import { Errors, relayError } from '../../../server/errors';
 import { createTestHub, FakeTransport, type TestHub } from './session-harness';
 
 describe('session: SEND, SUBSCRIBE, MESSAGE', () => {
@@ -110,6 +113,29 @@ describe('session: SEND, SUBSCRIBE, MESSAGE', () => {
     expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('bye');
     await c.closedEvent;
     expect(c.pending()).to.deep.equal([]);
+  });
+
+  it('ends the session with the broker\'s reason when the broker cancels a live subscription, not one already unsubscribed', async () => {
+    await t.stop();
+    const sinks = new Map<string, DeliverySink>();
+    const recording = new (class extends MemoryBroker {
+      override subscribe(request: SubscribeRequest, sink: DeliverySink) {
+        sinks.set(request.destination, sink);
+        return super.subscribe(request, sink);
+      }
+    })();
+    t = await createTestHub({}, { broker: recording });
+    const c = await t.open();
+    c.sendFrame('SUBSCRIBE', { id: 'gone', destination: '/topic/a' });
+    c.sendFrame('SUBSCRIBE', { id: 'live', destination: '/topic/b' });
+    c.sendFrame('UNSUBSCRIBE', { id: 'gone', receipt: 'u' });
+    await c.next('RECEIPT');
+    sinks.get('/topic/a')!.cancelled(relayError(Errors.BROKER_ERROR, 'queue deleted'));
+    c.sendFrame('SEND', { destination: '/topic/b' }, 'still here');
+    expect((await c.next('MESSAGE')).body.toString()).to.equal('still here');
+    sinks.get('/topic/b')!.cancelled(relayError(Errors.BROKER_ERROR, 'queue deleted'));
+    const error = await c.expectError('BROKER_ERROR');
+    expect(error.headers.message).to.include('queue deleted');
   });
 
   it('keeps gauges and counters in step', async () => {
