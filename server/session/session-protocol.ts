@@ -104,21 +104,40 @@ export class SessionProtocol {
   /** What frames before CONNECTED are encoded as, from the CONNECT's accept-version (see negotiation.ts). */
   private offered: StompVersion = '1.0';
   private readonly subscriptions = new SubscriptionTable();
-  private readonly transactions: TransactionTable;
+  /**
+   * The tables below are made on first use: most sessions never open a transaction or a temporary
+   * queue, and an idle one has no work in flight (an idle session is what a relay holds most of).
+   */
+  private transactionTable: TransactionTable | undefined;
   /** Work whose RECEIPT (or failure) is still to come: publishes, commits, handled sends. */
-  private readonly inFlight = new Set<Promise<void>>();
+  private inFlightSet: Set<Promise<void>> | undefined;
   /** `/temp-queue/<name>` reply addresses; they count against the subscription limit. */
-  private readonly tempQueues: TempQueues;
+  private tempQueueTable: TempQueues | undefined;
   /** Numbers {@link deliverLocal}'s messages. */
   private localMessages = 0;
   /** Asks the relay's authorize function about SUBSCRIBE and SEND; undefined when there is none. */
   private readonly authorizer: FrameAuthorizer | undefined;
 
   constructor(private readonly io: SessionIo) {
-    this.transactions = new TransactionTable(io.deps.config.limits);
     const authorize = io.deps.authorize;
     this.authorizer = authorize === undefined ? undefined : new FrameAuthorizer(authorize, io.session, io.deps.logger);
-    this.tempQueues = new TempQueues(io.deps.broker, {
+  }
+
+  private get transactions(): TransactionTable {
+    return (this.transactionTable ??= new TransactionTable(this.io.deps.config.limits));
+  }
+
+  private get inFlight(): Set<Promise<void>> {
+    return (this.inFlightSet ??= new Set());
+  }
+
+  /** Work is in flight (its RECEIPTs are still to come). */
+  private get busy(): boolean {
+    return this.inFlightSet !== undefined && this.inFlightSet.size > 0;
+  }
+
+  private get tempQueues(): TempQueues {
+    return (this.tempQueueTable ??= new TempQueues(this.io.deps.broker, {
       reply: (clientDestination, delivery) => this.deliverReply(clientDestination, delivery),
       // The address died with its broker connection (temp-queues.ts forgot it): the next SEND
       // naming the temporary queue opens a new one. Replies already on their way are lost, as
@@ -129,7 +148,7 @@ export class SessionProtocol {
           'temporary queue lost; the next request opens a new one',
         );
       },
-    });
+    }));
   }
 
   get subscriptionCount(): number {
@@ -155,14 +174,14 @@ export class SessionProtocol {
 
   /** The session ended: close every consumer (unacked messages go back to their queues), drop transactions. */
   teardown(): void {
-    this.transactions.clear();
+    this.transactionTable?.clear();
     const metrics = this.io.deps.metrics;
     for (const subscription of this.subscriptions.removeAll()) {
       metrics.subscriptions.dec();
       this.closeConsumer(subscription);
       this.announceEnd(subscription, 'disconnect');
     }
-    this.tempQueues.closeAll().catch((err: unknown) => {
+    this.tempQueueTable?.closeAll().catch((err: unknown) => {
       this.io.deps.logger.warn({ err, session: this.io.session.id }, 'closing a reply address failed');
     });
   }
@@ -254,7 +273,7 @@ export class SessionProtocol {
     if (!config.relayPrefixes.includes(TEMP_QUEUE_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `reply-to ${replyTo} (temporary queues are not relayed here: RELAY_PREFIXES)`);
     }
-    if (!this.tempQueues.has(replyTo)) this.checkSubscriptionLimit();
+    if (this.tempQueueTable?.has(replyTo) !== true) this.checkSubscriptionLimit();
     return this.tempQueues.replyTo(replyTo);
   }
 
@@ -563,7 +582,7 @@ export class SessionProtocol {
   /** TOO_MANY_SUBSCRIPTIONS when one more subscription or temporary queue would pass the limit. */
   private checkSubscriptionLimit(): void {
     const max = this.io.deps.config.limits.maxSubscriptionsPerSession;
-    if (this.subscriptions.size + this.tempQueues.size >= max) throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, max);
+    if (this.subscriptions.size + (this.tempQueueTable?.size ?? 0) >= max) throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, max);
   }
 
   /**
@@ -646,7 +665,7 @@ export class SessionProtocol {
     // §DISCONNECT: the RECEIPT comes after every earlier frame took effect, so a client can wait for
     // it to know all its SENDs reached the broker. Frames after DISCONNECT are ignored.
     this.io.draining();
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    while (this.busy) await Promise.all(this.inFlight);
     if (!this.io.open) return;
     this.receipt(frame);
     this.io.finish();
@@ -657,9 +676,9 @@ export class SessionProtocol {
    * RECEIPTs or ERRORs went out (a draining session's shutdown waits for it). Undefined when none is.
    */
   settled(): Promise<void> | undefined {
-    if (this.inFlight.size === 0) return undefined;
+    if (!this.busy) return undefined;
     return (async () => {
-      while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+      while (this.busy) await Promise.all(this.inFlight);
     })();
   }
 
@@ -682,16 +701,23 @@ export class SessionProtocol {
   private track(work: Promise<void>, frame: StompFrame): void | Promise<void> {
     const done: Promise<void> = work.then(
       () => {
-        this.inFlight.delete(done);
+        this.settledOne(done);
         this.receipt(frame);
       },
       (err: unknown) => {
-        this.inFlight.delete(done);
+        this.settledOne(done);
         this.io.fail(err, frame);
       },
     );
-    this.inFlight.add(done);
-    if (this.inFlight.size >= MAX_IN_FLIGHT) return Promise.race(this.inFlight);
+    const inFlight = this.inFlight;
+    inFlight.add(done);
+    if (inFlight.size >= MAX_IN_FLIGHT) return Promise.race(inFlight);
+  }
+
+  /** Tracked work settled; the set goes once empty, so a session gone idle keeps none. */
+  private settledOne(done: Promise<void>): void {
+    const inFlight = this.inFlightSet;
+    if (inFlight !== undefined && inFlight.delete(done) && inFlight.size === 0) this.inFlightSet = undefined;
   }
 
   private closeConsumer(subscription: ClientSubscription, options?: CloseOptions): Promise<void> {
