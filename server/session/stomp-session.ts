@@ -55,7 +55,7 @@ import { StompParser, type ParserHandler } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
-import { GuardedTransport } from '../transport/guarded-transport';
+import { GuardedTransport, type GuardedTransportOwner, type TransportOperation } from '../transport/guarded-transport';
 import type { HandshakeInfo, Transport, TransportKind } from '../transport/transport';
 import type { Deadline } from './deadline-queue';
 import type { HeartbeatClock, HeartbeatTarget } from './heartbeat-timers';
@@ -85,10 +85,11 @@ function isEstablished(state: SessionState): boolean {
 
 /**
  * Per-session memory (an idle session is what a relay holds most of): the session is itself its
- * protocol's {@link SessionIo}, its parser's handler and its heart-beat clocks' target, so none of
- * those needs an object and closures of its own; its child logger is made on first use.
+ * protocol's {@link SessionIo}, its parser's handler, its heart-beat clocks' target and its
+ * transport guard's owner, so none of those needs an object and closures of its own; its child
+ * logger is made on first use.
  */
-export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
+export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, GuardedTransportOwner {
   /** Unique, unguessable, URL-safe (128 random bits, base64url). Sent in CONNECTED `session`. */
   readonly id: string = randomBytes(16).toString('base64url');
   readonly transportKind: TransportKind;
@@ -100,7 +101,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
   /** The ERROR the session was ended with, if any (for the 'session ended' log line). */
   private endedBy: RelayError | undefined;
 
-  private readonly transport: Transport;
+  private readonly transport: GuardedTransport;
   /** @internal SessionIo */
   readonly deps: SessionDeps;
   /** Made on first use (most sessions never log). */
@@ -129,16 +130,10 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
     this.deps = deps;
     this.transportKind = transport.kind;
     // Every call into the adapter goes through the guard: nothing it throws can reach the process.
-    this.transport = new GuardedTransport(transport, (operation, err) => {
-      this.logger.warn({ err, operation }, 'transport failed; connection dropped');
-    });
+    this.transport = new GuardedTransport(transport, this);
     this.parser = new StompParser(this, deps.config.limits);
     this.protocol = new SessionProtocol(this);
-    this.transport.bind({
-      data: (chunk) => this.onData(chunk),
-      messageTooLarge: (limitBytes) => this.end(relayError(Errors.MESSAGE_TOO_LARGE, limitBytes), undefined),
-      close: () => this.onTransportClose(),
-    });
+    this.transport.bind();
     // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
     // (bare EOLs included): an unauthenticated socket must not hold resources forever.
     const { receiveMs, graceFactor } = deps.config.heartbeat;
@@ -285,7 +280,8 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
 
   // --- input ---
 
-  private onData(chunk: Buffer): void {
+  /** @internal GuardedTransportOwner: bytes from the client. */
+  transportData(chunk: Buffer): void {
     if (this._state === 'closed') return;
     this.heartbeat?.noteReceived();
     this.deps.metrics.bytesIn.inc(chunk.length);
@@ -435,7 +431,18 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
     this.teardown(previous);
   }
 
-  private onTransportClose(): void {
+  /** @internal GuardedTransportOwner: the peer sent a message above the transport's bound. */
+  transportMessageTooLarge(limitBytes: number): void {
+    this.end(relayError(Errors.MESSAGE_TOO_LARGE, limitBytes), undefined);
+  }
+
+  /** @internal GuardedTransportOwner: a call into the adapter threw; the guard dropped the connection. */
+  transportFault(operation: TransportOperation, err: unknown): void {
+    this.logger.warn({ err, operation }, 'transport failed; connection dropped');
+  }
+
+  /** @internal GuardedTransportOwner: the connection ended (once). */
+  transportEnded(): void {
     const previous = this._state;
     if (previous !== 'closed') {
       this._state = 'closed';
