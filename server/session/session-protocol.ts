@@ -86,7 +86,15 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['DISCONNECT', (p, f) => p.disconnect(f)],
 ]);
 
-const ACK_MODES: ReadonlySet<string> = new Set<AckMode>(['auto', 'client', 'client-individual']);
+/**
+ * The ack modes, each to its shared constant: a subscription keeps the constant, not the header's
+ * own string (one fewer string per subscription for as long as it lasts).
+ */
+const ACK_MODES: ReadonlyMap<string, AckMode> = new Map<string, AckMode>([
+  ['auto', 'auto'],
+  ['client', 'client'],
+  ['client-individual', 'client-individual'],
+]);
 
 /** SUBSCRIBE headers the session consumes; every other one goes to the broker (selector, prefetch-count, x-*...). */
 const SUBSCRIBE_OWN_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt', 'content-length', RESUME_FROM_HEADER]);
@@ -324,15 +332,15 @@ export class SessionProtocol {
       if (this.version !== '1.0') throw relayError(Errors.MISSING_HEADER, 'SUBSCRIBE', 'id');
       id = destination;
     }
-    const ack = h.ack ?? 'auto';
-    if (!ACK_MODES.has(ack)) throw relayError(Errors.INVALID_HEADER, 'ack', ack);
+    const ack = h.ack === undefined ? 'auto' : ACK_MODES.get(h.ack);
+    if (ack === undefined) throw relayError(Errors.INVALID_HEADER, 'ack', h.ack!);
     if (this.subscriptions.has(id)) throw relayError(Errors.DUPLICATE_SUBSCRIPTION, id);
     this.checkSubscriptionLimit();
     const route = this.io.deps.router.routeSubscribe(this.io.session, destination, h);
     const decision = this.authorizer?.check('SUBSCRIBE', destination, h);
-    if (decision === undefined) return this.subscribeAllowed(frame, id, ack as AckMode, route);
+    if (decision === undefined) return this.subscribeAllowed(frame, id, ack, route);
     return decision.then(() => {
-      if (this.io.open) return this.subscribeAllowed(frame, id!, ack as AckMode, route);
+      if (this.io.open) return this.subscribeAllowed(frame, id!, ack, route);
     });
   }
 

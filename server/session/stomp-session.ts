@@ -62,7 +62,7 @@ import type { HeartbeatClock, HeartbeatTarget } from './heartbeat-timers';
 import type { HeartbeatPlan } from './negotiation';
 import type { SessionDeps } from './session-deps';
 import { SessionProtocol, type SessionIo } from './session-protocol';
-import { frozenCopy } from './authorization';
+import { frozenCopy, isFrozenPlainData } from './authorization';
 
 /**
  * Code for an exception nobody expected (a bug): the ERROR says "internal error" and the log has
@@ -182,7 +182,10 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
    */
   get frozenPrincipal(): Readonly<Principal> | null {
     if (this._frozenPrincipal === undefined) {
-      this._frozenPrincipal = this._principal === null ? null : (frozenCopy(this._principal) as Readonly<Principal>);
+      const principal = this._principal;
+      // The relay's own authenticators hand out frozen principals: those need no copy.
+      this._frozenPrincipal =
+        principal === null ? null : isFrozenPlainData(principal) ? principal : (frozenCopy(principal) as Readonly<Principal>);
     }
     return this._frozenPrincipal;
   }
