@@ -121,7 +121,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** Closes a connection that has not completed CONNECT in time; cleared once CONNECTED is sent. */
   private connectDeadline: NodeJS.Timeout | undefined;
   /** Frames waiting for an earlier one to finish, with their size on the wire. */
-  private readonly inbox: Array<{ frame: StompFrame; bytes: number }> = [];
+  private inbox: Array<{ frame: StompFrame; bytes: number }> | undefined; // made when a frame first waits, dropped once empty
   private inboxHead = 0;
   private inboxBytes = 0;
   private busy = false;
@@ -341,7 +341,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** Counts the whole frame (headers too) plus a little for the objects that hold it. */
   private enqueue(frame: StompFrame, frameBytes: number): void {
     const bytes = frameBytes + 64;
-    this.inbox.push({ frame, bytes });
+    (this.inbox ??= []).push({ frame, bytes });
     this.inboxBytes += bytes;
     const limit = this.deps.config.limits.maxBufferedBytes;
     if (this.inboxBytes > limit) {
@@ -350,12 +350,13 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   }
 
   private dequeue(): StompFrame | undefined {
-    if (this.inboxHead >= this.inbox.length) return undefined;
-    const { frame, bytes } = this.inbox[this.inboxHead];
-    this.inbox[this.inboxHead++] = undefined as unknown as { frame: StompFrame; bytes: number };
+    const inbox = this.inbox;
+    if (inbox === undefined || this.inboxHead >= inbox.length) return undefined;
+    const { frame, bytes } = inbox[this.inboxHead];
+    inbox[this.inboxHead++] = undefined as unknown as { frame: StompFrame; bytes: number };
     this.inboxBytes -= bytes;
-    if (this.inboxHead === this.inbox.length) {
-      this.inbox.length = 0;
+    if (this.inboxHead === inbox.length) {
+      this.inbox = undefined;
       this.inboxHead = 0;
     }
     return frame;
@@ -464,7 +465,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     this.heartbeat = undefined;
     this.expiry?.cancel();
     this.expiry = undefined;
-    this.inbox.length = 0;
+    this.inbox = undefined;
     this.inboxHead = 0;
     this.inboxBytes = 0;
     this.protocol.teardown();
