@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { WebSocketServer } from 'ws';
 import type * as RelayLibrary from '../server';
 import { ensureOpenFileLimit } from './lib/file-limit';
@@ -52,6 +52,9 @@ interface Reading {
   heapUsed: number;
   external: number;
   rss: number;
+  /** What V8 has committed (heapTotal), and per space (new, old, code, large objects...). */
+  heapCommitted: number;
+  spaces: Map<string, { committed: number; used: number }>;
 }
 
 async function reading(): Promise<Reading> {
@@ -60,7 +63,8 @@ async function reading(): Promise<Reading> {
     await new Promise((resolve) => setImmediate(resolve));
   }
   const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed, external: m.external + m.arrayBuffers, rss: m.rss };
+  const spaces = new Map(getHeapSpaceStatistics().map((space) => [space.space_name, { committed: space.space_size, used: space.space_used_size }]));
+  return { heapUsed: m.heapUsed, external: m.external + m.arrayBuffers, rss: m.rss, heapCommitted: m.heapTotal, spaces };
 }
 
 async function main(): Promise<void> {
@@ -120,12 +124,33 @@ async function main(): Promise<void> {
   per('idle session with 2 subscriptions', s0, r2, SESSIONS, 'session');
   if (args.snapshot) writeHeapSnapshot(path.join(args.snapshot, 'after.heapsnapshot'));
   process.stdout.write(markdownTable(['what', 'per', 'n', 'heap B', 'external + ArrayBuffer B', 'RSS B'], rows, ['l', 'l', 'r', 'r', 'r', 'r']) + '\n');
+  process.stdout.write('\nWhere the RSS of the relay\'s sessions went (after − before step 2, per session; V8 spaces: committed / used):\n\n');
+  process.stdout.write(rssBreakdown(s0, r2, SESSIONS) + '\n');
   await relayLoad.close();
   await relay.close();
   if (args.snapshot) {
     process.stdout.write('\nHeap snapshot difference per session (after − before, by constructor):\n\n');
     process.stdout.write(diffSnapshots(path.join(args.snapshot, 'before.heapsnapshot'), path.join(args.snapshot, 'after.heapsnapshot'), SESSIONS) + '\n');
   }
+}
+
+/**
+ * RSS against what V8 committed and used, per space: RSS not committed by V8 is native memory
+ * (sockets' handles, malloc); committed but unused is V8's slack (free pages, young generation).
+ */
+function rssBreakdown(a: Reading, b: Reading, n: number): string {
+  const per = (x: number): string => (x / n).toFixed(0);
+  const rows: string[][] = [
+    ['RSS', per(b.rss - a.rss), ''],
+    ['V8 heap committed (heapTotal) / used', per(b.heapCommitted - a.heapCommitted), per(b.heapUsed - a.heapUsed)],
+    ['RSS − V8 committed (native: handles, malloc)', per(b.rss - a.rss - (b.heapCommitted - a.heapCommitted)), ''],
+    ['external + ArrayBuffer', per(b.external - a.external), ''],
+  ];
+  for (const [name, space] of b.spaces) {
+    const before = a.spaces.get(name) ?? { committed: 0, used: 0 };
+    rows.push([`space ${name}`, per(space.committed - before.committed), per(space.used - before.used)]);
+  }
+  return markdownTable(['what', 'B / session (committed, or the figure)', 'used B / session'], rows, ['l', 'r', 'r']);
 }
 
 function load(url: string, sockjs: boolean, p: number, count = SESSIONS): UserLoadProcess {

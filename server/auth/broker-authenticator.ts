@@ -38,6 +38,6 @@ export class BrokerAuthenticator implements Authenticator {
     }
     checkUserName(login);
     await this.verifier.verify(login, passcode ?? '');
-    return { name: login };
+    return Object.freeze({ name: login }); // frozen: the session hands it out as is (no copy per session)
   }
 }

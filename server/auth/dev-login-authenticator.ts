@@ -19,6 +19,6 @@ export class DevLoginAuthenticator implements Authenticator {
     checkUserName(login);
     // Dev logins are typed by hand: keep them addressable as /user/<name>/... without URL-encoding.
     if (login.includes('/')) throw relayError(Errors.AUTHENTICATION_FAILED, 'login contains "/"');
-    return { name: login };
+    return Object.freeze({ name: login }); // frozen: the session hands it out as is (no copy per session)
   }
 }

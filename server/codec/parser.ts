@@ -93,8 +93,11 @@ export class StompParser {
   /** Whether this frame's headers are unescaped (fixed when its command line ends). */
   private escaping = true;
   private headerCount = 0;
-  /** Pieces of a line or body that started in an earlier chunk (views, copied once when complete). */
-  private carried: Buffer[] = [];
+  /**
+   * Pieces of a line or body that started in an earlier chunk (views, copied once when complete);
+   * made when a piece is first carried and dropped once taken (an idle connection keeps none).
+   */
+  private carried: Buffer[] | undefined;
   private carriedBytes = 0;
   /** Where small carried pieces are copied together (see {@link StompParser.carry}). */
   private scratch: Buffer | undefined;
@@ -106,12 +109,7 @@ export class StompParser {
 
   constructor(handler: ParserHandler, limits?: Partial<ParserLimits>) {
     this.handler = handler;
-    const merged: ParserLimits = { ...DEFAULT_PARSER_LIMITS };
-    for (const key of ['maxFrameBytes', 'maxHeaders', 'maxHeaderLineBytes'] as const) {
-      const value = limits?.[key];
-      if (value !== undefined) merged[key] = value;
-    }
-    this.limits = Object.freeze(merged);
+    this.limits = settledLimits(limits);
   }
 
   /**
@@ -329,9 +327,10 @@ export class StompParser {
     const n = piece.length;
     if (n === 0) return;
     this.carriedBytes += n;
-    if (this.carried.length < VIEWS_BEFORE_COALESCING || n >= COALESCE_BELOW_BYTES) {
+    const carried = (this.carried ??= []);
+    if (carried.length < VIEWS_BEFORE_COALESCING || n >= COALESCE_BELOW_BYTES) {
       this.flushScratch();
-      this.carried.push(piece);
+      carried.push(piece);
       return;
     }
     let scratch = this.scratch;
@@ -347,7 +346,7 @@ export class StompParser {
   /** Moves the filled part of the scratch buffer into `carried`; later pieces go after it. */
   private flushScratch(): void {
     if (this.scratch !== undefined && this.scratchEnd > this.scratchStart) {
-      this.carried.push(this.scratch.subarray(this.scratchStart, this.scratchEnd));
+      (this.carried ??= []).push(this.scratch.subarray(this.scratchStart, this.scratchEnd));
       this.scratchStart = this.scratchEnd;
     }
   }
@@ -356,9 +355,10 @@ export class StompParser {
   private takeCarried(last: Buffer): Buffer {
     if (this.carriedBytes === 0) return last.length === 0 ? EMPTY_BODY : last;
     this.flushScratch();
-    this.carried.push(last);
-    const whole = Buffer.concat(this.carried, this.carriedBytes + last.length);
-    this.carried = [];
+    const carried = this.carried ?? [];
+    carried.push(last);
+    const whole = Buffer.concat(carried, this.carriedBytes + last.length);
+    this.carried = undefined;
     this.carriedBytes = 0;
     this.scratch = undefined;
     return whole;
@@ -383,6 +383,24 @@ export class StompParser {
   private frameTooLarge(): RelayError {
     return relayError(Errors.FRAME_TOO_LARGE, this.limits.maxFrameBytes);
   }
+}
+
+const LIMIT_KEYS = ['maxFrameBytes', 'maxHeaders', 'maxHeaderLineBytes'] as const;
+
+/**
+ * The parser's limits: `limits` itself when it is frozen and names all three (a relay's config:
+ * every session's parser then shares one object), else a frozen copy over the defaults.
+ */
+function settledLimits(limits: Partial<ParserLimits> | undefined): Readonly<ParserLimits> {
+  if (limits !== undefined && Object.isFrozen(limits) && LIMIT_KEYS.every((key) => typeof limits[key] === 'number')) {
+    return limits as Readonly<ParserLimits>;
+  }
+  const merged: ParserLimits = { ...DEFAULT_PARSER_LIMITS };
+  for (const key of LIMIT_KEYS) {
+    const value = limits?.[key];
+    if (value !== undefined) merged[key] = value;
+  }
+  return Object.freeze(merged);
 }
 
 /** `content-length` must be a non-negative decimal integer: digits only, no sign, no spaces. */

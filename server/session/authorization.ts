@@ -66,6 +66,27 @@ export class FrameAuthorizer {
 }
 
 /**
+ * True when `value` already is what {@link frozenCopy} would make of it: plain objects and arrays,
+ * frozen all the way down, holding only data (no functions, accessors, symbols, undefined values,
+ * class instances or Dates) within the depth limit. Such a value can be handed out as it is: a
+ * session then keeps one principal, not the principal and a copy.
+ */
+export function isFrozenPlainData(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== 'object') return typeof value !== 'function';
+  if (depth > 16 || !Object.isFrozen(value)) return false;
+  const array = Array.isArray(value);
+  if (Object.getPrototypeOf(value) !== (array ? Array.prototype : Object.prototype)) return false;
+  for (const key of Reflect.ownKeys(value)) {
+    if (array && key === 'length') continue;
+    const descriptor = Object.getOwnPropertyDescriptor(value, key)!;
+    if (typeof key === 'symbol' || !descriptor.enumerable || !('value' in descriptor)) return false;
+    if (!array && descriptor.value === undefined) return false; // frozenCopy leaves such keys out
+    if (!isFrozenPlainData(descriptor.value, depth + 1)) return false;
+  }
+  return true;
+}
+
+/**
  * A deep, frozen copy of plain data (objects, arrays, primitives), as an authorizer may read it.
  * Functions are left out; class instances (a host's user object) become plain objects of their own
  * enumerable properties; a cycle or depth beyond 16 ends in undefined.

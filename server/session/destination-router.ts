@@ -22,9 +22,10 @@ export interface BrokerSubscribeRoute {
   /**
    * Whether this subscriber takes a message the broker delivered (e.g. a message addressed to one
    * session of a user reaches the instance's shared user subscription; only that session takes it).
-   * Default: every message.
+   * Default: every message. `session` is the subscriber's, so one shared function can serve every
+   * subscription (no closure per subscription: an idle relay holds mostly subscriptions).
    */
-  accepts?(message: BrokerMessage): boolean;
+  accepts?(message: BrokerMessage, session: StompSession): boolean;
   /**
    * A user destination: its messages carry `resume-token`, and a SUBSCRIBE with `resume-from` is
    * replayed from the broker's history of `brokerDestination` (resume-gate.ts).

@@ -26,14 +26,17 @@ export function versionBeforeConnected(acceptVersion: string | undefined): Stomp
   return acceptVersion === undefined ? '1.0' : (highestSupported(acceptVersion) ?? '1.0');
 }
 
+/**
+ * The shared constant from {@link SUPPORTED_VERSIONS}, never the header's own substring: sessions
+ * keep the version for their whole life, and one string for all of them is cheaper than one each.
+ */
 function highestSupported(acceptVersion: string): StompVersion | undefined {
-  let best: StompVersion | undefined;
+  let best = -1;
   for (const raw of acceptVersion.split(',')) {
-    const v = raw.trim();
-    const index = SUPPORTED_VERSIONS.indexOf(v as StompVersion);
-    if (index >= 0 && (best === undefined || index > SUPPORTED_VERSIONS.indexOf(best))) best = v as StompVersion;
+    const index = SUPPORTED_VERSIONS.indexOf(raw.trim() as StompVersion);
+    if (index > best) best = index;
   }
-  return best;
+  return best < 0 ? undefined : SUPPORTED_VERSIONS[best];
 }
 
 export interface HeartbeatPlan {

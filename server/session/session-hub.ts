@@ -63,8 +63,11 @@ export class SessionHub {
   private readonly deps: SessionDeps;
   /** Sessions whose transport has not reported close yet. */
   private readonly live = new Map<string, StompSession>();
-  /** Connected sessions by principal name. */
-  private readonly byUser = new Map<string, Set<StompSession>>();
+  /**
+   * Connected sessions by principal name: the session itself while it is the user's only one (most
+   * users), a Set from the second on (a Set of one costs ~150 bytes, per idle user).
+   */
+  private readonly byUser = new Map<string, StompSession | Set<StompSession>>();
   private readonly listeners = new Set<(event: SessionEvent) => void>();
   private readonly emptyWaiters = new Set<() => void>();
   private draining = false;
@@ -123,20 +126,21 @@ export class SessionHub {
 
   /** Connected sessions of user `name` on this instance (an index lookup, not a scan). */
   userSessionCount(name: string): number {
-    return this.byUser.get(name)?.size ?? 0;
+    return sizeOf(this.byUser.get(name));
   }
 
   /** Connected sessions per user on this instance. */
   userCounts(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const [name, set] of this.byUser) counts.set(name, set.size);
+    for (const [name, sessions] of this.byUser) counts.set(name, sizeOf(sessions));
     return counts;
   }
 
   /** Connected sessions of the user named `name` (empty for none). */
   sessionsOfUser(name: string): StompSession[] {
-    const set = this.byUser.get(name);
-    return set === undefined ? [] : [...set];
+    const sessions = this.byUser.get(name);
+    if (sessions === undefined) return [];
+    return sessions instanceof Set ? [...sessions] : [sessions];
   }
 
   /**
@@ -201,9 +205,10 @@ export class SessionHub {
   private onConnected(session: StompSession): void {
     const name = session.principal?.name;
     if (name !== undefined) {
-      let set = this.byUser.get(name);
-      if (set === undefined) this.byUser.set(name, (set = new Set()));
-      set.add(session);
+      const sessions = this.byUser.get(name);
+      if (sessions === undefined) this.byUser.set(name, session);
+      else if (sessions instanceof Set) sessions.add(session);
+      else if (sessions !== session) this.byUser.set(name, new Set([sessions, session]));
     }
     this.emit({ type: 'connected', session });
   }
@@ -211,8 +216,9 @@ export class SessionHub {
   private onDisconnected(session: StompSession): void {
     const name = session.principal?.name;
     if (name !== undefined) {
-      const set = this.byUser.get(name);
-      if (set !== undefined && set.delete(session) && set.size === 0) this.byUser.delete(name);
+      const sessions = this.byUser.get(name);
+      if (sessions === session) this.byUser.delete(name);
+      else if (sessions instanceof Set && sessions.delete(session) && sessions.size === 0) this.byUser.delete(name);
     }
     this.emit({ type: 'disconnected', session });
   }
@@ -232,6 +238,12 @@ export class SessionHub {
       }
     }
   }
+}
+
+/** How many sessions a {@link SessionHub} `byUser` entry holds. */
+function sizeOf(sessions: StompSession | Set<StompSession> | undefined): number {
+  if (sessions === undefined) return 0;
+  return sessions instanceof Set ? sessions.size : 1;
 }
 
 function delay(ms: number): Promise<void> {

@@ -86,7 +86,15 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['DISCONNECT', (p, f) => p.disconnect(f)],
 ]);
 
-const ACK_MODES: ReadonlySet<string> = new Set<AckMode>(['auto', 'client', 'client-individual']);
+/**
+ * The ack modes, each to its shared constant: a subscription keeps the constant, not the header's
+ * own string (one fewer string per subscription for as long as it lasts).
+ */
+const ACK_MODES: ReadonlyMap<string, AckMode> = new Map<string, AckMode>([
+  ['auto', 'auto'],
+  ['client', 'client'],
+  ['client-individual', 'client-individual'],
+]);
 
 /** SUBSCRIBE headers the session consumes; every other one goes to the broker (selector, prefetch-count, x-*...). */
 const SUBSCRIBE_OWN_HEADERS: ReadonlySet<string> = new Set(['id', 'ack', 'destination', 'receipt', 'content-length', RESUME_FROM_HEADER]);
@@ -104,21 +112,40 @@ export class SessionProtocol {
   /** What frames before CONNECTED are encoded as, from the CONNECT's accept-version (see negotiation.ts). */
   private offered: StompVersion = '1.0';
   private readonly subscriptions = new SubscriptionTable();
-  private readonly transactions: TransactionTable;
+  /**
+   * The tables below are made on first use: most sessions never open a transaction or a temporary
+   * queue, and an idle one has no work in flight (an idle session is what a relay holds most of).
+   */
+  private transactionTable: TransactionTable | undefined;
   /** Work whose RECEIPT (or failure) is still to come: publishes, commits, handled sends. */
-  private readonly inFlight = new Set<Promise<void>>();
+  private inFlightSet: Set<Promise<void>> | undefined;
   /** `/temp-queue/<name>` reply addresses; they count against the subscription limit. */
-  private readonly tempQueues: TempQueues;
+  private tempQueueTable: TempQueues | undefined;
   /** Numbers {@link deliverLocal}'s messages. */
   private localMessages = 0;
   /** Asks the relay's authorize function about SUBSCRIBE and SEND; undefined when there is none. */
   private readonly authorizer: FrameAuthorizer | undefined;
 
   constructor(private readonly io: SessionIo) {
-    this.transactions = new TransactionTable(io.deps.config.limits);
     const authorize = io.deps.authorize;
     this.authorizer = authorize === undefined ? undefined : new FrameAuthorizer(authorize, io.session, io.deps.logger);
-    this.tempQueues = new TempQueues(io.deps.broker, {
+  }
+
+  private get transactions(): TransactionTable {
+    return (this.transactionTable ??= new TransactionTable(this.io.deps.config.limits));
+  }
+
+  private get inFlight(): Set<Promise<void>> {
+    return (this.inFlightSet ??= new Set());
+  }
+
+  /** Work is in flight (its RECEIPTs are still to come). */
+  private get busy(): boolean {
+    return this.inFlightSet !== undefined && this.inFlightSet.size > 0;
+  }
+
+  private get tempQueues(): TempQueues {
+    return (this.tempQueueTable ??= new TempQueues(this.io.deps.broker, {
       reply: (clientDestination, delivery) => this.deliverReply(clientDestination, delivery),
       // The address died with its broker connection (temp-queues.ts forgot it): the next SEND
       // naming the temporary queue opens a new one. Replies already on their way are lost, as
@@ -129,7 +156,7 @@ export class SessionProtocol {
           'temporary queue lost; the next request opens a new one',
         );
       },
-    });
+    }));
   }
 
   get subscriptionCount(): number {
@@ -155,14 +182,14 @@ export class SessionProtocol {
 
   /** The session ended: close every consumer (unacked messages go back to their queues), drop transactions. */
   teardown(): void {
-    this.transactions.clear();
+    this.transactionTable?.clear();
     const metrics = this.io.deps.metrics;
     for (const subscription of this.subscriptions.removeAll()) {
       metrics.subscriptions.dec();
       this.closeConsumer(subscription);
       this.announceEnd(subscription, 'disconnect');
     }
-    this.tempQueues.closeAll().catch((err: unknown) => {
+    this.tempQueueTable?.closeAll().catch((err: unknown) => {
       this.io.deps.logger.warn({ err, session: this.io.session.id }, 'closing a reply address failed');
     });
   }
@@ -254,7 +281,7 @@ export class SessionProtocol {
     if (!config.relayPrefixes.includes(TEMP_QUEUE_PREFIX)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, `reply-to ${replyTo} (temporary queues are not relayed here: RELAY_PREFIXES)`);
     }
-    if (!this.tempQueues.has(replyTo)) this.checkSubscriptionLimit();
+    if (this.tempQueueTable?.has(replyTo) !== true) this.checkSubscriptionLimit();
     return this.tempQueues.replyTo(replyTo);
   }
 
@@ -305,15 +332,15 @@ export class SessionProtocol {
       if (this.version !== '1.0') throw relayError(Errors.MISSING_HEADER, 'SUBSCRIBE', 'id');
       id = destination;
     }
-    const ack = h.ack ?? 'auto';
-    if (!ACK_MODES.has(ack)) throw relayError(Errors.INVALID_HEADER, 'ack', ack);
+    const ack = h.ack === undefined ? 'auto' : ACK_MODES.get(h.ack);
+    if (ack === undefined) throw relayError(Errors.INVALID_HEADER, 'ack', h.ack!);
     if (this.subscriptions.has(id)) throw relayError(Errors.DUPLICATE_SUBSCRIPTION, id);
     this.checkSubscriptionLimit();
     const route = this.io.deps.router.routeSubscribe(this.io.session, destination, h);
     const decision = this.authorizer?.check('SUBSCRIBE', destination, h);
-    if (decision === undefined) return this.subscribeAllowed(frame, id, ack as AckMode, route);
+    if (decision === undefined) return this.subscribeAllowed(frame, id, ack, route);
     return decision.then(() => {
-      if (this.io.open) return this.subscribeAllowed(frame, id!, ack as AckMode, route);
+      if (this.io.open) return this.subscribeAllowed(frame, id!, ack, route);
     });
   }
 
@@ -369,45 +396,44 @@ export class SessionProtocol {
   }
 
   /**
-   * The broker's sink for one subscription, and its resume gate when it resumes. Built here, apart
-   * from {@link subscribeAllowed}: closures made there would share its scope, and so keep the
-   * SUBSCRIBE frame alive for as long as the subscription lasts (~0.5 KB each, per idle session).
+   * The broker's sink for one subscription, and its resume gate when it resumes. The sink is one
+   * small object with methods ({@link SubscriptionSink}), not closures: closures made in
+   * {@link subscribeAllowed} would share its scope and keep the SUBSCRIBE frame alive for the
+   * subscription's life, and closures of their own would cost a context and ~56 bytes each, per
+   * subscription (an idle relay holds mostly subscriptions).
    */
   private consumerSink(
     subscription: ClientSubscription,
     accepts: BrokerSubscribeRoute['accepts'],
     resuming: boolean,
   ): { sink: DeliverySink; gate: ResumeGate | undefined } {
-    const take = (delivery: Delivery): void => {
-      if (accepts !== undefined && !accepts(delivery.message)) {
-        this.passOver(subscription, delivery); // addressed to another session of the same user
-        return;
-      }
-      this.deliver(subscription, delivery);
-    };
-    const gate = resuming
-      ? new ResumeGate({
-          deliver: take,
-          drop: (delivery) => this.passOver(subscription, delivery),
-          gap: (position) => this.deliverGap(subscription, position),
-        })
-      : undefined;
-    const sink: DeliverySink = {
-      deliver: (delivery: Delivery) => {
-        try {
-          if (gate !== undefined) gate.live(delivery);
-          else take(delivery);
-        } catch (err) {
-          this.io.fail(err); // a bug here must end this session only, not the broker's fan-out
-        }
-      },
-      cancelled: (reason: RelayError) => {
-        // The broker ended the consumer by itself. STOMP has no per-subscription error, so, like
-        // RabbitMQ's own STOMP adapter, the session ends with an ERROR naming the reason.
-        if (subscription.active) this.io.fail(reason);
-      },
-    };
-    return { sink, gate };
+    const sink = new SubscriptionSink(this, subscription, accepts);
+    if (resuming) {
+      sink.gate = new ResumeGate({
+        deliver: (delivery) => this.take(sink, delivery),
+        drop: (delivery) => this.passOver(subscription, delivery),
+        gap: (position) => this.deliverGap(subscription, position),
+      });
+    }
+    return { sink, gate: sink.gate };
+  }
+
+  /**
+   * @internal SubscriptionSink: a delivery for `sink`'s subscription, past its resume gate. One
+   * addressed to another session of the same user (`accepts` says no) is settled unseen.
+   */
+  take(sink: SubscriptionSink, delivery: Delivery): void {
+    const accepts = sink.accepts; // called unbound, as a route's function always was
+    if (accepts !== undefined && !accepts(delivery.message, this.io.session)) {
+      this.passOver(sink.subscription, delivery);
+      return;
+    }
+    this.deliver(sink.subscription, delivery);
+  }
+
+  /** @internal SubscriptionSink: a sink failed or its consumer was cancelled; the session ends. */
+  sinkFailed(err: unknown): void {
+    this.io.fail(err);
   }
 
   /**
@@ -564,7 +590,7 @@ export class SessionProtocol {
   /** TOO_MANY_SUBSCRIPTIONS when one more subscription or temporary queue would pass the limit. */
   private checkSubscriptionLimit(): void {
     const max = this.io.deps.config.limits.maxSubscriptionsPerSession;
-    if (this.subscriptions.size + this.tempQueues.size >= max) throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, max);
+    if (this.subscriptions.size + (this.tempQueueTable?.size ?? 0) >= max) throw relayError(Errors.TOO_MANY_SUBSCRIPTIONS, max);
   }
 
   /**
@@ -647,7 +673,7 @@ export class SessionProtocol {
     // §DISCONNECT: the RECEIPT comes after every earlier frame took effect, so a client can wait for
     // it to know all its SENDs reached the broker. Frames after DISCONNECT are ignored.
     this.io.draining();
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    while (this.busy) await Promise.all(this.inFlight);
     if (!this.io.open) return;
     this.receipt(frame);
     this.io.finish();
@@ -658,9 +684,9 @@ export class SessionProtocol {
    * RECEIPTs or ERRORs went out (a draining session's shutdown waits for it). Undefined when none is.
    */
   settled(): Promise<void> | undefined {
-    if (this.inFlight.size === 0) return undefined;
+    if (!this.busy) return undefined;
     return (async () => {
-      while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+      while (this.busy) await Promise.all(this.inFlight);
     })();
   }
 
@@ -683,16 +709,23 @@ export class SessionProtocol {
   private track(work: Promise<void>, frame: StompFrame): void | Promise<void> {
     const done: Promise<void> = work.then(
       () => {
-        this.inFlight.delete(done);
+        this.settledOne(done);
         this.receipt(frame);
       },
       (err: unknown) => {
-        this.inFlight.delete(done);
+        this.settledOne(done);
         this.io.fail(err, frame);
       },
     );
-    this.inFlight.add(done);
-    if (this.inFlight.size >= MAX_IN_FLIGHT) return Promise.race(this.inFlight);
+    const inFlight = this.inFlight;
+    inFlight.add(done);
+    if (inFlight.size >= MAX_IN_FLIGHT) return Promise.race(inFlight);
+  }
+
+  /** Tracked work settled; the set goes once empty, so a session gone idle keeps none. */
+  private settledOne(done: Promise<void>): void {
+    const inFlight = this.inFlightSet;
+    if (inFlight !== undefined && inFlight.delete(done) && inFlight.size === 0) this.inFlightSet = undefined;
   }
 
   private closeConsumer(subscription: ClientSubscription, options?: CloseOptions): Promise<void> {
@@ -701,6 +734,37 @@ export class SessionProtocol {
     return consumer.close(options).catch((err: unknown) => {
       this.io.deps.logger.warn({ err, session: this.io.session.id, subscription: subscription.id }, 'closing a broker consumer failed');
     });
+  }
+}
+
+/**
+ * The broker's {@link DeliverySink} for one subscription (see {@link SessionProtocol.consumerSink}):
+ * its fields instead of closures, so an idle subscription costs one small object here.
+ */
+class SubscriptionSink implements DeliverySink {
+  /** Holds live deliveries while a resumed subscription replays its history. */
+  gate: ResumeGate | undefined = undefined;
+
+  constructor(
+    private readonly protocol: SessionProtocol,
+    readonly subscription: ClientSubscription,
+    /** The router's filter (a user destination's target-session header); undefined takes all. */
+    readonly accepts: BrokerSubscribeRoute['accepts'],
+  ) {}
+
+  deliver(delivery: Delivery): void {
+    try {
+      if (this.gate !== undefined) this.gate.live(delivery);
+      else this.protocol.take(this, delivery);
+    } catch (err) {
+      this.protocol.sinkFailed(err); // a bug here must end this session only, not the broker's fan-out
+    }
+  }
+
+  cancelled(reason: RelayError): void {
+    // The broker ended the consumer by itself. STOMP has no per-subscription error, so, like
+    // RabbitMQ's own STOMP adapter, the session ends with an ERROR naming the reason.
+    if (this.subscription.active) this.protocol.sinkFailed(reason);
   }
 }
 

@@ -55,14 +55,14 @@ import { StompParser, type ParserHandler } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
-import { GuardedTransport } from '../transport/guarded-transport';
+import { GuardedTransport, type GuardedTransportOwner, type TransportOperation } from '../transport/guarded-transport';
 import type { HandshakeInfo, Transport, TransportKind } from '../transport/transport';
 import type { Deadline } from './deadline-queue';
 import type { HeartbeatClock, HeartbeatTarget } from './heartbeat-timers';
 import type { HeartbeatPlan } from './negotiation';
 import type { SessionDeps } from './session-deps';
 import { SessionProtocol, type SessionIo } from './session-protocol';
-import { frozenCopy } from './authorization';
+import { frozenCopy, isFrozenPlainData } from './authorization';
 
 /**
  * Code for an exception nobody expected (a bug): the ERROR says "internal error" and the log has
@@ -85,10 +85,11 @@ function isEstablished(state: SessionState): boolean {
 
 /**
  * Per-session memory (an idle session is what a relay holds most of): the session is itself its
- * protocol's {@link SessionIo}, its parser's handler and its heart-beat clocks' target, so none of
- * those needs an object and closures of its own; its child logger is made on first use.
+ * protocol's {@link SessionIo}, its parser's handler, its heart-beat clocks' target and its
+ * transport guard's owner, so none of those needs an object and closures of its own; its child
+ * logger is made on first use.
  */
-export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
+export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, GuardedTransportOwner {
   /** Unique, unguessable, URL-safe (128 random bits, base64url). Sent in CONNECTED `session`. */
   readonly id: string = randomBytes(16).toString('base64url');
   readonly transportKind: TransportKind;
@@ -100,7 +101,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
   /** The ERROR the session was ended with, if any (for the 'session ended' log line). */
   private endedBy: RelayError | undefined;
 
-  private readonly transport: Transport;
+  private readonly transport: GuardedTransport;
   /** @internal SessionIo */
   readonly deps: SessionDeps;
   /** Made on first use (most sessions never log). */
@@ -120,7 +121,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
   /** Closes a connection that has not completed CONNECT in time; cleared once CONNECTED is sent. */
   private connectDeadline: NodeJS.Timeout | undefined;
   /** Frames waiting for an earlier one to finish, with their size on the wire. */
-  private readonly inbox: Array<{ frame: StompFrame; bytes: number }> = [];
+  private inbox: Array<{ frame: StompFrame; bytes: number }> | undefined; // made when a frame first waits, dropped once empty
   private inboxHead = 0;
   private inboxBytes = 0;
   private busy = false;
@@ -129,16 +130,10 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
     this.deps = deps;
     this.transportKind = transport.kind;
     // Every call into the adapter goes through the guard: nothing it throws can reach the process.
-    this.transport = new GuardedTransport(transport, (operation, err) => {
-      this.logger.warn({ err, operation }, 'transport failed; connection dropped');
-    });
+    this.transport = new GuardedTransport(transport, this);
     this.parser = new StompParser(this, deps.config.limits);
     this.protocol = new SessionProtocol(this);
-    this.transport.bind({
-      data: (chunk) => this.onData(chunk),
-      messageTooLarge: (limitBytes) => this.end(relayError(Errors.MESSAGE_TOO_LARGE, limitBytes), undefined),
-      close: () => this.onTransportClose(),
-    });
+    this.transport.bind();
     // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
     // (bare EOLs included): an unauthenticated socket must not hold resources forever.
     const { receiveMs, graceFactor } = deps.config.heartbeat;
@@ -187,7 +182,10 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
    */
   get frozenPrincipal(): Readonly<Principal> | null {
     if (this._frozenPrincipal === undefined) {
-      this._frozenPrincipal = this._principal === null ? null : (frozenCopy(this._principal) as Readonly<Principal>);
+      const principal = this._principal;
+      // The relay's own authenticators hand out frozen principals: those need no copy.
+      this._frozenPrincipal =
+        principal === null ? null : isFrozenPlainData(principal) ? principal : (frozenCopy(principal) as Readonly<Principal>);
     }
     return this._frozenPrincipal;
   }
@@ -285,7 +283,8 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
 
   // --- input ---
 
-  private onData(chunk: Buffer): void {
+  /** @internal GuardedTransportOwner: bytes from the client. */
+  transportData(chunk: Buffer): void {
     if (this._state === 'closed') return;
     this.heartbeat?.noteReceived();
     this.deps.metrics.bytesIn.inc(chunk.length);
@@ -342,7 +341,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
   /** Counts the whole frame (headers too) plus a little for the objects that hold it. */
   private enqueue(frame: StompFrame, frameBytes: number): void {
     const bytes = frameBytes + 64;
-    this.inbox.push({ frame, bytes });
+    (this.inbox ??= []).push({ frame, bytes });
     this.inboxBytes += bytes;
     const limit = this.deps.config.limits.maxBufferedBytes;
     if (this.inboxBytes > limit) {
@@ -351,12 +350,13 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
   }
 
   private dequeue(): StompFrame | undefined {
-    if (this.inboxHead >= this.inbox.length) return undefined;
-    const { frame, bytes } = this.inbox[this.inboxHead];
-    this.inbox[this.inboxHead++] = undefined as unknown as { frame: StompFrame; bytes: number };
+    const inbox = this.inbox;
+    if (inbox === undefined || this.inboxHead >= inbox.length) return undefined;
+    const { frame, bytes } = inbox[this.inboxHead];
+    inbox[this.inboxHead++] = undefined as unknown as { frame: StompFrame; bytes: number };
     this.inboxBytes -= bytes;
-    if (this.inboxHead === this.inbox.length) {
-      this.inbox.length = 0;
+    if (this.inboxHead === inbox.length) {
+      this.inbox = undefined;
       this.inboxHead = 0;
     }
     return frame;
@@ -435,7 +435,18 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
     this.teardown(previous);
   }
 
-  private onTransportClose(): void {
+  /** @internal GuardedTransportOwner: the peer sent a message above the transport's bound. */
+  transportMessageTooLarge(limitBytes: number): void {
+    this.end(relayError(Errors.MESSAGE_TOO_LARGE, limitBytes), undefined);
+  }
+
+  /** @internal GuardedTransportOwner: a call into the adapter threw; the guard dropped the connection. */
+  transportFault(operation: TransportOperation, err: unknown): void {
+    this.logger.warn({ err, operation }, 'transport failed; connection dropped');
+  }
+
+  /** @internal GuardedTransportOwner: the connection ended (once). */
+  transportEnded(): void {
     const previous = this._state;
     if (previous !== 'closed') {
       this._state = 'closed';
@@ -454,7 +465,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget {
     this.heartbeat = undefined;
     this.expiry?.cancel();
     this.expiry = undefined;
-    this.inbox.length = 0;
+    this.inbox = undefined;
     this.inboxHead = 0;
     this.inboxBytes = 0;
     this.protocol.teardown();

@@ -40,22 +40,35 @@ export interface PendingAck {
   key: string;
 }
 
+/** Subscriptions a session keeps in an array before it indexes them by id (see {@link SubscriptionTable}). */
+const FEW = 8;
+const NONE: readonly ClientSubscription[] = Object.freeze([]);
+
 export class SubscriptionTable {
-  private readonly byId = new Map<string, ClientSubscription>();
+  /**
+   * Up to {@link FEW} subscriptions: an array of exactly their number, searched by id (a Map costs
+   * ~180 bytes for one or two, and most sessions hold one or two). Replaced, never changed in place,
+   * so a walk over it is never disturbed by a subscribe or unsubscribe made during the walk.
+   */
+  private few: readonly ClientSubscription[] = NONE;
+  /** Every subscription by id, once there were more than {@link FEW} (then {@link few} is empty). */
+  private many: Map<string, ClientSubscription> | undefined;
   /** 1.2 ack keys and 1.0/1.1 message-ids → subscription holding them (latest delivery wins); made on the first. */
   private ackIndex: Map<string, ClientSubscription> | undefined;
   private nextAckKey = 0;
 
   get size(): number {
-    return this.byId.size;
+    return this.many?.size ?? this.few.length;
   }
 
   has(id: string): boolean {
-    return this.byId.has(id);
+    return this.get(id) !== undefined;
   }
 
   get(id: string): ClientSubscription | undefined {
-    return this.byId.get(id);
+    if (this.many !== undefined) return this.many.get(id);
+    for (const subscription of this.few) if (subscription.id === id) return subscription;
+    return undefined;
   }
 
   add(id: string, clientDestination: string, ack: AckMode, brokerDestination: string): ClientSubscription {
@@ -70,15 +83,30 @@ export class SubscriptionTable {
       announced: false,
       deferred: undefined,
     };
-    this.byId.set(id, subscription);
+    if (this.many !== undefined) {
+      this.many.set(id, subscription);
+    } else if (this.few.length < FEW) {
+      this.few = this.few.concat(subscription);
+    } else {
+      this.many = new Map();
+      for (const s of this.few) this.many.set(s.id, s);
+      this.many.set(id, subscription);
+      this.few = NONE;
+    }
     return subscription;
   }
 
   /** Forgets a subscription and its unacked deliveries (closing the consumer returns those). */
   remove(id: string): ClientSubscription | undefined {
-    const subscription = this.byId.get(id);
+    const subscription = this.get(id);
     if (subscription === undefined) return undefined;
-    this.byId.delete(id);
+    if (this.many !== undefined) {
+      this.many.delete(id);
+    } else {
+      const rest = this.few.slice();
+      rest.splice(rest.indexOf(subscription), 1);
+      this.few = rest.length === 0 ? NONE : rest;
+    }
     subscription.active = false;
     if (subscription.unacked !== undefined) {
       for (const key of subscription.unacked.keys()) this.unindex(key, subscription);
@@ -89,14 +117,15 @@ export class SubscriptionTable {
 
   /** Every subscription, for the rare walk over them all (at most maxSubscriptionsPerSession). */
   all(): IterableIterator<ClientSubscription> {
-    return this.byId.values();
+    return this.many !== undefined ? this.many.values() : this.few.values();
   }
 
   /** Removes every subscription; returns them so the caller can close their consumers. */
   removeAll(): ClientSubscription[] {
-    const all = [...this.byId.values()];
+    const all = [...this.all()];
     for (const s of all) s.active = false;
-    this.byId.clear();
+    this.few = NONE;
+    this.many = undefined;
     this.ackIndex = undefined;
     return all;
   }
@@ -125,11 +154,11 @@ export class SubscriptionTable {
    * (two subscriptions held it and the later one settled). Several holders and no right name: none.
    */
   find(key: string, subscriptionId: string | undefined): PendingAck | undefined {
-    const named = subscriptionId !== undefined ? this.byId.get(subscriptionId) : this.ackIndex?.get(key);
+    const named = subscriptionId !== undefined ? this.get(subscriptionId) : this.ackIndex?.get(key);
     if (named?.unacked?.has(key)) return { subscription: named, key };
     // Rare path (a misnamed subscription): a scan of at most maxSubscriptionsPerSession Map lookups.
     let holder: ClientSubscription | undefined;
-    for (const subscription of this.byId.values()) {
+    for (const subscription of this.all()) {
       if (subscription.unacked?.has(key) !== true) continue;
       if (holder !== undefined) return undefined;
       holder = subscription;

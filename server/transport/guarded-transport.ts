@@ -14,20 +14,40 @@ import type { HandshakeInfo, Transport, TransportEvents, TransportKind } from '.
 /** Which call threw. */
 export type TransportOperation = 'send' | 'close' | 'destroy' | 'bufferedAmount';
 
-/** Wraps one transport; see the module comment. */
-export class GuardedTransport implements Transport {
+/**
+ * Who a {@link GuardedTransport} reports to (the session): the adapter's {@link TransportEvents}
+ * under names of their own, and each throw. Methods of one object rather than closures: an idle
+ * connection should cost little.
+ */
+export interface GuardedTransportOwner {
+  /** {@link TransportEvents.data}. */
+  transportData(chunk: Buffer): void;
+  /** {@link TransportEvents.messageTooLarge}. */
+  transportMessageTooLarge(limitBytes: number): void;
+  /** {@link TransportEvents.close}: the connection ended, from the adapter or from the guard. Called once. */
+  transportEnded(): void;
+  /** A call into the adapter threw (for the log); must not throw itself. */
+  transportFault(operation: TransportOperation, err: unknown): void;
+}
+
+/**
+ * Wraps one transport; see the module comment. It has what {@link Transport} has, except that its
+ * events go to the {@link GuardedTransportOwner} it was made for, once {@link bind} is called.
+ */
+export class GuardedTransport implements Omit<Transport, 'bind'> {
   readonly kind: TransportKind;
   readonly textOnly: boolean;
-  private events: TransportEvents | null = null;
+  /** The owner, from {@link bind} on (events before it are the adapter's to hold: none are lost). */
+  private events: GuardedTransportOwner | null = null;
   /** The session heard `close` (from the adapter or from us); later reports are dropped. */
   private closeReported = false;
   /** A call threw: the connection is destroyed and nothing more goes to the adapter. */
   private broken = false;
 
-  /** @param onFault told of each throw, for the log; must not throw itself. */
+  /** @param owner told of each throw, for the log, and (from {@link bind} on) of the adapter's events. */
   constructor(
     private readonly inner: Transport,
-    private readonly onFault: (operation: TransportOperation, err: unknown) => void,
+    private readonly owner: GuardedTransportOwner,
   ) {
     this.kind = inner.kind;
     this.textOnly = inner.textOnly;
@@ -47,9 +67,10 @@ export class GuardedTransport implements Transport {
     }
   }
 
-  bind(events: TransportEvents): void {
-    this.events = events;
-    this.inner.bind(new GuardedEvents(this, events));
+  /** Starts passing the adapter's events to the owner (an adapter closed already reports it now). */
+  bind(): void {
+    this.events = this.owner;
+    this.inner.bind(new GuardedEvents(this, this.owner));
   }
 
   /** @internal GuardedEvents: whether the session already heard `close` (later events are dropped). */
@@ -81,13 +102,13 @@ export class GuardedTransport implements Transport {
     try {
       this.inner.destroy();
     } catch (err) {
-      this.onFault('destroy', err);
+      this.owner.transportFault('destroy', err);
     }
     this.reportClose();
   }
 
   private fault(operation: TransportOperation, err: unknown): void {
-    this.onFault(operation, err);
+    this.owner.transportFault(operation, err);
     this.destroy();
   }
 
@@ -95,7 +116,7 @@ export class GuardedTransport implements Transport {
   reportClose(): void {
     if (this.closeReported) return;
     this.closeReported = true;
-    this.events?.close();
+    this.events?.transportEnded();
   }
 }
 
@@ -106,15 +127,15 @@ export class GuardedTransport implements Transport {
 class GuardedEvents implements TransportEvents {
   constructor(
     private readonly guard: GuardedTransport,
-    private readonly events: TransportEvents,
+    private readonly owner: GuardedTransportOwner,
   ) {}
 
   data(chunk: Buffer): void {
-    if (!this.guard.closeWasReported) this.events.data(chunk);
+    if (!this.guard.closeWasReported) this.owner.transportData(chunk);
   }
 
   messageTooLarge(limitBytes: number): void {
-    if (!this.guard.closeWasReported) this.events.messageTooLarge(limitBytes);
+    if (!this.guard.closeWasReported) this.owner.transportMessageTooLarge(limitBytes);
   }
 
   close(): void {

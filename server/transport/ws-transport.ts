@@ -40,7 +40,7 @@ export class WsTransport implements Transport {
     });
     socket.on('close', () => this.finish());
     // An 'error' is followed by 'close'; listening keeps it from being thrown at the process.
-    socket.on('error', () => undefined);
+    socket.on('error', ignoreError);
   }
 
   bind(events: TransportEvents): void {
@@ -92,6 +92,9 @@ export class WsTransport implements Transport {
     this.events?.close();
   }
 }
+
+/** One listener for every socket's 'error' (what matters follows as 'close'), not a closure each. */
+function ignoreError(): void {}
 
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;

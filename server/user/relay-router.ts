@@ -13,6 +13,7 @@
  *   how private messages work; reading stays private.
  */
 import type { StompFrame, StompHeaders } from '../codec/frame';
+import type { BrokerMessage } from '../broker/broker';
 import { Errors, relayError } from '../errors';
 import type { MessageHandlers } from '../application/message-handlers';
 import type { DestinationRouter, SendRoute, SubscribeRoute } from '../session/destination-router';
@@ -58,15 +59,10 @@ export class RelayRouter implements DestinationRouter {
             : `cannot subscribe to another user's destination ${destination}`,
         );
       }
-      const sessionId = session.id;
       return {
-        brokerDestination: ownBrokerDestination(user, sessionId, parsed.destination),
+        brokerDestination: ownBrokerDestination(user, session.id, parsed.destination),
         clientDestination: destination,
-        // sendToSession: the message reaches every session of the user on this instance; only the target takes it.
-        accepts: (message) => {
-          const target = message.headers[TARGET_SESSION_HEADER];
-          return target === undefined || target === sessionId;
-        },
+        accepts: isForSession,
         resumable: true,
       };
     }
@@ -96,4 +92,13 @@ export class RelayRouter implements DestinationRouter {
     }
     return this.relayed.routeSend(session, destination);
   }
+}
+
+/**
+ * sendToSession: the message reaches every session of the user on this instance; only the target
+ * takes it. One function for every user subscription (the session comes as an argument).
+ */
+function isForSession(message: BrokerMessage, session: StompSession): boolean {
+  const target = message.headers[TARGET_SESSION_HEADER];
+  return target === undefined || target === session.id;
 }

@@ -22,14 +22,23 @@ interface TopicTarget {
   detach(): void;
 }
 
+/** A key's subscriptions: its only one, or a Set of two or more (see {@link TopicRouter}). */
+type TopicTargets = TopicTarget | Set<TopicTarget>;
+
 export class TopicRouter {
-  private readonly targets = new Map<string, Set<TopicTarget>>();
+  /**
+   * The subscriptions of each key: the subscription itself while it is the key's only one (most
+   * keys: a user destination has one subscriber per session), a Set from the second on. A Set of
+   * one costs ~150 bytes, per idle user.
+   */
+  private readonly targets = new Map<string, TopicTargets>();
   /** Durable subscriptions by queue name: they outlive their consumers (see {@link subscribeDurable}). */
   private readonly durables = new Map<string, DurableSubscription>();
 
   constructor(
     private readonly scheduler: DeliveryScheduler,
-    private readonly logger: Logger,
+    /** @internal DirectSubscription logs through it. */
+    readonly logger: Logger,
     /** Most messages a client-ack subscription buffers beyond its prefetch before dropping new ones. */
     private readonly bufferLimit: number,
   ) {}
@@ -47,7 +56,7 @@ export class TopicRouter {
    */
   subscribe(key: string, sink: DeliverySink, ackMode: AckMode, prefetch: number, after: number): Consumer {
     if (ackMode === 'auto') {
-      const subscription = new DirectSubscription(sink, after, this.logger, (s) => this.remove(key, s));
+      const subscription = new DirectSubscription(sink, after, this, key);
       this.add(key, subscription);
       return subscription;
     }
@@ -127,26 +136,25 @@ export class TopicRouter {
   /** Ends every subscription: the broker is stopping. */
   closeAll(): void {
     for (const targets of this.targets.values()) {
-      for (const target of targets) target.detach();
+      if (targets instanceof Set) for (const target of targets) target.detach();
+      else targets.detach();
     }
     this.targets.clear();
     this.durables.clear();
   }
 
   private add(key: string, target: TopicTarget): void {
-    let targets = this.targets.get(key);
-    if (targets === undefined) {
-      targets = new Set();
-      this.targets.set(key, targets);
-    }
-    targets.add(target);
+    const targets = this.targets.get(key);
+    if (targets === undefined) this.targets.set(key, target);
+    else if (targets instanceof Set) targets.add(target);
+    else if (targets !== target) this.targets.set(key, new Set([targets, target]));
   }
 
-  private remove(key: string, target: TopicTarget): void {
+  /** @internal DirectSubscription: `target` of `key` closed. */
+  remove(key: string, target: TopicTarget): void {
     const targets = this.targets.get(key);
-    if (targets === undefined) return;
-    targets.delete(target);
-    if (targets.size === 0) this.targets.delete(key);
+    if (targets === target) this.targets.delete(key);
+    else if (targets instanceof Set && targets.delete(target) && targets.size === 0) this.targets.delete(key);
   }
 }
 
@@ -157,29 +165,34 @@ export class TopicRouter {
  */
 class FanOut implements DeliveryTask {
   constructor(
-    private readonly targets: Set<TopicTarget>,
+    private readonly targets: TopicTargets,
     private readonly delivery: Delivery,
     private readonly sequence: number,
   ) {}
 
   run(): number {
+    const targets = this.targets;
+    if (!(targets instanceof Set)) return targets.active && targets.after < this.sequence ? targets.accept(this.delivery) : 0;
     let delivered = 0;
-    for (const target of this.targets) {
+    for (const target of targets) {
       if (target.active && target.after < this.sequence) delivered += target.accept(this.delivery);
     }
     return delivered;
   }
 }
 
-/** An `auto` topic subscription: messages go straight to the sink. */
+/**
+ * An `auto` topic subscription: messages go straight to the sink. It names its router and key
+ * rather than holding a closure to remove itself: one object per subscription, nothing more.
+ */
 class DirectSubscription implements TopicTarget, Consumer {
   private open = true;
 
   constructor(
     private readonly sink: DeliverySink,
     readonly after: number,
-    private readonly logger: Logger,
-    private readonly onClosed: (subscription: DirectSubscription) => void,
+    private readonly router: TopicRouter,
+    private readonly key: string,
   ) {}
 
   get active(): boolean {
@@ -187,7 +200,7 @@ class DirectSubscription implements TopicTarget, Consumer {
   }
 
   accept(delivery: Delivery): number {
-    deliverSafely(this.sink, delivery, this.logger);
+    deliverSafely(this.sink, delivery, this.router.logger);
     return 1;
   }
 
@@ -203,7 +216,7 @@ class DirectSubscription implements TopicTarget, Consumer {
   close(): Promise<void> {
     if (this.open) {
       this.open = false;
-      this.onClosed(this);
+      this.router.remove(this.key, this);
     }
     return Promise.resolve();
   }

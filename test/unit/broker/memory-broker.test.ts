@@ -123,6 +123,34 @@ describe('MemoryBroker (embedded engine specifics)', function () {
       expect(clientAck.deliveries[0].message).to.equal(a.deliveries[0].message);
     });
 
+    it('keeps a topic right as it goes from one subscriber to three and back to none (a lone one is held without a set)', async function () {
+      await started();
+      const noRoute = () => broker.publish({ destination: '/topic/grow', headers: headers({}), body: Buffer.from('x') }, { mandatory: true });
+      const [a, b, c] = [new RecordingSink('a'), new RecordingSink('b'), new RecordingSink('c')];
+      const first = await subscribe('/topic/grow', a);
+      await publish('/topic/grow', 'a alone');
+      const second = await subscribe('/topic/grow', b);
+      const third = await subscribe('/topic/grow', c);
+      await publish('/topic/grow', 'all three');
+      await first.close();
+      await first.close(); // twice: the key must not lose another subscriber
+      await publish('/topic/grow', 'b and c');
+      await third.close();
+      await publish('/topic/grow', 'b alone');
+      await second.close();
+      await expectRelayError(noRoute(), 'NO_ROUTE');
+      // A new lone subscriber after the key emptied: a fresh entry, and only new messages.
+      const d = new RecordingSink('d');
+      const fourth = await subscribe('/topic/grow', d);
+      await publish('/topic/grow', 'd alone');
+      expect(a.bodies()).to.deep.equal(['a alone', 'all three']);
+      expect(b.bodies()).to.deep.equal(['all three', 'b and c', 'b alone']);
+      expect(c.bodies()).to.deep.equal(['all three', 'b and c']);
+      expect(d.bodies()).to.deep.equal(['d alone']);
+      await fourth.close();
+      await expectRelayError(noRoute(), 'NO_ROUTE');
+    });
+
     it('has delivered a topic message to every local subscriber once publish resolves', async function () {
       await started();
       const sink = new RecordingSink();

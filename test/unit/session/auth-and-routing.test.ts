@@ -3,7 +3,9 @@ import { DevLoginAuthenticator } from '../../../server/auth/dev-login-authentica
 import { headers } from '../../../server/codec/frame';
 import { RelayError } from '../../../server/errors';
 import { PrefixRouter } from '../../../server/session/destination-router';
+import { isFrozenPlainData } from '../../../server/session/authorization';
 import type { StompSession } from '../../../server/session/stomp-session';
+import { createTestHub } from './session-harness';
 
 const handshake = { remoteAddress: '127.0.0.1', url: '/ws', headers: {} };
 
@@ -31,6 +33,39 @@ describe('DevLoginAuthenticator', () => {
         }
       );
     }
+  });
+});
+
+describe('frozen principals: handed out as they are, or copied', () => {
+  it('a session of a dev login hands events and authorizers its principal itself, frozen (no copy per session)', async () => {
+    const t = await createTestHub();
+    try {
+      const c = await t.open({ login: 'carol' });
+      const session = c.session;
+      expect(session.frozenPrincipal).to.equal(session.principal);
+      expect(Object.isFrozen(session.principal)).to.equal(true);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('copies a principal that is not frozen plain data all the way down, and takes one that is', () => {
+    const plain = Object.freeze({ name: 'a', claims: Object.freeze({ groups: Object.freeze(['x', 'y']), n: 1 }) });
+    expect(isFrozenPlainData(plain)).to.equal(true);
+    const notPlain: Array<[string, unknown]> = [
+      ['not frozen', { name: 'a' }],
+      ['a nested object not frozen', Object.freeze({ name: 'a', claims: { role: 'admin' } })],
+      ['a function', Object.freeze({ name: 'a', hook: () => undefined })],
+      ['an undefined value (a copy leaves the key out)', Object.freeze({ name: 'a', expiresAt: undefined })],
+      ['a Date', Object.freeze({ name: 'a', at: Object.freeze(new Date(0)) })],
+      ['a class instance', Object.freeze(new (class User { name = 'a'; })())],
+      ['an accessor', Object.freeze(Object.defineProperty({}, 'name', { get: () => 'a', enumerable: true }))],
+    ];
+    for (const [what, value] of notPlain) expect(isFrozenPlainData(value), what).to.equal(false);
+    const cycle: Record<string, unknown> = { name: 'a' };
+    cycle.self = cycle;
+    Object.freeze(cycle);
+    expect(isFrozenPlainData(cycle), 'a cycle').to.equal(false);
   });
 });
 

@@ -202,6 +202,28 @@ describe('session: CONNECT', () => {
       expect(t.hub.sessionsOfUser('alice')).to.deep.equal([c.session]);
     });
 
+    it('indexes a user\'s sessions as they come and go: one, three, back to one, none (a lone one is held without a set)', async () => {
+      t = await createTestHub();
+      const count = () => ({ sessions: t.hub.sessionsOfUser('dora').length, count: t.hub.userSessionCount('dora'), listed: t.hub.userCounts().get('dora') });
+      const first = await t.open({ login: 'dora' });
+      expect(count()).to.deep.equal({ sessions: 1, count: 1, listed: 1 });
+      const second = await t.open({ login: 'dora' });
+      const third = await t.open({ login: 'dora' });
+      expect(t.hub.sessionsOfUser('dora')).to.have.members([first.session, second.session, third.session]);
+      expect(count()).to.deep.equal({ sessions: 3, count: 3, listed: 3 });
+      for (const c of [first, third]) {
+        c.drop();
+        await c.closedEvent;
+      }
+      expect(t.hub.sessionsOfUser('dora')).to.deep.equal([second.session]);
+      expect(count()).to.deep.equal({ sessions: 1, count: 1, listed: 1 });
+      second.drop();
+      await second.closedEvent;
+      expect(count()).to.deep.equal({ sessions: 0, count: 0, listed: undefined });
+      const again = await t.open({ login: 'dora' });
+      expect(t.hub.sessionsOfUser('dora')).to.deep.equal([again.session]);
+    });
+
     it('lets anonymous clients in without user-name', async () => {
       t = await createTestHub();
       const c = await t.open();

@@ -174,6 +174,25 @@ describe('session: flow control, heart-beats, encoding, shutdown', () => {
       await c.closedEvent;
     });
 
+    it('still waits for work started after earlier work settled (the in-flight table is dropped when empty and made again)', async () => {
+      const broker = new HeldBroker();
+      t = await createTestHub({}, { broker });
+      const c = await t.open();
+      c.sendFrame('SEND', { destination: '/topic/x', receipt: 'first' }, 'm');
+      await c.waitFor(() => broker.held.length === 1, 2000, 'first publish');
+      broker.held[0]();
+      expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('first');
+      c.sendFrame('SEND', { destination: '/topic/x', receipt: 'second' }, 'm');
+      c.sendFrame('DISCONNECT', { receipt: 'bye' });
+      await c.waitFor(() => broker.held.length === 2, 2000, 'second publish');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(c.pending(), 'nothing is answered while the broker holds the second message').to.deep.equal([]);
+      broker.held[1]();
+      expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('second');
+      expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('bye');
+      await c.closedEvent;
+    });
+
     it('answers a SEND inside a transaction at COMMIT, once the broker confirmed it, before the COMMIT itself', async () => {
       const broker = new HeldBroker();
       t = await createTestHub({}, { broker });

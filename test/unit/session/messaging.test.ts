@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import type { DeliverySink, SubscribeRequest } from '../../../server/broker/broker';
+import { MemoryBroker } from '../../../server/broker/memory/memory-broker';
+import { Errors, relayError } from '../../../server/errors';
 import { createTestHub, FakeTransport, type TestHub } from './session-harness';
 
 describe('session: SEND, SUBSCRIBE, MESSAGE', () => {
@@ -51,6 +54,40 @@ describe('session: SEND, SUBSCRIBE, MESSAGE', () => {
     a.sendFrame('SEND', { destination: '/topic/t2' }, 'kept');
     const message = await b.next('MESSAGE');
     expect(message.body.toString()).to.equal('kept');
+  });
+
+  it('keeps subscriptions apart by id as a session goes from a few to many and back (the table changes form past eight)', async () => {
+    const a = await t.open();
+    const b = await t.open();
+    const ids = Array.from({ length: 12 }, (_, i) => `s${i}`);
+    for (const id of ids) b.sendFrame('SUBSCRIBE', { id, destination: `/topic/${id}`, ack: id === 's11' ? 'client' : 'auto' });
+    b.sendFrame('SUBSCRIBE', { id: 's3', destination: '/topic/dup' });
+    expect((await b.expectError('DUPLICATE_SUBSCRIPTION')).headers.message).to.include('s3');
+
+    const c = await t.open();
+    for (const id of ids.slice(0, 3)) c.sendFrame('SUBSCRIBE', { id, destination: `/topic/${id}` });
+    c.sendFrame('UNSUBSCRIBE', { id: 's1', receipt: 'one gone' });
+    await c.next('RECEIPT');
+    expect(c.session.subscriptionCount).to.equal(2);
+    for (const id of ids.slice(3)) c.sendFrame('SUBSCRIBE', { id, destination: `/topic/${id}`, ack: id === 's11' ? 'client' : 'auto' });
+    c.sendFrame('UNSUBSCRIBE', { id: 's7' });
+    c.sendFrame('UNSUBSCRIBE', { id: 's0', receipt: 'two more gone' });
+    await c.next('RECEIPT');
+    expect(c.session.subscriptionCount).to.equal(9);
+    for (const id of ids) a.sendFrame('SEND', { destination: `/topic/${id}` }, id);
+    const got: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const message = await c.next('MESSAGE');
+      expect(message.headers.subscription).to.equal(message.body.toString());
+      got.push(message.headers.subscription);
+    }
+    expect(got).to.deep.equal(ids.filter((id) => !['s0', 's1', 's7'].includes(id)));
+    // The client-ack subscription past the eighth still settles by its ack id.
+    const last = c.frames[c.frames.length - 1];
+    c.sendFrame('ACK', { id: last.headers.ack, receipt: 'acked' });
+    expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('acked');
+    c.sendFrame('UNSUBSCRIBE', { id: 'nope' });
+    await c.expectError('UNKNOWN_SUBSCRIPTION');
   });
 
   it('keeps SUBSCRIBE before a SEND of the same burst (subscribe completes first)', async () => {
@@ -110,6 +147,29 @@ describe('session: SEND, SUBSCRIBE, MESSAGE', () => {
     expect((await c.next('RECEIPT')).headers['receipt-id']).to.equal('bye');
     await c.closedEvent;
     expect(c.pending()).to.deep.equal([]);
+  });
+
+  it('ends the session with the broker\'s reason when the broker cancels a live subscription, not one already unsubscribed', async () => {
+    await t.stop();
+    const sinks = new Map<string, DeliverySink>();
+    const recording = new (class extends MemoryBroker {
+      override subscribe(request: SubscribeRequest, sink: DeliverySink) {
+        sinks.set(request.destination, sink);
+        return super.subscribe(request, sink);
+      }
+    })();
+    t = await createTestHub({}, { broker: recording });
+    const c = await t.open();
+    c.sendFrame('SUBSCRIBE', { id: 'gone', destination: '/topic/a' });
+    c.sendFrame('SUBSCRIBE', { id: 'live', destination: '/topic/b' });
+    c.sendFrame('UNSUBSCRIBE', { id: 'gone', receipt: 'u' });
+    await c.next('RECEIPT');
+    sinks.get('/topic/a')!.cancelled(relayError(Errors.BROKER_ERROR, 'queue deleted'));
+    c.sendFrame('SEND', { destination: '/topic/b' }, 'still here');
+    expect((await c.next('MESSAGE')).body.toString()).to.equal('still here');
+    sinks.get('/topic/b')!.cancelled(relayError(Errors.BROKER_ERROR, 'queue deleted'));
+    const error = await c.expectError('BROKER_ERROR');
+    expect(error.headers.message).to.include('queue deleted');
   });
 
   it('keeps gauges and counters in step', async () => {

@@ -25,9 +25,14 @@ describe('transport: GuardedTransport', () => {
     const inner = new ThrowingTransport();
     inner.throwsOn = new Set(throwsOn);
     const faults: TransportOperation[] = [];
-    const guard = new GuardedTransport(inner, (operation) => faults.push(operation));
     const heard = { closes: 0, data: 0 };
-    guard.bind({ data: () => { heard.data++; }, messageTooLarge: () => undefined, close: () => { heard.closes++; } });
+    const guard = new GuardedTransport(inner, {
+      transportData: () => { heard.data++; },
+      transportMessageTooLarge: () => undefined,
+      transportEnded: () => { heard.closes++; },
+      transportFault: (operation) => { faults.push(operation); },
+    });
+    guard.bind();
     return { inner, guard, faults, heard };
   }
 
