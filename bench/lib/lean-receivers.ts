@@ -143,13 +143,8 @@ function opened(socket: WebSocket, timeoutMs: number, what: string): Promise<voi
   });
 }
 
-/** A lean STOMP receiver (relay, Web-STOMP). */
-class LeanStompReceiver extends LeanReceiver implements StompFrameHandler {
-  private readonly receipts = new Map<string, () => void>();
-  private connected: ((headerLines: string) => void) | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private nextId = 0;
-
+/** A receiver of STOMP frames (relay, Web-STOMP, the floor): scans each WebSocket message, hands MESSAGE bodies on. */
+abstract class StompScanningReceiver extends LeanReceiver implements StompFrameHandler {
   constructor(socket: WebSocket) {
     super(socket);
     socket.on('message', (data: Buffer) => {
@@ -165,6 +160,17 @@ class LeanStompReceiver extends LeanReceiver implements StompFrameHandler {
   message(data: Buffer, bodyFrom: number): void {
     this.listener?.(data, bodyFrom);
   }
+
+  /** @internal frame handler: every other command. */
+  abstract other(command: string, headerLines: string): void;
+}
+
+/** A lean STOMP receiver (relay, Web-STOMP). */
+class LeanStompReceiver extends StompScanningReceiver {
+  private readonly receipts = new Map<string, () => void>();
+  private connected: ((headerLines: string) => void) | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private nextId = 0;
 
   /** @internal frame handler */
   other(command: string, headerLines: string): void {
@@ -226,23 +232,7 @@ export async function openLeanStompReceiver(options: LeanStompOptions): Promise<
 }
 
 /** A lean receiver of the bare `ws` floor (bench/peers/ws-floor/server.ts `/sub`: no protocol, STOMP MESSAGE bytes). */
-class LeanFloorReceiver extends LeanReceiver implements StompFrameHandler {
-  constructor(socket: WebSocket) {
-    super(socket);
-    socket.on('message', (data: Buffer) => {
-      try {
-        scanStompFrames(data, this);
-      } catch {
-        this.errors++;
-      }
-    });
-  }
-
-  /** @internal frame handler */
-  message(data: Buffer, bodyFrom: number): void {
-    this.listener?.(data, bodyFrom);
-  }
-
+class LeanFloorReceiver extends StompScanningReceiver {
   /** @internal frame handler: the floor sends nothing else. */
   other(): void {
     this.errors++;
