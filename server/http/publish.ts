@@ -5,32 +5,22 @@
  * or a temporary queue (403 DESTINATION_NOT_ALLOWED), application headers only. 202 once the broker
  * confirmed the message.
  */
-import express, { type Router } from 'express';
 import type { Payload } from '../user/user-messaging';
-import type { ApiAuth } from './api-auth';
-import { bodyObject, jsonBody, readMessage, sendJson } from './message-body';
+import type { JsonRoute } from './json-route';
+import { readMessageBody } from './message-body';
 
-export interface PublishRouteDeps {
-  /** Relay.publish: the rules a client SEND follows. */
-  publish(destination: string, payload: Payload, headers?: Record<string, string | number | boolean>): Promise<void>;
-  auth: ApiAuth;
-  /** Largest JSON body accepted (bytes). */
-  maxBodyBytes: number;
-}
+/** Relay.publish: the rules a client SEND follows. */
+export type Publish = (destination: string, payload: Payload, headers?: Record<string, string | number | boolean>) => Promise<void>;
 
-export function createPublishRoutes(deps: PublishRouteDeps): Router {
-  const router = express.Router();
-
-  router.post('/publish', deps.auth('publish'), jsonBody(deps.maxBodyBytes), async (req, res, next) => {
-    try {
-      const body = bodyObject(req.body, '{"destination": "/topic/news", "payload": ...}');
-      const message = readMessage(body, '/topic/news');
-      await deps.publish(message.destination, message.payload, message.headers);
-      sendJson(res, 202, { destination: message.destination });
-    } catch (err) {
-      next(err);
-    }
-  });
-
-  return router;
+/** `POST /publish` as a {@link JsonRoute}: mounted on express by admin-routes.ts and answered by direct-routes.ts. */
+export function publishRoute(publish: Publish): JsonRoute {
+  return {
+    path: '/publish',
+    scopes: ['publish'],
+    async answer(_params, body) {
+      const message = readMessageBody(body, '/topic/news');
+      await publish(message.destination, message.payload, message.headers);
+      return { status: 202, body: { destination: message.destination } };
+    },
+  };
 }
