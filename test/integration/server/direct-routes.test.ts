@@ -5,6 +5,8 @@
  * comes without express ever seeing the request; what is not plainly one of these routes, and the
  * embedded `relay.router`, still go through express with the same answers.
  *
+ * A relay with a host strategy (`pushAuth`) keeps express for these routes too.
+ *
  * Which requests reached express is observed by wrapping express's `app.handle` (every express app
  * made while a block runs: the relay's own and the test's host app), so a request the direct path
  * did not take shows up there.
@@ -13,6 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import express from 'express';
 import jwt from 'jsonwebtoken';
+import passport from 'passport';
 import {
   api, metricValue, request, startEmbeddedRelay, startRelay, trackClients, unique, wsClient, type TestRelay,
 } from '../../harness/stomp-test-kit';
@@ -229,6 +232,33 @@ describe('server: HTTP API answered before express (direct routes)', function ()
     it('leaves the public port\'s /push to express, which answers 404', async () => {
       expectError(await api(server, 'POST', '/push/alice', message, { token: token('push') }), 404, 'NOT_FOUND', /push/);
       expect(express.seen).to.deep.equal(['POST /push/alice']);
+    });
+  });
+
+  describe('standalone with a host passport strategy (pushAuth)', () => {
+    let server: TestRelay;
+    before(async () => {
+      express.install();
+      // A strategy that reads what express adds to a request (req.query): it must get express's request.
+      const pp = new passport.Passport();
+      pp.use('api-key', {
+        authenticate(this: { success(user: unknown): void; fail(info: unknown): void }, req: { query?: Record<string, unknown> }) {
+          if (req.query?.key === 'k') this.success({ name: 'backend' });
+          else this.fail({ message: 'no key' });
+        },
+      } as unknown as passport.Strategy);
+      server = await startRelay({ pushAuth: { passport: pp, strategy: 'api-key' } });
+    });
+    after(async () => {
+      express.restore();
+      await server.close();
+    });
+
+    it('keeps express for the HTTP API, so the strategy sees express\'s request', async () => {
+      const user = unique('u');
+      expect((await api(server, 'POST', `/push/${user}?key=k`, message)).status).to.equal(202);
+      expectError(await api(server, 'POST', `/push/${user}`, message), 401, 'UNAUTHORIZED', /no key/);
+      expect(express.seen).to.deep.equal([`POST /push/${user}?key=k`, `POST /push/${user}`]);
     });
   });
 
