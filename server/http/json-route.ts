@@ -7,7 +7,7 @@
  */
 import type { Router } from 'express';
 import type { ApiAuth, ApiScope } from './api-auth';
-import { jsonBody, sendJson } from './message-body';
+import { jsonBody, readMessageBody, sendJson, type MessageBody } from './message-body';
 
 /** What a {@link JsonRoute} answers on success; failures are thrown (RelayError, with its status). */
 export interface JsonAnswer {
@@ -35,4 +35,24 @@ export function mountJsonRoute(router: Router, route: JsonRoute, auth: ApiAuth, 
       next(err);
     }
   });
+}
+
+/**
+ * A route whose body is one message (`POST /push/:user`, `POST /publish`): the body read by
+ * {@link readMessageBody} (`destinationExample` in its 400 texts), handed to `send`, whose result
+ * is the 202 answer.
+ */
+export function messageRoute(
+  path: string,
+  scopes: readonly ApiScope[],
+  destinationExample: string,
+  send: (params: Readonly<Record<string, string>>, message: MessageBody) => Promise<unknown>,
+): JsonRoute {
+  return {
+    path,
+    scopes,
+    async answer(params, body) {
+      return { status: 202, body: await send(params, readMessageBody(body, destinationExample)) };
+    },
+  };
 }

@@ -6,21 +6,15 @@
  * confirmed the message.
  */
 import type { Payload } from '../user/user-messaging';
-import type { JsonRoute } from './json-route';
-import { readMessageBody } from './message-body';
+import { messageRoute, type JsonRoute } from './json-route';
 
 /** Relay.publish: the rules a client SEND follows. */
 export type Publish = (destination: string, payload: Payload, headers?: Record<string, string | number | boolean>) => Promise<void>;
 
 /** `POST /publish` as a {@link JsonRoute}: mounted on express by admin-routes.ts and answered by direct-routes.ts. */
 export function publishRoute(publish: Publish): JsonRoute {
-  return {
-    path: '/publish',
-    scopes: ['publish'],
-    async answer(_params, body) {
-      const message = readMessageBody(body, '/topic/news');
-      await publish(message.destination, message.payload, message.headers);
-      return { status: 202, body: { destination: message.destination } };
-    },
-  };
+  return messageRoute('/publish', ['publish'], '/topic/news', async (_params, message) => {
+    await publish(message.destination, message.payload, message.headers);
+    return { destination: message.destination };
+  });
 }

@@ -5,30 +5,21 @@
  */
 import type { UserMessaging } from '../user/user-messaging';
 import type { ApiAuthStrategy } from './api-auth';
-import type { JsonRoute } from './json-route';
-import { readMessageBody } from './message-body';
+import { messageRoute, type JsonRoute } from './json-route';
 
 /** A host application's own passport strategy for the HTTP API (the name it had when it only pushed). */
 export type PushAuthStrategy = ApiAuthStrategy;
 
 /** `POST /push/:user` as a {@link JsonRoute}: mounted on express by admin-routes.ts and answered by direct-routes.ts. */
 export function pushRoute(messaging: UserMessaging): JsonRoute {
-  return {
-    path: '/push/:user',
-    scopes: ['push'],
-    async answer(params, body) {
-      const message = readMessageBody(body, '/queue/x');
-      const result = await messaging.sendToUser(params.user, message.destination, message.payload, { headers: message.headers });
-      return {
-        status: 202,
-        body: {
-          user: result.user,
-          destination: result.destination,
-          routed: result.routed,
-          sessions: result.sessions,
-          instances: result.instances,
-        },
-      };
-    },
-  };
+  return messageRoute('/push/:user', ['push'], '/queue/x', async (params, message) => {
+    const result = await messaging.sendToUser(params.user, message.destination, message.payload, { headers: message.headers });
+    return {
+      user: result.user,
+      destination: result.destination,
+      routed: result.routed,
+      sessions: result.sessions,
+      instances: result.instances,
+    };
+  });
 }
