@@ -291,8 +291,8 @@ export interface Broker {
    * message was taken and dropped, nothing was delivered). Resolves `true` once routed (and, with
    * `confirm`, confirmed). Every other rejection is {@link publish}'s. It exists for callers that
    * expect unroutable messages often (a push to many offline users) and should not pay for an
-   * error object each time; {@link publishMandatory} uses it when present and {@link publish}
-   * otherwise, so an engine without it still works.
+   * error object each time. The relay calls it through broker.ts's `publishMandatory(broker, …)`,
+   * which uses {@link publish} when the engine has no such method, so an engine without it still works.
    */
   publishMandatory?(request: PublishRequest, options?: Pick<PublishOptions, 'confirm'>): Promise<boolean>;
   /**
@@ -312,7 +312,11 @@ export interface Broker {
  * failures rejected as {@link Broker.publish} rejects them. Through the engine's
  * {@link Broker.publishMandatory} when it has one (no error object per unroutable message).
  */
-export async function publishMandatory(broker: Broker, request: PublishRequest, options: Pick<PublishOptions, 'confirm'> = {}): Promise<boolean> {
+export async function publishMandatory(
+  broker: Broker,
+  request: PublishRequest,
+  options: Pick<PublishOptions, 'confirm'> = {},
+): Promise<boolean> {
   if (broker.publishMandatory !== undefined) return broker.publishMandatory(request, options);
   try {
     await broker.publish(request, { confirm: options.confirm, mandatory: true });

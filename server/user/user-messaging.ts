@@ -186,7 +186,12 @@ export class UserMessaging {
    * not look again. NOT_DELIVERED when online and still unroutable. An unroutable publish costs no
    * error object ({@link publishMandatory}): offline users are the common case of a big `POST /push`.
    */
-  private async publishRouted(user: string, destination: string, request: PublishRequest, confirm: boolean): Promise<UserPresence | undefined> {
+  private async publishRouted(
+    user: string,
+    destination: string,
+    request: PublishRequest,
+    confirm: boolean,
+  ): Promise<UserPresence | undefined> {
     const deadline = Date.now() + this.deps.routeWaitMs;
     for (let pause = 25; ; pause = Math.min(pause * 2, 400)) {
       if (await publishMandatory(this.deps.broker, request, { confirm })) return undefined;
