@@ -8,6 +8,7 @@
  * pushes, in user pushes per second (issue #13: ≥ 10×).
  *
  *     npx tsx bench/push-http.ts [--requests 10000] [--concurrency 16] [--rounds 3] [--batch 100]
+ *                                [--profile-relay <dir>]
  *
  * Bounded: R requests per round and path, 60 s deadline each. Loopback only.
  */
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '3' },
     batch: { type: 'string', default: '100' },
+    /** Writes a V8 CPU profile of the relay process into this folder when it exits (node --cpu-prof). */
+    'profile-relay': { type: 'string', default: '' },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -98,7 +101,10 @@ async function main(): Promise<void> {
   const cleanup = new Cleanup();
   try {
     process.stdout.write(`${environmentBanner()}\n${REQUESTS} requests per round and path, ${K} in flight, keep-alive.\n\n`);
-    const relay = await startRelayProcess({ instanceId: 'http-bench' });
+    const relay = await startRelayProcess({
+      instanceId: 'http-bench',
+      nodeArgs: args['profile-relay'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['profile-relay'])}`] : undefined,
+    });
     cleanup.add('relay', () => relay.stop(), () => relay.kill());
     const targets: Target[] = [
       { name: 'relay POST /push/:user (embedded broker)', port: relay.port, pid: relay.pid },

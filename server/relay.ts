@@ -50,7 +50,8 @@ import {
 } from './user/user-messaging';
 import type { PushAuthStrategy } from './http/push';
 import { jwtApiAuth, noApiAuth, strategyApiAuth } from './http/api-auth';
-import { createAdminRoutes } from './http/admin-routes';
+import { adminJsonRoutes, createAdminRoutes, type AdminRouteDeps } from './http/admin-routes';
+import { DirectRoutes } from './http/direct-routes';
 import { SessionControl } from './user/session-control';
 import { headers as makeHeaders } from './codec/frame';
 import { WsEndpoint, pathOf } from './transport/ws-transport';
@@ -59,7 +60,7 @@ import type { Transport } from './transport/transport';
 import { OriginPolicy } from './http/origin';
 import { createRoutes } from './http/routes';
 import { errorMiddleware } from './http/errors';
-import { httpMetrics } from './http/http-metrics';
+import { HttpRequestMeter, httpMetrics } from './http/http-metrics';
 import { PACKAGE_VERSION } from './package-info';
 import { Errors, relayError } from './errors';
 
@@ -143,6 +144,12 @@ export class Relay {
   private readonly origins: OriginPolicy;
   private readonly wsEndpoint: WsEndpoint;
   private readonly sockjsEndpoint: SockJsEndpoint;
+  /**
+   * The HTTP API's body-taking routes answered before express on a server {@link listen} makes,
+   * under a given path prefix; undefined with a host's `pushAuth` strategy (direct-routes.ts says why).
+   */
+  private readonly directRoutes: ((prefix: string) => DirectRoutes) | undefined;
+  private readonly httpPrefix: string;
   private accepting = true;
   private ownServer: http.Server | null = null;
   private ownAdminServer: http.Server | null = null;
@@ -153,6 +160,7 @@ export class Relay {
     const { broker, authenticator, authorize, router, logger, serveDemo, pushAuth, httpPrefix, ...relayOptions } = options;
     this.config = resolveConfig(relayOptions);
     const prefix = normalizeHttpPrefix(httpPrefix);
+    this.httpPrefix = prefix;
     // Every line names its instance: logs of several instances end up in one place.
     this.logger = (logger ?? createLogger(this.config.logLevel)).child({ instanceId: this.config.instanceId });
     // Rules are checked before anything is built: a bad ACL file stops the relay at once.
@@ -224,7 +232,8 @@ export class Relay {
       logger: this.logger,
       endLocalSessions: (user, reason) => this.hub.endUserSessions(user, () => relayError(Errors.SESSION_REVOKED, reason)),
     });
-    const measure = httpMetrics(this.metrics);
+    const meter = new HttpRequestMeter(this.metrics);
+    const measure = httpMetrics(meter);
     this.publicRouter = express.Router();
     this.publicRouter.use(
       measure,
@@ -237,21 +246,24 @@ export class Relay {
       }),
     );
     this.publicRouter.use(errorMiddleware(this.logger));
+    const admin: AdminRouteDeps = {
+      messaging: this.messaging,
+      presence: this.presence,
+      control: this.control,
+      publish: (destination, payload, headers) => this.publish(destination, payload, headers),
+      metrics: this.metrics,
+      auth: pushAuth ? strategyApiAuth(pushAuth) : jwtOptions ? jwtApiAuth(jwtOptions) : noApiAuth,
+      maxBodyBytes: this.config.limits.maxFrameBytes,
+      pushMaxUsers: this.config.pushMaxUsers,
+    };
     this.adminRouter = express.Router();
-    this.adminRouter.use(
-      measure,
-      createAdminRoutes({
-        messaging: this.messaging,
-        presence: this.presence,
-        control: this.control,
-        publish: (destination, payload, headers) => this.publish(destination, payload, headers),
-        metrics: this.metrics,
-        auth: pushAuth ? strategyApiAuth(pushAuth) : jwtOptions ? jwtApiAuth(jwtOptions) : noApiAuth,
-        maxBodyBytes: this.config.limits.maxFrameBytes,
-        pushMaxUsers: this.config.pushMaxUsers,
-      }),
-    );
+    this.adminRouter.use(measure, createAdminRoutes(admin));
     this.adminRouter.use(errorMiddleware(this.logger));
+    const { auth, maxBodyBytes } = admin;
+    this.directRoutes = pushAuth
+      ? undefined
+      : (routePrefix) =>
+          new DirectRoutes({ routes: adminJsonRoutes(admin), auth, maxBodyBytes, prefix: routePrefix, meter, logger: this.logger });
     this.router = express.Router();
     // The API first: pushes are the traffic; health probes and static files are rare beside them.
     this.router.use(prefix || '/', this.adminRouter, this.publicRouter);
@@ -425,7 +437,8 @@ export class Relay {
    */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
     const split = this.config.adminPort !== undefined;
-    const server = http.createServer(this.app(split ? this.publicRouter : this.router));
+    // The HTTP API is where the admin routes are: on the admin server (unprefixed, as adminRouter), or here.
+    const server = http.createServer(split ? this.app(this.publicRouter) : this.withDirectRoutes(this.app(this.router), this.httpPrefix));
     this.ownServer = server;
     this.attach(server);
     await this.start();
@@ -434,7 +447,7 @@ export class Relay {
     this.logger.info({ port: address.port, host, broker: this.broker.kind }, 'stomp-relay listening');
     if (split) {
       const adminHost = this.config.adminHost ?? host;
-      const admin = http.createServer(this.app(this.adminRouter));
+      const admin = http.createServer(this.withDirectRoutes(this.app(this.adminRouter), ''));
       this.ownAdminServer = admin;
       const adminAddress = await listenOn(admin, this.config.adminPort!, adminHost);
       this.logger.info({ port: adminAddress.port, host: adminHost }, 'admin port listening: HTTP API, metrics, OpenAPI');
@@ -454,6 +467,18 @@ export class Relay {
     });
     app.use(errorMiddleware(this.logger));
     return app;
+  }
+
+  /**
+   * `app` with the HTTP API's body-taking routes under `prefix` answered in front of it, without
+   * express (direct-routes.ts): pushes are this server's traffic. Only for servers the relay owns.
+   */
+  private withDirectRoutes(app: express.Express, prefix: string): http.RequestListener {
+    const direct = this.directRoutes?.(prefix);
+    if (direct === undefined) return app;
+    return (req, res) => {
+      if (!direct.handle(req, res)) app(req, res);
+    };
   }
 
   /** The server {@link listen} created, if any. */

@@ -38,7 +38,7 @@
  *   layer encode a MESSAGE frame once per fan-out.
  */
 import type { StompHeaders } from '../codec/frame';
-import type { RelayError } from '../errors';
+import { isRelayError, type RelayError } from '../errors';
 import type { MessageHistory } from './history';
 
 /**
@@ -286,6 +286,16 @@ export interface Broker {
    */
   publish(request: PublishRequest, options?: PublishOptions): Promise<void>;
   /**
+   * Optional capability: {@link publish} with `mandatory: true`, telling "nothing subscribed took
+   * it" by resolving `false` rather than rejecting with NO_ROUTE (the same broker exchange: the
+   * message was taken and dropped, nothing was delivered). Resolves `true` once routed (and, with
+   * `confirm`, confirmed). Every other rejection is {@link publish}'s. It exists for callers that
+   * expect unroutable messages often (a push to many offline users) and should not pay for an
+   * error object each time. The relay calls it through broker.ts's `publishMandatory(broker, …)`,
+   * which uses {@link publish} when the engine has no such method, so an engine without it still works.
+   */
+  publishMandatory?(request: PublishRequest, options?: Pick<PublishOptions, 'confirm'>): Promise<boolean>;
+  /**
    * Opens a {@link ReplyAddress} whose messages go to `sink` as auto-ack deliveries (no ack id),
    * with `message.destination` set to the address's destination. Resolves once a message sent to
    * the address from now on, from any publisher, will arrive. Rejects with BROKER_UNAVAILABLE or
@@ -295,4 +305,24 @@ export interface Broker {
    * when done (the session does when it ends) and opens a new one after `cancelled`.
    */
   openReplyAddress(sink: DeliverySink): Promise<ReplyAddress>;
+}
+
+/**
+ * A mandatory publish: true when routed, false when nothing subscribed took it (NO_ROUTE), other
+ * failures rejected as {@link Broker.publish} rejects them. Through the engine's
+ * {@link Broker.publishMandatory} when it has one (no error object per unroutable message).
+ */
+export async function publishMandatory(
+  broker: Broker,
+  request: PublishRequest,
+  options: Pick<PublishOptions, 'confirm'> = {},
+): Promise<boolean> {
+  if (broker.publishMandatory !== undefined) return broker.publishMandatory(request, options);
+  try {
+    await broker.publish(request, { confirm: options.confirm, mandatory: true });
+    return true;
+  } catch (err) {
+    if (isRelayError(err) && err.code === 'NO_ROUTE') return false;
+    throw err;
+  }
 }

@@ -11,16 +11,17 @@ import type { UserMessaging } from '../user/user-messaging';
 import { PACKAGE_VERSION } from '../package-info';
 import type { ApiAuth } from './api-auth';
 import { openApiDocument } from './openapi';
-import { createPublishRoutes, type PublishRouteDeps } from './publish';
-import { createPushManyRoutes } from './push-many';
-import { createPushRoutes } from './push';
+import { mountJsonRoute, type JsonRoute } from './json-route';
+import { publishRoute, type Publish } from './publish';
+import { pushManyRoute } from './push-many';
+import { pushRoute } from './push';
 import { createUserRoutes } from './users';
 
 export interface AdminRouteDeps {
   messaging: UserMessaging;
   presence: ClusterPresence;
   control: SessionControl;
-  publish: PublishRouteDeps['publish'];
+  publish: Publish;
   metrics: RelayMetrics;
   auth: ApiAuth;
   /** Largest JSON body accepted (bytes). */
@@ -29,12 +30,19 @@ export interface AdminRouteDeps {
   pushMaxUsers: number;
 }
 
+/**
+ * The body-taking routes of the HTTP API (`POST /push/:user`, `POST /push`, `POST /publish`), in
+ * the order express matches them: mounted by {@link createAdminRoutes}, and answered without
+ * express by direct-routes.ts where the relay owns the server.
+ */
+export function adminJsonRoutes(deps: Pick<AdminRouteDeps, 'messaging' | 'publish' | 'pushMaxUsers'>): JsonRoute[] {
+  return [pushRoute(deps.messaging), pushManyRoute(deps.messaging, deps.pushMaxUsers), publishRoute(deps.publish)];
+}
+
 export function createAdminRoutes(deps: AdminRouteDeps): Router {
   const router = express.Router();
   const { auth, maxBodyBytes } = deps;
-  router.use(createPushRoutes({ messaging: deps.messaging, auth, maxBodyBytes }));
-  router.use(createPushManyRoutes({ messaging: deps.messaging, auth, maxBodyBytes, maxUsers: deps.pushMaxUsers }));
-  router.use(createPublishRoutes({ publish: deps.publish, auth, maxBodyBytes }));
+  for (const route of adminJsonRoutes(deps)) mountJsonRoute(router, route, auth, maxBodyBytes);
   router.use(createUserRoutes({ presence: deps.presence, control: deps.control, auth, maxBodyBytes }));
 
   const openapi = JSON.stringify(openApiDocument({ version: PACKAGE_VERSION, pushMaxUsers: deps.pushMaxUsers, maxBodyBytes }));

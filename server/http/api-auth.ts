@@ -18,7 +18,6 @@ import type { RequestHandler } from 'express';
 import passport from 'passport';
 import { bearerToken, hasScope, verifyToken, type JwtOptions } from '../auth/jwt';
 import { Errors, relayError } from '../errors';
-import { sendError } from './errors';
 
 /** What a caller of the HTTP API may do; each route needs one of a list of them. */
 export type ApiScope = 'push' | 'publish' | 'admin';
@@ -77,10 +76,12 @@ export function strategyApiAuth(auth: ApiAuthStrategy): ApiAuth {
     (req, res, next) => {
       const decide = (err: unknown, user: unknown, info: unknown) => {
         if (err) return next(err);
-        if (!user) return sendError(res, relayError(Errors.UNAUTHORIZED, failureReason(info)));
+        // Refusals go to the error middleware like every other failure (or, on the direct routes,
+        // to their error answer): one rendering of the catalogue's JSON.
+        if (!user) return next(relayError(Errors.UNAUTHORIZED, failureReason(info)));
         if (!scopes.some((scope) => authorize(user, scope))) {
           const names = scopes.map((s) => `"${s}"`).join(' or ');
-          return sendError(res, relayError(Errors.FORBIDDEN, `credentials lack the ${names} scope`));
+          return next(relayError(Errors.FORBIDDEN, `credentials lack the ${names} scope`));
         }
         (req as { user?: unknown }).user = user;
         next();

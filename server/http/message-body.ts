@@ -3,8 +3,8 @@
  * route that sends a message shares (`destination`, `payload`, `headers`), so each answers bad
  * shapes with the same 400 texts.
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import express, { type RequestHandler, type Response } from 'express';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import express, { type RequestHandler } from 'express';
 import { Errors, relayError } from '../errors';
 import type { Payload } from '../user/user-messaging';
 
@@ -68,7 +68,7 @@ function isPlainUtf8(headers: IncomingHttpHeaders): boolean {
  * Answers `status` with `body` as JSON, without express's `res.json` detour (etag, freshness,
  * content-type negotiation) on the hot routes.
  */
-export function sendJson(res: Response, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
@@ -102,4 +102,9 @@ export function readMessage(body: Record<string, unknown>, destinationExample: s
     throw relayError(Errors.BAD_REQUEST, '"headers" must be an object of strings');
   }
   return { destination, payload: payload as Payload, headers: headers as MessageBody['headers'] };
+}
+
+/** {@link readMessage} of a body that holds only the message (`POST /push/:user`, `POST /publish`). */
+export function readMessageBody(body: unknown, destinationExample: string): MessageBody {
+  return readMessage(bodyObject(body, `{"destination": "${destinationExample}", "payload": ...}`), destinationExample);
 }

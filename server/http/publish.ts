@@ -5,32 +5,16 @@
  * or a temporary queue (403 DESTINATION_NOT_ALLOWED), application headers only. 202 once the broker
  * confirmed the message.
  */
-import express, { type Router } from 'express';
 import type { Payload } from '../user/user-messaging';
-import type { ApiAuth } from './api-auth';
-import { bodyObject, jsonBody, readMessage, sendJson } from './message-body';
+import { messageRoute, type JsonRoute } from './json-route';
 
-export interface PublishRouteDeps {
-  /** Relay.publish: the rules a client SEND follows. */
-  publish(destination: string, payload: Payload, headers?: Record<string, string | number | boolean>): Promise<void>;
-  auth: ApiAuth;
-  /** Largest JSON body accepted (bytes). */
-  maxBodyBytes: number;
-}
+/** Relay.publish: the rules a client SEND follows. */
+export type Publish = (destination: string, payload: Payload, headers?: Record<string, string | number | boolean>) => Promise<void>;
 
-export function createPublishRoutes(deps: PublishRouteDeps): Router {
-  const router = express.Router();
-
-  router.post('/publish', deps.auth('publish'), jsonBody(deps.maxBodyBytes), async (req, res, next) => {
-    try {
-      const body = bodyObject(req.body, '{"destination": "/topic/news", "payload": ...}');
-      const message = readMessage(body, '/topic/news');
-      await deps.publish(message.destination, message.payload, message.headers);
-      sendJson(res, 202, { destination: message.destination });
-    } catch (err) {
-      next(err);
-    }
+/** `POST /publish` as a {@link JsonRoute}: mounted on express by admin-routes.ts and answered by direct-routes.ts. */
+export function publishRoute(publish: Publish): JsonRoute {
+  return messageRoute('/publish', ['publish'], '/topic/news', async (_params, message) => {
+    await publish(message.destination, message.payload, message.headers);
+    return { destination: message.destination };
   });
-
-  return router;
 }

@@ -7,43 +7,34 @@
  * sent), and the per-user publishes run at most {@link PUSH_CONCURRENCY} at a time, so one request
  * cannot put thousands of publishes in flight on the broker connections at once.
  */
-import express, { type Router } from 'express';
 import { Errors, isRelayError, relayError } from '../errors';
 import type { UserMessaging } from '../user/user-messaging';
-import type { ApiAuth } from './api-auth';
-import { bodyObject, jsonBody, readMessage, sendJson } from './message-body';
+import type { JsonRoute } from './json-route';
+import { bodyObject, readMessage } from './message-body';
 
 /** Per-user publishes of one `POST /push` in flight at once. */
 export const PUSH_CONCURRENCY = 64;
-
-export interface PushManyRouteDeps {
-  messaging: UserMessaging;
-  auth: ApiAuth;
-  /** Largest JSON body accepted (bytes). */
-  maxBodyBytes: number;
-  /** Most users one request may name. */
-  maxUsers: number;
-}
 
 /** One user's outcome: what `POST /push/:user` would have answered, or its error. */
 export type PushOutcome =
   | { user: string; routed: boolean; sessions: number; instances: Array<{ instanceId: string; sessions: number }> }
   | { user: string; error: { code: string; message: string } };
 
-export function createPushManyRoutes(deps: PushManyRouteDeps): Router {
-  const router = express.Router();
-
-  router.post('/push', deps.auth('push'), jsonBody(deps.maxBodyBytes), async (req, res, next) => {
-    try {
-      const body = bodyObject(req.body, '{"users": ["alice"], "destination": "/queue/x", "payload": ...}');
-      const users = readUsers(body.users, deps.maxUsers);
+/** `POST /push` as a {@link JsonRoute}: mounted on express by admin-routes.ts and answered by direct-routes.ts. */
+export function pushManyRoute(messaging: UserMessaging, maxUsers: number): JsonRoute {
+  return {
+    path: '/push',
+    scopes: ['push'],
+    async answer(_params, requestBody) {
+      const body = bodyObject(requestBody, '{"users": ["alice"], "destination": "/queue/x", "payload": ...}');
+      const users = readUsers(body.users, maxUsers);
       const message = readMessage(body, '/queue/x');
       // What every user's message shares is checked and encoded once, so a bad one fails before
       // anything is sent and a hundred users cost one JSON encoding.
-      const prepared = deps.messaging.prepare(message.destination, message.payload, { headers: message.headers });
+      const prepared = messaging.prepare(message.destination, message.payload, { headers: message.headers });
       const results = await mapBounded(users, PUSH_CONCURRENCY, async (user): Promise<PushOutcome> => {
         try {
-          const r = await deps.messaging.sendPrepared(user, prepared);
+          const r = await messaging.sendPrepared(user, prepared);
           return { user, routed: r.routed, sessions: r.sessions, instances: r.instances };
         } catch (err) {
           const e = isRelayError(err) ? err : relayError(Errors.INTERNAL_ERROR, 'push failed');
@@ -58,13 +49,9 @@ export function createPushManyRoutes(deps: PushManyRouteDeps): Router {
         else if (r.routed) routed++;
         else offline++;
       }
-      sendJson(res, 202, { destination: message.destination, routed, offline, failed, results });
-    } catch (err) {
-      next(err);
-    }
-  });
-
-  return router;
+      return { status: 202, body: { destination: message.destination, routed, offline, failed, results } };
+    },
+  };
 }
 
 /** The distinct user names of `value`, in first-seen order; BAD_REQUEST or TOO_MANY_USERS otherwise. */

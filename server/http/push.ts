@@ -3,42 +3,23 @@
  * delivers to that user's subscriptions on `/user/queue/x`, on any instance (scope `push`).
  * `POST /push` (push-many.ts) does the same for many users at once.
  */
-import express, { type Router } from 'express';
 import type { UserMessaging } from '../user/user-messaging';
-import type { ApiAuth, ApiAuthStrategy } from './api-auth';
-import { bodyObject, jsonBody, readMessage, sendJson } from './message-body';
+import type { ApiAuthStrategy } from './api-auth';
+import { messageRoute, type JsonRoute } from './json-route';
 
 /** A host application's own passport strategy for the HTTP API (the name it had when it only pushed). */
 export type PushAuthStrategy = ApiAuthStrategy;
 
-export interface PushRouteDeps {
-  messaging: UserMessaging;
-  auth: ApiAuth;
-  /** Largest JSON body accepted (bytes). */
-  maxBodyBytes: number;
-}
-
-export function createPushRoutes(deps: PushRouteDeps): Router {
-  const router = express.Router();
-
-  router.post('/push/:user', deps.auth('push'), jsonBody(deps.maxBodyBytes), async (req, res, next) => {
-    try {
-      const body = bodyObject(req.body, '{"destination": "/queue/x", "payload": ...}');
-      const message = readMessage(body, '/queue/x');
-      const result = await deps.messaging.sendToUser(String(req.params.user), message.destination, message.payload, {
-        headers: message.headers,
-      });
-      sendJson(res, 202, {
-        user: result.user,
-        destination: result.destination,
-        routed: result.routed,
-        sessions: result.sessions,
-        instances: result.instances,
-      });
-    } catch (err) {
-      next(err);
-    }
+/** `POST /push/:user` as a {@link JsonRoute}: mounted on express by admin-routes.ts and answered by direct-routes.ts. */
+export function pushRoute(messaging: UserMessaging): JsonRoute {
+  return messageRoute('/push/:user', ['push'], '/queue/x', async (params, message) => {
+    const result = await messaging.sendToUser(params.user, message.destination, message.payload, { headers: message.headers });
+    return {
+      user: result.user,
+      destination: result.destination,
+      routed: result.routed,
+      sessions: result.sessions,
+      instances: result.instances,
+    };
   });
-
-  return router;
 }

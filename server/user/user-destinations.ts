@@ -35,6 +35,8 @@ export const TARGET_SESSION_HEADER = `${INTERNAL_HEADER_PREFIX}session`;
  * never `/` or `%`, which RabbitMQ's destination parser treats specially.
  */
 export function escapeKeySegment(value: string): string {
+  // Most user names need no escaping: skip the byte walk for them (a push to 100 users escapes 100).
+  if (SAFE_KEY_SEGMENT.test(value)) return value;
   let out = '';
   const bytes = Buffer.from(value, 'utf8');
   for (const b of bytes) {
@@ -43,6 +45,9 @@ export function escapeKeySegment(value: string): string {
   }
   return out;
 }
+
+/** Strings {@link escapeKeySegment} leaves as they are. */
+const SAFE_KEY_SEGMENT = /^[A-Za-z0-9_-]*$/;
 
 /** Escaped segments longer than this are replaced by a digest, so every key fits RabbitMQ's 255 bytes. */
 const MAX_SEGMENT_CHARS = 64;
@@ -67,6 +72,16 @@ function routingKey(kind: string, ...segments: string[]): string {
  */
 export function userBrokerDestination(user: string, destination: string): string {
   return INTERNAL_DESTINATION_PREFIX + routingKey('user', user, destination);
+}
+
+/**
+ * {@link userBrokerDestination} of one `destination` for many users (`POST /push`): the
+ * destination's key segment is escaped once, not once per user.
+ */
+export function userBrokerDestinations(destination: string): (user: string) => string {
+  const head = `${INTERNAL_DESTINATION_PREFIX}stomp-relay.user.`;
+  const tail = `.${keySegment(destination)}`;
+  return (user) => head + keySegment(user) + tail;
 }
 
 /**

@@ -452,6 +452,32 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         await sink.waitFor(1);
         expect(sink.bodies()).to.deep.equal(['kept']);
       });
+
+      it('mandatory: rejects with NO_ROUTE when no subscription takes the message, delivers it once one does', async function () {
+        const topic = freshDestination('/topic/');
+        await expectRelayError(publishTo(broker, topic, 'nobody', {}, { confirm: true, mandatory: true }), 'NO_ROUTE');
+        const sink = new RecordingSink();
+        await subscribe(topic, sink);
+        await publishTo(broker, topic, 'taken', {}, { confirm: true, mandatory: true });
+        await sink.waitFor(1);
+        expect(sink.bodies()).to.deep.equal(['taken']);
+      });
+
+      it('publishMandatory: resolves false where a mandatory publish gets NO_ROUTE, true once delivered (queues always); a stopped broker still rejects', async function () {
+        const topic = freshDestination('/topic/');
+        const request = (body: string) => ({ destination: topic, headers: makeHeaders({}), body: Buffer.from(body) });
+        expect(broker.publishMandatory, 'both engines have the capability').to.be.a('function');
+        expect(await broker.publishMandatory!(request('nobody'), { confirm: true })).to.equal(false);
+        const sink = new RecordingSink();
+        await subscribe(topic, sink);
+        expect(await broker.publishMandatory!(request('taken'), { confirm: true })).to.equal(true);
+        await sink.waitFor(1);
+        expect(sink.bodies()).to.deep.equal(['taken']);
+        const queue = freshDestination('/queue/');
+        expect(await broker.publishMandatory!({ destination: queue, headers: makeHeaders({}), body: Buffer.from('kept') }, { confirm: true }), 'queues always route').to.equal(true);
+        await broker.stop();
+        await expectRelayError(broker.publishMandatory!(request('stopped')), 'BROKER_UNAVAILABLE');
+      });
     });
 
     describe('reply addresses', function () {

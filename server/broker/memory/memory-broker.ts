@@ -179,11 +179,20 @@ export class MemoryBroker implements Broker {
 
   /** Delivers to local sinks before resolving; `confirm` changes nothing here. */
   async publish(request: PublishRequest, options?: PublishOptions): Promise<void> {
+    if (!this.publishNow(request, options?.mandatory === true)) throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
+  }
+
+  /** {@link publish} with `mandatory`: false instead of NO_ROUTE (no error object for an offline user). */
+  async publishMandatory(request: PublishRequest): Promise<boolean> {
+    return this.publishNow(request, true);
+  }
+
+  /** The work of {@link publish}: false when `mandatory` and no subscription takes it (nothing sent). */
+  private publishNow(request: PublishRequest, mandatory: boolean): boolean {
     const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
     if (reserved) throw reserved;
     const route = this.route(request.destination);
-    if (options?.mandatory && route.kind === 'topic' && !this.topics.has(route.key))
-      throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
+    if (mandatory && route.kind === 'topic' && !this.topics.has(route.key)) return false;
     const replyTo = request.headers['reply-to'];
     if (replyTo !== undefined && isTempQueue(replyTo)) {
       // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.
@@ -205,6 +214,7 @@ export class MemoryBroker implements Broker {
       throw relayError(Errors.BROKER_ERROR, `queue full: ${request.destination} holds ${this.maxQueued} messages`);
     }
     this.scheduler.run();
+    return true;
   }
 
   /** An in-process mailbox: `/reply-queue/<name>` reaches `sink` until the address is closed. */

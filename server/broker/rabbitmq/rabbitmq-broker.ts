@@ -382,17 +382,23 @@ export class RabbitMqBroker implements Broker {
   }
 
   async publish(request: PublishRequest, options: PublishOptions = {}): Promise<void> {
+    if (!(await this.send(request, options))) throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
+  }
+
+  /** {@link publish} with `mandatory`: false instead of NO_ROUTE, from the same basic.return. */
+  publishMandatory(request: PublishRequest, options: Pick<PublishOptions, 'confirm'> = {}): Promise<boolean> {
+    return this.send(request, { confirm: options.confirm, mandatory: true });
+  }
+
+  /** The work of {@link publish}: false when `mandatory` and RabbitMQ returned the message unroutable. */
+  private async send(request: PublishRequest, options: PublishOptions): Promise<boolean> {
     this.assertReady();
     const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
     if (reserved) throw reserved;
     if (options.mandatory) {
       // Over AMQP: only a mandatory publish with confirms tells whether any queue took it.
       const route = routeOf({ destination: request.destination, ack: 'auto', headers: EMPTY_HEADERS });
-      if (route !== undefined) {
-        const routed = await this.routes.publish(route.exchange, route.key, request.headers, request.body);
-        if (!routed) throw stacklessRelayError(Errors.NO_ROUTE, request.destination);
-        return;
-      }
+      if (route !== undefined) return this.routes.publish(route.exchange, route.key, request.headers, request.body);
     }
     const verifying = this.guard.checkPublish(request.destination, request.headers);
     // Another way for the message (a queue exclusive to another connection: destination-guard.ts).
@@ -409,6 +415,7 @@ export class RabbitMqBroker implements Broker {
       if (!isRelayError(err) || err.code !== 'BROKER_UNAVAILABLE') this.guard.forgetPublish(request.destination, request.headers);
       throw isRelayError(err) ? err : relayError(Errors.BROKER_ERROR, String(err));
     }
+    return true;
   }
 
   /**

@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { durableQueueName } from '../../../server/broker/subscription-flags';
-import { sessionBrokerDestination, userBrokerDestination } from '../../../server/user/user-destinations';
+import { escapeKeySegment, sessionBrokerDestination, userBrokerDestination, userBrokerDestinations } from '../../../server/user/user-destinations';
 
 /** Pairs that a case fold, a Unicode normalisation or a lossy escape would merge. */
 const LOOK_ALIKES: [string, string][] = [
@@ -58,5 +58,20 @@ describe('user: keys of user names', () => {
       const key = userBrokerDestination(user, '/queue/' + dest).slice('/exchange/amq.direct/'.length);
       expect(Buffer.byteLength(key, 'utf8')).to.be.at.most(255);
     }), { numRuns: 200 });
+  });
+
+  it('escapes names that need no escaping and names that do into the same keys as always', () => {
+    expect(userBrokerDestination('alice', '/queue/x')).to.equal('/exchange/amq.direct/stomp-relay.user.alice.~2Fqueue~2Fx');
+    expect(escapeKeySegment('Bob_2-x')).to.equal('Bob_2-x');
+    expect(escapeKeySegment('a.b c/\u00e9')).to.equal('a~2Eb~20c~2F~C3~A9');
+    expect(escapeKeySegment('')).to.equal('');
+  });
+
+  it('gives a batch\'s keys (userBrokerDestinations, destination escaped once) exactly the single push\'s keys (property)', () => {
+    const name = fc.oneof(fc.string({ maxLength: 80 }), fc.stringMatching(/^[A-Za-z0-9_-]{0,70}$/), fc.constantFrom(...LOOK_ALIKES.flat()));
+    const destination = fc.oneof(fc.constantFrom('/queue/x', '/topic/x.y'), fc.string({ maxLength: 80 }).map((s) => '/queue/' + s));
+    fc.assert(fc.property(name, destination, (user, dest) => {
+      expect(userBrokerDestinations(dest)(user)).to.equal(userBrokerDestination(user, dest));
+    }), { numRuns: 1000 });
   });
 });
