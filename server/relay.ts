@@ -41,8 +41,7 @@ import { isInternalDestination, userDestinationPrefixes } from './user/user-dest
 import { isTempQueue, underPrefix } from './broker/destinations';
 import {
   UserMessaging,
-  copyApplicationHeaders,
-  encodePayload,
+  applicationMessage,
   type AnonymousSendResult,
   type Payload,
   type SendResult,
@@ -53,7 +52,6 @@ import { jwtApiAuth, noApiAuth, strategyApiAuth } from './http/api-auth';
 import { adminJsonRoutes, createAdminRoutes, type AdminRouteDeps } from './http/admin-routes';
 import { DirectRoutes } from './http/direct-routes';
 import { SessionControl } from './user/session-control';
-import { headers as makeHeaders } from './codec/frame';
 import { WsEndpoint, pathOf } from './transport/ws-transport';
 import { SockJsEndpoint } from './transport/sockjs-transport';
 import type { Transport } from './transport/transport';
@@ -311,10 +309,7 @@ export class Relay {
     if (isInternalDestination(destination) || isTempQueue(destination) || !underPrefix(destination, this.config.relayPrefixes)) {
       throw relayError(Errors.DESTINATION_NOT_ALLOWED, destination);
     }
-    const { body, contentType } = encodePayload(payload);
-    const h = makeHeaders({ 'content-type': contentType });
-    copyApplicationHeaders(h, headers);
-    await this.broker.publish({ destination, headers: h, body }, { confirm: true });
+    await this.broker.publish({ destination, ...applicationMessage(payload, headers) }, { confirm: true });
   }
 
   /** What presence knows of `user` across the cluster. */

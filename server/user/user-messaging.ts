@@ -6,6 +6,7 @@ import { publishMandatory, type Broker, type PublishRequest } from '../broker/br
 import { headersExcept, headers as makeHeaders, type HeaderExclusion, type StompHeaders } from '../codec/frame';
 import { Errors, relayError } from '../errors';
 import { recordBeforePublish } from '../broker/history';
+import { publishHeaderRefusal } from '../broker/header-values';
 import type { RelayMetrics } from '../observability/metrics';
 import type { ClusterPresence, UserPresence } from './presence';
 import { TARGET_SESSION_HEADER, sessionBrokerDestination, userBrokerDestinations } from './user-destinations';
@@ -158,10 +159,7 @@ export class UserMessaging {
         `destination must start with one of ${this.deps.destinationPrefixes.join(', ')}, got "${destination}"`,
       );
     }
-    const { body, contentType } = encodePayload(payload);
-    const headers = makeHeaders({ 'content-type': contentType });
-    copyApplicationHeaders(headers, options.headers);
-    return { headers, body };
+    return applicationMessage(payload, options.headers);
   }
 
   /** Runs a push, counting its outcome and latency. */
@@ -208,6 +206,22 @@ export class UserMessaging {
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     }
   }
+}
+
+/**
+ * A backend's message (`sendToUser`, `POST /push*`, `relay.publish`, `POST /publish`): body and
+ * content type from the payload, its application headers copied. BAD_REQUEST for headers the
+ * caller may not set, and for values every engine would refuse at publish time (a bad
+ * `expiration` or `priority`, a `/temp-queue/` reply-to): the caller's mistake, answered 400
+ * before anything is recorded or sent, the same for one user and for a batch.
+ */
+export function applicationMessage(payload: Payload, source: SendToUserOptions['headers']): { headers: StompHeaders; body: Buffer } {
+  const { body, contentType } = encodePayload(payload);
+  const headers = makeHeaders({ 'content-type': contentType });
+  copyApplicationHeaders(headers, source);
+  const refusal = publishHeaderRefusal(headers);
+  if (refusal) throw relayError(Errors.BAD_REQUEST, refusal.message);
+  return { headers, body };
 }
 
 /** Turns a payload into body bytes and a content type. */

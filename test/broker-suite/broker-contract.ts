@@ -478,6 +478,22 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
         await broker.stop();
         await expectRelayError(broker.publishMandatory!(request('stopped')), 'BROKER_UNAVAILABLE');
       });
+
+      it('mandatory: refuses the headers a plain publish refuses (bad expiration, priority), and the routes keep working', async function () {
+        // User pushes are mandatory publishes; on RabbitMQ they take the AMQP route link, where a
+        // bad `expiration` would be a channel error shared by every push, not one refusal.
+        const topic = freshDestination('/topic/');
+        const sink = new RecordingSink();
+        await subscribe(topic, sink);
+        const request = (body: string, init: Record<string, string> = {}) => ({ destination: topic, headers: makeHeaders(init), body: Buffer.from(body) });
+        await expectRelayError(broker.publish(request('plain', { expiration: 'soon' }), { confirm: true }), 'INVALID_HEADER');
+        await expectRelayError(broker.publish(request('bad', { expiration: 'soon' }), { confirm: true, mandatory: true }), 'INVALID_HEADER');
+        await expectRelayError(broker.publishMandatory!(request('bad', { expiration: '-1' }), { confirm: true }), 'INVALID_HEADER');
+        await expectRelayError(broker.publishMandatory!(request('bad', { priority: 'high' }), { confirm: true }), 'INVALID_HEADER');
+        expect(await broker.publishMandatory!(request('good', { expiration: '60000' }), { confirm: true })).to.equal(true);
+        await sink.waitFor(1);
+        expect(sink.bodies()).to.deep.equal(['good']);
+      });
     });
 
     describe('reply addresses', function () {

@@ -39,7 +39,7 @@ import { silentLogger, type Logger } from '../../observability/logger';
 import type { RelayMetrics } from '../../observability/metrics';
 import { deliverSafely } from '../deliver-safely';
 import { isTempQueue } from '../destinations';
-import { parsePrefetchCount } from '../header-values';
+import { parsePrefetchCount, publishHeaderRefusal } from '../header-values';
 import { ReadySignal } from '../ready-signal';
 import { reservedNameRefusal } from '../reserved-names';
 import { asksDurable, engineDurableQueue, isExclusiveQueueRequest, resolveDurableTopic, stompBoolean } from '../subscription-flags';
@@ -192,12 +192,10 @@ export class MemoryBroker implements Broker {
     const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
     if (reserved) throw reserved;
     const route = this.route(request.destination);
+    // As on RabbitMQ (the engines agree), and before a mandatory publish finds nobody to take it.
+    const headerRefusal = publishHeaderRefusal(request.headers);
+    if (headerRefusal) throw headerRefusal;
     if (mandatory && route.kind === 'topic' && !this.topics.has(route.key)) return false;
-    const replyTo = request.headers['reply-to'];
-    if (replyTo !== undefined && isTempQueue(replyTo)) {
-      // As on RabbitMQ (the engines agree): a temporary queue needs a reply address.
-      throw relayError(Errors.INVALID_HEADER, 'reply-to', `${replyTo} (open a reply address)`);
-    }
     const sequence = ++this.lastSequence;
     const message: BrokerMessage = {
       destination: request.destination,

@@ -395,12 +395,18 @@ export class RabbitMqBroker implements Broker {
     this.assertReady();
     const reserved = reservedNameRefusal('SEND', request.destination, request.headers);
     if (reserved) throw reserved;
+    // Before either way out: a header RabbitMQ would refuse (a bad `expiration`, say) is one
+    // refusal here, not a channel error on the AMQP link that every user push shares.
+    const verifying = this.guard.checkPublish(request.destination, request.headers);
     if (options.mandatory) {
       // Over AMQP: only a mandatory publish with confirms tells whether any queue took it.
       const route = routeOf({ destination: request.destination, ack: 'auto', headers: EMPTY_HEADERS });
-      if (route !== undefined) return this.routes.publish(route.exchange, route.key, request.headers, request.body);
+      if (route !== undefined) {
+        // Route destinations (topics, built-in exchanges) are never probed: only refused or not.
+        if (verifying) await verifying;
+        return this.routes.publish(route.exchange, route.key, request.headers, request.body);
+      }
     }
-    const verifying = this.guard.checkPublish(request.destination, request.headers);
     // Another way for the message (a queue exclusive to another connection: destination-guard.ts).
     const destination = (verifying ? await verifying : undefined) ?? request.destination;
     const slot = this.slotFor(request.destination);

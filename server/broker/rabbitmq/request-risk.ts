@@ -20,8 +20,8 @@
 import { headersExcept, type StompHeaders } from '../../codec/frame';
 import { Errors, relayError, type RelayError } from '../../errors';
 import type { SubscribeRequest } from '../broker';
-import { AMQ_QUEUE_PREFIX, EXCHANGE_PREFIX, isTempQueue, parseDestination, type ParsedDestination } from '../destinations';
-import { isWholeNumber, parsePrefetchCount } from '../header-values';
+import { AMQ_QUEUE_PREFIX, EXCHANGE_PREFIX, parseDestination, type ParsedDestination } from '../destinations';
+import { isWholeNumber, parsePrefetchCount, publishHeaderRefusal } from '../header-values';
 import { isExclusiveQueueRequest, stompBoolean } from '../subscription-flags';
 import { ENGINE_SUBSCRIBE_HEADERS } from './subscription-headers';
 
@@ -196,17 +196,8 @@ export function assessPublish(destination: string, headers: StompHeaders): Asses
   const parsed = parseDestination(destination);
   const refusal = refuseDestination(parsed, destination, 'SEND');
   if (refusal) return refusal;
-  const replyTo = headers['reply-to'];
-  if (replyTo !== undefined && isTempQueue(replyTo)) {
-    // RabbitMQ would make the temporary queue on the pooled connection: a queue nobody can free,
-    // whose replies no session could be found for. Callers open a reply address instead.
-    return refuse(Errors.INVALID_HEADER, 'reply-to', `${replyTo} (a temporary queue on a shared broker connection; open a reply address)`);
-  }
-  const priority = headers.priority;
-  if (priority !== undefined && !isWholeNumber(priority, 255)) return refuse(Errors.INVALID_HEADER, 'priority', priority);
-  const expiration = headers.expiration;
-  if (expiration !== undefined && !isWholeNumber(expiration, Number.MAX_SAFE_INTEGER))
-    return refuse(Errors.INVALID_HEADER, 'expiration', expiration);
+  const headerRefusal = publishHeaderRefusal(headers);
+  if (headerRefusal) return { verdict: 'refuse', error: headerRefusal };
   switch (parsed.kind) {
     case 'exchange': {
       return BUILTIN_EXCHANGES.has(parsed.exchange) ? SAFE : exchangeProbe(parsed.exchange);

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import {
-  RawStomp, api, sockjsClient, startRelay, trackClients, unique, wsClient,
+  RawStomp, api, push, sockjsClient, startRelay, trackClients, unique, wsClient,
   type JsonResponse, type TestRelay,
 } from '../../harness/stomp-test-kit';
 
@@ -149,6 +149,35 @@ describe('server: HTTP API for backends', function () {
       expectJsonError(await api(server, 'POST', '/publish', { destination: '/topic/x', payload: 1, headers: { 'x-relay-sender': 'mallory' } }), 400, 'BAD_REQUEST', /reserved/);
       expectJsonError(await api(server, 'POST', '/publish', undefined, { raw: 'nope' }), 400, 'BAD_REQUEST', /not valid JSON/);
     });
+  });
+
+  describe('header values every broker refuses', () => {
+    // RabbitMQ answers these with an ERROR (STOMP) or a channel error (AMQP, the link that every
+    // user push shares); the embedded broker agrees. They are the caller's mistake: 400 up front.
+    const bad: Array<[string, Record<string, string>, RegExp]> = [
+      ['a non-numeric expiration', { expiration: 'soon' }, /invalid expiration header: soon/],
+      ['a negative expiration', { expiration: '-5' }, /invalid expiration header/],
+      ['a priority above 255', { priority: '256' }, /invalid priority header: 256/],
+      ['a temporary queue as reply-to', { 'reply-to': '/temp-queue/answers' }, /invalid reply-to header.*reply address/],
+    ];
+    for (const [what, headers, says] of bad) {
+      it(`answers ${what} with 400 on POST /push/:user, /push and /publish, and delivers none of them`, async () => {
+        const alice = unique('alice');
+        const topic = `/topic/${unique('refused')}`;
+        const client = track(await wsClient(server, { login: alice }));
+        const userInbox = (await client.subscribe('/user/queue/refused')).messages;
+        const topicInbox = (await client.subscribe(topic)).messages;
+
+        expectJsonError(await push(server, alice, { destination: '/queue/refused', payload: 'bad', headers }), 400, 'BAD_REQUEST', says);
+        expectJsonError(await api(server, 'POST', '/push', { users: [alice, unique('offline')], destination: '/queue/refused', payload: 'bad', headers }), 400, 'BAD_REQUEST', says);
+        expectJsonError(await api(server, 'POST', '/publish', { destination: topic, payload: 'bad', headers }), 400, 'BAD_REQUEST', says);
+
+        expect((await push(server, alice, { destination: '/queue/refused', payload: 'good', headers: { expiration: '60000', priority: '9' } })).status).to.equal(202);
+        expect((await api(server, 'POST', '/publish', { destination: topic, payload: 'good' })).status).to.equal(202);
+        expect((await userInbox.next('the good push')).body, 'nothing of the refused pushes came first').to.equal('good');
+        expect((await topicInbox.next('the good publish')).body, 'nothing of the refused publish came first').to.equal('good');
+      });
+    }
   });
 
   describe('GET /users', () => {
