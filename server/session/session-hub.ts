@@ -110,7 +110,9 @@ export class SessionHub {
   /** Starts a session on `transport`; it lives until the transport closes. While draining, it is told to go at once. */
   accept(transport: Transport): StompSession {
     const session = new StompSession(transport, this.deps);
-    this.live.set(session.id, session);
+    // A transport already closed reports it while the session binds to it, inside the constructor,
+    // before there is an entry here to remove: an entry made now would never go (and hold a drain).
+    if (session.state !== 'closed') this.live.set(session.id, session);
     if (this.draining) session.close(relayError(Errors.SHUTTING_DOWN));
     return session;
   }

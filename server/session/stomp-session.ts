@@ -133,15 +133,16 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     this.transport = new GuardedTransport(transport, this);
     this.parser = new StompParser(this, deps.config.limits);
     this.protocol = new SessionProtocol(this);
-    this.transport.bind();
     // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
-    // (bare EOLs included): an unauthenticated socket must not hold resources forever.
+    // (bare EOLs included): an unauthenticated socket must not hold resources forever. Armed before
+    // bind, so that a transport already closed (it reports so inside bind) clears it in teardown.
     const { receiveMs, graceFactor } = deps.config.heartbeat;
     if (receiveMs > 0) {
       const limitMs = Math.round(receiveMs * graceFactor);
       this.connectDeadline = setTimeout(() => this.end(relayError(Errors.HEARTBEAT_TIMEOUT, limitMs), undefined), limitMs);
       this.connectDeadline.unref?.();
     }
+    this.transport.bind();
   }
 
   /** Resolves when the transport reported close. */

@@ -3,11 +3,28 @@ import { negotiateHeartbeat, negotiateVersion, parseHeartbeatHeader, versionBefo
 import { Errors, relayError, RelayError } from '../../../server/errors';
 import type { Authenticator } from '../../../server/auth/authenticator';
 import { DEFAULT_CONFIG, ENV_VARS, configFromEnv, resolveConfig } from '../../../server/config';
-import { createTestHub, type FakeTransport, type TestHub } from './session-harness';
+import { FakeTransport, createTestHub, type TestHub } from './session-harness';
 
 describe('session: CONNECT', () => {
   let t: TestHub;
   afterEach(async () => t?.stop());
+
+  describe('a transport already closed when its session binds to it', () => {
+    it('leaves no live session behind, so a drain does not wait for it, and arms no CONNECT deadline', async () => {
+      t = await createTestHub({ heartbeat: { sendMs: 0, receiveMs: 60_000 } });
+      const transport = new FakeTransport({ closedAtBind: true });
+      const session = t.hub.accept(transport);
+      expect(session.state).to.equal('closed');
+      expect(t.hub.size, 'no entry for a session that never lived').to.equal(0);
+      expect([...t.hub.sessions()]).to.deep.equal([]);
+      expect((session as unknown as { connectDeadline?: unknown }).connectDeadline, 'the CONNECT deadline timer').to.equal(undefined);
+      const live = await t.open();
+      expect(t.hub.size).to.equal(1);
+      live.drop();
+      await live.closedEvent;
+      expect(t.hub.size).to.equal(0);
+    });
+  });
 
   describe('version negotiation (STOMP 1.2 §Protocol Negotiation)', () => {
     it('picks the highest common version', () => {

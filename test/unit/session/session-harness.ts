@@ -53,8 +53,12 @@ export class FakeTransport implements Transport {
   private resolveClosed!: () => void;
   private clientVersion: StompVersion = '1.2';
 
-  constructor(options: { kind?: TransportKind; textOnly?: boolean } = {}) {
+  /** Set by tests: the socket closed before the session bound to it (the adapter reports close inside bind). */
+  private readonly closedAtBind: boolean;
+
+  constructor(options: { kind?: TransportKind; textOnly?: boolean; closedAtBind?: boolean } = {}) {
     this.kind = options.kind ?? 'ws';
+    this.closedAtBind = options.closedAtBind ?? false;
     this.textOnly = options.textOnly ?? this.kind === 'sockjs';
     this.closedEvent = new Promise((resolve) => { this.resolveClosed = resolve; });
     this.parser = new StompParser({
@@ -73,6 +77,10 @@ export class FakeTransport implements Transport {
 
   bind(events: TransportEvents): void {
     this.events = events;
+    if (this.closedAtBind) {
+      this.isClosed = true;
+      this.fireClose();
+    }
   }
 
   send(data: Buffer, binary: boolean): void {
