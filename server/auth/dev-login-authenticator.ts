@@ -13,6 +13,11 @@ import { checkUserName, type AuthRequest, type Authenticator, type Principal } f
 export class DevLoginAuthenticator implements Authenticator {
   readonly mode = 'dev';
 
+  /**
+   * The principal `{ name: login }`, frozen: the session hands this one object to events and
+   * authorizers instead of a copy per session. An authenticator that wraps this one and adds to
+   * the principal builds a new object (`{ ...principal, claims }`) rather than writing to it.
+   */
   async authenticate(req: AuthRequest): Promise<Principal | null> {
     const login = req.connectHeaders.login;
     if (login === undefined || login === '') return null;
