@@ -71,17 +71,19 @@ function routingKey(kind: string, ...segments: string[]): string {
  * `/user`) meet.
  */
 export function userBrokerDestination(user: string, destination: string): string {
-  return INTERNAL_DESTINATION_PREFIX + routingKey('user', user, destination);
+  return userBrokerDestinations(destination)(user);
 }
+
+/** {@link routingKey}'s layout for kind `user`, written out so a batch can keep its destination's part. */
+const USER_DESTINATION_HEAD = `${INTERNAL_DESTINATION_PREFIX}stomp-relay.user.`;
 
 /**
  * {@link userBrokerDestination} of one `destination` for many users (`POST /push`): the
  * destination's key segment is escaped once, not once per user.
  */
 export function userBrokerDestinations(destination: string): (user: string) => string {
-  const head = `${INTERNAL_DESTINATION_PREFIX}stomp-relay.user.`;
   const tail = `.${keySegment(destination)}`;
-  return (user) => head + keySegment(user) + tail;
+  return (user) => USER_DESTINATION_HEAD + keySegment(user) + tail;
 }
 
 /**

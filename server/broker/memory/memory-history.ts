@@ -11,7 +11,7 @@
  * the message itself plus ~100 bytes; destinations with nothing recent are swept.
  */
 import { randomBytes } from 'node:crypto';
-import { headersExcept, type HeaderExclusion } from '../../codec/frame';
+import { headers as makeHeaders } from '../../codec/frame';
 import type { BrokerMessage } from '../broker';
 import { RESUME_TOKEN_HEADER, type HistoryOptions, type MessageHistory, type RecordedMessage, type Replay } from '../history';
 import { Deque } from './deque';
@@ -29,8 +29,6 @@ interface DestinationHistory {
 }
 
 const TOKEN_VERSION = 'm1';
-/** For {@link headersExcept} as a plain copy. */
-const NOTHING_EXCLUDED: readonly HeaderExclusion[] = [];
 
 export class MemoryHistory implements MessageHistory {
   readonly windowMs: number;
@@ -58,7 +56,7 @@ export class MemoryHistory implements MessageHistory {
       this.destinations.set(destination, history);
     }
     // Not a spread: V8's spread of a null-prototype header table plus a field takes a slow path.
-    const headers = headersExcept(message.headers, NOTHING_EXCLUDED);
+    const headers = makeHeaders(message.headers);
     headers[RESUME_TOKEN_HEADER] = token;
     history.entries.pushBack({ seq, at, message: { destination, headers, body: message.body, messageId: `history-${this.epoch}-${seq}` } });
     while (history.entries.length > this.maxMessages) history.droppedThrough = history.entries.shift()!.seq;
