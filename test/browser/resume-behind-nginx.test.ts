@@ -44,8 +44,14 @@ interface Deployment {
   /** The instance the clients are on before the outage, and the one they are on after it. */
   readonly firstId: string;
   readonly afterId: string;
-  /** While on, nginx can only pick the first instance for new connections. */
-  pinToFirst(on: boolean): void;
+  /**
+   * While on, nginx can only pick the first instance for new connections. Turning it off resolves
+   * once nginx routes to the other instance again: the pin works by failing connections to it, which
+   * nginx holds against it for `fail_timeout` (10 s). An outage inside that window would leave nginx
+   * with no live upstream at all, and a client on the default backoff (doubling to 30 s) could spend
+   * longer than the test waits before it retries.
+   */
+  pinToFirst(on: boolean): Promise<void>;
   /** The first instance dies (or drops every connection); new connections are held until `release()`. */
   outage(): Promise<{ release(): void }>;
   stop(): Promise<void>;
@@ -110,6 +116,21 @@ async function pushAll(pushUrl: string, user: string, count: number, at: (n: num
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
   return accepted;
+}
+
+/**
+ * Resolves once a request through nginx at `gatewayUrl` is answered by instance `id` (its
+ * `/healthz` names it): nginx counts that instance live again. Polls, with a deadline.
+ */
+async function untilRoutedTo(gatewayUrl: string, id: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${gatewayUrl}/healthz`, { signal: AbortSignal.timeout(5_000) });
+    const answer = res.ok ? ((await res.json()) as { instanceId?: string }).instanceId ?? '' : `HTTP ${res.status}`;
+    if (answer === id) return;
+    if (Date.now() > deadline) throw new Error(`nginx did not route to ${id} within ${timeoutMs} ms (last answer: ${answer})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 const numbers = (client: StockResumeClient): number[] => client.messages.map((m) => (JSON.parse(m.body) as { n: number }).n);
@@ -187,14 +208,14 @@ function resumeScenarios(name: string, start: (n: number) => Promise<Deployment>
     it(`${PUSHES} pushes through another instance while the clients' instance goes away midway (killed, or its connections dropped): both clients get every accepted push, in order, once, with no gap`, async () => {
       const d = deployment!;
       const user = `alice${count}`;
-      d.pinToFirst(true);
+      await d.pinToFirst(true);
       const page = await openPage();
       await startPageClient(page, user);
       const stomp = stock(user);
       await stomp.subscribed(1);
       expect((await pageState(page)).servers[0], 'the page is on the first instance').to.include(`(${d.firstId})`);
       expect(stomp.servers[0], 'the stock client is on the first instance').to.include(`(${d.firstId})`);
-      d.pinToFirst(false);
+      await d.pinToFirst(false);
 
       let release: (() => void) | undefined;
       const accepted = await pushAll(d.pushUrl, user, PUSHES, async (n) => {
@@ -292,12 +313,12 @@ function resumeScenarios(name: string, start: (n: number) => Promise<Deployment>
     it('the demo: its notifications list survives the instance going away without losing an item, and says what it recovered', async () => {
       const d = deployment!;
       const user = `dave${count}`;
-      d.pinToFirst(true);
+      await d.pinToFirst(true);
       const page = await openPage();
       await page.goto(`${d.gateway.url}/?name=${user}&transport=websocket`, { waitUntil: 'load', timeout: 10_000 });
       expect(await connectedInstance(page)).to.equal(d.firstId);
       await pushToSelfThroughForm(page, user, 'before the outage');
-      d.pinToFirst(false);
+      await d.pinToFirst(false);
 
       const { release } = await d.outage();
       const texts = ['while away 1', 'while away 2', 'while away 3'];
@@ -340,7 +361,10 @@ resumeScenarios(
       pushUrl: b.adminUrl,
       firstId: a.id,
       afterId: b.id,
-      pinToFirst: (on) => b.door.refuse(on),
+      async pinToFirst(on) {
+        b.door.refuse(on);
+        if (!on) await untilRoutedTo(cluster.gateway.url, b.id);
+      },
       async outage() {
         b.door.pause();
         await a.kill();
@@ -378,7 +402,7 @@ resumeScenarios(
       pushUrl: relay.adminUrl,
       firstId: relay.id,
       afterId: relay.id,
-      pinToFirst: () => undefined,
+      pinToFirst: () => Promise.resolve(),
       async outage() {
         openDoor.pause();
         relay.dropConnections();
