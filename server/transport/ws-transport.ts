@@ -21,6 +21,12 @@ export class WsTransport implements Transport {
   private tooLarge = false;
   /** The TCP socket is corked until the end of this tick (see {@link send}). */
   private corked = false;
+  /**
+   * An upper bound of ws's `bufferedAmount` (see {@link bufferedAmountAbove}): its value at the last
+   * query, plus every frame written since, plus what auto-pongs may have added. Infinity until the
+   * first query (the handshake's response may still be queued).
+   */
+  private bufferedBound = Infinity;
 
   /** @param maxMessageBytes the `maxPayload` the socket's server was given. */
   constructor(
@@ -53,6 +59,21 @@ export class WsTransport implements Transport {
   }
 
   /**
+   * `bufferedAmount > limitBytes`, without asking ws while the bound says it cannot be: the session
+   * asks before every write, and ws's answer reads the stream state of the socket, a cold cache line
+   * per receiver of a fan-out. The bytes queued grow only by what is written, which is our frames
+   * (counted in {@link send}) and ws's automatic pongs, of which ws keeps at most
+   * `maxPendingAutoPongs` unwritten (it terminates the connection past that), so the bound is never
+   * below the real figure and the answer is the same as the comparison's.
+   */
+  bufferedAmountAbove(limitBytes: number): boolean {
+    if (this.bufferedBound <= limitBytes) return false;
+    const buffered = this.socket.bufferedAmount;
+    this.bufferedBound = buffered + autoPongBytesAtMost(this.socket);
+    return buffered > limitBytes;
+  }
+
+  /**
    * Frames written in one turn of the event loop (a burst of MESSAGEs the broker handed over
    * together) leave in one `writev` rather than one system call each: the TCP socket is corked on
    * the first write of the tick and uncorked right after it.
@@ -71,6 +92,7 @@ export class WsTransport implements Transport {
       }
     }
     this.socket.send(data, { binary });
+    this.bufferedBound += data.length + frameHeaderBytes(data.length);
   }
 
   close(code = 1000, reason = ''): void {
@@ -91,6 +113,24 @@ export class WsTransport implements Transport {
     this.closed = true;
     this.events?.close();
   }
+}
+
+/** Bytes of the header ws puts before a server frame of `payloadBytes` (unmasked: RFC 6455 §5.2). */
+export function frameHeaderBytes(payloadBytes: number): number {
+  return payloadBytes < 126 ? 2 : payloadBytes < 65536 ? 4 : 10;
+}
+
+/** The largest control frame a server writes: a pong echoes a ping's payload, at most 125 bytes. */
+const MAX_CONTROL_FRAME_BYTES = 2 + 125;
+
+/**
+ * At most how many bytes of automatic pongs `socket` may hold unwritten: ws answers each ping and
+ * counts the answers not yet written, terminating the connection past `maxPendingAutoPongs`. A ws
+ * without that cap (0, or an older ws without the field) gives no bound: every check then asks.
+ */
+function autoPongBytesAtMost(socket: WebSocket): number {
+  const max = (socket as unknown as { _maxPendingAutoPongs?: number })._maxPendingAutoPongs;
+  return typeof max === 'number' && max > 0 ? max * MAX_CONTROL_FRAME_BYTES : Infinity;
 }
 
 /** One listener for every socket's 'error' (what matters follows as 'close'), not a closure each. */
