@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { expect } from 'chai';
 import type { WebSocket } from 'ws';
-import { WsTransport, frameHeaderBytes } from '../../../server/transport/ws-transport';
+import { frameHeaderBytes } from '../../../server/transport/ws-frames';
+import { WsTransport } from '../../../server/transport/ws-transport';
 
 /**
  * A ws socket that never drains: what is written stays in `bufferedAmount` until a test drains it.
