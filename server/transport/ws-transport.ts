@@ -146,16 +146,28 @@ interface WsInternals {
   _sender?: { _state?: number; _queue?: unknown[]; _firstFragment?: boolean };
 }
 
-/** A server socket (frames unmasked) with no extension negotiated (no permessage-deflate): its frames are the same bytes on every socket. */
+/**
+ * A server socket (frames unmasked) with no extension negotiated (no permessage-deflate): its
+ * frames are the same bytes on every socket.
+ */
 function writesPlainServerFrames(socket: WebSocket): boolean {
   const ws = socket as unknown as WsInternals;
   return ws._isServer === true && ws._extensions !== undefined && Object.keys(ws._extensions).length === 0;
 }
 
-/** ws's sender has nothing queued (state DEFAULT: no compression or Blob read under way) and no fragmented message open. */
+/**
+ * ws's sender has nothing queued (state DEFAULT: no compression or Blob read under way) and no
+ * fragmented message open.
+ */
 function senderIsIdle(socket: WebSocket): boolean {
   const sender = (socket as unknown as WsInternals)._sender;
-  return sender !== undefined && sender._state === 0 && sender._queue !== undefined && sender._queue.length === 0 && sender._firstFragment === true;
+  return (
+    sender !== undefined &&
+    sender._state === 0 &&
+    sender._queue !== undefined &&
+    sender._queue.length === 0 &&
+    sender._firstFragment === true
+  );
 }
 
 /** The largest control frame a server writes: a pong echoes a ping's payload, at most 125 bytes. */
