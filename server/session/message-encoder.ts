@@ -20,11 +20,20 @@ export class MessageEncoder {
   /** The last receiver layout each template was rendered for, and the bytes (see {@link renderFor}). */
   private readonly lastRender = new WeakMap<MessageTemplate, { subscription: string; destination: string; bytes: Buffer }>();
 
+  // In front of both WeakMaps, the entry used last: a fan-out asks for the same message and layout
+  // once per receiver in a row, and a field comparison is cheaper than a WeakMap lookup (two per
+  // delivery were ~2 % of the relay's CPU at 200 subscribers). Holds one message until the next.
+  private lastMessage: BrokerMessage | undefined = undefined;
+  private lastVersion: StompVersion | undefined = undefined;
+  private lastTemplate: MessageTemplate | undefined = undefined;
+  private lastRendered: { template: MessageTemplate; subscription: string; destination: string; bytes: Buffer } | undefined = undefined;
+
   /** `createTemplate` is replaceable so tests can count how often a fan-out encodes. */
   constructor(private readonly createTemplate: CreateTemplate = createMessageTemplate) {}
 
   /** The template of `message` for `version`, built on first use. */
   template(message: BrokerMessage, version: StompVersion): MessageTemplate {
+    if (message === this.lastMessage && version === this.lastVersion) return this.lastTemplate!;
     let byVersion = this.cache.get(message);
     if (byVersion === undefined) {
       byVersion = {};
@@ -35,6 +44,9 @@ export class MessageEncoder {
       template = this.createTemplate(sharedHeadersOf(message), message.body, version);
       byVersion[version] = template;
     }
+    this.lastMessage = message;
+    this.lastVersion = version;
+    this.lastTemplate = template;
     return template;
   }
 
@@ -45,10 +57,15 @@ export class MessageEncoder {
    * them. Buffers are never written after rendering, so transports may share them.
    */
   renderFor(template: MessageTemplate, subscription: string, destination: string): Buffer {
+    const front = this.lastRendered;
+    if (front !== undefined && front.template === template && front.subscription === subscription && front.destination === destination) {
+      return front.bytes;
+    }
     const last = this.lastRender.get(template);
     if (last !== undefined && last.subscription === subscription && last.destination === destination) return last.bytes;
     const bytes = renderMessage(template, { subscription, destination });
     this.lastRender.set(template, { subscription, destination, bytes });
+    this.lastRendered = { template, subscription, destination, bytes };
     return bytes;
   }
 }

@@ -369,7 +369,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   private write(bytes: Buffer, binary: boolean, command: string | undefined): boolean {
     if (this._state === 'closed') return false;
     const limit = this.deps.config.limits.maxBufferedBytes;
-    if (this.transport.bufferedAmount > limit) {
+    if (this.transport.bufferedAmountAbove(limit)) {
       this.deps.metrics.slowConsumerDrops.inc();
       this.logger.info({ bufferedAmount: this.transport.bufferedAmount }, 'closing slow consumer');
       this.end(relayError(Errors.SLOW_CONSUMER, limit), undefined);

@@ -67,6 +67,18 @@ export class GuardedTransport implements Omit<Transport, 'bind'> {
     }
   }
 
+  /** `bufferedAmount > limitBytes`, through the adapter's cheaper answer when it has one (see {@link Transport.bufferedAmountAbove}). */
+  bufferedAmountAbove(limitBytes: number): boolean {
+    if (this.broken) return false;
+    try {
+      const inner = this.inner;
+      return inner.bufferedAmountAbove !== undefined ? inner.bufferedAmountAbove(limitBytes) : inner.bufferedAmount > limitBytes;
+    } catch (err) {
+      this.fault('bufferedAmount', err);
+      return false;
+    }
+  }
+
   /** Starts passing the adapter's events to the owner (an adapter closed already reports it now). */
   bind(): void {
     this.events = this.owner;

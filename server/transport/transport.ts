@@ -50,6 +50,13 @@ export interface Transport {
   send(data: Buffer, binary: boolean): void;
   /** Bytes queued in user space and the socket, not yet written to the network. */
   readonly bufferedAmount: number;
+  /**
+   * Optional: `bufferedAmount > limitBytes`, answered without asking the socket when the adapter
+   * knows an upper bound that is not above the limit (the session asks before every write; the ws
+   * adapter's query reads the cold stream state of every receiver of a fan-out). Must give the same
+   * answer as the comparison would; without it the session compares {@link bufferedAmount}.
+   */
+  bufferedAmountAbove?(limitBytes: number): boolean;
   /** Closes after queued data is flushed. Idempotent. */
   close(code?: number, reason?: string): void;
   /**

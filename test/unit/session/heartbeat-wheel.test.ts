@@ -72,6 +72,39 @@ describe('HeartbeatWheel (every session\'s heart-beat clocks on one timer)', () 
     expect(target.sent).to.deep.equal([]);
   });
 
+  it('stamps a write without reading the clock, and its EOL is still never late', () => {
+    const clock = new FakeClock();
+    const wheel = new HeartbeatWheel({ finestIntervalMs: 1_000, clock });
+    const target = new Recorder(clock);
+    const t0 = clock.time;
+    const hb = wheel.start(target, 1_000, 0, 2)!;
+    clock.advanceTo(t0 + 199); // the last tick ran at t0 + 100: the coarse clock is 99 ms old
+    let reads = 0;
+    const now = clock.now.bind(clock);
+    clock.now = () => { reads++; return now(); };
+    hb.noteSent();
+    expect(reads, 'noteSent reads no clock').to.equal(0);
+    clock.now = now;
+    clock.advanceTo(t0 + 1_400);
+    // Due 1,000 ms after the real write (t0 + 199): never later; early by at most a tick plus the stamp's age.
+    expect(target.sent).to.have.length(1);
+    expect(target.sent[0] - t0).to.be.within(199 + 1_000 - 100 - 99, 199 + 1_000);
+  });
+
+  it('stamps a receive with the real time, so a stale coarse clock never ends a client early', () => {
+    const clock = new FakeClock();
+    const wheel = new HeartbeatWheel({ finestIntervalMs: 1_000, clock });
+    const target = new Recorder(clock);
+    const t0 = clock.time;
+    const hb = wheel.start(target, 0, 1_000, 2)!;
+    clock.advanceTo(t0 + 199); // coarse clock 99 ms old
+    hb.noteReceived();
+    clock.advanceTo(t0 + 199 + 1_999);
+    expect(target.timedOutAfter, 'silent for 1,999 ms of a 2,000 ms grace').to.equal(undefined);
+    clock.advanceTo(t0 + 199 + 2_200);
+    expect(target.timedOutAfter).to.be.within(2_000, 2_100);
+  });
+
   it('ends a silent client no earlier than its grace period, and keeps one that sends', () => {
     const clock = new FakeClock();
     const wheel = new HeartbeatWheel({ clock });
