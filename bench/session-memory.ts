@@ -13,15 +13,21 @@
  * <dir>`, V8 heap snapshots before and after step 2+3 are written there and the objects they differ
  * by are listed per session, by constructor (RSS figures are then disturbed by the snapshots).
  *
+ * With `--idle-profile <ms>`, V8's sampling heap profiler runs (collected objects included) for that
+ * long once every session is idle, and the bytes allocated per session per heart-beat round are listed by
+ * allocating function: what the heart-beats (an EOL out and one in per session per interval) cost in
+ * garbage.
+ *
  * The relay comes from dist/ (`npm run build` first), as production runs it: tsx compiles with
  * esbuild's keepNames, which gives every function a `name` property of its own (a 256-byte property
  * dictionary per closure), so relays run from the sources through tsx look ~6 KB per session
  * heavier than they are. `--sources` measures that way anyway.
  *
  *     npm run build && node --expose-gc --require tsx/cjs bench/session-memory.ts [--sessions 5000] [--heartbeat 10000]
- *         [--snapshot /tmp/snap] [--transport ws|sockjs] [--sources]
+ *         [--snapshot /tmp/snap] [--transport ws|sockjs] [--sources] [--idle-profile 30000]
  */
 import { readFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,6 +47,8 @@ const { values: args } = parseArgs({
     snapshot: { type: 'string', default: '' },
     /** Run the relay from the TypeScript sources (tsx) instead of dist/ (see the file comment). */
     sources: { type: 'boolean', default: false },
+    /** Sample allocations for this many ms of idle heart-beats (0: no). */
+    'idle-profile': { type: 'string', default: '0' },
   },
   strict: true,
 });
@@ -126,6 +134,8 @@ async function main(): Promise<void> {
   process.stdout.write(markdownTable(['what', 'per', 'n', 'heap B', 'external + ArrayBuffer B', 'RSS B'], rows, ['l', 'l', 'r', 'r', 'r', 'r']) + '\n');
   process.stdout.write('\nWhere the RSS of the relay\'s sessions went (after − before step 2, per session; V8 spaces: committed / used):\n\n');
   process.stdout.write(rssBreakdown(s0, r2, SESSIONS) + '\n');
+  const idleProfileMs = Number(args['idle-profile']);
+  if (idleProfileMs > 0) process.stdout.write('\n' + (await idleAllocations(idleProfileMs)) + '\n');
   await relayLoad.close();
   await relay.close();
   if (args.snapshot) {
@@ -151,6 +161,48 @@ function rssBreakdown(a: Reading, b: Reading, n: number): string {
     rows.push([`space ${name}`, per(space.committed - before.committed), per(space.used - before.used)]);
   }
   return markdownTable(['what', 'B / session (committed, or the figure)', 'used B / session'], rows, ['l', 'r', 'r']);
+}
+
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+/**
+ * Bytes allocated while every session is idle, by allocating function, per session and heart-beat
+ * round (V8's sampling heap profiler, objects collected since included, so it is allocation, not what
+ * stays).
+ */
+async function idleAllocations(ms: number): Promise<string> {
+  const inspector = new InspectorSession();
+  inspector.connect();
+  const post = <T>(method: string, params?: object): Promise<T> =>
+    new Promise((resolve, reject) => inspector.post(method, params, (err, result) => (err ? reject(err) : resolve(result as T))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const { profile } = await post<{ profile: { head: SamplingNode } }>('HeapProfiler.stopSampling');
+  inspector.disconnect();
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: SamplingNode, parent: string): void => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url.replace(/^.*node_modules\//, '').replace(/^.*\/(dist|server)\//, '$1/');
+    const site = `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}`;
+    if (node.selfSize > 0) {
+      const key = `${site} ← ${parent}`;
+      bySite.set(key, (bySite.get(key) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children) walk(child, functionName || '(anonymous)');
+  };
+  walk(profile.head, '');
+  const rounds = HEARTBEAT_MS > 0 ? ms / HEARTBEAT_MS : 1;
+  const per = (bytes: number): string => (bytes / SESSIONS / rounds).toFixed(0);
+  const rows = [...bySite.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30).map(([site, bytes]) => [site.replace(/\|/g, '\\|'), per(bytes)]);
+  rows.push(['**total**', per(total)]);
+  return `Allocated during ${ms} ms idle (${rounds} heart-beat rounds), per session per round, by allocating function ← caller:\n\n`
+    + markdownTable(['function ← caller', 'B / session / round'], rows, ['l', 'r']);
 }
 
 function load(url: string, sockjs: boolean, p: number, count = SESSIONS): UserLoadProcess {
