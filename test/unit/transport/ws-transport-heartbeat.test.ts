@@ -1,0 +1,106 @@
+/**
+ * WsTransport.sendHeartbeat: an idle session's only traffic, so it is one write of a pre-built frame
+ * on the TCP socket (no cork, no ws framing per call), and arrives as the EOL text message `send`
+ * would have made, in order with what was sent before it.
+ */
+import { expect } from 'chai';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
+import { GuardedTransport } from '../../../server/transport/guarded-transport';
+import type { Transport } from '../../../server/transport/transport';
+import { WsEndpoint } from '../../../server/transport/ws-transport';
+
+describe('transport: WsTransport heart-beats', function () {
+  let server: http.Server;
+  let endpoint: WsEndpoint;
+  let client: WebSocket | undefined;
+
+  afterEach(async function () {
+    client?.terminate();
+    await endpoint.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  /** A ws client connected to a WsEndpoint; resolves with both ends once open. */
+  async function connect(): Promise<{ transport: Transport; client: WebSocket; received: Array<{ text: string; binary: boolean }> }> {
+    let accepted!: (t: Transport) => void;
+    const transportReady = new Promise<Transport>((resolve) => (accepted = resolve));
+    endpoint = new WsEndpoint({ path: '/ws', maxPayload: 1024, onTransport: (t) => accepted(t) });
+    server = http.createServer();
+    server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    client = new WebSocket(`ws://127.0.0.1:${port}/ws`, 'v12.stomp');
+    const received: Array<{ text: string; binary: boolean }> = [];
+    client.on('message', (data: Buffer, binary) => received.push({ text: data.toString('utf8'), binary }));
+    const [transport] = await Promise.all([transportReady, new Promise((resolve) => client!.once('open', resolve))]);
+    transport.bind({ data: () => undefined, messageTooLarge: () => undefined, close: () => undefined });
+    return { transport, client: client!, received };
+  }
+
+  function tcpOf(transport: Transport): Duplex {
+    return (transport as unknown as { socket: { _socket: Duplex } }).socket._socket;
+  }
+
+  it('writes one pre-built frame on the TCP socket, without corking it', async function () {
+    const { transport, client: ws, received } = await connect();
+    const tcp = tcpOf(transport);
+    const writes: Buffer[] = [];
+    let corks = 0;
+    const write = tcp.write.bind(tcp);
+    const cork = tcp.cork.bind(tcp);
+    tcp.write = ((chunk: Buffer, ...rest: never[]) => {
+      writes.push(Buffer.from(chunk));
+      return write(chunk, ...rest);
+    }) as typeof tcp.write;
+    tcp.cork = () => {
+      corks++;
+      cork();
+    };
+    const arrived = new Promise((resolve) => ws.once('message', resolve));
+    transport.sendHeartbeat!();
+    expect(writes.map((b) => b.toString('hex'))).to.deep.equal(['81010a']);
+    expect(corks).to.equal(0);
+    await arrived;
+    expect(received).to.deep.equal([{ text: '\n', binary: false }]);
+  });
+
+  it('arrives in order with frames sent before it in the same tick, through the guard too', async function () {
+    const { transport, client: ws, received } = await connect();
+    const guard = new GuardedTransport(transport, {
+      transportData: () => undefined,
+      transportMessageTooLarge: () => undefined,
+      transportEnded: () => undefined,
+      transportFault: (operation, err) => {
+        throw new Error(`${operation}: ${String(err)}`);
+      },
+    });
+    let count = 0;
+    const three = new Promise<void>((resolve) => ws.on('message', () => ++count === 3 && resolve()));
+    guard.send(Buffer.from('MESSAGE\n\n\0'), false);
+    guard.sendHeartbeat();
+    guard.send(Buffer.from([0xff, 0x00]), true);
+    await three;
+    expect(received).to.deep.equal([
+      { text: 'MESSAGE\n\n\0', binary: false },
+      { text: '\n', binary: false },
+      { text: Buffer.from([0xff, 0x00]).toString('utf8'), binary: true },
+    ]);
+  });
+
+  it('sends nothing once the socket is closing', async function () {
+    const { transport } = await connect();
+    const tcp = tcpOf(transport);
+    transport.close(1000);
+    const writesAfterClose: unknown[] = [];
+    const write = tcp.write.bind(tcp);
+    tcp.write = ((chunk: Buffer, ...rest: never[]) => {
+      writesAfterClose.push(chunk);
+      return write(chunk, ...rest);
+    }) as typeof tcp.write;
+    transport.sendHeartbeat!();
+    expect(writesAfterClose).to.deep.equal([]);
+  });
+});
