@@ -288,7 +288,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   transportData(chunk: Buffer): void {
     if (this._state === 'closed') return;
     this.heartbeat?.noteReceived();
-    this.deps.metrics.bytesIn.inc(chunk.length);
+    this.deps.metrics.bytesReceived.inc(chunk.length);
     try {
       this.parser.push(chunk);
     } catch (err) {
