@@ -14,7 +14,7 @@
  *     npx tsx bench/connections.ts [--sessions 10000] [--paths ws-embedded,ws-floor,...] [--heartbeat 10000]
  *                                  [--instances 1] [--idle 60000] [--push-sample 1000] [--probe-timeout 60000]
  *                                  [--load-processes auto] [--settle 5000] [--dist] [--relay-root <dir>] [--over-fd-limit]
- *                                  [--relay-node-args '--trace-gc ...']
+ *                                  [--relay-node-args=--trace-gc,...]
  *
  * `--instances N` (RabbitMQ paths only) runs N relay processes on the one private RabbitMQ node and
  * spreads the `--sessions` over them (user i on instance i mod N), so the figures show what each
@@ -88,7 +88,7 @@ const { values: args } = parseArgs({
     /** Connect even when an instance's share does not fit its open-file limit (to find the exact maximum). */
     'over-fd-limit': { type: 'boolean', default: false },
     /**
-     * Extra node flags for every relay, space-separated (diagnostics such as `--trace-gc`; output goes to
+     * Extra node flags for every relay, comma-separated, given as `--relay-node-args=--trace-gc` (diagnostics; output goes to
      * BENCH_RELAY_LOG_DIR). Not for figures compared with the floor, which runs without them.
      */
     'relay-node-args': { type: 'string', default: '' },
@@ -264,7 +264,7 @@ async function startRelay(path: PathKey, k: number, node: RabbitNode | undefined
   const relay = await startRelayProcess({
     brokerUrl: node?.brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `conn-${path}-${k}`, dist: args.dist, readyTimeoutMs: 60_000,
     root: args['relay-root'] || undefined,
-    nodeArgs: args['relay-node-args'].split(' ').filter(Boolean),
+    nodeArgs: args['relay-node-args'].split(/[ ,]+/).filter(Boolean),
   });
   cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
   const sockjs = path.startsWith('sockjs');
