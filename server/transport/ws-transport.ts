@@ -6,7 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { HEARTBEAT_EOL } from '../codec/serializer';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
 
@@ -35,25 +35,41 @@ export class WsTransport implements Transport {
   /** The TCP socket is corked until the end of this tick (see {@link send}). */
   private corked = false;
 
-  /** @param maxMessageBytes the `maxPayload` the socket's server was given. */
+  /**
+   * The socket's listeners are functions shared by every socket, which find this transport through
+   * the socket (`RelayWebSocket.relayTransport`): three closures and their context per socket were
+   * ~0.3 KB of an idle session.
+   * @param maxMessageBytes the `maxPayload` the socket's server was given.
+   */
   constructor(
     private readonly socket: WebSocket,
     readonly handshake: HandshakeInfo,
-    maxMessageBytes: number,
+    private readonly maxMessageBytes: number,
+    /** The endpoint's open sockets: this one is in it until it closes. */
+    private readonly openSockets?: Set<WebSocket>,
   ) {
-    socket.on('message', (data: RawData) => this.events?.data(toBuffer(data)));
+    openSockets?.add(socket);
+    (socket as RelayWebSocket).relayTransport = this;
+    socket.on('message', onSocketMessage);
     // ws refuses a message above maxPayload as soon as its length is known (nothing is buffered) by
     // sending a 1009 close frame, before it emits 'error'. Listening on its receiver first lets the
     // session write an ERROR frame that goes out ahead of that close.
-    const receiver = (socket as unknown as { _receiver?: EventEmitter })._receiver;
-    receiver?.prependListener('error', (err: { code?: string }) => {
-      if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || this.closed) return;
-      this.tooLarge = true;
-      this.events?.messageTooLarge(maxMessageBytes);
-    });
-    socket.on('close', () => this.finish());
+    (socket as unknown as { _receiver?: EventEmitter })._receiver?.prependListener('error', onReceiverError);
+    socket.on('close', onSocketClose);
     // An 'error' is followed by 'close'; listening keeps it from being thrown at the process.
     socket.on('error', ignoreError);
+  }
+
+  /** @internal a message from the peer (see {@link onSocketMessage}). */
+  received(data: RawData): void {
+    this.events?.data(toBuffer(data));
+  }
+
+  /** @internal ws's receiver failed (see {@link onReceiverError}). */
+  receiverFailed(err: { code?: string }): void {
+    if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || this.closed) return;
+    this.tooLarge = true;
+    this.events?.messageTooLarge(this.maxMessageBytes);
   }
 
   bind(events: TransportEvents): void {
@@ -119,10 +135,46 @@ export class WsTransport implements Transport {
     this.socket.terminate();
   }
 
-  private finish(): void {
+  /** @internal the socket closed (see {@link onSocketClose}). */
+  finish(): void {
     if (this.closed) return;
     this.closed = true;
+    this.openSockets?.delete(this.socket);
     this.events?.close();
+  }
+}
+
+/**
+ * The `ws` socket class of {@link WsEndpoint}: a plain WebSocket with a slot for its transport,
+ * declared so that setting it does not change the object's shape.
+ */
+class RelayWebSocket extends WebSocket {
+  /** @internal */
+  relayTransport: WsTransport | undefined = undefined;
+}
+
+/** Every socket's 'message' listener (ws calls it with the socket as `this`). */
+function onSocketMessage(this: WebSocket, data: RawData): void {
+  (this as RelayWebSocket).relayTransport?.received(data);
+}
+
+/** Every socket's 'close' listener. */
+function onSocketClose(this: WebSocket): void {
+  (this as RelayWebSocket).relayTransport?.finish();
+}
+
+/**
+ * Every socket's receiver 'error' listener (`this` is ws's Receiver). The receiver knows its socket
+ * only under a symbol private to ws, so it is looked for among the receiver's own symbol keys: this
+ * runs once, when a connection fails, never per message.
+ */
+function onReceiverError(this: object, err: { code?: string }): void {
+  for (const key of Object.getOwnPropertySymbols(this)) {
+    const value = (this as Record<symbol, unknown>)[key];
+    if (value instanceof WebSocket) {
+      (value as RelayWebSocket).relayTransport?.receiverFailed(err);
+      return;
+    }
   }
 }
 
@@ -152,10 +204,17 @@ export interface WsEndpointOptions {
  */
 export class WsEndpoint {
   private readonly wss: WebSocketServer;
+  /**
+   * Sockets not closed yet, for {@link close}. Kept here rather than by ws (`clientTracking`), which
+   * adds a 'close' closure to every socket for it.
+   */
+  private readonly sockets = new Set<WebSocket>();
 
   constructor(private readonly options: WsEndpointOptions) {
     this.wss = new WebSocketServer({
       noServer: true,
+      WebSocket: RelayWebSocket,
+      clientTracking: false,
       maxPayload: options.maxPayload,
       perMessageDeflate: false,
       handleProtocols: (offered) => STOMP_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
@@ -172,14 +231,14 @@ export class WsEndpoint {
         headers: req.headers,
         protocol: ws.protocol || undefined,
       };
-      this.options.onTransport(new WsTransport(ws, handshake, this.options.maxPayload));
+      this.options.onTransport(new WsTransport(ws, handshake, this.options.maxPayload, this.sockets));
     });
     return true;
   }
 
   /** Closes every open socket (after sessions were drained) and the server. */
   close(): Promise<void> {
-    for (const client of this.wss.clients) client.terminate();
+    for (const socket of [...this.sockets]) socket.terminate();
     return new Promise((resolve) => this.wss.close(() => resolve()));
   }
 }

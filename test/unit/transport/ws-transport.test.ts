@@ -1,7 +1,9 @@
 /**
- * WsTransport.sendHeartbeat: an idle session's only traffic, so it is one write of a pre-built frame
- * on the TCP socket (no cork, no ws framing per call), and arrives as the EOL text message `send`
- * would have made, in order with what was sent before it.
+ * WsTransport, for what an idle session costs:
+ * - sendHeartbeat, an idle session's only traffic, is one write of a pre-built frame on the TCP
+ *   socket (no cork, no ws framing per call), and arrives as the EOL text message `send` would have
+ *   made, in order with what was sent before it;
+ * - the listeners on each socket are functions shared by every socket, not closures of each.
  */
 import { expect } from 'chai';
 import * as http from 'node:http';
@@ -12,25 +14,29 @@ import { GuardedTransport } from '../../../server/transport/guarded-transport';
 import type { Transport } from '../../../server/transport/transport';
 import { WsEndpoint } from '../../../server/transport/ws-transport';
 
-describe('transport: WsTransport heart-beats', function () {
+describe('transport: WsTransport', function () {
   let server: http.Server;
   let endpoint: WsEndpoint;
   let client: WebSocket | undefined;
 
   afterEach(async function () {
+    accepted = [];
     client?.terminate();
     await endpoint.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  /** A ws client connected to a WsEndpoint; resolves with both ends once open. */
+  let accepted: Array<(t: Transport) => void> = [];
+
+  /** A ws client connected to a WsEndpoint (the first call starts it); resolves with both ends once open. */
   async function connect(): Promise<{ transport: Transport; client: WebSocket; received: Array<{ text: string; binary: boolean }> }> {
-    let accepted!: (t: Transport) => void;
-    const transportReady = new Promise<Transport>((resolve) => (accepted = resolve));
-    endpoint = new WsEndpoint({ path: '/ws', maxPayload: 1024, onTransport: (t) => accepted(t) });
-    server = http.createServer();
-    server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const transportReady = new Promise<Transport>((resolve) => accepted.push(resolve));
+    if (server === undefined || !server.listening) {
+      endpoint = new WsEndpoint({ path: '/ws', maxPayload: 1024, onTransport: (t) => accepted.shift()!(t) });
+      server = http.createServer();
+      server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    }
     const { port } = server.address() as AddressInfo;
     client = new WebSocket(`ws://127.0.0.1:${port}/ws`, 'v12.stomp');
     const received: Array<{ text: string; binary: boolean }> = [];
@@ -102,5 +108,17 @@ describe('transport: WsTransport heart-beats', function () {
     }) as typeof tcp.write;
     transport.sendHeartbeat!();
     expect(writesAfterClose).to.deep.equal([]);
+  });
+
+  it('gives every socket the same listener functions (no closures per socket)', async function () {
+    const a = await connect();
+    const b = await connect();
+    const socketOf = (t: Transport) => (t as unknown as { socket: WebSocket }).socket;
+    const receiverOf = (t: Transport) => (socketOf(t) as unknown as { _receiver: WebSocket })._receiver;
+    for (const event of ['message', 'close', 'error'] as const) {
+      expect(socketOf(a.transport).listeners(event), event).to.deep.equal(socketOf(b.transport).listeners(event));
+    }
+    expect(receiverOf(a.transport).listeners('error')).to.deep.equal(receiverOf(b.transport).listeners('error'));
+    a.client.terminate();
   });
 });
