@@ -11,7 +11,9 @@
  * After each step: `global.gc()` twice, then `process.memoryUsage()`; the table gives the delta per
  * session (or per subscription) of heap used, external + array buffers, and RSS. With `--snapshot
  * <dir>`, V8 heap snapshots before and after step 2+3 are written there and the objects they differ
- * by are listed per session, by constructor (RSS figures are then disturbed by the snapshots).
+ * by are listed per session, by constructor (RSS figures are then disturbed by the snapshots); with
+ * heart-beats on, a third one a round later lists the live objects that round made (what every
+ * round replaces, which V8 promotes to old space and collects only at its next major GC).
  *
  * With `--idle-profile <ms>`, V8's sampling heap profiler runs (collected objects included) for that
  * long once every session is idle, and the bytes allocated per session per heart-beat round are listed by
@@ -136,11 +138,23 @@ async function main(): Promise<void> {
   process.stdout.write(rssBreakdown(s0, r2, SESSIONS) + '\n');
   const idleProfileMs = Number(args['idle-profile']);
   if (idleProfileMs > 0) process.stdout.write('\n' + (await idleAllocations(idleProfileMs)) + '\n');
+  // With a snapshot: one more after a whole heart-beat round, to see what the round left behind.
+  const idleSnapshot = args.snapshot !== '' && HEARTBEAT_MS > 0;
+  if (idleSnapshot) {
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS + 1000));
+    writeHeapSnapshot(path.join(args.snapshot, 'idle.heapsnapshot'));
+  }
   await relayLoad.close();
   await relay.close();
   if (args.snapshot) {
     process.stdout.write('\nHeap snapshot difference per session (after − before, by constructor):\n\n');
     process.stdout.write(diffSnapshots(path.join(args.snapshot, 'before.heapsnapshot'), path.join(args.snapshot, 'after.heapsnapshot'), SESSIONS) + '\n');
+    if (idleSnapshot) {
+      process.stdout.write(
+        `\nLive objects made during one heart-beat round and still held at its end (in idle.heapsnapshot, not in after.heapsnapshot, ${HEARTBEAT_MS + 1000} ms earlier), per session: what each round replaces and V8 promotes:\n\n`,
+      );
+      process.stdout.write(newObjects(path.join(args.snapshot, 'after.heapsnapshot'), path.join(args.snapshot, 'idle.heapsnapshot'), SESSIONS) + '\n');
+    }
   }
 }
 
@@ -213,7 +227,7 @@ function load(url: string, sockjs: boolean, p: number, count = SESSIONS): UserLo
 }
 
 /** Self size and count by constructor (or node type) of one snapshot file. */
-function aggregate(file: string): Map<string, { count: number; bytes: number }> {
+function aggregate(file: string, skipIds?: Set<number>): Map<string, { count: number; bytes: number }> {
   const snap = JSON.parse(readFileSync(file, 'utf8')) as {
     snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
     nodes: number[];
@@ -224,9 +238,11 @@ function aggregate(file: string): Map<string, { count: number; bytes: number }> 
   const typeAt = fields.indexOf('type');
   const nameAt = fields.indexOf('name');
   const sizeAt = fields.indexOf('self_size');
+  const idAt = fields.indexOf('id');
   const types = snap.snapshot.meta.node_types[0];
   const out = new Map<string, { count: number; bytes: number }>();
   for (let i = 0; i < snap.nodes.length; i += width) {
+    if (skipIds?.has(snap.nodes[i + idAt]!)) continue;
     const type = types[snap.nodes[i + typeAt]!]!;
     const name = snap.strings[snap.nodes[i + nameAt]!]!;
     const key = type === 'object' || type === 'closure' || type === 'native' ? `${type} ${name.slice(0, 60)}` : `(${type})`;
@@ -236,6 +252,26 @@ function aggregate(file: string): Map<string, { count: number; bytes: number }> 
     out.set(key, entry);
   }
   return out;
+}
+
+/** Ids of every node of a snapshot (stable across snapshots of one process). */
+function nodeIds(file: string): Set<number> {
+  const snap = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  const width = snap.snapshot.meta.node_fields.length;
+  const idAt = snap.snapshot.meta.node_fields.indexOf('id');
+  const ids = new Set<number>();
+  for (let i = 0; i < snap.nodes.length; i += width) ids.add(snap.nodes[i + idAt]!);
+  return ids;
+}
+
+/** Objects of `laterFile` that `earlierFile` did not have, by constructor, per session. */
+function newObjects(earlierFile: string, laterFile: string, n: number): string {
+  const rows = [...aggregate(laterFile, nodeIds(earlierFile)).entries()]
+    .map(([key, a]) => ({ key, count: a.count / n, bytes: a.bytes / n }))
+    .filter((r) => r.bytes >= 4)
+    .sort((x, y) => y.bytes - x.bytes)
+    .slice(0, 25);
+  return markdownTable(['constructor', 'objects / session', 'bytes / session'], rows.map((r) => [r.key.replace(/\|/g, '\\|'), r.count.toFixed(2), r.bytes.toFixed(0)]), ['l', 'r', 'r']);
 }
 
 function diffSnapshots(beforeFile: string, afterFile: string, n: number): string {
