@@ -143,6 +143,9 @@ interface Server {
 
 interface RelayMetrics {
   heapUsed: number;
+  /** What V8 has committed for the heap (used or not), and for its young generation. */
+  heapCommitted: number;
+  newSpaceCommitted: number;
   external: number;
   sessions: number;
 }
@@ -282,7 +285,13 @@ async function startRelay(path: PathKey, k: number, node: RabbitNode | undefined
         const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
         // stomp_relay_sessions has a series per transport.
         const sessions = [...text.matchAll(/^stomp_relay_sessions\{[^}]*\} (\S+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-        return { heapUsed: read('nodejs_heap_size_used_bytes'), external: read('nodejs_external_memory_bytes'), sessions };
+        return {
+          heapUsed: read('nodejs_heap_size_used_bytes'),
+          heapCommitted: read('nodejs_heap_size_total_bytes'),
+          newSpaceCommitted: read('nodejs_heap_space_size_total_bytes\\{space="new"\\}'),
+          external: read('nodejs_external_memory_bytes'),
+          sessions,
+        };
       } catch {
         return undefined;
       }
@@ -463,7 +472,7 @@ function report(results: Measured[]): string {
   const mb = (bytes: number): string => (Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : 'n/a');
   const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
   const s1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
-  const heapDelta = (m: ServerMeasured, key: 'heapUsed' | 'external'): number =>
+  const heapDelta = (m: ServerMeasured, key: 'heapUsed' | 'heapCommitted' | 'external'): number =>
     (m.metricsBefore && m.metricsAfter ? m.metricsAfter[key] - m.metricsBefore[key] : NaN);
   const floor = results.find((r) => r.path === 'ws-floor');
   const sessionsOf = (r: Measured): number => r.subscribed.ok || r.sessions.ok;
@@ -499,13 +508,14 @@ function report(results: Measured[]): string {
     `Per server process (CPU seconds of the connect phase, the subscribe phase and ${(IDLE_MS / 1000).toFixed(0)} s idle with heart-beats; "idle % core" = idle CPU ÷ idle time):`,
     '',
     markdownTable(
-      ['path', 'process', 'sessions', 'open files start → idle', 'RSS before → idle MB', 'RSS KB / session', 'heap KB / session', 'CPU s connect', 'CPU s subscribe', 'CPU s idle', 'idle % core'],
+      ['path', 'process', 'sessions', 'open files start → idle', 'RSS before → idle MB', 'RSS KB / session', 'heap KB / session', 'heap committed KB / session', 'young generation committed MB', 'CPU s connect', 'CPU s subscribe', 'CPU s idle', 'idle % core'],
       results.flatMap((r) => r.servers.map((m) => [
         r.path, m.name, fmt.int(m.sessions), `${fmt.int(m.filesBefore)} → ${fmt.int(m.filesAfter)}`, `${mb(m.rssBefore)} → ${mb(m.rssAfter)}`,
-        kb(m.rssAfter - m.rssBefore, m.sessions), kb(heapDelta(m, 'heapUsed'), m.sessions),
+        kb(m.rssAfter - m.rssBefore, m.sessions), kb(heapDelta(m, 'heapUsed'), m.sessions), kb(heapDelta(m, 'heapCommitted'), m.sessions),
+        m.metricsBefore && m.metricsAfter ? `${mb(m.metricsBefore.newSpaceCommitted)} → ${mb(m.metricsAfter.newSpaceCommitted)}` : 'n/a',
         s1(m.cpu.connect), s1(m.cpu.subscribe), s1(m.cpu.idle), IDLE_MS > 0 ? `${((m.cpu.idle / (IDLE_MS / 1000)) * 100).toFixed(1)} %` : '—',
       ])),
-      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
     `Load processes (the clients), CPU s connect / subscribe / idle: ${results.map((r) => `${r.path} ${s1(r.loadsCpu.connect)} / ${s1(r.loadsCpu.subscribe)} / ${s1(r.loadsCpu.idle)}`).join('; ')}.`,
