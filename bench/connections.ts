@@ -14,7 +14,7 @@
  *     npx tsx bench/connections.ts [--sessions 10000] [--paths ws-embedded,ws-floor,...] [--heartbeat 10000]
  *                                  [--instances 1] [--idle 60000] [--push-sample 1000] [--probe-timeout 60000]
  *                                  [--load-processes auto] [--settle 5000] [--dist] [--relay-root <dir>] [--over-fd-limit]
- *                                  [--relay-node-args=--trace-gc,...]
+ *                                  [--relay-node-args=--trace-gc,...] [--node-args=--max-semi-space-size=4,...]
  *
  * `--instances N` (RabbitMQ paths only) runs N relay processes on the one private RabbitMQ node and
  * spreads the `--sessions` over them (user i on instance i mod N), so the figures show what each
@@ -92,6 +92,11 @@ const { values: args } = parseArgs({
      * BENCH_RELAY_LOG_DIR). Not for figures compared with the floor, which runs without them.
      */
     'relay-node-args': { type: 'string', default: '' },
+    /**
+     * Node flags for every server under test, relays and the floor alike, comma-separated after '='
+     * (an operator's option such as `--node-args=--max-semi-space-size=4`, measured as its own row).
+     */
+    'node-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -105,6 +110,8 @@ const IDLE_MS = whole('idle', 0);
 const PUSH_SAMPLE = whole('push-sample', 0);
 const PROBE_TIMEOUT_MS = whole('probe-timeout', 1);
 const PHASE_TIMEOUT_MS = whole('phase-timeout', 1);
+/** `--node-args`: given to relays and floor alike. */
+const SERVER_NODE_ARGS = args['node-args'].split(/[ ,]+/).filter(Boolean);
 const SELECTED = args.paths.split(',').map((p) => p.trim()).filter(Boolean) as PathKey[];
 const TOPICS = 100;
 /** Pushes and publishes in flight to the first instance during the liveness check (its keep-alive sockets). */
@@ -248,7 +255,7 @@ async function main(): Promise<void> {
 
 async function deploy(path: PathKey, rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Promise<Deployment> {
   if (path === 'ws-floor') {
-    const floor = await startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort() });
+    const floor = await startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort(), nodeArgs: SERVER_NODE_ARGS });
     cleanup.add('ws-floor', () => floor.stop(), () => floor.kill());
     return {
       servers: [{
@@ -267,7 +274,7 @@ async function startRelay(path: PathKey, k: number, node: RabbitNode | undefined
   const relay = await startRelayProcess({
     brokerUrl: node?.brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `conn-${path}-${k}`, dist: args.dist, readyTimeoutMs: 60_000,
     root: args['relay-root'] || undefined,
-    nodeArgs: args['relay-node-args'].split(/[ ,]+/).filter(Boolean),
+    nodeArgs: [...SERVER_NODE_ARGS, ...args['relay-node-args'].split(/[ ,]+/).filter(Boolean)],
   });
   cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
   const sockjs = path.startsWith('sockjs');
