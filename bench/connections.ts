@@ -14,6 +14,7 @@
  *     npx tsx bench/connections.ts [--sessions 10000] [--paths ws-embedded,ws-floor,...] [--heartbeat 10000]
  *                                  [--instances 1] [--idle 60000] [--push-sample 1000] [--probe-timeout 60000]
  *                                  [--load-processes auto] [--settle 5000] [--dist] [--relay-root <dir>] [--over-fd-limit]
+ *                                  [--relay-node-args=--trace-gc,...] [--node-args=--max-semi-space-size=4,...]
  *
  * `--instances N` (RabbitMQ paths only) runs N relay processes on the one private RabbitMQ node and
  * spreads the `--sessions` over them (user i on instance i mod N), so the figures show what each
@@ -86,6 +87,16 @@ const { values: args } = parseArgs({
     'relay-root': { type: 'string', default: '' },
     /** Connect even when an instance's share does not fit its open-file limit (to find the exact maximum). */
     'over-fd-limit': { type: 'boolean', default: false },
+    /**
+     * Extra node flags for every relay, comma-separated, given as `--relay-node-args=--trace-gc` (diagnostics; output goes to
+     * BENCH_RELAY_LOG_DIR). Not for figures compared with the floor, which runs without them.
+     */
+    'relay-node-args': { type: 'string', default: '' },
+    /**
+     * Node flags for every server under test, relays and the floor alike, comma-separated after '='
+     * (an operator's option such as `--node-args=--max-semi-space-size=4`, measured as its own row).
+     */
+    'node-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -99,6 +110,8 @@ const IDLE_MS = whole('idle', 0);
 const PUSH_SAMPLE = whole('push-sample', 0);
 const PROBE_TIMEOUT_MS = whole('probe-timeout', 1);
 const PHASE_TIMEOUT_MS = whole('phase-timeout', 1);
+/** `--node-args`: given to relays and floor alike. */
+const SERVER_NODE_ARGS = args['node-args'].split(/[ ,]+/).filter(Boolean);
 const SELECTED = args.paths.split(',').map((p) => p.trim()).filter(Boolean) as PathKey[];
 const TOPICS = 100;
 /** Pushes and publishes in flight to the first instance during the liveness check (its keep-alive sockets). */
@@ -137,6 +150,9 @@ interface Server {
 
 interface RelayMetrics {
   heapUsed: number;
+  /** What V8 has committed for the heap (used or not), and for its young generation. */
+  heapCommitted: number;
+  newSpaceCommitted: number;
   external: number;
   sessions: number;
 }
@@ -239,7 +255,7 @@ async function main(): Promise<void> {
 
 async function deploy(path: PathKey, rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Promise<Deployment> {
   if (path === 'ws-floor') {
-    const floor = await startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort() });
+    const floor = await startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort(), nodeArgs: SERVER_NODE_ARGS });
     cleanup.add('ws-floor', () => floor.stop(), () => floor.kill());
     return {
       servers: [{
@@ -258,6 +274,7 @@ async function startRelay(path: PathKey, k: number, node: RabbitNode | undefined
   const relay = await startRelayProcess({
     brokerUrl: node?.brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `conn-${path}-${k}`, dist: args.dist, readyTimeoutMs: 60_000,
     root: args['relay-root'] || undefined,
+    nodeArgs: [...SERVER_NODE_ARGS, ...args['relay-node-args'].split(/[ ,]+/).filter(Boolean)],
   });
   cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
   const sockjs = path.startsWith('sockjs');
@@ -275,7 +292,13 @@ async function startRelay(path: PathKey, k: number, node: RabbitNode | undefined
         const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
         // stomp_relay_sessions has a series per transport.
         const sessions = [...text.matchAll(/^stomp_relay_sessions\{[^}]*\} (\S+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-        return { heapUsed: read('nodejs_heap_size_used_bytes'), external: read('nodejs_external_memory_bytes'), sessions };
+        return {
+          heapUsed: read('nodejs_heap_size_used_bytes'),
+          heapCommitted: read('nodejs_heap_size_total_bytes'),
+          newSpaceCommitted: read('nodejs_heap_space_size_total_bytes\\{space="new"\\}'),
+          external: read('nodejs_external_memory_bytes'),
+          sessions,
+        };
       } catch {
         return undefined;
       }
@@ -456,7 +479,7 @@ function report(results: Measured[]): string {
   const mb = (bytes: number): string => (Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : 'n/a');
   const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
   const s1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
-  const heapDelta = (m: ServerMeasured, key: 'heapUsed' | 'external'): number =>
+  const heapDelta = (m: ServerMeasured, key: 'heapUsed' | 'heapCommitted' | 'external'): number =>
     (m.metricsBefore && m.metricsAfter ? m.metricsAfter[key] - m.metricsBefore[key] : NaN);
   const floor = results.find((r) => r.path === 'ws-floor');
   const sessionsOf = (r: Measured): number => r.subscribed.ok || r.sessions.ok;
@@ -492,13 +515,14 @@ function report(results: Measured[]): string {
     `Per server process (CPU seconds of the connect phase, the subscribe phase and ${(IDLE_MS / 1000).toFixed(0)} s idle with heart-beats; "idle % core" = idle CPU ÷ idle time):`,
     '',
     markdownTable(
-      ['path', 'process', 'sessions', 'open files start → idle', 'RSS before → idle MB', 'RSS KB / session', 'heap KB / session', 'CPU s connect', 'CPU s subscribe', 'CPU s idle', 'idle % core'],
+      ['path', 'process', 'sessions', 'open files start → idle', 'RSS before → idle MB', 'RSS KB / session', 'heap KB / session', 'heap committed KB / session', 'young generation committed MB', 'CPU s connect', 'CPU s subscribe', 'CPU s idle', 'idle % core'],
       results.flatMap((r) => r.servers.map((m) => [
         r.path, m.name, fmt.int(m.sessions), `${fmt.int(m.filesBefore)} → ${fmt.int(m.filesAfter)}`, `${mb(m.rssBefore)} → ${mb(m.rssAfter)}`,
-        kb(m.rssAfter - m.rssBefore, m.sessions), kb(heapDelta(m, 'heapUsed'), m.sessions),
+        kb(m.rssAfter - m.rssBefore, m.sessions), kb(heapDelta(m, 'heapUsed'), m.sessions), kb(heapDelta(m, 'heapCommitted'), m.sessions),
+        m.metricsBefore && m.metricsAfter ? `${mb(m.metricsBefore.newSpaceCommitted)} → ${mb(m.metricsAfter.newSpaceCommitted)}` : 'n/a',
         s1(m.cpu.connect), s1(m.cpu.subscribe), s1(m.cpu.idle), IDLE_MS > 0 ? `${((m.cpu.idle / (IDLE_MS / 1000)) * 100).toFixed(1)} %` : '—',
       ])),
-      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
     `Load processes (the clients), CPU s connect / subscribe / idle: ${results.map((r) => `${r.path} ${s1(r.loadsCpu.connect)} / ${s1(r.loadsCpu.subscribe)} / ${s1(r.loadsCpu.idle)}`).join('; ')}.`,

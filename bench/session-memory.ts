@@ -11,7 +11,14 @@
  * After each step: `global.gc()` twice, then `process.memoryUsage()`; the table gives the delta per
  * session (or per subscription) of heap used, external + array buffers, and RSS. With `--snapshot
  * <dir>`, V8 heap snapshots before and after step 2+3 are written there and the objects they differ
- * by are listed per session, by constructor (RSS figures are then disturbed by the snapshots).
+ * by are listed per session, by constructor (RSS figures are then disturbed by the snapshots); with
+ * heart-beats on, a third one a round later lists the live objects that round made (what every
+ * round replaces, which V8 promotes to old space and collects only at its next major GC).
+ *
+ * With `--idle-profile <ms>`, V8's sampling heap profiler runs (collected objects included) for that
+ * long once every session is idle, and the bytes allocated per session per heart-beat round are listed by
+ * allocating function: what the heart-beats (an EOL out and one in per session per interval) cost in
+ * garbage.
  *
  * The relay comes from dist/ (`npm run build` first), as production runs it: tsx compiles with
  * esbuild's keepNames, which gives every function a `name` property of its own (a 256-byte property
@@ -19,9 +26,10 @@
  * heavier than they are. `--sources` measures that way anyway.
  *
  *     npm run build && node --expose-gc --require tsx/cjs bench/session-memory.ts [--sessions 5000] [--heartbeat 10000]
- *         [--snapshot /tmp/snap] [--transport ws|sockjs] [--sources]
+ *         [--snapshot /tmp/snap] [--transport ws|sockjs] [--sources] [--idle-profile 30000]
  */
 import { readFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,6 +49,8 @@ const { values: args } = parseArgs({
     snapshot: { type: 'string', default: '' },
     /** Run the relay from the TypeScript sources (tsx) instead of dist/ (see the file comment). */
     sources: { type: 'boolean', default: false },
+    /** Sample allocations for this many ms of idle heart-beats (0: no). */
+    'idle-profile': { type: 'string', default: '0' },
   },
   strict: true,
 });
@@ -126,11 +136,25 @@ async function main(): Promise<void> {
   process.stdout.write(markdownTable(['what', 'per', 'n', 'heap B', 'external + ArrayBuffer B', 'RSS B'], rows, ['l', 'l', 'r', 'r', 'r', 'r']) + '\n');
   process.stdout.write('\nWhere the RSS of the relay\'s sessions went (after − before step 2, per session; V8 spaces: committed / used):\n\n');
   process.stdout.write(rssBreakdown(s0, r2, SESSIONS) + '\n');
+  const idleProfileMs = Number(args['idle-profile']);
+  if (idleProfileMs > 0) process.stdout.write('\n' + (await idleAllocations(idleProfileMs)) + '\n');
+  // With a snapshot: one more after a whole heart-beat round, to see what the round left behind.
+  const idleSnapshot = args.snapshot !== '' && HEARTBEAT_MS > 0;
+  if (idleSnapshot) {
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS + 1000));
+    writeHeapSnapshot(path.join(args.snapshot, 'idle.heapsnapshot'));
+  }
   await relayLoad.close();
   await relay.close();
   if (args.snapshot) {
     process.stdout.write('\nHeap snapshot difference per session (after − before, by constructor):\n\n');
     process.stdout.write(diffSnapshots(path.join(args.snapshot, 'before.heapsnapshot'), path.join(args.snapshot, 'after.heapsnapshot'), SESSIONS) + '\n');
+    if (idleSnapshot) {
+      process.stdout.write(
+        `\nLive objects made during one heart-beat round and still held at its end (in idle.heapsnapshot, not in after.heapsnapshot, ${HEARTBEAT_MS + 1000} ms earlier), per session: what each round replaces and V8 promotes:\n\n`,
+      );
+      process.stdout.write(newObjects(path.join(args.snapshot, 'after.heapsnapshot'), path.join(args.snapshot, 'idle.heapsnapshot'), SESSIONS) + '\n');
+    }
   }
 }
 
@@ -153,6 +177,48 @@ function rssBreakdown(a: Reading, b: Reading, n: number): string {
   return markdownTable(['what', 'B / session (committed, or the figure)', 'used B / session'], rows, ['l', 'r', 'r']);
 }
 
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+/**
+ * Bytes allocated while every session is idle, by allocating function, per session and heart-beat
+ * round (V8's sampling heap profiler, objects collected since included, so it is allocation, not what
+ * stays).
+ */
+async function idleAllocations(ms: number): Promise<string> {
+  const inspector = new InspectorSession();
+  inspector.connect();
+  const post = <T>(method: string, params?: object): Promise<T> =>
+    new Promise((resolve, reject) => inspector.post(method, params, (err, result) => (err ? reject(err) : resolve(result as T))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const { profile } = await post<{ profile: { head: SamplingNode } }>('HeapProfiler.stopSampling');
+  inspector.disconnect();
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: SamplingNode, parent: string): void => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url.replace(/^.*node_modules\//, '').replace(/^.*\/(dist|server)\//, '$1/');
+    const site = `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}`;
+    if (node.selfSize > 0) {
+      const key = `${site} ← ${parent}`;
+      bySite.set(key, (bySite.get(key) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children) walk(child, functionName || '(anonymous)');
+  };
+  walk(profile.head, '');
+  const rounds = HEARTBEAT_MS > 0 ? ms / HEARTBEAT_MS : 1;
+  const per = (bytes: number): string => (bytes / SESSIONS / rounds).toFixed(0);
+  const rows = [...bySite.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30).map(([site, bytes]) => [site.replace(/\|/g, '\\|'), per(bytes)]);
+  rows.push(['**total**', per(total)]);
+  return `Allocated during ${ms} ms idle (${rounds} heart-beat rounds), per session per round, by allocating function ← caller:\n\n`
+    + markdownTable(['function ← caller', 'B / session / round'], rows, ['l', 'r']);
+}
+
 function load(url: string, sockjs: boolean, p: number, count = SESSIONS): UserLoadProcess {
   return UserLoadProcess.start({
     from: p === 2 ? SESSIONS : 0, to: p === 2 ? SESSIONS + count : count, urls: [url], topics: 100, localAddress: sourceAddressOf(p),
@@ -161,7 +227,7 @@ function load(url: string, sockjs: boolean, p: number, count = SESSIONS): UserLo
 }
 
 /** Self size and count by constructor (or node type) of one snapshot file. */
-function aggregate(file: string): Map<string, { count: number; bytes: number }> {
+function aggregate(file: string, skipIds?: Set<number>): Map<string, { count: number; bytes: number }> {
   const snap = JSON.parse(readFileSync(file, 'utf8')) as {
     snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
     nodes: number[];
@@ -172,9 +238,11 @@ function aggregate(file: string): Map<string, { count: number; bytes: number }> 
   const typeAt = fields.indexOf('type');
   const nameAt = fields.indexOf('name');
   const sizeAt = fields.indexOf('self_size');
+  const idAt = fields.indexOf('id');
   const types = snap.snapshot.meta.node_types[0];
   const out = new Map<string, { count: number; bytes: number }>();
   for (let i = 0; i < snap.nodes.length; i += width) {
+    if (skipIds?.has(snap.nodes[i + idAt]!)) continue;
     const type = types[snap.nodes[i + typeAt]!]!;
     const name = snap.strings[snap.nodes[i + nameAt]!]!;
     const key = type === 'object' || type === 'closure' || type === 'native' ? `${type} ${name.slice(0, 60)}` : `(${type})`;
@@ -184,6 +252,26 @@ function aggregate(file: string): Map<string, { count: number; bytes: number }> 
     out.set(key, entry);
   }
   return out;
+}
+
+/** Ids of every node of a snapshot (stable across snapshots of one process). */
+function nodeIds(file: string): Set<number> {
+  const snap = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  const width = snap.snapshot.meta.node_fields.length;
+  const idAt = snap.snapshot.meta.node_fields.indexOf('id');
+  const ids = new Set<number>();
+  for (let i = 0; i < snap.nodes.length; i += width) ids.add(snap.nodes[i + idAt]!);
+  return ids;
+}
+
+/** Objects of `laterFile` that `earlierFile` did not have, by constructor, per session. */
+function newObjects(earlierFile: string, laterFile: string, n: number): string {
+  const rows = [...aggregate(laterFile, nodeIds(earlierFile)).entries()]
+    .map(([key, a]) => ({ key, count: a.count / n, bytes: a.bytes / n }))
+    .filter((r) => r.bytes >= 4)
+    .sort((x, y) => y.bytes - x.bytes)
+    .slice(0, 25);
+  return markdownTable(['constructor', 'objects / session', 'bytes / session'], rows.map((r) => [r.key.replace(/\|/g, '\\|'), r.count.toFixed(2), r.bytes.toFixed(0)]), ['l', 'r', 'r']);
 }
 
 function diffSnapshots(beforeFile: string, afterFile: string, n: number): string {

@@ -194,6 +194,7 @@ export class Relay {
       broker: this.broker,
       instanceId: this.config.instanceId,
       localUsers: () => this.hub.userCounts(),
+      localUsersVersion: () => this.hub.userCountsVersion,
       localSessionsOf: (user) => this.hub.userSessionCount(user),
       logger: this.logger,
       intervalMs: this.config.presenceIntervalMs,

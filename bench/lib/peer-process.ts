@@ -20,6 +20,8 @@ export interface PeerProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for READY. Default 30 s. */
   readyTimeoutMs?: number;
+  /** Extra node flags, before the script (e.g. the same V8 flags a relay under comparison runs with). */
+  nodeArgs?: string[];
 }
 
 export interface PeerProcess {
@@ -39,7 +41,7 @@ export interface PeerProcess {
 /** Starts one peer process and resolves once it printed READY. */
 export function startPeerProcess(options: PeerProcessOptions): Promise<PeerProcess> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(options.port), ...options.env };
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, options.script)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--require', require.resolve('tsx/cjs'), path.join(ROOT, options.script)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   let gone = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => { gone = true; resolve(); }));

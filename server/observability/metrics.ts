@@ -49,11 +49,18 @@ export class RelayMetrics {
     // Runs before every read (a scrape, `get()`): what messagesOut counted is in the value read.
     collect: () => this.messagesOut.drainInto((n) => this.framesOut.inc({ command: 'MESSAGE' }, n)),
   });
+  /**
+   * Bytes received from clients, for the read hot path: a plain sum, added to {@link bytesIn} whenever
+   * it is read (prom-client's `inc` makes two objects per call: every idle session's incoming heart-beat).
+   * @internal Read it through `bytesIn`; the plain sum is not part of the library contract.
+   */
+  readonly bytesReceived = new DeferredCount();
   /** `stomp_relay_bytes_in_total` (counter): bytes received from clients. */
-  readonly bytesIn = new Counter({
+  readonly bytesIn: Counter<string> = new Counter({
     name: 'stomp_relay_bytes_in_total',
     help: 'Bytes received from clients',
     registers: [this.registry],
+    collect: () => this.bytesReceived.drainInto((n) => this.bytesIn.inc(n)),
   });
   /**
    * Bytes sent to clients, for the write hot path: a plain sum, added to {@link bytesOut} whenever it is read.

@@ -68,6 +68,8 @@ export class SessionHub {
    * users), a Set from the second on (a Set of one costs ~150 bytes, per idle user).
    */
   private readonly byUser = new Map<string, StompSession | Set<StompSession>>();
+  /** Counts changes of {@link byUser} (see {@link userCountsVersion}). */
+  private userChanges = 0;
   private readonly listeners = new Set<(event: SessionEvent) => void>();
   private readonly emptyWaiters = new Set<() => void>();
   private draining = false;
@@ -129,6 +131,14 @@ export class SessionHub {
   /** Connected sessions of user `name` on this instance (an index lookup, not a scan). */
   userSessionCount(name: string): number {
     return sizeOf(this.byUser.get(name));
+  }
+
+  /**
+   * Changes whenever {@link userCounts} would answer differently (presence sends an unchanged
+   * snapshot again without building it).
+   */
+  get userCountsVersion(): number {
+    return this.userChanges;
   }
 
   /** Connected sessions per user on this instance. */
@@ -207,6 +217,7 @@ export class SessionHub {
   private onConnected(session: StompSession): void {
     const name = session.principal?.name;
     if (name !== undefined) {
+      this.userChanges++;
       const sessions = this.byUser.get(name);
       if (sessions === undefined) this.byUser.set(name, session);
       else if (sessions instanceof Set) sessions.add(session);
@@ -218,6 +229,7 @@ export class SessionHub {
   private onDisconnected(session: StompSession): void {
     const name = session.principal?.name;
     if (name !== undefined) {
+      this.userChanges++;
       const sessions = this.byUser.get(name);
       if (sessions === session) this.byUser.delete(name);
       else if (sessions instanceof Set && sessions.delete(session) && sessions.size === 0) this.byUser.delete(name);

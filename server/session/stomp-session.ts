@@ -288,7 +288,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   transportData(chunk: Buffer): void {
     if (this._state === 'closed') return;
     this.heartbeat?.noteReceived();
-    this.deps.metrics.bytesIn.inc(chunk.length);
+    this.deps.metrics.bytesReceived.inc(chunk.length);
     try {
       this.parser.push(chunk);
     } catch (err) {
@@ -375,7 +375,9 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
       this.end(relayError(Errors.SLOW_CONSUMER, limit), undefined);
       return false;
     }
-    this.transport.send(bytes, binary);
+    // The heart-beat EOL has a send of its own: the adapter may write it as one pre-built frame.
+    if (bytes === HEARTBEAT_EOL) this.transport.sendHeartbeat();
+    else this.transport.send(bytes, binary);
     // A write the adapter refused dropped the connection (see GuardedTransport): the session is over.
     if (this.isClosed()) return false;
     this.heartbeat?.noteSent();

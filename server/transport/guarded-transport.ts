@@ -9,6 +9,7 @@
  * the connection is destroyed (no flush: it is beyond use), and the session is told the transport
  * closed, at once and exactly once, whether or not the adapter ever reports it.
  */
+import { HEARTBEAT_EOL } from '../codec/serializer';
 import type { HandshakeInfo, Transport, TransportEvents, TransportKind } from './transport';
 
 /** Which call threw. */
@@ -94,6 +95,17 @@ export class GuardedTransport implements Omit<Transport, 'bind'> {
     if (this.broken) return;
     try {
       this.inner.send(data, binary);
+    } catch (err) {
+      this.fault('send', err);
+    }
+  }
+
+  /** {@link Transport.sendHeartbeat}, or `send(EOL)` for an adapter without it. */
+  sendHeartbeat(): void {
+    if (this.broken) return;
+    try {
+      if (this.inner.sendHeartbeat !== undefined) this.inner.sendHeartbeat();
+      else this.inner.send(HEARTBEAT_EOL, false);
     } catch (err) {
       this.fault('send', err);
     }

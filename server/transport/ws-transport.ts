@@ -6,11 +6,26 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { HEARTBEAT_EOL } from '../codec/serializer';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
-import { FrameCache, MAX_COPIED_PAYLOAD_BYTES, frameHeader, frameHeaderBytes } from './ws-frames';
+import { FrameCache, MAX_COPIED_PAYLOAD_BYTES, frameHeader, frameHeaderBytes, framed } from './ws-frames';
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
+
+/**
+ * A heart-beat EOL as a whole WebSocket frame from a server (FIN + text opcode, unmasked, length 1,
+ * `\n`): what `ws` would build for `send(EOL)`. Shared and never written to.
+ */
+const HEARTBEAT_FRAME: Buffer = framed(HEARTBEAT_EOL, false);
+
+/** What a {@link WsEndpoint} shares with each of its transports. */
+export interface WsEndpointShared {
+  /** The endpoint's frame cache: a fan-out frames each MESSAGE once (ws-frames.ts). */
+  readonly frames: FrameCache;
+  /** The endpoint's open sockets: a transport's is in it until it closes. */
+  readonly openSockets: Set<WebSocket>;
+}
 
 /** Adapts one `ws` socket to the session layer's {@link Transport}. */
 export class WsTransport implements Transport {
@@ -31,31 +46,47 @@ export class WsTransport implements Transport {
   /** Frames shared with the endpoint's other sockets, when this socket's frames may bypass ws (see {@link send}). */
   private readonly frames: FrameCache | undefined;
 
+  /** The endpoint's open sockets, when it tracks them. */
+  private readonly openSockets: Set<WebSocket> | undefined;
+
   /**
+   * The socket's listeners are functions shared by every socket, which find this transport through
+   * the socket (`RelayWebSocket.relayTransport`): three closures and their context per socket were
+   * ~0.3 KB of an idle session.
    * @param maxMessageBytes the `maxPayload` the socket's server was given.
-   * @param frames the endpoint's frame cache: frames are then written straight to the TCP socket
-   *   while that is the same as what ws would write (see {@link send}).
+   * @param shared the endpoint's frame cache (frames are then written straight to the TCP socket
+   *   while that is the same as what ws would write, see {@link send}) and its set of open sockets.
    */
   constructor(
     private readonly socket: WebSocket,
     readonly handshake: HandshakeInfo,
-    maxMessageBytes: number,
-    frames?: FrameCache,
+    private readonly maxMessageBytes: number,
+    shared?: WsEndpointShared,
   ) {
-    this.frames = frames !== undefined && writesPlainServerFrames(socket) ? frames : undefined;
-    socket.on('message', (data: RawData) => this.events?.data(toBuffer(data)));
+    this.frames = shared !== undefined && writesPlainServerFrames(socket) ? shared.frames : undefined;
+    this.openSockets = shared?.openSockets;
+    this.openSockets?.add(socket);
+    (socket as RelayWebSocket).relayTransport = this;
+    socket.on('message', onSocketMessage);
     // ws refuses a message above maxPayload as soon as its length is known (nothing is buffered) by
     // sending a 1009 close frame, before it emits 'error'. Listening on its receiver first lets the
     // session write an ERROR frame that goes out ahead of that close.
-    const receiver = (socket as unknown as { _receiver?: EventEmitter })._receiver;
-    receiver?.prependListener('error', (err: { code?: string }) => {
-      if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || this.closed) return;
-      this.tooLarge = true;
-      this.events?.messageTooLarge(maxMessageBytes);
-    });
-    socket.on('close', () => this.finish());
+    (socket as unknown as { _receiver?: EventEmitter })._receiver?.prependListener('error', onReceiverError);
+    socket.on('close', onSocketClose);
     // An 'error' is followed by 'close'; listening keeps it from being thrown at the process.
     socket.on('error', ignoreError);
+  }
+
+  /** @internal a message from the peer (see {@link onSocketMessage}). */
+  received(data: RawData): void {
+    this.events?.data(toBuffer(data));
+  }
+
+  /** @internal ws's receiver failed (see {@link onReceiverError}). */
+  receiverFailed(err: { code?: string }): void {
+    if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || this.closed) return;
+    this.tooLarge = true;
+    this.events?.messageTooLarge(this.maxMessageBytes);
   }
 
   bind(events: TransportEvents): void {
@@ -119,6 +150,25 @@ export class WsTransport implements Transport {
     this.bufferedBound += data.length + frameHeaderBytes(data.length);
   }
 
+  /**
+   * One write of a pre-built frame straight to the TCP socket: an idle session's only traffic, so
+   * it skips what {@link send} does per call (the cork and its next-tick closure; ws's frame header,
+   * options object and two writes where ws frames it), ~1 KB of garbage per heart-beat. Under the
+   * same condition as {@link send}'s own frames, so it is in order with everything sent before; a
+   * write corked by a send of this tick just joins it. Otherwise the EOL goes through {@link send}.
+   */
+  sendHeartbeat(): void {
+    const socket = this.socket;
+    if (this.closed || socket.readyState !== socket.OPEN) return;
+    const tcp = (socket as unknown as { _socket?: Duplex })._socket;
+    if (this.frames === undefined || tcp === undefined || !senderIsIdle(socket)) {
+      this.send(HEARTBEAT_EOL, false);
+      return;
+    }
+    tcp.write(HEARTBEAT_FRAME);
+    this.bufferedBound += HEARTBEAT_FRAME.length;
+  }
+
   close(code = 1000, reason = ''): void {
     if (this.closed) return;
     // ws flushes queued data before its close frame; terminate if the peer never answers the close.
@@ -132,10 +182,46 @@ export class WsTransport implements Transport {
     this.socket.terminate();
   }
 
-  private finish(): void {
+  /** @internal the socket closed (see {@link onSocketClose}). */
+  finish(): void {
     if (this.closed) return;
     this.closed = true;
+    this.openSockets?.delete(this.socket);
     this.events?.close();
+  }
+}
+
+/**
+ * The `ws` socket class of {@link WsEndpoint}: a plain WebSocket with a slot for its transport,
+ * declared so that setting it does not change the object's shape.
+ */
+class RelayWebSocket extends WebSocket {
+  /** @internal */
+  relayTransport: WsTransport | undefined = undefined;
+}
+
+/** Every socket's 'message' listener (ws calls it with the socket as `this`). */
+function onSocketMessage(this: WebSocket, data: RawData): void {
+  (this as RelayWebSocket).relayTransport?.received(data);
+}
+
+/** Every socket's 'close' listener. */
+function onSocketClose(this: WebSocket): void {
+  (this as RelayWebSocket).relayTransport?.finish();
+}
+
+/**
+ * Every socket's receiver 'error' listener (`this` is ws's Receiver). The receiver knows its socket
+ * only under a symbol private to ws, so it is looked for among the receiver's own symbol keys: this
+ * runs once, when a connection fails, never per message.
+ */
+function onReceiverError(this: object, err: { code?: string }): void {
+  for (const key of Object.getOwnPropertySymbols(this)) {
+    const value = (this as Record<symbol, unknown>)[key];
+    if (value instanceof WebSocket) {
+      (value as RelayWebSocket).relayTransport?.receiverFailed(err);
+      return;
+    }
   }
 }
 
@@ -209,12 +295,18 @@ export interface WsEndpointOptions {
  */
 export class WsEndpoint {
   private readonly wss: WebSocketServer;
-  /** Shared by this endpoint's transports: a fan-out frames each MESSAGE once (ws-frames.ts). */
-  private readonly frames = new FrameCache();
+  /**
+   * Shared by this endpoint's transports: the frame cache (a fan-out frames each MESSAGE once,
+   * ws-frames.ts) and the sockets not closed yet, for {@link close}, kept here rather than by ws
+   * (`clientTracking`), which adds a 'close' closure to every socket for it.
+   */
+  private readonly shared: WsEndpointShared = { frames: new FrameCache(), openSockets: new Set<WebSocket>() };
 
   constructor(private readonly options: WsEndpointOptions) {
     this.wss = new WebSocketServer({
       noServer: true,
+      WebSocket: RelayWebSocket,
+      clientTracking: false,
       maxPayload: options.maxPayload,
       perMessageDeflate: false,
       handleProtocols: (offered) => STOMP_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
@@ -231,14 +323,14 @@ export class WsEndpoint {
         headers: req.headers,
         protocol: ws.protocol || undefined,
       };
-      this.options.onTransport(new WsTransport(ws, handshake, this.options.maxPayload, this.frames));
+      this.options.onTransport(new WsTransport(ws, handshake, this.options.maxPayload, this.shared));
     });
     return true;
   }
 
   /** Closes every open socket (after sessions were drained) and the server. */
   close(): Promise<void> {
-    for (const client of this.wss.clients) client.terminate();
+    for (const socket of [...this.shared.openSockets]) socket.terminate();
     return new Promise((resolve) => this.wss.close(() => resolve()));
   }
 }

@@ -77,12 +77,16 @@ describe('server: metrics', function () {
       const bytes = async () => metricValue(await scrape(), 'stomp_relay_bytes_out_total') ?? 0;
       const before = await messages();
       const bytesBefore = await bytes();
+      const bytesIn = async () => metricValue(await scrape(), 'stomp_relay_bytes_in_total') ?? 0;
+      const bytesInBefore = await bytesIn();
       await a.publish(topic, 'one');
       await a.publish(topic, 'two');
       for (const s of subs) await s.messages.take(2, 'the two MESSAGEs');
       expect(await messages()).to.equal(before + 4);
       // Four MESSAGE frames (headers and body) and two RECEIPTs at least.
       expect((await bytes()) - bytesBefore).to.be.above(4 * 'MESSAGE\ndestination:\n\none\0'.length + topic.length * 4);
+      // Two SENDs (receipted) came in, counted by the time of the scrape.
+      expect((await bytesIn()) - bytesInBefore).to.be.above(2 * ('SEND\ndestination:\n\none\0'.length + topic.length));
       await b.publish(topic, 'three');
       for (const s of subs) await s.messages.take(1, 'the third MESSAGE');
       expect(await messages(), 'a second scrape adds only what was sent since').to.equal(before + 6);

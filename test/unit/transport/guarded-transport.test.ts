@@ -12,7 +12,11 @@ class ThrowingTransport implements Transport {
   throwsOn = new Set<'send' | 'close' | 'destroy'>();
   destroyed = 0;
   bind(events: TransportEvents): void { this.events = events; }
-  send(): void { if (this.throwsOn.has('send')) throw new Error('write after end'); }
+  sent: Array<{ data: string; binary: boolean }> = [];
+  send(data: Buffer, binary: boolean): void {
+    if (this.throwsOn.has('send')) throw new Error('write after end');
+    this.sent.push({ data: data.toString('latin1'), binary });
+  }
   close(): void { if (this.throwsOn.has('close')) throw new Error('The code must be either 1000, or between 3000 and 4999'); }
   destroy(): void {
     this.destroyed++;
@@ -68,5 +72,16 @@ describe('transport: GuardedTransport', () => {
     expect(faults).to.deep.equal([]);
     expect(inner.destroyed).to.equal(0);
     expect(heard).to.deep.equal({ closes: 1, data: 1 });
+  });
+
+  it('sends a heart-beat as send(EOL, text) through an adapter without sendHeartbeat (SockJS), and a throw from it is a send fault', () => {
+    const { inner, guard, faults } = setup();
+    guard.sendHeartbeat();
+    expect(inner.sent).to.deep.equal([{ data: '\n', binary: false }]);
+    expect(faults).to.deep.equal([]);
+    inner.throwsOn.add('send');
+    guard.sendHeartbeat();
+    expect(faults).to.deep.equal(['send']);
+    expect(inner.destroyed).to.equal(1);
   });
 });
