@@ -107,7 +107,8 @@ export class WsTransport implements Transport {
    * below the real figure and the answer is the same as the comparison's.
    */
   bufferedAmountAbove(limitBytes: number): boolean {
-    if (this.bufferedBound <= limitBytes) return false;
+    // Once closing, ws may have written its close frame, which the bound does not count: ask.
+    if (this.bufferedBound <= limitBytes && this.socket.readyState === this.socket.OPEN) return false;
     const buffered = this.socket.bufferedAmount;
     this.bufferedBound = buffered + autoPongBytesAtMost(this.socket);
     return buffered > limitBytes;
@@ -328,10 +329,16 @@ export class WsEndpoint {
     return true;
   }
 
-  /** Closes every open socket (after sessions were drained) and the server. */
+  /**
+   * Closes every open socket (after sessions were drained) and the server; resolves once each of
+   * those sockets has closed (its session heard so), as ws's own client tracking made it wait.
+   */
   close(): Promise<void> {
-    for (const socket of [...this.shared.openSockets]) socket.terminate();
-    return new Promise((resolve) => this.wss.close(() => resolve()));
+    const sockets = [...this.shared.openSockets];
+    const closed = sockets.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())));
+    for (const socket of sockets) socket.terminate();
+    const serverClosed = new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    return Promise.all([...closed, serverClosed]).then(() => undefined);
   }
 }
 

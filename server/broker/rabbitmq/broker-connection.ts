@@ -348,6 +348,12 @@ export class BrokerConnection {
     if (this.closedWith) return;
     this.closedWith = reason;
     clearInterval(this.heartbeatTimer);
+    // What this tick wrote leaves first, as it did before writes were corked (a NACK sent just
+    // before a frame the parser refuses would otherwise be lost, and its message redelivered).
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
     this.socket.destroy();
     for (const waiting of this.pending.values()) waiting.reject(reason);
     this.pending.clear();

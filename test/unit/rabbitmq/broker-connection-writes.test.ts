@@ -52,4 +52,15 @@ describe('rabbitmq BrokerConnection writes', () => {
       connection.destroy();
     }
   });
+
+  it('still sends what this tick wrote when the connection is torn down in the same tick', async () => {
+    const port = (server.address() as net.AddressInfo).port;
+    const connection = await BrokerConnection.open(
+      { endpoint: { host: '127.0.0.1', port, vhost: '/', login: 'guest', passcode: 'guest' }, heartbeatMs: 0, connectTimeoutMs: 2000 },
+      { onMessage: () => undefined, onError: () => undefined, onClose: () => undefined },
+    );
+    connection.send({ command: 'NACK', headers: headers({ id: 'last-words' }), body: Buffer.alloc(0) });
+    connection.destroy();
+    await waitFor(() => received.includes('id:last-words'), 'the NACK at the broker');
+  });
 });

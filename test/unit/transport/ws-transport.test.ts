@@ -217,6 +217,21 @@ describe('transport: WsTransport', function () {
     expect(writesAfterClose).to.deep.equal([]);
   });
 
+  it('closes: resolves once every socket it terminated has closed and its session heard so', async function () {
+    const transportReady = new Promise<Transport>((resolve) => accepted.push(resolve));
+    endpoint = new WsEndpoint({ path: '/ws', maxPayload: 1024, onTransport: (t) => accepted.shift()!(t) });
+    server = http.createServer();
+    server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`, 'v12.stomp');
+    client.on('error', () => undefined);
+    const [transport] = await Promise.all([transportReady, new Promise((resolve) => client!.once('open', resolve))]);
+    let closeReported = false;
+    transport.bind({ data: () => undefined, messageTooLarge: () => undefined, close: () => (closeReported = true) });
+    await endpoint.close();
+    expect(closeReported, 'the transport reported its close before close() resolved').to.equal(true);
+  });
+
   it('gives every socket the same listener functions (no closures per socket)', async function () {
     const a = await connect();
     const b = await connect();
