@@ -15,6 +15,7 @@
  *                                  [--instances 1] [--idle 60000] [--push-sample 1000] [--probe-timeout 60000]
  *                                  [--load-processes auto] [--settle 5000] [--dist] [--relay-root <dir>] [--over-fd-limit]
  *                                  [--relay-node-args=--trace-gc,...] [--node-args=--max-semi-space-size=4,...]
+ *                                  [--server-env=MALLOC_ARENA_MAX=2,...]
  *
  * `--instances N` (RabbitMQ paths only) runs N relay processes on the one private RabbitMQ node and
  * spreads the `--sessions` over them (user i on instance i mod N), so the figures show what each
@@ -97,6 +98,12 @@ const { values: args } = parseArgs({
      * (an operator's option such as `--node-args=--max-semi-space-size=4`, measured as its own row).
      */
     'node-args': { type: 'string', default: '' },
+    /**
+     * Environment for every server under test, relays and the floor alike, `KEY=VALUE` pairs
+     * comma-separated after '=' (an operator's option such as `--server-env=MALLOC_ARENA_MAX=2`,
+     * measured as its own row).
+     */
+    'server-env': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -112,6 +119,14 @@ const PROBE_TIMEOUT_MS = whole('probe-timeout', 1);
 const PHASE_TIMEOUT_MS = whole('phase-timeout', 1);
 /** `--node-args`: given to relays and floor alike. */
 const SERVER_NODE_ARGS = args['node-args'].split(/[ ,]+/).filter(Boolean);
+/** `--server-env`: given to relays and floor alike. */
+const SERVER_ENV: Record<string, string> = Object.fromEntries(
+  args['server-env'].split(',').filter(Boolean).map((pair) => {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`--server-env: expected KEY=VALUE, got "${pair}"`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 const SELECTED = args.paths.split(',').map((p) => p.trim()).filter(Boolean) as PathKey[];
 const TOPICS = 100;
 /** Pushes and publishes in flight to the first instance during the liveness check (its keep-alive sockets). */
@@ -255,7 +270,7 @@ async function main(): Promise<void> {
 
 async function deploy(path: PathKey, rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Promise<Deployment> {
   if (path === 'ws-floor') {
-    const floor = await startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort(), nodeArgs: SERVER_NODE_ARGS });
+    const floor = await startPeerProcess({ name: 'ws-floor', script: 'bench/peers/ws-floor/server.ts', port: await freePort(), nodeArgs: SERVER_NODE_ARGS, env: SERVER_ENV });
     cleanup.add('ws-floor', () => floor.stop(), () => floor.kill());
     return {
       servers: [{
@@ -275,6 +290,7 @@ async function startRelay(path: PathKey, k: number, node: RabbitNode | undefined
     brokerUrl: node?.brokerUrl, brokerAmqpUrl: node?.amqpUrl, instanceId: `conn-${path}-${k}`, dist: args.dist, readyTimeoutMs: 60_000,
     root: args['relay-root'] || undefined,
     nodeArgs: [...SERVER_NODE_ARGS, ...args['relay-node-args'].split(/[ ,]+/).filter(Boolean)],
+    env: SERVER_ENV,
   });
   cleanup.add(`relay ${relay.instanceId}`, () => relay.stop(), () => relay.kill());
   const sockjs = path.startsWith('sockjs');
