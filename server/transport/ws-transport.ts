@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { HEARTBEAT_EOL } from '../codec/serializer';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
+import { corkForTick } from '../cork-per-tick';
 import { FrameCache, MAX_COPIED_PAYLOAD_BYTES, frameHeader, frameHeaderBytes, framed } from './ws-frames';
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
@@ -35,8 +36,6 @@ export class WsTransport implements Transport {
   private closed = false;
   /** The peer sent a message above `maxMessageBytes`: ws closes with 1009, and so do we. */
   private tooLarge = false;
-  /** The TCP socket is corked until the end of this tick (see {@link send}). */
-  private corked = false;
   /**
    * An upper bound of ws's `bufferedAmount` (see {@link bufferedAmountAbove}): its value at the last
    * query, plus every frame written since, plus what auto-pongs may have added. Infinity until the
@@ -129,18 +128,12 @@ export class WsTransport implements Transport {
   send(data: Buffer, binary: boolean): void {
     const socket = this.socket;
     if (this.closed || socket.readyState !== socket.OPEN) return;
-    const tcp = (socket as unknown as { _socket?: Duplex })._socket;
-    if (!this.corked && tcp !== undefined) {
-      this.corked = true;
-      tcp.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        tcp.uncork();
-      });
-    }
-    if (this.frames !== undefined && tcp !== undefined && senderIsIdle(socket)) {
+    const tcp = tcpOf(socket);
+    if (tcp !== undefined) corkForTick(tcp);
+    const frames = this.framesWrittenThrough();
+    if (tcp !== undefined && frames !== undefined) {
       if (data.length <= MAX_COPIED_PAYLOAD_BYTES) {
-        tcp.write(this.frames.frameOf(data, binary));
+        tcp.write(frames.frameOf(data, binary));
       } else {
         tcp.write(frameHeader(data.length, binary));
         tcp.write(data);
@@ -153,7 +146,7 @@ export class WsTransport implements Transport {
 
   /**
    * One write of a pre-built frame straight to the TCP socket: an idle session's only traffic, so
-   * it skips what {@link send} does per call (the cork and its next-tick closure; ws's frame header,
+   * it skips what {@link send} does per call (the cork and its next-tick uncork; ws's frame header,
    * options object and two writes where ws frames it), ~1 KB of garbage per heart-beat. Under the
    * same condition as {@link send}'s own frames, so it is in order with everything sent before; a
    * write corked by a send of this tick just joins it. Otherwise the EOL goes through {@link send}.
@@ -161,13 +154,21 @@ export class WsTransport implements Transport {
   sendHeartbeat(): void {
     const socket = this.socket;
     if (this.closed || socket.readyState !== socket.OPEN) return;
-    const tcp = (socket as unknown as { _socket?: Duplex })._socket;
-    if (this.frames === undefined || tcp === undefined || !senderIsIdle(socket)) {
+    const tcp = tcpOf(socket);
+    if (tcp === undefined || this.framesWrittenThrough() === undefined) {
       this.send(HEARTBEAT_EOL, false);
       return;
     }
     tcp.write(HEARTBEAT_FRAME);
     this.bufferedBound += HEARTBEAT_FRAME.length;
+  }
+
+  /**
+   * The endpoint's frames, when a frame written straight to the TCP socket now is byte for byte what
+   * ws would write (see {@link send}); undefined when ws must frame and write it.
+   */
+  private framesWrittenThrough(): FrameCache | undefined {
+    return this.frames !== undefined && senderIsIdle(this.socket) ? this.frames : undefined;
   }
 
   close(code = 1000, reason = ''): void {
@@ -224,6 +225,11 @@ function onReceiverError(this: object, err: { code?: string }): void {
       return;
     }
   }
+}
+
+/** The TCP socket under a ws socket (undefined once ws let go of it). */
+function tcpOf(socket: WebSocket): Duplex | undefined {
+  return (socket as unknown as { _socket?: Duplex })._socket;
 }
 
 /** The parts of ws's socket and sender that say whether a frame may bypass them. */

@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { StompParser } from '../../codec/parser';
 import { encodeFrame, HEARTBEAT_EOL } from '../../codec/serializer';
 import { headers as makeHeaders, type ParserLimits, type StompFrame, type StompHeaders } from '../../codec/frame';
+import { corkForTick } from '../../cork-per-tick';
 import { Errors, RelayError, relayError } from '../../errors';
 import type { BrokerEndpoint } from '../../config';
 import { brokerErrorToRelayError } from './broker-errors';
@@ -77,8 +78,6 @@ export class BrokerConnection {
   private lastSentAt = Date.now();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly waiters: Array<{ resolve(): void; reject(e: RelayError): void }> = [];
-  /** The socket is corked until the end of this tick (see {@link sendFrame}). */
-  private corked = false;
 
   private constructor(socket: net.Socket, parserLimits: Partial<ParserLimits> | undefined) {
     this.socket = socket;
@@ -246,16 +245,8 @@ export class BrokerConnection {
    */
   private sendFrame(frame: StompFrame): void {
     this.lastSentAt = Date.now();
-    const socket = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(encodeFrame(frame, '1.2'));
+    corkForTick(this.socket);
+    this.socket.write(encodeFrame(frame, '1.2'));
   }
 
   private onData(chunk: Buffer): void {
@@ -350,10 +341,7 @@ export class BrokerConnection {
     clearInterval(this.heartbeatTimer);
     // What this tick wrote leaves first, as it did before writes were corked (a NACK sent just
     // before a frame the parser refuses would otherwise be lost, and its message redelivered).
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
+    this.socket.uncork();
     this.socket.destroy();
     for (const waiting of this.pending.values()) waiting.reject(reason);
     this.pending.clear();
