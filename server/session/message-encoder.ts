@@ -26,7 +26,8 @@ export class MessageEncoder {
   private lastMessage: BrokerMessage | undefined = undefined;
   private lastVersion: StompVersion | undefined = undefined;
   private lastTemplate: MessageTemplate | undefined = undefined;
-  private lastRendered: { template: MessageTemplate; subscription: string; destination: string; bytes: Buffer } | undefined = undefined;
+  private lastRenderedTemplate: MessageTemplate | undefined = undefined;
+  private lastRendered: { subscription: string; destination: string; bytes: Buffer } | undefined = undefined;
 
   /** `createTemplate` is replaceable so tests can count how often a fan-out encodes. */
   constructor(private readonly createTemplate: CreateTemplate = createMessageTemplate) {}
@@ -57,16 +58,13 @@ export class MessageEncoder {
    * them. Buffers are never written after rendering, so transports may share them.
    */
   renderFor(template: MessageTemplate, subscription: string, destination: string): Buffer {
-    const front = this.lastRendered;
-    if (front !== undefined && front.template === template && front.subscription === subscription && front.destination === destination) {
-      return front.bytes;
-    }
-    const last = this.lastRender.get(template);
+    const last = template === this.lastRenderedTemplate ? this.lastRendered : this.lastRender.get(template);
     if (last !== undefined && last.subscription === subscription && last.destination === destination) return last.bytes;
-    const bytes = renderMessage(template, { subscription, destination });
-    this.lastRender.set(template, { subscription, destination, bytes });
-    this.lastRendered = { template, subscription, destination, bytes };
-    return bytes;
+    const rendered = { subscription, destination, bytes: renderMessage(template, { subscription, destination }) };
+    this.lastRender.set(template, rendered);
+    this.lastRenderedTemplate = template;
+    this.lastRendered = rendered;
+    return rendered.bytes;
   }
 }
 
