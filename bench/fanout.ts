@@ -68,6 +68,12 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: 'lean' },
     /** Writes a V8 CPU profile of each relay process into this folder when it exits (node --cpu-prof), as bench/scale.ts does. */
     'profile-relays': { type: 'string', default: '' },
+    /**
+     * Extra Erlang VM flags for the RabbitMQ node (`RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS`), e.g.
+     * `--rabbit-erl-args='+sbwt none +sbwtdcpu none +sbwtdio none'` (scheduler busy-waiting off, as
+     * RabbitMQ's runtime guide describes for shared CPUs): an operator's setting, measured as its own run.
+     */
+    'rabbit-erl-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -115,6 +121,8 @@ interface PathUnderTest {
   openPublisher(): Promise<FanoutPublisher>;
   /** CPU seconds of every server and broker process of the path so far. */
   cpuSeconds(): number;
+  /** The broker's (RabbitMQ's or Redis's) part of {@link cpuSeconds}; 0 for paths without one. */
+  brokerCpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -135,6 +143,8 @@ interface Row {
   errors: number;
   closedSubscribers: number;
   serverCpu: number;
+  /** The broker's part of serverCpu. */
+  brokerCpu: number;
   /** CPU of this process (the publisher) and of the receiver processes, during the scenario. */
   publisherCpu: number;
   receiverCpu: number;
@@ -157,7 +167,7 @@ async function main(): Promise<void> {
     ];
     // The RabbitMQ node starts only when a selected path uses it.
     let node: Promise<RabbitNode> | undefined;
-    const rabbit = (): Promise<RabbitNode> => (node ??= startRabbitNode().then((n) => {
+    const rabbit = (): Promise<RabbitNode> => (node ??= startRabbitNode({ erlArgs: args['rabbit-erl-args'] || undefined }).then((n) => {
       cleanup.add('RabbitMQ node', () => n.stop());
       return n;
     }));
@@ -222,6 +232,7 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
         ...stomp(rs.map((r) => r.wsUrl), rs[0]!.wsUrl),
         // RabbitMQ works for the relays too, so the server-side CPU includes it.
         cpuSeconds: () => rs.reduce((sum, r) => sum + r.cpuSeconds(), 0) + brokerCpu(),
+        brokerCpuSeconds: brokerCpu,
         stop: async () => { for (const r of rs) await r.stop(); },
       };
     },
@@ -234,7 +245,8 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
       peer: true,
       async setup() {
         const url = `ws://127.0.0.1:${(await rabbit()).webStompPort}/ws`;
-        return { ...stomp([url], url, 'guest', 'guest'), cpuSeconds: await rabbitCpu(), stop: async () => undefined };
+        const brokerCpu = await rabbitCpu();
+        return { ...stomp([url], url, 'guest', 'guest'), cpuSeconds: brokerCpu, brokerCpuSeconds: brokerCpu, stop: async () => undefined };
       },
     },
     relayTarget('relay-embedded', 'relay ×1, embedded broker', 1, false),
@@ -253,6 +265,7 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
           receivers: { protocol: 'socketio', urls },
           openPublisher: () => openSocketIoClient(urls[0]!),
           cpuSeconds: () => servers.reduce((sum, p) => sum + p.cpuSeconds(), 0) + redis.cpuSeconds(),
+          brokerCpuSeconds: () => redis.cpuSeconds(),
           stop: async () => {
             for (const p of servers) await p.stop();
             await dropRedis();
@@ -271,6 +284,7 @@ function buildTargets(rabbit: () => Promise<RabbitNode>, cleanup: Cleanup): Targ
           receivers: { protocol: 'floor', urls: [url] },
           openPublisher: () => openFloorClient(url, 'pub'),
           cpuSeconds: () => floor!.cpuSeconds(),
+          brokerCpuSeconds: () => 0,
           stop: () => floor!.stop(),
         };
       },
@@ -307,6 +321,7 @@ async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup
       await receivers.track(base, MESSAGES);
       const load = os.loadavg()[0]!;
       const serverCpu0 = path.cpuSeconds();
+      const brokerCpu0 = path.brokerCpuSeconds();
       const publisherCpu0 = selfCpuSeconds();
       const receiverCpu0 = receivers.cpuSeconds();
       const start = stampClockMs();
@@ -327,6 +342,7 @@ async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup
       }, DRAIN_TIMEOUT_MS, 20);
       // CPU first: reading the samples is work of the receiver processes, not part of the scenario.
       const serverCpu = path.cpuSeconds() - serverCpu0;
+      const brokerCpu = path.brokerCpuSeconds() - brokerCpu0;
       const publisherCpu = selfCpuSeconds() - publisherCpu0;
       const receiverCpu = receivers.cpuSeconds() - receiverCpu0;
       counts = await receivers.counts();
@@ -342,6 +358,7 @@ async function runTarget(target: Target, scenarios: Scenario[], cleanup: Cleanup
         errors: counts.errors + publisher.errors,
         closedSubscribers: counts.closed,
         serverCpu,
+        brokerCpu,
         publisherCpu,
         receiverCpu,
         load,
@@ -360,7 +377,7 @@ function report(rows: Row[]): string {
   const perDeliveryUs = (row: Row): number => (row.serverCpu / Math.max(1, row.counts.delivered)) * 1e6;
   const rate = (row: Row): number => row.counts.delivered / row.deliverySeconds;
   out.push(markdownTable(
-    ['round', 'server path', 'scenario', 'sent', 'publish msg/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'undelivered at deadline', 'dup', 'errors / closed subs', 'server CPU s', 'server CPU µs / delivery', 'publisher CPU s', 'receivers CPU s', 'load 1 min'],
+    ['round', 'server path', 'scenario', 'sent', 'publish msg/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'undelivered at deadline', 'dup', 'errors / closed subs', 'server CPU s', 'of which broker', 'server CPU µs / delivery', 'publisher CPU s', 'receivers CPU s', 'load 1 min'],
     rows.map((r) => [
       String(r.round),
       r.target.label,
@@ -376,6 +393,7 @@ function report(rows: Row[]): string {
       fmt.int(r.counts.duplicates),
       `${r.errors} / ${r.closedSubscribers}`,
       r.serverCpu.toFixed(1),
+      r.brokerCpu.toFixed(1),
       perDeliveryUs(r).toFixed(2),
       r.publisherCpu.toFixed(1),
       r.receiverCpu.toFixed(1),

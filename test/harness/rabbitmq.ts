@@ -34,6 +34,11 @@ export interface RabbitNodeOptions {
   erlangCookie?: string;
   /** Ports not to pick, e.g. those of other nodes prepared but not yet booted. */
   avoidPorts?: ReadonlySet<number>;
+  /**
+   * Extra flags for the node's Erlang VM (`RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS`), e.g. the
+   * scheduler busy-wait settings a benchmark compares. Default: none (RabbitMQ's own defaults).
+   */
+  erlArgs?: string;
 }
 
 export interface RabbitConnectionInfo {
@@ -101,7 +106,7 @@ export class RabbitNode {
   readonly nodeName: string;
   readonly dir: string;
   readonly ports: RabbitNodePorts;
-  private readonly options: Required<Pick<RabbitNodeOptions, 'plugins' | 'bootTimeoutMs'>>;
+  private readonly options: Required<Pick<RabbitNodeOptions, 'plugins' | 'bootTimeoutMs'>> & Pick<RabbitNodeOptions, 'erlArgs'>;
   private child: ChildProcess | undefined;
   private childExit: Promise<void> | undefined;
   private readonly killOnExit = (): void => this.killNow();
@@ -115,6 +120,7 @@ export class RabbitNode {
     this.options = {
       plugins: options.plugins ?? ['rabbitmq_stomp', 'rabbitmq_web_stomp'],
       bootTimeoutMs: options.bootTimeoutMs ?? 60_000,
+      erlArgs: options.erlArgs,
     };
   }
 
@@ -316,6 +322,7 @@ export class RabbitNode {
       RABBITMQ_CONFIG_FILE: path.join(this.dir, 'rabbitmq.conf'),
       RABBITMQ_ENABLED_PLUGINS_FILE: path.join(this.dir, 'enabled_plugins'),
       RABBITMQ_PID_FILE: path.join(this.dir, 'rabbitmq.pid'),
+      ...(this.options.erlArgs ? { RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: this.options.erlArgs } : {}),
     };
   }
 
