@@ -53,7 +53,7 @@ import { environmentBanner, fmt, markdownTable } from './lib/markdown';
 import { startPeerProcess } from './lib/peer-process';
 import { PushClient } from './lib/push-client';
 import { rabbitFootprint, type RabbitFootprint } from './lib/rabbit-footprint';
-import { cpuSecondsOfProcessesMatching, freePort, processOpenFiles, startRelayProcess } from './lib/relay-process';
+import { cpuSecondsOfProcessesMatching, freePort, processMallocHeapBytes, processOpenFiles, startRelayProcess } from './lib/relay-process';
 import {
   instanceOfUser, pushBody, sampleUsersOffFirstInstance, sourceAddressOf, splitRange, sumPhase, sumStatus, userLogin, usersOfInstance, UserLoadProcess,
   type PhaseResult, type RoundStatus,
@@ -156,6 +156,8 @@ interface Server {
   httpUrl?: string;
   sockjs: boolean;
   rssBytes(): number;
+  /** Resident bytes of glibc's main malloc arena (processMallocHeapBytes). */
+  mallocHeapBytes(): number;
   cpuSeconds(): number;
   openFiles(): number;
   /** Heap used, external memory and sessions from the relay's /metrics; undefined for the floor. */
@@ -183,6 +185,8 @@ interface ServerMeasured {
   name: string;
   rssBefore: number;
   rssAfter: number;
+  mallocBefore: number;
+  mallocAfter: number;
   filesBefore: number;
   filesAfter: number;
   metricsBefore?: RelayMetrics;
@@ -275,7 +279,7 @@ async function deploy(path: PathKey, rabbit: () => Promise<RabbitNode>, cleanup:
     return {
       servers: [{
         name: 'ws-floor', url: `ws://127.0.0.1:${floor.port}/stomp`, sockjs: false,
-        rssBytes: () => floor.rssBytes(), cpuSeconds: () => floor.cpuSeconds(), openFiles: () => processOpenFiles(floor.pid), stop: () => floor.stop(),
+        rssBytes: () => floor.rssBytes(), mallocHeapBytes: () => processMallocHeapBytes(floor.pid), cpuSeconds: () => floor.cpuSeconds(), openFiles: () => processOpenFiles(floor.pid), stop: () => floor.stop(),
       }],
     };
   }
@@ -300,6 +304,7 @@ async function startRelay(path: PathKey, k: number, node: RabbitNode | undefined
     httpUrl: relay.httpUrl,
     sockjs,
     rssBytes: () => relay.rssBytes(),
+    mallocHeapBytes: () => processMallocHeapBytes(relay.pid),
     cpuSeconds: () => relay.cpuSeconds(),
     openFiles: () => relay.openFiles(),
     metrics: async () => {
@@ -344,6 +349,7 @@ async function measure(path: PathKey, deployment: Deployment, cleanup: Cleanup):
   await settle();
   const loadBefore = os.loadavg()[0]!;
   const rssBefore = servers.map((s) => s.rssBytes());
+  const mallocBefore = servers.map((s) => s.mallocHeapBytes());
   const filesBefore = servers.map((s) => s.openFiles());
   const metricsBefore = await Promise.all(servers.map((s) => s.metrics?.()));
   const brokerBefore = node ? await rabbitFootprint(node) : undefined;
@@ -385,6 +391,7 @@ async function measure(path: PathKey, deployment: Deployment, cleanup: Cleanup):
     await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
     const cpu4 = cpuNow();
     const rssAfter = servers.map((s) => s.rssBytes());
+    const mallocAfter = servers.map((s) => s.mallocHeapBytes());
     const filesAfter = servers.map((s) => s.openFiles());
     const metricsAfter = await Promise.all(servers.map((s) => s.metrics?.()));
     const brokerAfter = node ? await rabbitFootprint(node) : undefined;
@@ -394,7 +401,7 @@ async function measure(path: PathKey, deployment: Deployment, cleanup: Cleanup):
     return {
       path, sessions, subscribed, connectSeconds, subscribeSeconds,
       servers: servers.map((s, k) => ({
-        name: s.name, rssBefore: rssBefore[k]!, rssAfter: rssAfter[k]!, filesBefore: filesBefore[k]!, filesAfter: filesAfter[k]!,
+        name: s.name, rssBefore: rssBefore[k]!, rssAfter: rssAfter[k]!, mallocBefore: mallocBefore[k]!, mallocAfter: mallocAfter[k]!, filesBefore: filesBefore[k]!, filesAfter: filesAfter[k]!,
         metricsBefore: metricsBefore[k], metricsAfter: metricsAfter[k],
         // Without /metrics (the floor): its share, had every user connected (user i on instance i mod N).
         sessions: metricsAfter[k]?.sessions ?? usersOfInstance(k, servers.length, subscribed.ok),
@@ -531,15 +538,18 @@ function report(results: Measured[]): string {
     `Per server process (CPU seconds of the connect phase, the subscribe phase and ${(IDLE_MS / 1000).toFixed(0)} s idle with heart-beats; "idle % core" = idle CPU ÷ idle time):`,
     '',
     markdownTable(
-      ['path', 'process', 'sessions', 'open files start → idle', 'RSS before → idle MB', 'RSS KB / session', 'heap KB / session', 'heap committed KB / session', 'young generation committed MB', 'CPU s connect', 'CPU s subscribe', 'CPU s idle', 'idle % core'],
+      ['path', 'process', 'sessions', 'open files start → idle', 'RSS before → idle MB', 'RSS KB / session', 'heap KB / session', 'heap committed KB / session', 'young generation committed MB', 'malloc arena KB / session', 'CPU s connect', 'CPU s subscribe', 'CPU s idle', 'idle % core'],
       results.flatMap((r) => r.servers.map((m) => [
         r.path, m.name, fmt.int(m.sessions), `${fmt.int(m.filesBefore)} → ${fmt.int(m.filesAfter)}`, `${mb(m.rssBefore)} → ${mb(m.rssAfter)}`,
         kb(m.rssAfter - m.rssBefore, m.sessions), kb(heapDelta(m, 'heapUsed'), m.sessions), kb(heapDelta(m, 'heapCommitted'), m.sessions),
         m.metricsBefore && m.metricsAfter ? `${mb(m.metricsBefore.newSpaceCommitted)} → ${mb(m.metricsAfter.newSpaceCommitted)}` : 'n/a',
+        kb(m.mallocAfter - m.mallocBefore, m.sessions),
         s1(m.cpu.connect), s1(m.cpu.subscribe), s1(m.cpu.idle), IDLE_MS > 0 ? `${((m.cpu.idle / (IDLE_MS / 1000)) * 100).toFixed(1)} %` : '—',
       ])),
-      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
+    '',
+    'Malloc arena: the resident part of the process\'s `[heap]` mapping (glibc\'s main arena: the main thread\'s native allocations and the free chunks glibc keeps), growth per session.',
     '',
     `Load processes (the clients), CPU s connect / subscribe / idle: ${results.map((r) => `${r.path} ${s1(r.loadsCpu.connect)} / ${s1(r.loadsCpu.subscribe)} / ${s1(r.loadsCpu.idle)}`).join('; ')}.`,
   ];

@@ -164,6 +164,23 @@ export function processRssBytes(pid: number): number {
   }
 }
 
+/**
+ * Resident bytes of a process's `[heap]` mapping: glibc's main malloc arena, where the main
+ * thread's native allocations live (Node's read buffers, V8's backing stores and C++ objects),
+ * free chunks it keeps included. Linux /proc; NaN elsewhere, once it exited, or without the mapping.
+ */
+export function processMallocHeapBytes(pid: number): number {
+  try {
+    const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    const at = smaps.indexOf('[heap]\n');
+    if (at < 0) return NaN;
+    const match = /^Rss:\s+(\d+) kB$/m.exec(smaps.slice(at));
+    return match ? Number(match[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Open file descriptors of a process (Linux /proc; NaN elsewhere or once it exited). */
 export function processOpenFiles(pid: number): number {
   try {
