@@ -34,8 +34,23 @@ const OPCODE_CLOSE = 0x08;
 export const HEARTBEAT_LF: Buffer = Buffer.from('\n');
 export const HEARTBEAT_CRLF: Buffer = Buffer.from('\r\n');
 
-/** Where a heart-beat read outside ws goes: the transport of the socket. */
-export type HeartbeatReceiver = (ws: WebSocket, eol: Buffer) => boolean;
+/** A heart-beat as a WebSocket message carries it (`payload`), and the message the transport is given. */
+export interface HeartbeatPayload {
+  readonly payload: Buffer;
+  readonly message: Buffer;
+}
+
+/** STOMP's heart-beats as they travel on `/ws`: an EOL is the whole message. */
+export const STOMP_HEARTBEATS: readonly HeartbeatPayload[] = [
+  { payload: HEARTBEAT_LF, message: HEARTBEAT_LF },
+  { payload: HEARTBEAT_CRLF, message: HEARTBEAT_CRLF },
+];
+
+/**
+ * Where a heart-beat read outside ws goes: the transport of the socket, given the heart-beat's
+ * `message`; false when the socket has none (the read then goes to ws).
+ */
+export type HeartbeatReceiver = (ws: WebSocket, message: Buffer) => boolean;
 
 /** net's `onread` fields of a socket, found by their names once per endpoint. */
 interface OnreadKeys {
@@ -69,13 +84,16 @@ export class SharedSocketReads {
   /** Called by net with the socket as `this`: one function for every socket, not a closure each. */
   private readonly onRead: (this: Socket, bytes: number, buffer: Buffer) => void;
 
-  constructor(heartbeat: HeartbeatReceiver) {
+  /**
+   * @param heartbeat takes a heart-beat read outside ws.
+   * @param heartbeats what a heart-beat message is on this endpoint's sockets (at most 125 bytes).
+   */
+  constructor(heartbeat: HeartbeatReceiver, heartbeats: readonly HeartbeatPayload[] = STOMP_HEARTBEATS) {
     const found = this.found;
     this.onRead = function (this: Socket, bytes: number, buffer: Buffer): void {
       const ws = (this as unknown as Record<symbol, WebSocket | undefined>)[found.keys!.webSocket];
-      if (ws !== undefined && isLoneHeartbeatFrame(buffer, bytes) && receiverIsBetweenFrames(ws)) {
-        if (heartbeat(ws, bytes === 7 ? HEARTBEAT_LF : HEARTBEAT_CRLF)) return;
-      }
+      const beat = ws === undefined ? undefined : loneHeartbeatFrame(buffer, bytes, heartbeats);
+      if (beat !== undefined && receiverIsBetweenFrames(ws!) && heartbeat(ws!, beat.message)) return;
       const chunk = Buffer.allocUnsafe(bytes);
       buffer.copy(chunk, 0, 0, bytes);
       this.emit('data', chunk);
@@ -117,17 +135,26 @@ export class SharedSocketReads {
 }
 
 /**
- * `bytes` of `buffer` are exactly one client frame (FIN, no RSV bits, text or binary, masked,
- * length 1 or 2) whose payload unmasks to `\n` or `\r\n`.
+ * The heart-beat that `bytes` of `buffer` are, when they are exactly one client frame (FIN, no RSV
+ * bits, text or binary, masked, 7-bit length) whose payload unmasks to one of `heartbeats`.
  */
-export function isLoneHeartbeatFrame(buffer: Buffer, bytes: number): boolean {
-  if (bytes !== 7 && bytes !== 8) return false;
-  const first = buffer[0];
-  if (first !== 0x81 && first !== 0x82) return false;
+export function loneHeartbeatFrame(buffer: Buffer, bytes: number, heartbeats: readonly HeartbeatPayload[]): HeartbeatPayload | undefined {
   const length = bytes - 6;
-  if (buffer[1] !== (0x80 | length)) return false;
-  if (length === 1) return (buffer[6]! ^ buffer[2]!) === 0x0a;
-  return (buffer[6]! ^ buffer[2]!) === 0x0d && (buffer[7]! ^ buffer[3]!) === 0x0a;
+  if (length < 1 || length > 125 || buffer[1] !== (0x80 | length)) return undefined;
+  const first = buffer[0];
+  if (first !== 0x81 && first !== 0x82) return undefined;
+  for (const beat of heartbeats) {
+    if (beat.payload.length === length && unmasksTo(buffer, beat.payload)) return beat;
+  }
+  return undefined;
+}
+
+/** The masked payload of a 7-bit-length client frame in `frame` is `payload`. */
+function unmasksTo(frame: Buffer, payload: Buffer): boolean {
+  for (let i = 0; i < payload.length; i++) {
+    if ((frame[6 + i]! ^ frame[2 + (i & 3)]!) !== payload[i]) return false;
+  }
+  return true;
 }
 
 /**

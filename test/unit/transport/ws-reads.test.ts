@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Transport } from '../../../server/transport/transport';
-import { HEARTBEAT_CRLF, HEARTBEAT_LF, isLoneHeartbeatFrame } from '../../../server/transport/ws-reads';
+import { HEARTBEAT_CRLF, HEARTBEAT_LF, STOMP_HEARTBEATS, loneHeartbeatFrame } from '../../../server/transport/ws-reads';
 import { WsEndpoint } from '../../../server/transport/ws-transport';
 
 /** A client frame as RFC 6455 §5.2 has it: FIN and opcode, masked with `mask`, 7- or 16-bit length. */
@@ -106,7 +106,7 @@ describe('transport: reads into the endpoint buffer (ws-reads)', function () {
     // A binary frame with no mask (all zero) whose last 7 payload bytes are, on the wire, a lone
     // masked LF frame; sent in two reads so that the second is exactly those 7 bytes.
     const tail = Buffer.from([0x81, 0x81, 0, 0, 0, 0, 0x0a]);
-    expect(isLoneHeartbeatFrame(tail, 7), 'the tail alone reads as a heart-beat').to.equal(true);
+    expect(loneHeartbeatFrame(tail, 7, STOMP_HEARTBEATS)?.message, 'the tail alone reads as a heart-beat').to.equal(HEARTBEAT_LF);
     const payload = Buffer.concat([Buffer.from('head-of-the-payload'), tail]);
     const frame = clientFrame(0x2, payload, { mask: [0, 0, 0, 0] });
     tcp.write(frame.subarray(0, frame.length - 7));
