@@ -11,6 +11,7 @@ import { HEARTBEAT_EOL } from '../codec/serializer';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
 import { corkForTick } from '../cork-per-tick';
 import { FrameCache, MAX_COPIED_PAYLOAD_BYTES, frameHeader, frameHeaderBytes, framed } from './ws-frames';
+import { SharedSocketReads } from './ws-reads';
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
 
@@ -26,6 +27,8 @@ export interface WsEndpointShared {
   readonly frames: FrameCache;
   /** The endpoint's open sockets: a transport's is in it until it closes. */
   readonly openSockets: Set<WebSocket>;
+  /** The endpoint's read buffer, which its sockets read into (ws-reads.ts). */
+  readonly reads?: SharedSocketReads;
 }
 
 /** Adapts one `ws` socket to the session layer's {@link Transport}. */
@@ -74,6 +77,7 @@ export class WsTransport implements Transport {
     socket.on('close', onSocketClose);
     // An 'error' is followed by 'close'; listening keeps it from being thrown at the process.
     socket.on('error', ignoreError);
+    shared?.reads?.adopt(socket);
   }
 
   /** @internal a message from the peer (see {@link onSocketMessage}). */
@@ -207,6 +211,14 @@ function onSocketMessage(this: WebSocket, data: RawData): void {
   (this as RelayWebSocket).relayTransport?.received(data);
 }
 
+/** A heart-beat read outside ws (ws-reads.ts): the socket's transport takes it as a message. */
+function receiveHeartbeat(socket: WebSocket, eol: Buffer): boolean {
+  const transport = (socket as RelayWebSocket).relayTransport;
+  if (transport === undefined) return false;
+  transport.received(eol);
+  return true;
+}
+
 /** Every socket's 'close' listener. */
 function onSocketClose(this: WebSocket): void {
   (this as RelayWebSocket).relayTransport?.finish();
@@ -307,7 +319,11 @@ export class WsEndpoint {
    * ws-frames.ts) and the sockets not closed yet, for {@link close}, kept here rather than by ws
    * (`clientTracking`), which adds a 'close' closure to every socket for it.
    */
-  private readonly shared: WsEndpointShared = { frames: new FrameCache(), openSockets: new Set<WebSocket>() };
+  private readonly shared: WsEndpointShared = {
+    frames: new FrameCache(),
+    openSockets: new Set<WebSocket>(),
+    reads: new SharedSocketReads(receiveHeartbeat),
+  };
 
   constructor(private readonly options: WsEndpointOptions) {
     this.wss = new WebSocketServer({
