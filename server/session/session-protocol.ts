@@ -325,12 +325,16 @@ export class SessionProtocol {
 
   subscribe(frame: StompFrame): Promise<void> {
     const h = frame.headers;
-    const destination = required(frame, 'destination');
+    // Kept for the subscription's life, and mostly the same strings in every session: shared.
+    const strings = this.io.deps.strings;
+    const destination = strings.intern(required(frame, 'destination'));
     let id = h.id;
     if (id === undefined) {
       // STOMP 1.0 made `id` optional; the destination then names the subscription.
       if (this.version !== '1.0') throw relayError(Errors.MISSING_HEADER, 'SUBSCRIBE', 'id');
       id = destination;
+    } else {
+      id = strings.intern(id);
     }
     const ack = h.ack === undefined ? 'auto' : ACK_MODES.get(h.ack);
     if (ack === undefined) throw relayError(Errors.INVALID_HEADER, 'ack', h.ack!);
