@@ -92,7 +92,6 @@ function isEstablished(state: SessionState): boolean {
 export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, GuardedTransportOwner {
   /** Unique, unguessable, URL-safe (128 random bits, base64url). Sent in CONNECTED `session`. */
   readonly id: string = randomBytes(16).toString('base64url');
-  readonly transportKind: TransportKind;
 
   private _principal: Principal | null = null;
   private _frozenPrincipal: Readonly<Principal> | null | undefined;
@@ -128,7 +127,6 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
 
   constructor(transport: Transport, deps: SessionDeps) {
     this.deps = deps;
-    this.transportKind = transport.kind;
     // Every call into the adapter goes through the guard: nothing it throws can reach the process.
     this.transport = new GuardedTransport(transport, this);
     this.parser = new StompParser(this, deps.config.limits);
@@ -143,6 +141,11 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
       this.connectDeadline.unref?.();
     }
     this.transport.bind();
+  }
+
+  /** What carries the session (read through its transport: one field fewer per session). */
+  get transportKind(): TransportKind {
+    return this.transport.kind;
   }
 
   /** Resolves when the transport reported close. */
