@@ -51,7 +51,7 @@ import {
   type StompHeaders,
   type StompVersion,
 } from '../codec/frame';
-import { StompParser, type ParserHandler } from '../codec/parser';
+import { StompParser, isHeartbeatOnly, type ParserHandler } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
@@ -105,7 +105,11 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   readonly deps: SessionDeps;
   /** Made on first use (most sessions never log). */
   private childLogger: Logger | undefined;
-  private readonly parser: StompParser;
+  /**
+   * Made for the first bytes that are not a bare heart-beat, and let go of when a heart-beat arrives
+   * while it is between frames (see {@link transportData}): an idle session holds none.
+   */
+  private parser: StompParser | undefined;
   private readonly protocol: SessionProtocol;
   private heartbeat: HeartbeatClock | undefined;
   /** The principal's expiry (a JWT's exp), in the hub's shared queue. */
@@ -129,7 +133,6 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     this.deps = deps;
     // Every call into the adapter goes through the guard: nothing it throws can reach the process.
     this.transport = new GuardedTransport(transport, this);
-    this.parser = new StompParser(this, deps.config.limits);
     this.protocol = new SessionProtocol(this);
     // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
     // (bare EOLs included): an unauthenticated socket must not hold resources forever. Armed before
@@ -292,12 +295,30 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     if (this._state === 'closed') return;
     this.heartbeat?.noteReceived();
     this.deps.metrics.bytesReceived.inc(chunk.length);
+    let parser = this.parser;
+    // Bare EOLs between frames are heart-beats, which change nothing in a parser at rest: an idle
+    // session (what a relay holds most of) keeps no parser, and an active one that also sends
+    // heart-beats makes a new one at most once per heart-beat.
+    if (parser === undefined || parser.atRest) {
+      if (isHeartbeatOnly(chunk)) {
+        this.parser = undefined;
+        return;
+      }
+      if (parser === undefined) parser = this.parser = this.newParser();
+    }
     try {
-      this.parser.push(chunk);
+      parser.push(chunk);
     } catch (err) {
       // onFrame never throws, so this is the parser refusing the bytes; it stays failed.
       this.fail(err, undefined);
     }
+  }
+
+  /** A parser for what follows, in the negotiated version (the one let go of was at rest: nothing is lost). */
+  private newParser(): StompParser {
+    const parser = new StompParser(this, this.deps.config.limits);
+    if (this._version !== null) parser.version = this._version;
+    return parser;
   }
 
   /** @internal ParserHandler: one complete frame from the client. */
@@ -547,7 +568,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** @internal SessionIo: CONNECT succeeded (see SessionIo.established). */
   established(version: StompVersion, plan: HeartbeatPlan, principal: Principal | null, connected: StompFrame): void {
     this._version = version;
-    this.parser.version = version;
+    if (this.parser !== undefined) this.parser.version = version;
     this._principal = principal;
     if (!this.send(connected)) return; // closed as a slow consumer already, never counted as connected
     this._state = 'connected';
