@@ -117,16 +117,12 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** The transport reported close. */
   private transportClosed = false;
   /** Made when someone first asks for {@link closed} (nothing in the relay itself waits on it). */
-  private closedPromise: Promise<void> | undefined;
-  private resolveClosed: (() => void) | undefined;
+  private closedSignal: ClosedSignal | undefined;
 
-  /** Frames waiting while a handler finishes (see "Inbound"). */
   /** Closes a connection that has not completed CONNECT in time; cleared once CONNECTED is sent. */
   private connectDeadline: NodeJS.Timeout | undefined;
-  /** Frames waiting for an earlier one to finish, with their size on the wire. */
-  private inbox: Array<{ frame: StompFrame; bytes: number }> | undefined; // made when a frame first waits, dropped once empty
-  private inboxHead = 0;
-  private inboxBytes = 0;
+  /** Frames waiting while a handler finishes (see "Inbound"): made when a frame first waits, dropped once empty. */
+  private inbox: Inbox | undefined;
   private busy = false;
 
   constructor(transport: Transport, deps: SessionDeps) {
@@ -153,14 +149,11 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
 
   /** Resolves when the transport reported close. */
   get closed(): Promise<void> {
-    if (this.closedPromise === undefined) {
-      this.closedPromise = this.transportClosed
-        ? Promise.resolve()
-        : new Promise((resolve) => {
-            this.resolveClosed = resolve;
-          });
+    if (this.closedSignal === undefined) {
+      this.closedSignal = new ClosedSignal();
+      if (this.transportClosed) this.closedSignal.resolve();
     }
-    return this.closedPromise;
+    return this.closedSignal.promise;
   }
 
   /** Every line of this session names it, its transport and its peer (lifecycle lines are at debug). */
@@ -366,24 +359,22 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** Counts the whole frame (headers too) plus a little for the objects that hold it. */
   private enqueue(frame: StompFrame, frameBytes: number): void {
     const bytes = frameBytes + 64;
-    (this.inbox ??= []).push({ frame, bytes });
-    this.inboxBytes += bytes;
+    const inbox = (this.inbox ??= new Inbox());
+    inbox.frames.push({ frame, bytes });
+    inbox.bytes += bytes;
     const limit = this.deps.config.limits.maxBufferedBytes;
-    if (this.inboxBytes > limit) {
+    if (inbox.bytes > limit) {
       this.fail(relayError(Errors.BROKER_UNAVAILABLE, `more than ${limit} bytes of frames are waiting for it`), frame);
     }
   }
 
   private dequeue(): StompFrame | undefined {
     const inbox = this.inbox;
-    if (inbox === undefined || this.inboxHead >= inbox.length) return undefined;
-    const { frame, bytes } = inbox[this.inboxHead];
-    inbox[this.inboxHead++] = undefined as unknown as { frame: StompFrame; bytes: number };
-    this.inboxBytes -= bytes;
-    if (this.inboxHead === inbox.length) {
-      this.inbox = undefined;
-      this.inboxHead = 0;
-    }
+    if (inbox === undefined || inbox.head >= inbox.frames.length) return undefined;
+    const { frame, bytes } = inbox.frames[inbox.head];
+    inbox.frames[inbox.head++] = undefined as unknown as { frame: StompFrame; bytes: number };
+    inbox.bytes -= bytes;
+    if (inbox.head === inbox.frames.length) this.inbox = undefined;
     return frame;
   }
 
@@ -481,7 +472,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     }
     this.deps.lifecycle.transportClosed(this);
     this.transportClosed = true;
-    this.resolveClosed?.();
+    this.closedSignal?.resolve();
   }
 
   /** Runs once, as the session enters `closed` from `previous`. */
@@ -493,8 +484,6 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     this.expiry?.cancel();
     this.expiry = undefined;
     this.inbox = undefined;
-    this.inboxHead = 0;
-    this.inboxBytes = 0;
     this.protocol.teardown();
     const established = isEstablished(previous);
     if (established) {
@@ -594,4 +583,21 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     if (this.debugging)
       this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
   }
+}
+
+/** Frames waiting for an earlier one to finish (see "Inbound"), with their size on the wire. */
+class Inbox {
+  readonly frames: Array<{ frame: StompFrame; bytes: number }> = [];
+  /** Index of the next frame to run. */
+  head = 0;
+  /** Bytes of the frames still waiting. */
+  bytes = 0;
+}
+
+/** {@link StompSession.closed}'s promise and what resolves it, in one field of the session. */
+class ClosedSignal {
+  resolve!: () => void;
+  readonly promise = new Promise<void>((resolve) => {
+    this.resolve = resolve;
+  });
 }
