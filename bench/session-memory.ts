@@ -155,6 +155,12 @@ async function main(): Promise<void> {
       );
       process.stdout.write(newObjects(path.join(args.snapshot, 'after.heapsnapshot'), path.join(args.snapshot, 'idle.heapsnapshot'), SESSIONS) + '\n');
     }
+    const owned = idleSnapshot ? 'idle.heapsnapshot' : 'after.heapsnapshot';
+    process.stdout.write(
+      `\nWhat each session holds (${owned}: objects made since before.heapsnapshot, reached from each StompSession, ` +
+        'breadth first, each counted for the first session that reaches it; the ws socket\'s own objects under `socket`), per session:\n\n',
+    );
+    process.stdout.write(ownedBySession(path.join(args.snapshot, 'before.heapsnapshot'), path.join(args.snapshot, owned), SESSIONS) + '\n');
   }
 }
 
@@ -272,6 +278,76 @@ function newObjects(earlierFile: string, laterFile: string, n: number): string {
     .sort((x, y) => y.bytes - x.bytes)
     .slice(0, 25);
   return markdownTable(['constructor', 'objects / session', 'bytes / session'], rows.map((r) => [r.key.replace(/\|/g, '\\|'), r.count.toFixed(2), r.bytes.toFixed(0)]), ['l', 'r', 'r']);
+}
+
+/**
+ * The objects each session holds, as a tree of field names: from every `StompSession` of `laterFile`,
+ * a breadth-first walk over strong edges to objects that `earlierFile` did not have, each object
+ * claimed by the first session that reaches it (so shared strings count once). The heart-beat wheel's
+ * list links (`prev`, `next`) are not followed: they lead to other sessions. Rows are averaged over
+ * the sessions; a row's bytes are its own object's, not its subtree's.
+ */
+function ownedBySession(earlierFile: string, laterFile: string, n: number): string {
+  const old = nodeIds(earlierFile);
+  const snap = JSON.parse(readFileSync(laterFile, 'utf8')) as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] } };
+    nodes: number[];
+    edges: number[];
+    strings: string[];
+  };
+  const { meta } = snap.snapshot;
+  const width = meta.node_fields.length;
+  const edgeWidth = meta.edge_fields.length;
+  const fieldAt = (field: string): number => meta.node_fields.indexOf(field);
+  const [typeAt, nameAt, sizeAt, idAt, edgeCountAt] = ['type', 'name', 'self_size', 'id', 'edge_count'].map(fieldAt);
+  const nodeTypes = meta.node_types[0];
+  const edgeTypes = meta.edge_types[0];
+  const count = snap.nodes.length / width;
+  const firstEdge = new Uint32Array(count + 1);
+  for (let i = 0, e = 0; i < count; i++) {
+    firstEdge[i] = e;
+    e += snap.nodes[i * width + edgeCountAt!]! * edgeWidth;
+    firstEdge[i + 1] = e;
+  }
+  const label = (i: number): string => {
+    const type = nodeTypes[snap.nodes[i * width + typeAt!]!]!;
+    return type === 'object' || type === 'closure' ? snap.strings[snap.nodes[i * width + nameAt!]!]!.slice(0, 40) : `(${type})`;
+  };
+  const edgeName = (e: number): string => {
+    const type = edgeTypes[snap.edges[e]!]!;
+    const value = snap.edges[e + 1]!;
+    return type === 'element' || type === 'hidden' ? `[${value}]` : snap.strings[value]!;
+  };
+  const skipTypes = new Set(['code', 'object shape', 'synthetic']);
+  const claimed = new Uint8Array(count);
+  const rows = new Map<string, { bytes: number; depth: number }>();
+  let sessions = 0;
+  for (let root = 0; root < count; root++) {
+    if (label(root) !== 'StompSession') continue;
+    sessions++;
+    claimed[root] = 1;
+    const queue: Array<[number, string, number]> = [[root, 'StompSession', 0]];
+    for (let head = 0; head < queue.length; head++) {
+      const [node, at, depth] = queue[head]!;
+      const row = rows.get(at) ?? { bytes: 0, depth };
+      row.bytes += snap.nodes[node * width + sizeAt!]!;
+      rows.set(at, row);
+      for (let e = firstEdge[node]!; e < firstEdge[node + 1]!; e += edgeWidth) {
+        const name = edgeName(e);
+        if (edgeTypes[snap.edges[e]!] === 'weak' || name === 'prev' || name === 'next') continue;
+        const to = snap.edges[e + 2]! / width;
+        const shared = old.has(snap.nodes[to * width + idAt!]!) || skipTypes.has(nodeTypes[snap.nodes[to * width + typeAt!]!]!);
+        if (claimed[to] || shared) continue;
+        claimed[to] = 1;
+        queue.push([to, `${at} / ${name.replace(/^\[\d+\]$/, '[i]')}: ${label(to)}`, depth + 1]);
+      }
+    }
+  }
+  const lines = [...rows.entries()]
+    .filter(([, row]) => row.bytes / sessions >= 4)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([at, row]) => [`${'&nbsp;'.repeat(2 * row.depth)}${at.split(' / ').pop()!.replace(/\|/g, '\\|')}`, (row.bytes / sessions).toFixed(0)]);
+  return `${fmt.int(sessions)} sessions (${fmt.int(n)} expected)\n\n` + markdownTable(['field: constructor', 'B / session'], lines, ['l', 'r']);
 }
 
 function diffSnapshots(beforeFile: string, afterFile: string, n: number): string {

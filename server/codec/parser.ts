@@ -113,6 +113,15 @@ export class StompParser {
   }
 
   /**
+   * Between frames, with nothing of the next one read (no command letter, no CR of an EOL) and not
+   * failed: what is left of the stream so far is complete, so a new parser would read what follows
+   * exactly as this one (the caller may let go of it while the peer only sends heart-beats).
+   */
+  get atRest(): boolean {
+    return this.state === State.Command && this.command === '' && this.failure === undefined;
+  }
+
+  /**
    * Feeds bytes (may hold part of a frame or many frames). Calls the handler for each frame and
    * heart-beat completed. Throws RelayError on a violation; after that the parser is failed and every
    * further push throws the same error. An exception thrown by the handler propagates the same way.
@@ -401,6 +410,24 @@ function settledLimits(limits: Partial<ParserLimits> | undefined): Readonly<Pars
     if (value !== undefined) merged[key] = value;
   }
   return Object.freeze(merged);
+}
+
+/**
+ * Whether `chunk` is nothing but complete EOLs (LF or CR LF): heart-beats, which a parser
+ * {@link StompParser.atRest} reads without changing anything.
+ */
+export function isHeartbeatOnly(chunk: Buffer): boolean {
+  const length = chunk.length;
+  for (let i = 0; i < length; i++) {
+    const b = chunk[i];
+    if (b === LF) continue;
+    if (b === CR && i + 1 < length && chunk[i + 1] === LF) {
+      i++;
+      continue;
+    }
+    return false;
+  }
+  return true;
 }
 
 /** `content-length` must be a non-negative decimal integer: digits only, no sign, no spaces. */

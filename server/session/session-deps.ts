@@ -9,6 +9,7 @@ import type { DestinationRouter } from './destination-router';
 import type { DeadlineQueue } from './deadline-queue';
 import type { HeartbeatWheel } from './heartbeat-timers';
 import type { MessageEncoder } from './message-encoder';
+import type { StringInterner } from './string-interner';
 import type { StompSession } from './stomp-session';
 import type { SubscriptionSummary } from './session-hub';
 
@@ -44,4 +45,6 @@ export interface SessionDeps {
   readonly lifecycle: SessionLifecycle;
   /** `framesOut{command="MESSAGE"}` as a plain count (Metrics.messagesOut): the fan-out hot path skips prom-client's label hashing. */
   readonly messagesOut: { inc(): void };
+  /** Shares the subscription ids and destinations every session keeps (string-interner.ts). */
+  readonly strings: StringInterner;
 }

@@ -15,6 +15,7 @@ import { PrefixRouter, type DestinationRouter } from './destination-router';
 import { DeadlineQueue } from './deadline-queue';
 import { HeartbeatWheel } from './heartbeat-timers';
 import { MessageEncoder } from './message-encoder';
+import { StringInterner } from './string-interner';
 import { PACKAGE_VERSION } from '../package-info';
 import type { SessionDeps, SessionLifecycle } from './session-deps';
 import { StompSession } from './stomp-session';
@@ -106,6 +107,7 @@ export class SessionHub {
       serverHeader: `stomp-relay/${PACKAGE_VERSION} (${options.config.instanceId})`,
       lifecycle,
       messagesOut: options.metrics.messagesOut,
+      strings: new StringInterner(),
     });
   }
 

@@ -11,7 +11,7 @@
  *
  * This class knows nothing of transports: it talks to its {@link SessionIo}.
  */
-import type { AckMode, CloseOptions, Delivery, DeliverySink, NackOptions, SubscribeRequest } from '../broker/broker';
+import type { AckMode, CloseOptions, Consumer, Delivery, DeliverySink, NackOptions, SubscribeRequest } from '../broker/broker';
 import { asksDurable } from '../broker/subscription-flags';
 import { headersExcept, headers as makeHeaders, type StompFrame, type StompHeaders, type StompVersion } from '../codec/frame';
 import { renderMessage } from '../codec/serializer';
@@ -325,12 +325,16 @@ export class SessionProtocol {
 
   subscribe(frame: StompFrame): Promise<void> {
     const h = frame.headers;
-    const destination = required(frame, 'destination');
+    // Kept for the subscription's life, and mostly the same strings in every session: shared.
+    const strings = this.io.deps.strings;
+    const destination = strings.intern(required(frame, 'destination'));
     let id = h.id;
     if (id === undefined) {
       // STOMP 1.0 made `id` optional; the destination then names the subscription.
       if (this.version !== '1.0') throw relayError(Errors.MISSING_HEADER, 'SUBSCRIBE', 'id');
       id = destination;
+    } else {
+      id = strings.intern(id);
     }
     const ack = h.ack === undefined ? 'auto' : ACK_MODES.get(h.ack);
     if (ack === undefined) throw relayError(Errors.INVALID_HEADER, 'ack', h.ack!);
@@ -349,11 +353,12 @@ export class SessionProtocol {
     if (route.kind === 'answered') return this.subscribeAnswered(frame, id, ack, route);
     const h = frame.headers;
     const { broker, metrics } = this.io.deps;
-    const subscription = this.subscriptions.add(id, route.clientDestination ?? '', ack, route.brokerDestination);
+    const subscription = new SessionSubscription(this, id, route.clientDestination ?? '', ack, route.brokerDestination, route.accepts);
+    this.subscriptions.add(subscription);
     metrics.subscriptions.inc();
     // resume-from on a user destination: history first, then live (resume-gate.ts).
     const resumeFrom = route.resumable === true ? h[RESUME_FROM_HEADER] : undefined;
-    const { sink, gate } = this.consumerSink(subscription, route.accepts, resumeFrom !== undefined);
+    const gate = resumeFrom !== undefined ? this.resumeGate(subscription) : undefined;
     const request: SubscribeRequest = {
       destination: route.brokerDestination,
       ack: ack as AckMode,
@@ -361,7 +366,7 @@ export class SessionProtocol {
       // Exclusive queues belong to this session; durable topic subscriptions to its user and id.
       subscriber: { session: this.io.session.id, user: this.io.session.principal?.name, id },
     };
-    return broker.subscribe(request, sink).then(
+    return broker.subscribe(request, subscription).then(
       (consumer) => {
         this.subscriptions.attach(subscription, consumer);
         // Unsubscribed or session closed while the broker was busy: give the consumer back.
@@ -396,42 +401,33 @@ export class SessionProtocol {
   }
 
   /**
-   * The broker's sink for one subscription, and its resume gate when it resumes. The sink is one
-   * small object with methods ({@link SubscriptionSink}), not closures: closures made in
+   * The resume gate of a subscription that resumes, made in a method of its own: closures made in
    * {@link subscribeAllowed} would share its scope and keep the SUBSCRIBE frame alive for the
-   * subscription's life, and closures of their own would cost a context and ~56 bytes each, per
-   * subscription (an idle relay holds mostly subscriptions).
+   * subscription's life.
    */
-  private consumerSink(
-    subscription: ClientSubscription,
-    accepts: BrokerSubscribeRoute['accepts'],
-    resuming: boolean,
-  ): { sink: DeliverySink; gate: ResumeGate | undefined } {
-    const sink = new SubscriptionSink(this, subscription, accepts);
-    if (resuming) {
-      sink.gate = new ResumeGate({
-        deliver: (delivery) => this.take(sink, delivery),
-        drop: (delivery) => this.passOver(subscription, delivery),
-        gap: (position) => this.deliverGap(subscription, position),
-      });
-    }
-    return { sink, gate: sink.gate };
+  private resumeGate(subscription: SessionSubscription): ResumeGate {
+    subscription.gate = new ResumeGate({
+      deliver: (delivery) => this.take(subscription, delivery),
+      drop: (delivery) => this.passOver(subscription, delivery),
+      gap: (position) => this.deliverGap(subscription, position),
+    });
+    return subscription.gate;
   }
 
   /**
-   * @internal SubscriptionSink: a delivery for `sink`'s subscription, past its resume gate. One
+   * @internal SessionSubscription: a delivery for `subscription`, past its resume gate. One
    * addressed to another session of the same user (`accepts` says no) is settled unseen.
    */
-  take(sink: SubscriptionSink, delivery: Delivery): void {
-    const accepts = sink.accepts; // called unbound, as a route's function always was
+  take(subscription: SessionSubscription, delivery: Delivery): void {
+    const accepts = subscription.accepts; // called unbound, as a route's function always was
     if (accepts !== undefined && !accepts(delivery.message, this.io.session)) {
-      this.passOver(sink.subscription, delivery);
+      this.passOver(subscription, delivery);
       return;
     }
-    this.deliver(sink.subscription, delivery);
+    this.deliver(subscription, delivery);
   }
 
-  /** @internal SubscriptionSink: a sink failed or its consumer was cancelled; the session ends. */
+  /** @internal SessionSubscription: a sink failed or its consumer was cancelled; the session ends. */
   sinkFailed(err: unknown): void {
     this.io.fail(err);
   }
@@ -441,7 +437,7 @@ export class SessionProtocol {
    * UNSUBSCRIBE, with no broker consumer; the answer, if any, is its one MESSAGE, before the RECEIPT.
    */
   private subscribeAnswered(frame: StompFrame, id: string, ack: AckMode, route: AnsweredSubscribeRoute): Promise<void> {
-    const subscription = this.subscriptions.add(id, route.clientDestination, ack, '');
+    const subscription = this.subscriptions.add(new SessionSubscription(this, id, route.clientDestination, ack, '', undefined));
     this.io.deps.metrics.subscriptions.inc();
     return route.answer(frame, this.io.session).then((answer) => {
       if (!subscription.active || !this.io.open) return;
@@ -738,16 +734,25 @@ export class SessionProtocol {
 }
 
 /**
- * The broker's {@link DeliverySink} for one subscription (see {@link SessionProtocol.consumerSink}):
- * its fields instead of closures, so an idle subscription costs one small object here.
+ * One subscription of a session: its record in the {@link SubscriptionTable} and, for one the broker
+ * serves, the broker's sink for it. One object with methods rather than a record plus a sink object
+ * (or closures): an idle relay holds mostly subscriptions.
  */
-class SubscriptionSink implements DeliverySink {
+class SessionSubscription implements ClientSubscription, DeliverySink {
+  consumer: Consumer | undefined = undefined;
+  unacked: Map<string, string> | undefined = undefined;
+  active = true;
+  announced = false;
+  deferred: ClientSubscription['deferred'] = undefined;
   /** Holds live deliveries while a resumed subscription replays its history. */
   gate: ResumeGate | undefined = undefined;
 
   constructor(
     private readonly protocol: SessionProtocol,
-    readonly subscription: ClientSubscription,
+    readonly id: string,
+    readonly clientDestination: string,
+    readonly ack: AckMode,
+    readonly brokerDestination: string,
     /** The router's filter (a user destination's target-session header); undefined takes all. */
     readonly accepts: BrokerSubscribeRoute['accepts'],
   ) {}
@@ -764,7 +769,7 @@ class SubscriptionSink implements DeliverySink {
   cancelled(reason: RelayError): void {
     // The broker ended the consumer by itself. STOMP has no per-subscription error, so, like
     // RabbitMQ's own STOMP adapter, the session ends with an ERROR naming the reason.
-    if (this.subscription.active) this.protocol.sinkFailed(reason);
+    if (this.active) this.protocol.sinkFailed(reason);
   }
 }
 

@@ -51,7 +51,7 @@ import {
   type StompHeaders,
   type StompVersion,
 } from '../codec/frame';
-import { StompParser, type ParserHandler } from '../codec/parser';
+import { StompParser, isHeartbeatOnly, type ParserHandler } from '../codec/parser';
 import { HEARTBEAT_EOL, encodeFrame } from '../codec/serializer';
 import { Errors, RelayError, isRelayError, relayError, type ErrorDefinition } from '../errors';
 import type { Logger } from '../observability/logger';
@@ -92,7 +92,6 @@ function isEstablished(state: SessionState): boolean {
 export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, GuardedTransportOwner {
   /** Unique, unguessable, URL-safe (128 random bits, base64url). Sent in CONNECTED `session`. */
   readonly id: string = randomBytes(16).toString('base64url');
-  readonly transportKind: TransportKind;
 
   private _principal: Principal | null = null;
   private _frozenPrincipal: Readonly<Principal> | null | undefined;
@@ -106,7 +105,11 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   readonly deps: SessionDeps;
   /** Made on first use (most sessions never log). */
   private childLogger: Logger | undefined;
-  private readonly parser: StompParser;
+  /**
+   * Made for the first bytes that are not a bare heart-beat, and let go of when a heart-beat arrives
+   * while it is between frames (see {@link transportData}): an idle session holds none.
+   */
+  private parser: StompParser | undefined;
   private readonly protocol: SessionProtocol;
   private heartbeat: HeartbeatClock | undefined;
   /** The principal's expiry (a JWT's exp), in the hub's shared queue. */
@@ -114,24 +117,18 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** The transport reported close. */
   private transportClosed = false;
   /** Made when someone first asks for {@link closed} (nothing in the relay itself waits on it). */
-  private closedPromise: Promise<void> | undefined;
-  private resolveClosed: (() => void) | undefined;
+  private closedSignal: ClosedSignal | undefined;
 
-  /** Frames waiting while a handler finishes (see "Inbound"). */
   /** Closes a connection that has not completed CONNECT in time; cleared once CONNECTED is sent. */
   private connectDeadline: NodeJS.Timeout | undefined;
-  /** Frames waiting for an earlier one to finish, with their size on the wire. */
-  private inbox: Array<{ frame: StompFrame; bytes: number }> | undefined; // made when a frame first waits, dropped once empty
-  private inboxHead = 0;
-  private inboxBytes = 0;
+  /** Frames waiting while a handler finishes (see "Inbound"): made when a frame first waits, dropped once empty. */
+  private inbox: Inbox | undefined;
   private busy = false;
 
   constructor(transport: Transport, deps: SessionDeps) {
     this.deps = deps;
-    this.transportKind = transport.kind;
     // Every call into the adapter goes through the guard: nothing it throws can reach the process.
     this.transport = new GuardedTransport(transport, this);
-    this.parser = new StompParser(this, deps.config.limits);
     this.protocol = new SessionProtocol(this);
     // A connection must complete CONNECT within receiveMs × graceFactor, whatever it sends meanwhile
     // (bare EOLs included): an unauthenticated socket must not hold resources forever. Armed before
@@ -145,16 +142,18 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     this.transport.bind();
   }
 
+  /** What carries the session (read through its transport: one field fewer per session). */
+  get transportKind(): TransportKind {
+    return this.transport.kind;
+  }
+
   /** Resolves when the transport reported close. */
   get closed(): Promise<void> {
-    if (this.closedPromise === undefined) {
-      this.closedPromise = this.transportClosed
-        ? Promise.resolve()
-        : new Promise((resolve) => {
-            this.resolveClosed = resolve;
-          });
+    if (this.closedSignal === undefined) {
+      this.closedSignal = new ClosedSignal();
+      if (this.transportClosed) this.closedSignal.resolve();
     }
-    return this.closedPromise;
+    return this.closedSignal.promise;
   }
 
   /** Every line of this session names it, its transport and its peer (lifecycle lines are at debug). */
@@ -289,12 +288,30 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     if (this._state === 'closed') return;
     this.heartbeat?.noteReceived();
     this.deps.metrics.bytesReceived.inc(chunk.length);
+    let parser = this.parser;
+    // Bare EOLs between frames are heart-beats, which change nothing in a parser at rest: an idle
+    // session (what a relay holds most of) keeps no parser, and an active one that also sends
+    // heart-beats makes a new one at most once per heart-beat.
+    if (parser === undefined || parser.atRest) {
+      if (isHeartbeatOnly(chunk)) {
+        this.parser = undefined;
+        return;
+      }
+      if (parser === undefined) parser = this.parser = this.newParser();
+    }
     try {
-      this.parser.push(chunk);
+      parser.push(chunk);
     } catch (err) {
       // onFrame never throws, so this is the parser refusing the bytes; it stays failed.
       this.fail(err, undefined);
     }
+  }
+
+  /** A parser for what follows, in the negotiated version (the one let go of was at rest: nothing is lost). */
+  private newParser(): StompParser {
+    const parser = new StompParser(this, this.deps.config.limits);
+    if (this._version !== null) parser.version = this._version;
+    return parser;
   }
 
   /** @internal ParserHandler: one complete frame from the client. */
@@ -342,24 +359,22 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** Counts the whole frame (headers too) plus a little for the objects that hold it. */
   private enqueue(frame: StompFrame, frameBytes: number): void {
     const bytes = frameBytes + 64;
-    (this.inbox ??= []).push({ frame, bytes });
-    this.inboxBytes += bytes;
+    const inbox = (this.inbox ??= new Inbox());
+    inbox.frames.push({ frame, bytes });
+    inbox.bytes += bytes;
     const limit = this.deps.config.limits.maxBufferedBytes;
-    if (this.inboxBytes > limit) {
+    if (inbox.bytes > limit) {
       this.fail(relayError(Errors.BROKER_UNAVAILABLE, `more than ${limit} bytes of frames are waiting for it`), frame);
     }
   }
 
   private dequeue(): StompFrame | undefined {
     const inbox = this.inbox;
-    if (inbox === undefined || this.inboxHead >= inbox.length) return undefined;
-    const { frame, bytes } = inbox[this.inboxHead];
-    inbox[this.inboxHead++] = undefined as unknown as { frame: StompFrame; bytes: number };
-    this.inboxBytes -= bytes;
-    if (this.inboxHead === inbox.length) {
-      this.inbox = undefined;
-      this.inboxHead = 0;
-    }
+    if (inbox === undefined || inbox.head >= inbox.frames.length) return undefined;
+    const { frame, bytes } = inbox.frames[inbox.head];
+    inbox.frames[inbox.head++] = undefined as unknown as { frame: StompFrame; bytes: number };
+    inbox.bytes -= bytes;
+    if (inbox.head === inbox.frames.length) this.inbox = undefined;
     return frame;
   }
 
@@ -457,7 +472,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     }
     this.deps.lifecycle.transportClosed(this);
     this.transportClosed = true;
-    this.resolveClosed?.();
+    this.closedSignal?.resolve();
   }
 
   /** Runs once, as the session enters `closed` from `previous`. */
@@ -469,8 +484,6 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     this.expiry?.cancel();
     this.expiry = undefined;
     this.inbox = undefined;
-    this.inboxHead = 0;
-    this.inboxBytes = 0;
     this.protocol.teardown();
     const established = isEstablished(previous);
     if (established) {
@@ -544,7 +557,7 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
   /** @internal SessionIo: CONNECT succeeded (see SessionIo.established). */
   established(version: StompVersion, plan: HeartbeatPlan, principal: Principal | null, connected: StompFrame): void {
     this._version = version;
-    this.parser.version = version;
+    if (this.parser !== undefined) this.parser.version = version;
     this._principal = principal;
     if (!this.send(connected)) return; // closed as a slow consumer already, never counted as connected
     this._state = 'connected';
@@ -570,4 +583,21 @@ export class StompSession implements SessionIo, ParserHandler, HeartbeatTarget, 
     if (this.debugging)
       this.logger.debug({ user: principal?.name ?? null, version, heartbeat: `${plan.sendMs},${plan.receiveMs}` }, 'session connected');
   }
+}
+
+/** Frames waiting for an earlier one to finish (see "Inbound"), with their size on the wire. */
+class Inbox {
+  readonly frames: Array<{ frame: StompFrame; bytes: number }> = [];
+  /** Index of the next frame to run. */
+  head = 0;
+  /** Bytes of the frames still waiting. */
+  bytes = 0;
+}
+
+/** {@link StompSession.closed}'s promise and what resolves it, in one field of the session. */
+class ClosedSignal {
+  resolve!: () => void;
+  readonly promise = new Promise<void>((resolve) => {
+    this.resolve = resolve;
+  });
 }

@@ -71,18 +71,12 @@ export class SubscriptionTable {
     return undefined;
   }
 
-  add(id: string, clientDestination: string, ack: AckMode, brokerDestination: string): ClientSubscription {
-    const subscription: ClientSubscription = {
-      id,
-      clientDestination,
-      brokerDestination,
-      ack,
-      consumer: undefined,
-      unacked: undefined,
-      active: true,
-      announced: false,
-      deferred: undefined,
-    };
+  /**
+   * Adds a subscription record made by the caller (the session's record is also its broker sink,
+   * one object per subscription); it must be new: active, with no consumer and nothing unsettled.
+   */
+  add(subscription: ClientSubscription): ClientSubscription {
+    const id = subscription.id;
     if (this.many !== undefined) {
       this.many.set(id, subscription);
     } else if (this.few.length < FEW) {

@@ -36,22 +36,30 @@ export interface GuardedTransportOwner {
  * events go to the {@link GuardedTransportOwner} it was made for, once {@link bind} is called.
  */
 export class GuardedTransport implements Omit<Transport, 'bind'> {
-  readonly kind: TransportKind;
-  readonly textOnly: boolean;
-  /** The owner, from {@link bind} on (events before it are the adapter's to hold: none are lost). */
-  private events: GuardedTransportOwner | null = null;
+  /** {@link bind} was called: the adapter's events go to the owner (before it they are the adapter's to hold: none are lost). */
+  private bound = false;
   /** The session heard `close` (from the adapter or from us); later reports are dropped. */
   private closeReported = false;
   /** A call threw: the connection is destroyed and nothing more goes to the adapter. */
   private broken = false;
 
-  /** @param owner told of each throw, for the log, and (from {@link bind} on) of the adapter's events. */
+  /**
+   * @param owner told of each throw, for the log, and (from {@link bind} on) of the adapter's events.
+   *   The adapter's own fields (kind, textOnly, handshake) are read through, not copied: an idle
+   *   connection should cost little.
+   */
   constructor(
     private readonly inner: Transport,
-    private readonly owner: GuardedTransportOwner,
-  ) {
-    this.kind = inner.kind;
-    this.textOnly = inner.textOnly;
+    /** @internal GuardedEvents */
+    readonly owner: GuardedTransportOwner,
+  ) {}
+
+  get kind(): TransportKind {
+    return this.inner.kind;
+  }
+
+  get textOnly(): boolean {
+    return this.inner.textOnly;
   }
 
   get handshake(): HandshakeInfo {
@@ -82,8 +90,8 @@ export class GuardedTransport implements Omit<Transport, 'bind'> {
 
   /** Starts passing the adapter's events to the owner (an adapter closed already reports it now). */
   bind(): void {
-    this.events = this.owner;
-    this.inner.bind(new GuardedEvents(this, this.owner));
+    this.bound = true;
+    this.inner.bind(new GuardedEvents(this));
   }
 
   /** @internal GuardedEvents: whether the session already heard `close` (later events are dropped). */
@@ -140,7 +148,7 @@ export class GuardedTransport implements Omit<Transport, 'bind'> {
   reportClose(): void {
     if (this.closeReported) return;
     this.closeReported = true;
-    this.events?.transportEnded();
+    if (this.bound) this.owner.transportEnded();
   }
 }
 
@@ -149,17 +157,16 @@ export class GuardedTransport implements Omit<Transport, 'bind'> {
  * an object of closures: one small object per connection (an idle connection should cost little).
  */
 class GuardedEvents implements TransportEvents {
-  constructor(
-    private readonly guard: GuardedTransport,
-    private readonly owner: GuardedTransportOwner,
-  ) {}
+  constructor(private readonly guard: GuardedTransport) {}
 
   data(chunk: Buffer): void {
-    if (!this.guard.closeWasReported) this.owner.transportData(chunk);
+    const guard = this.guard;
+    if (!guard.closeWasReported) guard.owner.transportData(chunk);
   }
 
   messageTooLarge(limitBytes: number): void {
-    if (!this.guard.closeWasReported) this.owner.transportMessageTooLarge(limitBytes);
+    const guard = this.guard;
+    if (!guard.closeWasReported) guard.owner.transportMessageTooLarge(limitBytes);
   }
 
   close(): void {

@@ -33,18 +33,18 @@ export interface WsEndpointShared {
 
 /** Adapts one `ws` socket to the session layer's {@link Transport}. */
 export class WsTransport implements Transport {
-  readonly kind = 'ws' as const;
-  readonly textOnly = false;
   private events: TransportEvents | null = null;
   private closed = false;
   /** The peer sent a message above `maxMessageBytes`: ws closes with 1009, and so do we. */
   private tooLarge = false;
   /**
    * An upper bound of ws's `bufferedAmount` (see {@link bufferedAmountAbove}): its value at the last
-   * query, plus every frame written since, plus what auto-pongs may have added. Infinity until the
-   * first query (the handshake's response may still be queued).
+   * query, plus every frame written since, plus what auto-pongs may have added. -1 while there is
+   * none: until the first query (the handshake's response may still be queued), and for a ws that
+   * gives no cap on its pongs. Always a small integer, so V8 keeps it in the object rather than in a
+   * heap number of its own (16 bytes per socket).
    */
-  private bufferedBound = Infinity;
+  private bufferedBound = -1;
   /** Frames shared with the endpoint's other sockets, when this socket's frames may bypass ws (see {@link send}). */
   private readonly frames: FrameCache | undefined;
 
@@ -92,6 +92,14 @@ export class WsTransport implements Transport {
     this.events?.messageTooLarge(this.maxMessageBytes);
   }
 
+  get kind(): 'ws' {
+    return 'ws';
+  }
+
+  get textOnly(): boolean {
+    return false;
+  }
+
   bind(events: TransportEvents): void {
     this.events = events;
     if (this.closed) events.close();
@@ -111,9 +119,11 @@ export class WsTransport implements Transport {
    */
   bufferedAmountAbove(limitBytes: number): boolean {
     // Once closing, ws may have written its close frame, which the bound does not count: ask.
-    if (this.bufferedBound <= limitBytes && this.socket.readyState === this.socket.OPEN) return false;
+    const bound = this.bufferedBound;
+    if (bound >= 0 && bound <= limitBytes && this.socket.readyState === this.socket.OPEN) return false;
     const buffered = this.socket.bufferedAmount;
-    this.bufferedBound = buffered + autoPongBytesAtMost(this.socket);
+    const pongs = autoPongBytesAtMost(this.socket);
+    this.bufferedBound = pongs < 0 ? -1 : buffered + pongs;
     return buffered > limitBytes;
   }
 
@@ -145,7 +155,7 @@ export class WsTransport implements Transport {
     } else {
       socket.send(data, { binary });
     }
-    this.bufferedBound += data.length + frameHeaderBytes(data.length);
+    if (this.bufferedBound >= 0) this.bufferedBound += data.length + frameHeaderBytes(data.length);
   }
 
   /**
@@ -164,7 +174,7 @@ export class WsTransport implements Transport {
       return;
     }
     tcp.write(HEARTBEAT_FRAME);
-    this.bufferedBound += HEARTBEAT_FRAME.length;
+    if (this.bufferedBound >= 0) this.bufferedBound += HEARTBEAT_FRAME.length;
   }
 
   /**
@@ -281,11 +291,11 @@ const MAX_CONTROL_FRAME_BYTES = 2 + 125;
 /**
  * At most how many bytes of automatic pongs `socket` may hold unwritten: ws answers each ping and
  * counts the answers not yet written, terminating the connection past `maxPendingAutoPongs`. A ws
- * without that cap (0, or an older ws without the field) gives no bound: every check then asks.
+ * without that cap (0, or an older ws without the field) gives no bound (-1): every check then asks.
  */
 function autoPongBytesAtMost(socket: WebSocket): number {
   const max = (socket as unknown as { _maxPendingAutoPongs?: number })._maxPendingAutoPongs;
-  return typeof max === 'number' && max > 0 ? max * MAX_CONTROL_FRAME_BYTES : Infinity;
+  return typeof max === 'number' && max > 0 ? max * MAX_CONTROL_FRAME_BYTES : -1;
 }
 
 /** One listener for every socket's 'error' (what matters follows as 'close'), not a closure each. */
@@ -324,6 +334,11 @@ export class WsEndpoint {
     openSockets: new Set<WebSocket>(),
     reads: new SharedSocketReads(receiveHeartbeat),
   };
+  /**
+   * The remote address of the last connection: behind a load balancer or proxy most connections
+   * come from the same few addresses, and each handshake keeps its own copy for the session's life.
+   */
+  private lastRemoteAddress = '';
 
   constructor(private readonly options: WsEndpointOptions) {
     this.wss = new WebSocketServer({
@@ -341,14 +356,21 @@ export class WsEndpoint {
     if (pathOf(req.url) !== this.options.path) return false;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const handshake: HandshakeInfo = {
-        remoteAddress: req.socket.remoteAddress ?? '',
-        url: req.url ?? '',
+        remoteAddress: this.sharedRemoteAddress(req.socket.remoteAddress ?? ''),
+        // Mostly exactly the endpoint's path: then its string, not one per session.
+        url: req.url === this.options.path ? this.options.path : (req.url ?? ''),
         headers: req.headers,
         protocol: ws.protocol || undefined,
       };
       this.options.onTransport(new WsTransport(ws, handshake, this.options.maxPayload, this.shared));
     });
     return true;
+  }
+
+  /** `address`, or the equal string of the previous connection (see {@link lastRemoteAddress}). */
+  private sharedRemoteAddress(address: string): string {
+    if (address !== this.lastRemoteAddress) this.lastRemoteAddress = address;
+    return this.lastRemoteAddress;
   }
 
   /**
