@@ -281,7 +281,9 @@ export class SockJsEndpoint {
         }
       }
       if (webSocket === 'websocket') {
-        const session = { sessionId: target.sessionId, binding: binding ?? bindingFor(credentials) };
+        // sockjs keeps no session for a WebSocket (its id names nothing a poll could reach): it binds
+        // the id while open only when nothing else holds it, and never touches another's binding.
+        const session = binding === undefined ? { sessionId: target.sessionId, binding: bindingFor(credentials) } : undefined;
         this.webSockets.upgrade(req, res as Duplex, head ?? Buffer.alloc(0), webSocket, session, (t) => this.webSocketOpened(t));
         return true;
       }
