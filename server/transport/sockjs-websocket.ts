@@ -98,7 +98,6 @@ interface SockJsWebSocketShared {
   readonly pings: FixedDelayQueue<SockJsWebSocketTransport>;
   readonly pongs: FixedDelayQueue<SockJsWebSocketTransport>;
   readonly open: Set<SockJsWebSocketTransport>;
-  readonly maxMessageBytes: number;
   /** The endpoint's hook for a socket that closed (the SockJS session's binding goes with it). */
   readonly closed: (transport: SockJsWebSocketTransport) => void;
 }
@@ -112,8 +111,6 @@ export class SockJsWebSocketTransport implements Transport {
   private ending = false;
   /** The session heard `close`. */
   private reported = false;
-  /** The peer sent a message above the limit: the close is faye's 1009. */
-  private tooLarge = false;
   /** An upper bound of ws's `bufferedAmount`, as WsTransport keeps one (see its `bufferedAmountAbove`). */
   private bufferedBound = Infinity;
   /** Whether frames may bypass ws on this socket at all (a server socket without extensions). */
@@ -191,8 +188,7 @@ export class SockJsWebSocketTransport implements Transport {
   /**
    * Ends the session as sockjs does: framed, `c[code,"reason"]` then the WebSocket close 1000
    * "Normal closure"; raw, the WebSocket close itself (codes it cannot carry become 1000, see
-   * sockjsCloseCode). After a message above the limit, faye's 1009 either way. The session hears
-   * the close at once, as from sockjs.
+   * sockjsCloseCode). The session hears the close at once, as from sockjs.
    */
   close(code = 1000, reason = 'Normal closure'): void {
     if (this.ending) return;
@@ -201,10 +197,7 @@ export class SockJsWebSocketTransport implements Transport {
     const socket = this.socket;
     if (socket.readyState === socket.OPEN) {
       const cut = reason.slice(0, 120);
-      if (this.tooLarge) {
-        const { code: tooLarge, reason: why } = RECEIVER_ERROR_CLOSES.WS_ERR_UNSUPPORTED_MESSAGE_LENGTH!;
-        socket.close(tooLarge, why);
-      } else if (this.framed) {
+      if (this.framed) {
         this.write(Buffer.from(closeFrame(code, cut)), this.shared.plain);
         socket.close(WEBSOCKET_NORMAL_CLOSE.code, WEBSOCKET_NORMAL_CLOSE.reason);
       } else {
@@ -245,16 +238,13 @@ export class SockJsWebSocketTransport implements Transport {
     }
   }
 
-  /** @internal ws's receiver refused what the peer sent (see {@link onReceiverError}). */
+  /**
+   * @internal ws's receiver refused what the peer sent (see {@link onReceiverError}). A message
+   * above the limit closes with faye's 1009 and no ERROR, as on sockjs: the session is told only
+   * that the transport closed (the STOMP ERROR that /ws sends first is not sent here).
+   */
   receiverFailed(err: { code?: string }): void {
     if (this.ending) return;
-    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-      this.tooLarge = true;
-      // The session writes its ERROR and closes, which sends faye's 1009 (see close()).
-      this.events?.messageTooLarge(this.shared.maxMessageBytes);
-      this.close();
-      return;
-    }
     const close = err.code === undefined ? undefined : RECEIVER_ERROR_CLOSES[err.code];
     if (close !== undefined) this.closeWebSocket(close);
   }
@@ -368,7 +358,7 @@ function onReceiverError(this: object, err: { code?: string }): void {
 export interface SockJsWebSocketsOptions {
   /** URL prefix, e.g. `/sockjs`. */
   prefix: string;
-  /** Largest WebSocket message accepted, in bytes (close 1009 above it, after the session's ERROR). */
+  /** Largest WebSocket message accepted, in bytes (close 1009 above it, as faye-websocket closed it). */
   maxMessageBytes: number;
   /** Between heart-beat pings on the framed transport; sockjs's `heartbeat_delay`, 25 s. */
   heartbeatDelayMs?: number;
@@ -403,7 +393,6 @@ export class SockJsWebSockets {
       pings: new FixedDelayQueue(options.heartbeatDelayMs ?? SOCKJS_HEARTBEAT_DELAY_MS, (t) => t.heartbeatDue(), options.onError),
       pongs: new FixedDelayQueue(options.pongTimeoutMs ?? SOCKJS_PONG_TIMEOUT_MS, (t) => t.pongOverdue(), options.onError),
       open: new Set(),
-      maxMessageBytes: options.maxMessageBytes,
       closed: options.closed,
     };
     // sockjs's own routes (sockjs.js generate_dispatcher), matched on the path without query.
