@@ -157,8 +157,8 @@ export interface SockJsEndpointOptions {
   /** URL of the sockjs-client bundle SockJS's iframe transports load. */
   sockjsClientUrl?: string;
   /**
-   * Largest message SockJS's WebSocket transports (framed and raw) accept, in bytes; faye-websocket
-   * closes a larger one with 1009 (it sends the close before anything else could be written). Also
+   * Largest message SockJS's WebSocket transports (framed and raw) accept, in bytes; a larger one is
+   * closed with 1009 "WebSocket frame length too large", as sockjs's faye-websocket closed it. Also
    * the largest body of one `xhr_send` / `jsonp_send` request (413 above it): SockJS itself reads
    * those bodies whole, without a bound, before it even looks at the session.
    */
