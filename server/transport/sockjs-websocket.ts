@@ -86,6 +86,9 @@ const HEADERS_SOCKJS_KEEPS = [
   'accept-language',
 ] as const;
 
+/** A subprotocol name: an RFC 7230 token, what ws's parser of `Sec-WebSocket-Protocol` takes. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** ws's test of a `Sec-WebSocket-Key` (faye-websocket takes any): a key ws would refuse goes to sockjs. */
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -464,14 +467,18 @@ function headersSockJsKeeps(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return kept;
 }
 
-/** ws's reading of `Sec-WebSocket-Protocol` (it refuses the handshake when this throws). */
+/**
+ * Whether ws reads `Sec-WebSocket-Protocol` (it refuses the handshake otherwise): tokens separated
+ * by commas, spaces or tabs around them, none twice. ws does not export its parser.
+ */
 function subprotocolsReadable(header: string): boolean {
-  try {
-    (require('ws/lib/subprotocol') as { parse(header: string): Set<string> }).parse(header);
-    return true;
-  } catch {
-    return false;
+  const seen = new Set<string>();
+  for (const part of header.split(',')) {
+    const name = part.replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!TOKEN.test(name) || seen.has(name)) return false;
+    seen.add(name);
   }
+  return true;
 }
 
 /** The path as sockjs matches it (url.parse's pathname): without query or fragment. */

@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import { silentLogger } from '../../../server/observability/logger';
 import { SockJsEndpoint } from '../../../server/transport/sockjs-transport';
 import { messageFrame } from '../../../server/transport/sockjs-framing';
+import { SockJsWebSocketTransport } from '../../../server/transport/sockjs-websocket';
 import type { Transport } from '../../../server/transport/transport';
 import { Inbox, within } from '../../harness/stomp-test-kit';
 
@@ -284,6 +285,8 @@ describe('transport: SockJS WebSocket transports on ws, against sockjs 0.3.24', 
       'POST to the framed path': 'POST /sockjs/1/abc/websocket HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
       'a session id with a dot': upgrade('/sockjs/1/a.bc/websocket', `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\n`),
       'a good handshake, framed (subprotocols offered, none chosen)': upgrade('/sockjs/1/abc/websocket/?q=1', `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Protocol: v12.stomp\r\n`),
+      'a subprotocol header ws cannot read': upgrade('/sockjs/websocket', `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Protocol: a b,,\r\n`),
+      'a good handshake, raw (two subprotocols offered, none chosen)': upgrade('/sockjs/websocket', `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Protocol: v12.stomp, \tv11.stomp\r\n`),
       'a good handshake, raw (deflate offered, not taken)': `GET /sockjs/websocket HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`,
     };
 
@@ -321,6 +324,9 @@ describe('transport: SockJS WebSocket transports on ws, against sockjs 0.3.24', 
         const { ours, theirs } = await both((host) => exchange(host, requestText));
         expect(ours).to.equal(theirs);
         expect(ours).to.match(/^HTTP\/1\.1 (101|400|404|405) /);
+        // The good handshakes are the relay's own; sockjs answered the rest.
+        const taken = servers.transports.filter((t) => t instanceof SockJsWebSocketTransport).length;
+        expect(taken).to.equal(name.startsWith('a good handshake') ? 1 : 0);
       });
     }
   });
