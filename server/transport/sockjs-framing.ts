@@ -83,3 +83,18 @@ export function sockjsCloseCode(code: number, protocol: string | undefined): num
   if (protocol !== 'websocket-raw') return code;
   return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
 }
+
+/**
+ * A request URL's path as sockjs routes it (its `url.parse(url).pathname`): without query or
+ * fragment, and with backslashes read as slashes, as url.parse reads them (so `/sockjs/1/abc\xhr`
+ * reaches session `abc`). The relay's checks must read a path the same way.
+ */
+export function sockjsPathOf(url: string): string {
+  let end = url.length;
+  for (const stop of ['?', '#']) {
+    const at = url.indexOf(stop);
+    if (at !== -1 && at < end) end = at;
+  }
+  const path = url.slice(0, end);
+  return path.includes('\\') ? path.replace(/\\/g, '/') : path;
+}

@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Logger } from '../observability/logger';
 import { bindingFor, presentedBy, satisfies, type SockJsBinding } from './sockjs-credential';
-import { BROKEN_FRAMING, sockjsCloseCode } from './sockjs-framing';
+import { BROKEN_FRAMING, sockjsCloseCode, sockjsPathOf } from './sockjs-framing';
 import { SockJsWebSockets, type SockJsWebSocketTransport } from './sockjs-websocket';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
 
@@ -346,17 +346,14 @@ export class SockJsEndpoint {
 
   /**
    * `/sockjs/<server>/<session>/<transport>[/][?…]` → the session it names; undefined for other
-   * paths (info, iframe, the raw `/sockjs/websocket`). Read as SockJS routes it (its path without
-   * query or fragment, one trailing slash allowed), so no spelling reaches a session unchecked.
+   * paths (info, iframe, the raw `/sockjs/websocket`). Read as SockJS routes it (its path as
+   * url.parse reads it, backslashes as slashes; one trailing slash allowed), so no spelling reaches
+   * a session unchecked.
    */
   private sessionRequestOf(url: string): SessionRequest | undefined {
-    if (!url.startsWith(this.prefix + '/')) return undefined;
-    let end = url.length;
-    for (const stop of ['?', '#']) {
-      const at = url.indexOf(stop);
-      if (at !== -1 && at < end) end = at;
-    }
-    let path = url.slice(this.prefix.length + 1, end);
+    const pathname = sockjsPathOf(url);
+    if (!pathname.startsWith(this.prefix + '/')) return undefined;
+    let path = pathname.slice(this.prefix.length + 1);
     if (path.endsWith('/')) path = path.slice(0, -1);
     const parts = path.split('/');
     if (parts.length !== 3 || parts[0] === '' || parts[1] === '' || parts[2] === '') return undefined;

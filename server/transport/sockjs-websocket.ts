@@ -37,6 +37,7 @@ import {
   messageFrameOf,
   messagesOf,
   sockjsCloseCode,
+  sockjsPathOf,
   type SockJsClose,
 } from './sockjs-framing';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
@@ -413,7 +414,7 @@ export class SockJsWebSockets {
    */
   kindOf(req: IncomingMessage): SockJsWebSocketKind | undefined {
     if (req.method !== 'GET') return undefined;
-    const path = pathWithoutQuery(req.url ?? '');
+    const path = sockjsPathOf(req.url ?? '');
     const kind = this.framedPath.test(path) ? 'websocket' : this.rawPath.test(path) ? 'websocket-raw' : undefined;
     if (kind === undefined) return undefined;
     const headers = req.headers;
@@ -479,16 +480,6 @@ function subprotocolsReadable(header: string): boolean {
     seen.add(name);
   }
   return true;
-}
-
-/** The path as sockjs matches it (url.parse's pathname): without query or fragment. */
-function pathWithoutQuery(url: string): string {
-  let end = url.length;
-  for (const stop of ['?', '#']) {
-    const at = url.indexOf(stop);
-    if (at !== -1 && at < end) end = at;
-  }
-  return url.slice(0, end);
 }
 
 function escapeRegExp(text: string): string {

@@ -7,6 +7,7 @@
  */
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
+import * as net from 'node:net';
 import { WebSocket } from 'ws';
 import {
   SockJsXhr, closeAll, connect, encodeRawFrame, request, sockjsFactory, startRelay, unique, within, wsClient,
@@ -109,6 +110,23 @@ describe('SockJS WebSocket transports on the relay', () => {
       hers.ws!.close();
       await within(closed, 'her WebSocket to close');
       expect((await new SockJsXhr(base).poll()).status, 'a poll without her token').to.equal(404);
+    });
+
+    it("refuses a poll of alice's session spelled with backslashes (sockjs reads them as slashes), 404 at once", async () => {
+      const { sessionId } = await alicesSession();
+      for (const path of [`/sockjs/7/${sessionId}\\xhr`, `/sockjs\\7\\${sessionId}\\xhr`]) {
+        const answer = await within(new Promise<string>((resolve) => {
+          const socket = net.connect(server.port, '127.0.0.1');
+          let got = '';
+          socket.on('data', (chunk) => {
+            got += chunk.toString('latin1');
+            if (got.includes('\r\n')) { socket.destroy(); resolve(got.slice(0, got.indexOf('\r\n'))); }
+          });
+          socket.on('error', () => undefined);
+          socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`);
+        }), `the answer to POST ${path}`);
+        expect(answer, path).to.equal('HTTP/1.1 404 Not Found');
+      }
     });
 
     it('binds the session id of a framed WebSocket opened with a token while it is open', async () => {
