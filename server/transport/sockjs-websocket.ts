@@ -47,6 +47,13 @@ import { autoPongBytesAtMost, ignoreError, senderIsIdle, socketOfReceiver, tcpOf
 /** SockJS's two WebSocket transports, by the `protocol` sockjs gives their connections. */
 export type SockJsWebSocketKind = 'websocket' | 'websocket-raw';
 
+/**
+ * A STOMP heart-beat EOL from sockjs-client (`["\n"]`), and what the session is given for it: one
+ * shared buffer, only read (the parser reads chunks in place and copies what spans them).
+ */
+const CLIENT_HEARTBEAT = Buffer.from(JSON.stringify(['\n']));
+const HEARTBEAT_DATA = Buffer.from('\n');
+
 /** The open frame; one buffer, so the frame cache frames it once. */
 const OPEN_BYTES = Buffer.from(OPEN_FRAME);
 
@@ -228,6 +235,11 @@ export class SockJsWebSocketTransport implements Transport {
     const bytes = toBuffer(data);
     if (!this.framed) {
       this.events?.data(bytes);
+      return;
+    }
+    // An idle client's only traffic: no string, JSON array or Buffer made for it.
+    if (bytes.length === CLIENT_HEARTBEAT.length && bytes.equals(CLIENT_HEARTBEAT)) {
+      this.events?.data(HEARTBEAT_DATA);
       return;
     }
     // A binary message is read as its text: sockjs's receiver JSON-parses whatever it gets.

@@ -164,6 +164,7 @@ describe('transport: SockJS WebSocket transports on ws, against sockjs 0.3.24', 
       peer.ws.send(JSON.stringify(['hello', 'x\n']));
       peer.ws.send(JSON.stringify('single'));
       peer.ws.send('');
+      peer.ws.send(JSON.stringify(['\n'])); // a STOMP heart-beat, the relay's fast path
       peer.ws.send(JSON.stringify(['close']));
       return peer.untilClosed();
     });
@@ -172,6 +173,7 @@ describe('transport: SockJS WebSocket transports on ws, against sockjs 0.3.24', 
       text(messageFrame('hello' + ESCAPED)),
       text(messageFrame('x\n' + ESCAPED)),
       text(messageFrame('single' + ESCAPED)),
+      text(messageFrame('\n' + ESCAPED)),
       text('c[4001,"bye now"]'),
       { kind: 'close', code: 1000, reason: 'Normal closure' },
     ]);
