@@ -1,7 +1,7 @@
 /**
  * The seam between a session and its transport adapter, made safe in one place. Adapters wrap
- * libraries that throw (faye-websocket, under SockJS's raw WebSocket endpoint, throws from close()
- * for codes it does not accept; a socket torn down under us throws from write()); a throw that
+ * libraries that throw (ws throws from close() for a code or reason it does not accept; a socket
+ * torn down under us throws from write()); a throw that
  * escaped into the session would end up in a promise chain or an event handler and take the process
  * down, or leave the socket open with the session half torn down.
  *

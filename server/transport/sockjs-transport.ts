@@ -2,12 +2,19 @@
  * SockJS transport (`sockjs`), at `/sockjs`, with all its transports (websocket, xhr-streaming,
  * xhr-polling, eventsource, iframe, jsonp). SockJS carries text only: STOMP bytes arrive as strings
  * and leave as strings, so a body that is not valid UTF-8 cannot cross it (see docs/protocol.md).
+ *
+ * The two WebSocket transports (framed `/<server>/<session>/websocket` and raw `/websocket`) run on
+ * the relay's own `ws` machinery (sockjs-websocket.ts), speaking SockJS's protocol as sockjs does;
+ * sockjs itself serves the others (xhr, xhr_streaming, eventsource, htmlfile, jsonp, iframe, info)
+ * and answers every request on the WebSocket paths that is not a handshake the relay takes.
  */
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Logger } from '../observability/logger';
 import { bindingFor, presentedBy, satisfies, type SockJsBinding } from './sockjs-credential';
+import { BROKEN_FRAMING, sockjsCloseCode, sockjsPathOf } from './sockjs-framing';
+import { SockJsWebSockets, type SockJsWebSocketTransport } from './sockjs-websocket';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
 
 /** Adapts one SockJS connection to the session layer's {@link Transport}. */
@@ -34,13 +41,24 @@ export class SockJsTransport implements Transport {
       headers: requestHeaders ?? conn.headers ?? {},
       protocol: conn.protocol,
     };
-    conn.on('data', (text: string) => this.events?.data(Buffer.from(text, 'utf8')));
+    conn.on('data', (message: unknown) => this.received(message));
     conn.on('close', () => this.finish());
   }
 
   bind(events: TransportEvents): void {
     this.events = events;
     if (this.closed) events.close();
+  }
+
+  /**
+   * One message from sockjs: a string from its framed transports (JSON strings), a Buffer from a
+   * raw WebSocket's binary frame. sockjs passes on any JSON value a client sent (`[1]`, `null`):
+   * those end the session as broken framing, as unparsable JSON does.
+   */
+  private received(message: unknown): void {
+    if (typeof message === 'string') this.events?.data(Buffer.from(message, 'utf8'));
+    else if (Buffer.isBuffer(message)) this.events?.data(message);
+    else this.close(BROKEN_FRAMING.code, BROKEN_FRAMING.reason);
   }
 
   /**
@@ -105,17 +123,7 @@ interface SockJsSessionInternals {
   recv?: { connection?: SocketInternals; response?: { connection?: SocketInternals } };
 }
 
-/**
- * A close code as SockJS can carry it (`protocol` is the connection's, e.g. `websocket-raw`). The
- * framed transports send it in a `c[code,"reason"]` frame that sockjs-client hands to the
- * application as `CloseEvent.code`, so it must be a number. The raw WebSocket endpoint passes it to
- * faye-websocket, which throws for anything but 1000 and 3000–4999 (what a browser's
- * `WebSocket.close()` accepts): other codes become 1000 there; the ERROR frame before says why.
- */
-export function sockjsCloseCode(code: number, protocol: string | undefined): number {
-  if (protocol !== 'websocket-raw') return code;
-  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
-}
+export { sockjsCloseCode } from './sockjs-framing';
 
 const SEALED: SockJsBinding = Object.freeze({ kind: 'sealed' });
 
@@ -149,12 +157,19 @@ export interface SockJsEndpointOptions {
   /** URL of the sockjs-client bundle SockJS's iframe transports load. */
   sockjsClientUrl?: string;
   /**
-   * Largest message SockJS's WebSocket transports (framed and raw) accept, in bytes; faye-websocket
-   * closes a larger one with 1009 (it sends the close before anything else could be written). Also
+   * Largest message SockJS's WebSocket transports (framed and raw) accept, in bytes; a larger one is
+   * closed with 1009 "WebSocket frame length too large", as sockjs's faye-websocket closed it. Also
    * the largest body of one `xhr_send` / `jsonp_send` request (413 above it): SockJS itself reads
    * those bodies whole, without a bound, before it even looks at the session.
    */
   maxMessageBytes: number;
+  /**
+   * Between heart-beats: sockjs's `heartbeat_delay` (default 25 s), for every transport (`h` frames
+   * on the HTTP ones, pings on the WebSocket one). Shortened by tests.
+   */
+  heartbeatDelayMs?: number;
+  /** How long the WebSocket transport waits for a ping's pong (sockjs: 10 s). Shortened by tests. */
+  pongTimeoutMs?: number;
   logger: Logger;
   onTransport(transport: Transport): void;
 }
@@ -197,14 +212,27 @@ export class SockJsEndpoint {
   private readonly prefix: string;
   private readonly logger: Logger;
   private readonly maxMessageBytes: number;
+  /** The WebSocket transports, on the relay's own `ws` machinery. */
+  private readonly webSockets: SockJsWebSockets;
+  private readonly onTransport: (transport: Transport) => void;
 
   constructor(options: SockJsEndpointOptions) {
     this.prefix = options.prefix;
     this.logger = options.logger;
     this.maxMessageBytes = options.maxMessageBytes;
+    this.onTransport = options.onTransport;
+    this.webSockets = new SockJsWebSockets({
+      prefix: options.prefix,
+      maxMessageBytes: options.maxMessageBytes,
+      heartbeatDelayMs: options.heartbeatDelayMs,
+      pongTimeoutMs: options.pongTimeoutMs,
+      closed: (transport) => this.webSocketClosed(transport),
+      onError: (err) => options.logger.error({ err, transport: 'sockjs' }, 'SockJS heart-beat failed'),
+    });
     const server = sockjs.createServer({
       prefix: options.prefix,
       sockjs_url: options.sockjsClientUrl,
+      ...(options.heartbeatDelayMs !== undefined ? { heartbeat_delay: options.heartbeatDelayMs } : {}),
       faye_server_options: { maxLength: options.maxMessageBytes },
       log: (severity: string, message: string) => {
         if (severity === 'error') options.logger.error({ transport: 'sockjs' }, message);
@@ -237,6 +265,8 @@ export class SockJsEndpoint {
   handle(req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer): boolean {
     // A CORS preflight carries no cookies and touches no session (SockJS answers it with headers only).
     const target = req.method === 'OPTIONS' ? undefined : this.sessionRequestOf(req.url ?? '');
+    // A WebSocket handshake the relay completes itself (sockjs-websocket.ts); sockjs answers the rest.
+    const webSocket = res instanceof ServerResponse ? undefined : this.webSockets.kindOf(req);
     if (target !== undefined) {
       const credentials = presentedBy(req.url ?? '', req.headers);
       const binding = this.liveSessions.get(target.sessionId) ?? this.pending.get(target.sessionId)?.binding;
@@ -249,12 +279,34 @@ export class SockJsEndpoint {
           refuseAsUnknown(res);
           return true;
         }
-      } else if (target.opens) {
-        this.remember(target.sessionId, req.headers, bindingFor(credentials));
       }
+      if (webSocket === 'websocket') {
+        // sockjs keeps no session for a WebSocket (its id names nothing a poll could reach): it binds
+        // the id while open only when nothing else holds it, and never touches another's binding.
+        const session = binding === undefined ? { sessionId: target.sessionId, binding: bindingFor(credentials) } : undefined;
+        this.webSockets.upgrade(req, res as Duplex, head ?? Buffer.alloc(0), webSocket, session, (t) => this.webSocketOpened(t));
+        return true;
+      }
+      if (binding === undefined && target.opens) this.remember(target.sessionId, req.headers, bindingFor(credentials));
       if (!target.opens && res instanceof ServerResponse && !this.boundBody(req, res)) return true;
     }
+    if (webSocket === 'websocket-raw') {
+      this.webSockets.upgrade(req, res as Duplex, head ?? Buffer.alloc(0), webSocket, undefined, (t) => this.webSocketOpened(t));
+      return true;
+    }
     return this.handler(req, res, head);
+  }
+
+  /** A framed WebSocket's session is bound while it is open, as sockjs's sessions are. */
+  private webSocketOpened(transport: SockJsWebSocketTransport): void {
+    if (transport.sessionId !== undefined && transport.binding !== undefined) this.liveSessions.set(transport.sessionId, transport.binding);
+    this.onTransport(transport);
+  }
+
+  private webSocketClosed(transport: SockJsWebSocketTransport): void {
+    const id = transport.sessionId;
+    // Only its own binding: another transport's session may have opened under the same id since.
+    if (id !== undefined && this.liveSessions.get(id) === transport.binding) this.liveSessions.delete(id);
   }
 
   /**
@@ -294,17 +346,14 @@ export class SockJsEndpoint {
 
   /**
    * `/sockjs/<server>/<session>/<transport>[/][?…]` → the session it names; undefined for other
-   * paths (info, iframe, the raw `/sockjs/websocket`). Read as SockJS routes it (its path without
-   * query or fragment, one trailing slash allowed), so no spelling reaches a session unchecked.
+   * paths (info, iframe, the raw `/sockjs/websocket`). Read as SockJS routes it (its path as
+   * url.parse reads it, backslashes as slashes; one trailing slash allowed), so no spelling reaches
+   * a session unchecked.
    */
   private sessionRequestOf(url: string): SessionRequest | undefined {
-    if (!url.startsWith(this.prefix + '/')) return undefined;
-    let end = url.length;
-    for (const stop of ['?', '#']) {
-      const at = url.indexOf(stop);
-      if (at !== -1 && at < end) end = at;
-    }
-    let path = url.slice(this.prefix.length + 1, end);
+    const pathname = sockjsPathOf(url);
+    if (!pathname.startsWith(this.prefix + '/')) return undefined;
+    let path = pathname.slice(this.prefix.length + 1);
     if (path.endsWith('/')) path = path.slice(0, -1);
     const parts = path.split('/');
     if (parts.length !== 3 || parts[0] === '' || parts[1] === '' || parts[2] === '') return undefined;
@@ -313,5 +362,6 @@ export class SockJsEndpoint {
 
   close(): void {
     for (const conn of this.connections) closeConnection(conn, 1001, 'Going away');
+    this.webSockets.close();
   }
 }

@@ -6,7 +6,8 @@
  * permessage-deflate off, so nothing else changes them). ws's own path frames per send: a header
  * buffer, two option objects and two stream writes per receiver.
  *
- * Only for {@link WsTransport.send}; whether a frame may bypass ws on a socket is its call.
+ * Only for {@link WsTransport.send} and SockJS's WebSocket transports (sockjs-websocket.ts); whether a
+ * frame may bypass ws on a socket is theirs to decide.
  */
 
 /** Payloads up to this size are copied behind their header into one buffer; above it, header and payload go as two writes (no copy). */
@@ -66,10 +67,20 @@ export class FrameCache {
   private binary = false;
   private frame: Buffer | undefined;
 
-  /** The frame of `payload` (at most {@link MAX_COPIED_PAYLOAD_BYTES}), built once per buffer in a row. */
+  /**
+   * @param encode what a frame carries for a payload, when that is not the payload itself: SockJS's
+   *   WebSocket transport sends a STOMP frame as `a["<JSON-quoted frame>"]` (sockjs-framing.ts), so
+   *   a fan-out quotes it once too. Called once per buffer in a row, like the framing.
+   */
+  constructor(private readonly encode?: (payload: Buffer) => Buffer) {}
+
+  /**
+   * The frame of `payload` (at most {@link MAX_COPIED_PAYLOAD_BYTES}, or any size with `encode`),
+   * built once per buffer in a row.
+   */
   frameOf(payload: Buffer, binary: boolean): Buffer {
     if (payload === this.payload && binary === this.binary) return this.frame!;
-    const frame = framed(payload, binary);
+    const frame = framed(this.encode === undefined ? payload : this.encode(payload), binary);
     this.payload = payload;
     this.binary = binary;
     this.frame = frame;

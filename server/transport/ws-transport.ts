@@ -240,17 +240,20 @@ function onSocketClose(this: WebSocket): void {
  * runs once, when a connection fails, never per message.
  */
 function onReceiverError(this: object, err: { code?: string }): void {
-  for (const key of Object.getOwnPropertySymbols(this)) {
-    const value = (this as Record<symbol, unknown>)[key];
-    if (value instanceof WebSocket) {
-      (value as RelayWebSocket).relayTransport?.receiverFailed(err);
-      return;
-    }
+  (socketOfReceiver(this) as RelayWebSocket | undefined)?.relayTransport?.receiverFailed(err);
+}
+
+/** The socket of one of ws's Receivers (see {@link onReceiverError}); for a listener on its 'error'. */
+export function socketOfReceiver(receiver: object): WebSocket | undefined {
+  for (const key of Object.getOwnPropertySymbols(receiver)) {
+    const value = (receiver as Record<symbol, unknown>)[key];
+    if (value instanceof WebSocket) return value;
   }
+  return undefined;
 }
 
 /** The TCP socket under a ws socket (undefined once ws let go of it). */
-function tcpOf(socket: WebSocket): Duplex | undefined {
+export function tcpOf(socket: WebSocket): Duplex | undefined {
   return (socket as unknown as { _socket?: Duplex })._socket;
 }
 
@@ -265,7 +268,7 @@ interface WsInternals {
  * A server socket (frames unmasked) with no extension negotiated (no permessage-deflate): its
  * frames are the same bytes on every socket.
  */
-function writesPlainServerFrames(socket: WebSocket): boolean {
+export function writesPlainServerFrames(socket: WebSocket): boolean {
   const ws = socket as unknown as WsInternals;
   return ws._isServer === true && ws._extensions !== undefined && Object.keys(ws._extensions).length === 0;
 }
@@ -274,7 +277,7 @@ function writesPlainServerFrames(socket: WebSocket): boolean {
  * ws's sender has nothing queued (state DEFAULT: no compression or Blob read under way) and no
  * fragmented message open.
  */
-function senderIsIdle(socket: WebSocket): boolean {
+export function senderIsIdle(socket: WebSocket): boolean {
   const sender = (socket as unknown as WsInternals)._sender;
   return (
     sender !== undefined &&
@@ -293,15 +296,15 @@ const MAX_CONTROL_FRAME_BYTES = 2 + 125;
  * counts the answers not yet written, terminating the connection past `maxPendingAutoPongs`. A ws
  * without that cap (0, or an older ws without the field) gives no bound (-1): every check then asks.
  */
-function autoPongBytesAtMost(socket: WebSocket): number {
+export function autoPongBytesAtMost(socket: WebSocket): number {
   const max = (socket as unknown as { _maxPendingAutoPongs?: number })._maxPendingAutoPongs;
   return typeof max === 'number' && max > 0 ? max * MAX_CONTROL_FRAME_BYTES : -1;
 }
 
 /** One listener for every socket's 'error' (what matters follows as 'close'), not a closure each. */
-function ignoreError(): void {}
+export function ignoreError(): void {}
 
-function toBuffer(data: RawData): Buffer {
+export function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);
