@@ -41,6 +41,7 @@ import {
   type SockJsClose,
 } from './sockjs-framing';
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
+import { SharedSocketReads, STOMP_HEARTBEATS, type HeartbeatPayload } from './ws-reads';
 import { FrameCache, MAX_COPIED_PAYLOAD_BYTES, frameHeader, frameHeaderBytes, framed } from './ws-frames';
 import { autoPongBytesAtMost, ignoreError, senderIsIdle, socketOfReceiver, tcpOf, toBuffer, writesPlainServerFrames } from './ws-transport';
 
@@ -53,6 +54,12 @@ export type SockJsWebSocketKind = 'websocket' | 'websocket-raw';
  */
 const CLIENT_HEARTBEAT = Buffer.from(JSON.stringify(['\n']));
 const HEARTBEAT_DATA = Buffer.from('\n');
+
+/**
+ * What a heart-beat is on these sockets, for reads that skip ws (ws-reads.ts): the framed
+ * transport's `["\n"]`, the raw one's bare EOL. Either goes to the transport as the message it is.
+ */
+const SOCKJS_HEARTBEATS: readonly HeartbeatPayload[] = [{ payload: CLIENT_HEARTBEAT, message: CLIENT_HEARTBEAT }, ...STOMP_HEARTBEATS];
 
 /** The open frame; one buffer, so the frame cache frames it once. */
 const OPEN_BYTES = Buffer.from(OPEN_FRAME);
@@ -109,6 +116,8 @@ interface SockJsWebSocketShared {
   readonly pings: FixedDelayQueue<SockJsWebSocketTransport>;
   readonly pongs: FixedDelayQueue<SockJsWebSocketTransport>;
   readonly open: Set<SockJsWebSocketTransport>;
+  /** The endpoint's read buffer, which its sockets read into (ws-reads.ts). */
+  readonly reads: SharedSocketReads;
   /** The endpoint's hook for a socket that closed (the SockJS session's binding goes with it). */
   readonly closed: (transport: SockJsWebSocketTransport) => void;
 }
@@ -151,6 +160,7 @@ export class SockJsWebSocketTransport implements Transport {
     socket.on('close', onSocketClose);
     socket.on('error', ignoreError);
     shared.open.add(this);
+    shared.reads.adopt(socket);
     if (this.framed) {
       socket.on('pong', onSocketPong);
       this.pingWait = new DelayEntry(this);
@@ -353,6 +363,14 @@ class SockJsSocket extends WebSocket {
   sockjsTransport: SockJsWebSocketTransport | undefined = undefined;
 }
 
+/** A heart-beat read outside ws (ws-reads.ts): the socket's transport takes it as the message it is. */
+function receiveHeartbeat(socket: WebSocket, message: Buffer): boolean {
+  const transport = (socket as SockJsSocket).sockjsTransport;
+  if (transport === undefined) return false;
+  transport.received(message);
+  return true;
+}
+
 /** Every socket's listeners: functions shared by all (ws calls them with the socket as `this`). */
 function onSocketMessage(this: WebSocket, data: RawData): void {
   (this as SockJsSocket).sockjsTransport?.received(data);
@@ -409,6 +427,7 @@ export class SockJsWebSockets {
       pings: new FixedDelayQueue(options.heartbeatDelayMs ?? SOCKJS_HEARTBEAT_DELAY_MS, (t) => t.heartbeatDue(), options.onError),
       pongs: new FixedDelayQueue(options.pongTimeoutMs ?? SOCKJS_PONG_TIMEOUT_MS, (t) => t.pongOverdue(), options.onError),
       open: new Set(),
+      reads: new SharedSocketReads(receiveHeartbeat, SOCKJS_HEARTBEATS),
       closed: options.closed,
     };
     // sockjs's own routes (sockjs.js generate_dispatcher), matched on the path without query.

@@ -8,6 +8,8 @@ import { expect } from 'chai';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import { silentLogger } from '../../../server/observability/logger';
+import { SockJsEndpoint } from '../../../server/transport/sockjs-transport';
 import type { Transport } from '../../../server/transport/transport';
 import { HEARTBEAT_CRLF, HEARTBEAT_LF, STOMP_HEARTBEATS, loneHeartbeatFrame } from '../../../server/transport/ws-reads';
 import { WsEndpoint } from '../../../server/transport/ws-transport';
@@ -40,7 +42,13 @@ describe('transport: reads into the endpoint buffer (ws-reads)', function () {
   });
 
   /** A ws client on a WsEndpoint; what the transport was handed, chunk by chunk. */
-  async function connect(): Promise<{ client: WebSocket; tcp: Socket; data: Buffer[]; receiver: Record<string, unknown>; next(): Promise<Buffer> }> {
+  async function connect(): Promise<{
+    client: WebSocket;
+    tcp: Socket;
+    data: Buffer[];
+    receiver: Record<string, unknown>;
+    next(): Promise<Buffer>;
+  }> {
     const transportReady = new Promise<Transport>((resolve) => {
       endpoint = new WsEndpoint({ path: '/ws', maxPayload: 1 << 20, onTransport: resolve });
     });
@@ -142,5 +150,57 @@ describe('transport: reads into the endpoint buffer (ws-reads)', function () {
     const got = await next();
     expect(got.length).to.equal(body.length);
     expect(got.equals(body)).to.equal(true);
+  });
+});
+
+describe('transport: SockJS WebSocket reads into the endpoint buffer (ws-reads)', function () {
+  let server: http.Server | undefined;
+  let endpoint: SockJsEndpoint | undefined;
+  let client: WebSocket | undefined;
+
+  afterEach(async function () {
+    client?.terminate();
+    endpoint?.close();
+    if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+  });
+
+  it('hands a framed heart-beat ["\\n"] to the session without ws, and other messages through ws', async function () {
+    const transportReady = new Promise<Transport>((resolve) => {
+      endpoint = new SockJsEndpoint({ prefix: '/sockjs', maxMessageBytes: 1 << 16, logger: silentLogger(), onTransport: resolve });
+    });
+    server = http.createServer((req, res) => {
+      if (!endpoint!.handle(req, res)) res.writeHead(404).end();
+    });
+    server.on('upgrade', (req, socket, head) => {
+      if (!endpoint!.handle(req, socket, head)) socket.destroy();
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/sockjs/000/readsbuf/websocket`);
+    const opened = new Promise<string>((resolve) => client!.once('message', (data: Buffer) => resolve(data.toString())));
+    const transport = await transportReady;
+    expect(await opened).to.equal('o');
+    const data: string[] = [];
+    const waiting: Array<() => void> = [];
+    transport.bind({
+      data: (chunk) => {
+        data.push(chunk.toString());
+        waiting.shift()?.();
+      },
+      messageTooLarge: () => undefined,
+      close: () => undefined,
+    });
+    let wsMessages = 0;
+    (transport as unknown as { socket: WebSocket }).socket.on('message', () => wsMessages++);
+    const next = () => new Promise<void>((resolve) => waiting.push(resolve));
+    let arrived = next();
+    client.send(JSON.stringify(['\n']));
+    await arrived;
+    expect(data).to.deep.equal(['\n']);
+    expect(wsMessages, 'the heart-beat did not go through ws').to.equal(0);
+    arrived = next();
+    client.send(JSON.stringify(['x']));
+    await arrived;
+    expect(data).to.deep.equal(['\n', 'x']);
+    expect(wsMessages, 'other messages go through ws').to.equal(1);
   });
 });
