@@ -43,7 +43,17 @@ import {
 import type { HandshakeInfo, Transport, TransportEvents } from './transport';
 import { SharedSocketReads, STOMP_HEARTBEATS, type HeartbeatPayload } from './ws-reads';
 import { FrameCache, MAX_COPIED_PAYLOAD_BYTES, frameHeader, frameHeaderBytes, framed } from './ws-frames';
-import { autoPongBytesAtMost, ignoreError, senderIsIdle, socketOfReceiver, tcpOf, toBuffer, writesPlainServerFrames } from './ws-transport';
+import {
+  boundAfterAsking,
+  boundGrownBy,
+  boundKeepsUnder,
+  ignoreError,
+  senderIsIdle,
+  socketOfReceiver,
+  tcpOf,
+  toBuffer,
+  writesPlainServerFrames,
+} from './ws-transport';
 
 /** SockJS's two WebSocket transports, by the `protocol` sockjs gives their connections. */
 export type SockJsWebSocketKind = 'websocket' | 'websocket-raw';
@@ -132,7 +142,7 @@ export class SockJsWebSocketTransport implements Transport {
   /** The session heard `close`. */
   private reported = false;
   /** An upper bound of ws's `bufferedAmount`, as WsTransport keeps one (see its `bufferedAmountAbove`). */
-  private bufferedBound = Infinity;
+  private bufferedBound = -1;
   /** Whether frames may bypass ws on this socket at all (a server socket without extensions). */
   private readonly direct: boolean;
   private readonly framed: boolean;
@@ -180,9 +190,9 @@ export class SockJsWebSocketTransport implements Transport {
 
   /** `bufferedAmount > limitBytes`, asking ws only when the bound could be over it (as WsTransport). */
   bufferedAmountAbove(limitBytes: number): boolean {
-    if (this.bufferedBound <= limitBytes && this.socket.readyState === this.socket.OPEN) return false;
+    if (boundKeepsUnder(this.bufferedBound, limitBytes, this.socket)) return false;
     const buffered = this.socket.bufferedAmount;
-    this.bufferedBound = buffered + autoPongBytesAtMost(this.socket);
+    this.bufferedBound = boundAfterAsking(this.socket, buffered);
     return buffered > limitBytes;
   }
 
@@ -203,7 +213,7 @@ export class SockJsWebSocketTransport implements Transport {
     }
     const frame = EOL_FRAME[this.framed ? 'websocket' : 'websocket-raw'];
     tcp.write(frame);
-    this.bufferedBound += frame.length;
+    this.bufferedBound = boundGrownBy(this.bufferedBound, frame.length);
   }
 
   /**
@@ -282,7 +292,7 @@ export class SockJsWebSocketTransport implements Transport {
     const tcp = tcpOf(socket);
     if (tcp !== undefined && this.direct && senderIsIdle(socket)) {
       tcp.write(PING_FRAME);
-      this.bufferedBound += PING_FRAME.length;
+      this.bufferedBound = boundGrownBy(this.bufferedBound, PING_FRAME.length);
     } else {
       socket.ping();
     }
@@ -332,17 +342,17 @@ export class SockJsWebSocketTransport implements Transport {
       if (frames === this.shared.plain && payload.length > MAX_COPIED_PAYLOAD_BYTES) {
         tcp.write(frameHeader(payload.length, false));
         tcp.write(payload);
-        this.bufferedBound += payload.length + frameHeaderBytes(payload.length);
+        this.bufferedBound = boundGrownBy(this.bufferedBound, payload.length + frameHeaderBytes(payload.length));
       } else {
         const frame = frames.frameOf(payload, false);
         tcp.write(frame);
-        this.bufferedBound += frame.length;
+        this.bufferedBound = boundGrownBy(this.bufferedBound, frame.length);
       }
       return;
     }
     const text = frames === this.shared.messages ? messageFrameOf(payload) : payload;
     socket.send(text, { binary: false });
-    this.bufferedBound += text.length + frameHeaderBytes(text.length);
+    this.bufferedBound = boundGrownBy(this.bufferedBound, text.length + frameHeaderBytes(text.length));
   }
 
   private stopHeartbeats(): void {

@@ -118,12 +118,9 @@ export class WsTransport implements Transport {
    * below the real figure and the answer is the same as the comparison's.
    */
   bufferedAmountAbove(limitBytes: number): boolean {
-    // Once closing, ws may have written its close frame, which the bound does not count: ask.
-    const bound = this.bufferedBound;
-    if (bound >= 0 && bound <= limitBytes && this.socket.readyState === this.socket.OPEN) return false;
+    if (boundKeepsUnder(this.bufferedBound, limitBytes, this.socket)) return false;
     const buffered = this.socket.bufferedAmount;
-    const pongs = autoPongBytesAtMost(this.socket);
-    this.bufferedBound = pongs < 0 ? -1 : buffered + pongs;
+    this.bufferedBound = boundAfterAsking(this.socket, buffered);
     return buffered > limitBytes;
   }
 
@@ -155,7 +152,7 @@ export class WsTransport implements Transport {
     } else {
       socket.send(data, { binary });
     }
-    if (this.bufferedBound >= 0) this.bufferedBound += data.length + frameHeaderBytes(data.length);
+    this.bufferedBound = boundGrownBy(this.bufferedBound, data.length + frameHeaderBytes(data.length));
   }
 
   /**
@@ -174,7 +171,7 @@ export class WsTransport implements Transport {
       return;
     }
     tcp.write(HEARTBEAT_FRAME);
-    if (this.bufferedBound >= 0) this.bufferedBound += HEARTBEAT_FRAME.length;
+    this.bufferedBound = boundGrownBy(this.bufferedBound, HEARTBEAT_FRAME.length);
   }
 
   /**
@@ -299,6 +296,31 @@ const MAX_CONTROL_FRAME_BYTES = 2 + 125;
 export function autoPongBytesAtMost(socket: WebSocket): number {
   const max = (socket as unknown as { _maxPendingAutoPongs?: number })._maxPendingAutoPongs;
   return typeof max === 'number' && max > 0 ? max * MAX_CONTROL_FRAME_BYTES : -1;
+}
+
+/*
+ * The upper bound of ws's `bufferedAmount` a transport keeps (see WsTransport.bufferedAmountAbove),
+ * as a small integer per socket: -1 when there is none (before the first ask, or a ws that does not
+ * cap its unwritten pongs), so every check asks ws.
+ */
+
+/**
+ * The bound says `bufferedAmount <= limitBytes` without asking ws. Once closing, ws may have written
+ * its close frame, which the bound does not count: then ask.
+ */
+export function boundKeepsUnder(bound: number, limitBytes: number, socket: WebSocket): boolean {
+  return bound >= 0 && bound <= limitBytes && socket.readyState === socket.OPEN;
+}
+
+/** The bound after asking ws: what it holds plus what its automatic pongs may add; -1 when they are not capped. */
+export function boundAfterAsking(socket: WebSocket, buffered: number): number {
+  const pongs = autoPongBytesAtMost(socket);
+  return pongs < 0 ? -1 : buffered + pongs;
+}
+
+/** The bound after `bytes` more were written to the socket. */
+export function boundGrownBy(bound: number, bytes: number): number {
+  return bound < 0 ? bound : bound + bytes;
 }
 
 /** One listener for every socket's 'error' (what matters follows as 'close'), not a closure each. */
